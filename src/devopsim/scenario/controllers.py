@@ -17,9 +17,9 @@ from devopsim.scenario.base import Spec
 from devopsim.scenario.types import Duration, Fraction, IntOrPercent
 
 __all__ = [
+    "HPA",
     "AnalysisTemplate",
     "Autoscaler",
-    "HPA",
     "KedaKafka",
     "Knative",
     "Probe",

@@ -11,7 +11,7 @@ at the exact line of the offending reference.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -30,13 +30,13 @@ from devopsim.scenario.infra import (
 from devopsim.scenario.types import CPU, Dist, Duration, Fraction, Name, Pattern, Size
 
 __all__ = [
+    "SLO",
     "CacheStep",
     "CircuitBreaker",
     "Endpoint",
     "RequestClass",
     "Resources",
     "Retries",
-    "SLO",
     "Scenario",
     "Service",
     "Step",
@@ -336,7 +336,7 @@ class Scenario(Spec):
             except ValueError:
                 raise ValueError(f"expected a date-time like 2026-01-05T00:00:00Z (got {v!r})") from None
         if isinstance(v, datetime) and v.tzinfo is None:
-            v = v.replace(tzinfo=timezone.utc)
+            v = v.replace(tzinfo=UTC)
         return v
 
     @model_validator(mode="after")
@@ -353,7 +353,7 @@ class Scenario(Spec):
         """Seconds after midnight UTC at which the run starts (0 without ``start``)."""
         if self.start is None:
             return 0.0
-        s = self.start.astimezone(timezone.utc)
+        s = self.start.astimezone(UTC)
         return float(s.hour * 3600 + s.minute * 60 + s.second) + s.microsecond / 1e6
 
 

@@ -1,0 +1,143 @@
+"""Play a scenario forward: the outer loop that interleaves control and data planes.
+
+The control clock holds what happens at known times (scrapes, pods becoming
+ready, timeline entries, the end of the warm-up); between two such moments
+the data plane simulates every request on its own. Arrivals are generated
+window by window from the traffic patterns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from devopsim.engine.clock import Clock
+from devopsim.engine.request.plane import RequestPlane, ServiceTotals
+from devopsim.engine.streams import Streams
+from devopsim.model.platform import Platform
+from devopsim.model.program import Program, compile_program
+from devopsim.observe.scrape import Scraper
+from devopsim.observe.store import MetricStore
+from devopsim.results.events import EventLog
+from devopsim.results.summary import SummaryInputs, build_summary
+from devopsim.scenario.infra import TimelineEntry
+from devopsim.scenario.loader import LoadedScenario
+from devopsim.traffic.generator import TrafficGenerator
+
+__all__ = ["RunOutput", "Simulation"]
+
+ProgressFn = Callable[[float, float], None]  # (simulated seconds done, total)
+MAX_ARRIVALS_PER_WINDOW = 250_000
+
+
+@dataclass
+class RunOutput:
+    """What a run produced: the summary, the metric store and the event log."""
+
+    summary: dict[str, Any]
+    store: MetricStore
+    log: EventLog
+    program: Program
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Simulation:
+    """One run of a scenario.
+
+    Args:
+        loaded: the validated scenario.
+        seed: overrides the scenario's seed.
+        progress: called with (simulated seconds done, total) as the run advances.
+    """
+
+    def __init__(self, loaded: LoadedScenario, seed: int | None = None,
+                 progress: ProgressFn | None = None) -> None:
+        self.loaded = loaded
+        self.scenario = sc = loaded.scenario
+        self.seed = sc.seed if seed is None else seed
+        self.progress = progress
+        self.streams = Streams(self.seed)
+        self.program = compile_program(sc)
+        self.plane = RequestPlane(self.program, self.streams, sc.warmup)
+        self.clock = Clock()
+        self.log = EventLog()
+        self.store = MetricStore()
+        self.platform = Platform(sc, self.program, self.plane, self.clock, self.log)
+        self.traffic = TrafficGenerator(self.program.classes, self.program.class_shares, self.streams,
+                                        sc.traffic.burstiness, sc.clock0)
+        self.traffic.set_pattern(sc.traffic.rate, 0.0)
+        self._peak = sc.traffic.rate.peak()
+        for entry in sc.timeline:
+            if entry.traffic is not None:
+                self._peak = max(self._peak, entry.traffic.rate.peak())
+        self.scraper: Scraper | None = None
+        self._totals_warm: list[ServiceTotals] | None = None
+
+    def _schedule(self) -> None:
+        sc = self.scenario
+        interval = sc.monitoring.scrape_interval
+        n = int(np.floor(sc.duration / interval))
+        for k in range(n + 1):
+            t = k * interval
+            if t < sc.duration:
+                self.clock.schedule(t, self._scrape, priority=10)
+        self.clock.schedule(sc.warmup, self._warmup_over, priority=5)
+        for i, entry in enumerate(sc.timeline):
+            self.clock.schedule(entry.at, lambda t, e=entry, i=i: self._timeline(t, i, e), priority=0)
+
+    def _scrape(self, t: float) -> None:
+        assert self.scraper is not None
+        self.scraper.scrape(t)
+
+    def _warmup_over(self, t: float) -> None:
+        self._totals_warm = self.plane.service_totals(t)
+        if t > 0:
+            self.log.emit(t, "warmup.end")
+
+    def _timeline(self, t: float, index: int, entry: TimelineEntry) -> None:
+        if entry.scale is not None:
+            self.platform.scale(entry.scale.service, entry.scale.replicas, t, reason=f"timeline[{index}]")
+        elif entry.traffic is not None:
+            self.traffic.set_pattern(entry.traffic.rate, t)
+            self.log.emit(t, "traffic.change", rate=str(entry.traffic.rate), source=f"timeline[{index}]")
+        else:
+            self.log.emit(t, "not_simulated", source=f"timeline[{index}]", action=entry.action)
+
+    def run(self) -> RunOutput:
+        """Simulate the whole scenario and return what it produced."""
+        sc = self.scenario
+        self.log.emit(0.0, "run.start", scenario=sc.name, seed=self.seed, plane=self.plane.name,
+                      duration_s=sc.duration)
+        for u in self.loaded.unsupported:
+            self.log.emit(0.0, "not_simulated", path=u.path, what=u.what, instead=u.instead)
+        self.platform.start()
+        self.scraper = Scraper(self.store, self.program, self.platform, self.plane, sc)
+        self._schedule()
+        max_window = max(1e-3, MAX_ARRIVALS_PER_WINDOW / max(self._peak, 1e-9))
+        t = 0.0
+        while True:
+            t_next = min(self.clock.peek(), sc.duration, t + max_window)
+            if t_next > t:
+                arr_t, arr_c = self.traffic.window(t, t_next)
+                self.plane.advance(t_next, arr_t, arr_c)
+                self.platform.reap(t_next)
+                t = t_next
+            if t >= sc.duration:
+                break
+            self.clock.run_due(t)
+            if self.progress is not None:
+                self.progress(t, sc.duration)
+        self._scrape(sc.duration)
+        if self._totals_warm is None:
+            self._totals_warm = self.plane.service_totals(sc.warmup)
+        end_totals = self.plane.service_totals(sc.duration)
+        self.log.emit(sc.duration, "run.end", in_flight=self.plane.in_system)
+        if self.progress is not None:
+            self.progress(sc.duration, sc.duration)
+        summary = build_summary(SummaryInputs(
+            scenario=sc, seed=self.seed, program=self.program, plane=self.plane, platform=self.platform,
+            totals_at_warmup=self._totals_warm, totals_at_end=end_totals, unsupported=self.loaded.unsupported))
+        return RunOutput(summary=summary, store=self.store, log=self.log, program=self.program)

@@ -1,0 +1,95 @@
+"""The run's time-series store: series registry plus columnar samples.
+
+A series is a metric name and a label set, registered once and referred to by
+an integer id; each scrape appends ``(t, id, value)`` columns. That keeps long
+runs compact (no per-sample Python objects) and turns into the long-format
+``metrics.parquet`` table of the results contract with dictionary-encoded
+``metric`` and ``labels`` columns.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["MetricStore"]
+
+
+class MetricStore:
+    """Series and samples of one run."""
+
+    def __init__(self) -> None:
+        self.metric_names: list[str] = []
+        self._metric_ids: dict[str, int] = {}
+        self.series_metric: list[int] = []
+        self.series_labels: list[str] = []  # canonical JSON, keys sorted
+        self._index: dict[tuple[int, str], int] = {}
+        self._t: list[np.ndarray] = []
+        self._ids: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+
+    def series(self, metric: str, labels: dict[str, str]) -> int:
+        """The id of series ``metric{labels}``, registering it on first use."""
+        mid = self._metric_ids.get(metric)
+        if mid is None:
+            mid = self._metric_ids[metric] = len(self.metric_names)
+            self.metric_names.append(metric)
+        key = json.dumps(labels, sort_keys=True, separators=(",", ":"))
+        sid = self._index.get((mid, key))
+        if sid is None:
+            sid = self._index[(mid, key)] = len(self.series_metric)
+            self.series_metric.append(mid)
+            self.series_labels.append(key)
+        return sid
+
+    def append(self, t: float, ids: np.ndarray, values: np.ndarray) -> None:
+        """Record one scrape: ``values[i]`` of series ``ids[i]`` at time ``t``."""
+        if ids.size == 0:
+            return
+        self._t.append(np.full(ids.size, t))
+        self._ids.append(np.asarray(ids, dtype=np.int64))
+        self._v.append(np.asarray(values, dtype=np.float64))
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All samples as ``(t, series_id, value)`` arrays."""
+        if not self._t:
+            return np.empty(0), np.empty(0, dtype=np.int64), np.empty(0)
+        t = np.concatenate(self._t)
+        ids = np.concatenate(self._ids)
+        v = np.concatenate(self._v)
+        self._t, self._ids, self._v = [t], [ids], [v]
+        return t, ids, v
+
+    @property
+    def n_samples(self) -> int:
+        """How many samples are stored."""
+        return int(sum(a.size for a in self._t))
+
+    def to_arrow(self) -> pa.Table:
+        """The long-format table: ``t``, ``metric``, ``labels`` (JSON object text), ``value``."""
+        import pyarrow as pa
+
+        t, ids, v = self.columns()
+        metric_of_series = np.asarray(self.series_metric, dtype=np.int32)
+        metric = pa.DictionaryArray.from_arrays(pa.array(metric_of_series[ids] if ids.size else
+                                                         np.empty(0, np.int32), pa.int32()),
+                                                pa.array(self.metric_names, pa.string()))
+        labels = pa.DictionaryArray.from_arrays(pa.array(ids.astype(np.int32), pa.int32()),
+                                                pa.array(self.series_labels, pa.string()))
+        return pa.table({"t": pa.array(t, pa.float64()), "metric": metric, "labels": labels,
+                         "value": pa.array(v, pa.float64())})
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The long-format table as a DataFrame (``metric`` and ``labels`` categorical)."""
+        return self.to_arrow().to_pandas()
+
+    def labels_of(self, sid: int) -> dict[str, Any]:
+        """The label set of a series."""
+        out: dict[str, Any] = json.loads(self.series_labels[sid])
+        return out

@@ -1,0 +1,52 @@
+"""All request classes' arrivals, merged into one time-ordered stream per window."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from devopsim.engine.streams import Streams
+from devopsim.traffic.arrivals import ArrivalStream
+from devopsim.traffic.patterns import DAY, RatePattern
+
+__all__ = ["TrafficGenerator"]
+
+
+class TrafficGenerator:
+    """Arrivals of every class, each its own Poisson (or bursty) stream.
+
+    Class ``i`` receives ``share[i]`` of the total rate; by Poisson thinning the
+    classes are independent streams, so adding a class never changes another's
+    arrivals.
+
+    Args:
+        classes: class names, in scenario order.
+        shares: each class's share of the total rate.
+        streams: the run's named random streams.
+        burstiness: coefficient of variation of inter-arrival increments (1 is Poisson).
+        clock0: the time of day at the start of the run, seconds after midnight UTC.
+    """
+
+    def __init__(self, classes: list[str], shares: list[float], streams: Streams,
+                 burstiness: float = 1.0, clock0: float = 0.0) -> None:
+        self.classes = classes
+        self.shares = shares
+        self.clock0 = clock0
+        self._streams = [ArrivalStream(streams.generator(f"arrivals/{c}"), burstiness) for c in classes]
+        self.pattern: RatePattern | None = None
+
+    def set_pattern(self, pattern: RatePattern, at: float) -> None:
+        """The total rate follows ``pattern`` from run time ``at``."""
+        self.pattern = pattern
+        clock = (self.clock0 + at) % DAY
+        for stream, share in zip(self._streams, self.shares, strict=True):
+            stream.set_pattern(pattern.scaled(share), at, clock)
+
+    def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        """Arrival times in ``[t0, t1)`` and their class indices, ordered by time (ties by class)."""
+        times = [s.window(t0, t1) for s in self._streams]
+        if len(times) == 1:
+            return times[0], np.zeros(times[0].size, dtype=np.int64)
+        cls = np.concatenate([np.full(t.size, i, dtype=np.int64) for i, t in enumerate(times)])
+        allt = np.concatenate(times)
+        order = np.argsort(allt, kind="stable")
+        return allt[order], cls[order]
