@@ -53,8 +53,9 @@ class Simulation:
         progress: called with (simulated seconds done, total) as the run advances.
     """
 
-    def __init__(self, loaded: LoadedScenario, seed: int | None = None,
-                 progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedScenario, seed: int | None = None, progress: ProgressFn | None = None
+    ) -> None:
         self.loaded = loaded
         self.scenario = sc = loaded.scenario
         self.seed = sc.seed if seed is None else seed
@@ -66,8 +67,9 @@ class Simulation:
         self.log = EventLog()
         self.store = MetricStore()
         self.platform = Platform(sc, self.program, self.plane, self.clock, self.log)
-        self.traffic = TrafficGenerator(self.program.classes, self.program.class_shares, self.streams,
-                                        sc.traffic.burstiness, sc.clock0)
+        self.traffic = TrafficGenerator(
+            self.program.classes, self.program.class_shares, self.streams, sc.traffic.burstiness, sc.clock0
+        )
         self.traffic.set_pattern(sc.traffic.rate, 0.0)
         self._peak = sc.traffic.rate.peak()
         for entry in sc.timeline:
@@ -109,8 +111,9 @@ class Simulation:
     def run(self) -> RunOutput:
         """Simulate the whole scenario and return what it produced."""
         sc = self.scenario
-        self.log.emit(0.0, "run.start", scenario=sc.name, seed=self.seed, plane=self.plane.name,
-                      duration_s=sc.duration)
+        self.log.emit(
+            0.0, "run.start", scenario=sc.name, seed=self.seed, plane=self.plane.name, duration_s=sc.duration
+        )
         for u in self.loaded.unsupported:
             self.log.emit(0.0, "not_simulated", path=u.path, what=u.what, instead=u.instead)
         self.platform.start()
@@ -137,7 +140,16 @@ class Simulation:
         self.log.emit(sc.duration, "run.end", in_flight=self.plane.in_system)
         if self.progress is not None:
             self.progress(sc.duration, sc.duration)
-        summary = build_summary(SummaryInputs(
-            scenario=sc, seed=self.seed, program=self.program, plane=self.plane, platform=self.platform,
-            totals_at_warmup=self._totals_warm, totals_at_end=end_totals, unsupported=self.loaded.unsupported))
+        summary = build_summary(
+            SummaryInputs(
+                scenario=sc,
+                seed=self.seed,
+                program=self.program,
+                plane=self.plane,
+                platform=self.platform,
+                totals_at_warmup=self._totals_warm,
+                totals_at_end=end_totals,
+                unsupported=self.loaded.unsupported,
+            )
+        )
         return RunOutput(summary=summary, store=self.store, log=self.log, program=self.program)

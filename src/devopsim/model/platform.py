@@ -71,9 +71,17 @@ class Pod:
 
     def labels(self) -> dict[str, str]:
         """The labels every series of this pod carries."""
-        return {"namespace": "default", "service": self.service, "version": self.version,
-                "role": self.role, "pod": self.name, "node": self.node, "zone": self.zone,
-                "region": self.region, "cloud": self.cloud}
+        return {
+            "namespace": "default",
+            "service": self.service,
+            "version": self.version,
+            "role": self.role,
+            "pod": self.name,
+            "node": self.node,
+            "zone": self.zone,
+            "region": self.region,
+            "cloud": self.cloud,
+        }
 
 
 @dataclass
@@ -109,8 +117,9 @@ class Platform:
         log: where life-cycle events go.
     """
 
-    def __init__(self, scenario: Scenario, program: Program, plane: DataPlane, clock: Clock,
-                 log: EventLog) -> None:
+    def __init__(
+        self, scenario: Scenario, program: Program, plane: DataPlane, clock: Clock, log: EventLog
+    ) -> None:
         self.scenario = scenario
         self.program = program
         self.plane = plane
@@ -120,9 +129,14 @@ class Platform:
         self.workloads: dict[str, Workload] = {}
         for i, name in enumerate(program.services):
             spec = scenario.services[name]
-            self.workloads[name] = Workload(name=name, index=i, spec=spec, version=spec.version,
-                                            version_index=program.ver_index[(name, spec.version)],
-                                            desired=spec.replicas)
+            self.workloads[name] = Workload(
+                name=name,
+                index=i,
+                spec=spec,
+                version=spec.version,
+                version_index=program.ver_index[(name, spec.version)],
+                desired=spec.replicas,
+            )
 
     # --- life cycle -------------------------------------------------------------------
 

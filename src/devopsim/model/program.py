@@ -82,8 +82,15 @@ class Program:
         return len(self.versions) - 1
 
 
-def _compile_steps(steps: list[Step], svc: str, ep: str, path: str, prog: list[tuple[int, int, int, float]],
-                   samplers: list[Sampler], ep_index: dict[str, int]) -> None:
+def _compile_steps(
+    steps: list[Step],
+    svc: str,
+    ep: str,
+    path: str,
+    prog: list[tuple[int, int, int, float]],
+    samplers: list[Sampler],
+    ep_index: dict[str, int],
+) -> None:
     for i, step in enumerate(steps):
         here = f"{path}{i}"
         kind = step.kind
@@ -106,8 +113,9 @@ def _compile_steps(steps: list[Step], svc: str, ep: str, path: str, prog: list[t
             prog.append((OP_NOP, 0, -1, 1.0))
 
 
-def _call_op(step: Step, svc: str, ep: str, here: str, samplers: list[Sampler],
-             ep_index: dict[str, int]) -> tuple[int, int, int, float]:
+def _call_op(
+    step: Step, svc: str, ep: str, here: str, samplers: list[Sampler], ep_index: dict[str, int]
+) -> tuple[int, int, int, float]:
     assert step.call is not None
     target = ep_index[step.call]
     p = 1.0 if step.probability is None else step.probability
@@ -128,8 +136,10 @@ def compile_program(sc: Scenario) -> Program:
     E = len(endpoints)
     a: dict[str, np.ndarray] = {}
     a["svc_conc"] = np.array([sc.services[s].concurrency for s in services], dtype=np.int64)
-    a["svc_qcap"] = np.array([-1 if sc.services[s].queue.capacity is None else sc.services[s].queue.capacity
-                              for s in services], dtype=np.int64)
+    a["svc_qcap"] = np.array(
+        [-1 if sc.services[s].queue.capacity is None else sc.services[s].queue.capacity for s in services],
+        dtype=np.int64,
+    )
     a["svc_cores"] = np.array([sc.services[s].cores for s in services], dtype=np.float64)
     a["svc_ps"] = (a["svc_cores"] < a["svc_conc"]).astype(np.int64)
     a["svc_lb"] = np.array([LB_CODES[sc.services[s].load_balancer] for s in services], dtype=np.int64)
@@ -142,11 +152,25 @@ def compile_program(sc: Scenario) -> Program:
     a["svc_err_smp"] = np.array(err_smp, dtype=np.int64)
     a["svc_lb_smp"] = np.array(lb_smp, dtype=np.int64)
 
-    f = {k: np.zeros(E, dtype=np.float64) for k in
-         ("ep_timeout", "ep_backoff", "ep_maxbackoff", "ep_cb_thr", "ep_cb_wait")}
-    i = {k: np.zeros(E, dtype=np.int64) for k in
-         ("ep_svc", "ep_prog", "ep_local", "ep_retries", "ep_retry_mask", "ep_cb", "ep_cb_win",
-          "ep_cb_min", "ep_cb_half", "ep_cb_off")}
+    f = {
+        k: np.zeros(E, dtype=np.float64)
+        for k in ("ep_timeout", "ep_backoff", "ep_maxbackoff", "ep_cb_thr", "ep_cb_wait")
+    }
+    i = {
+        k: np.zeros(E, dtype=np.int64)
+        for k in (
+            "ep_svc",
+            "ep_prog",
+            "ep_local",
+            "ep_retries",
+            "ep_retry_mask",
+            "ep_cb",
+            "ep_cb_win",
+            "ep_cb_min",
+            "ep_cb_half",
+            "ep_cb_off",
+        )
+    }
     i["ep_jitter_smp"] = np.full(E, -1, dtype=np.int64)
     cb_total = 0
     local_count = dict.fromkeys(services, 0)
@@ -162,8 +186,9 @@ def compile_program(sc: Scenario) -> Program:
         if ep.retries is not None:
             i["ep_retries"][k] = ep.retries.attempts
             f["ep_backoff"][k] = ep.retries.backoff
-            f["ep_maxbackoff"][k] = (ep.retries.max_backoff if ep.retries.max_backoff is not None
-                                     else 10.0 * ep.retries.backoff)
+            f["ep_maxbackoff"][k] = (
+                ep.retries.max_backoff if ep.retries.max_backoff is not None else 10.0 * ep.retries.backoff
+            )
             i["ep_retry_mask"][k] = sum(1 << ERROR_NAMES.index(kind) for kind in ep.retries.retry_on)
             if ep.retries.jitter:
                 samplers.append(Sampler(f"jitter/{s}/{e}"))
@@ -201,9 +226,18 @@ def compile_program(sc: Scenario) -> Program:
     a["slo_thr"] = np.array([x.latency for x in lat_slos], dtype=np.float64)
 
     program = Program(
-        services=services, endpoints=endpoints, ep_index=ep_index, classes=classes,
-        class_shares=sc.traffic.shares(), samplers=samplers, versions=[], ver_index={},
-        ver_err=[], ver_lat=[], max_local=max([*local_count.values(), 1]), arrays=a,
+        services=services,
+        endpoints=endpoints,
+        ep_index=ep_index,
+        classes=classes,
+        class_shares=sc.traffic.shares(),
+        samplers=samplers,
+        versions=[],
+        ver_index={},
+        ver_err=[],
+        ver_lat=[],
+        max_local=max([*local_count.values(), 1]),
+        arrays=a,
     )
     for s in services:
         spec = sc.services[s]

@@ -54,8 +54,14 @@ class _Table:
 class Scraper:
     """Reads the plane and the platform at each scrape and appends samples to the store."""
 
-    def __init__(self, store: MetricStore, program: Program, platform: Platform, plane: RequestPlane,
-                 scenario: Scenario) -> None:
+    def __init__(
+        self,
+        store: MetricStore,
+        program: Program,
+        platform: Platform,
+        plane: RequestPlane,
+        scenario: Scenario,
+    ) -> None:
         self.store = store
         self.program = program
         self.platform = platform
@@ -73,21 +79,48 @@ class Scraper:
             req = scenario.services[s].resources.requests.memory
             self._base_mem.append(0.6 * req if req else _DEFAULT_BASE_MEMORY)
         st = store
-        self._deploy_ids = [(st.series("kube_deployment_spec_replicas", {"namespace": "default", "deployment": s}),
-                             st.series("kube_deployment_status_replicas", {"namespace": "default", "deployment": s}),
-                             st.series("kube_deployment_status_replicas_available",
-                                       {"namespace": "default", "deployment": s}))
-                            for s in program.services]
+        self._deploy_ids = [
+            (
+                st.series("kube_deployment_spec_replicas", {"namespace": "default", "deployment": s}),
+                st.series("kube_deployment_status_replicas", {"namespace": "default", "deployment": s}),
+                st.series(
+                    "kube_deployment_status_replicas_available", {"namespace": "default", "deployment": s}
+                ),
+            )
+            for s in program.services
+        ]
         outcomes = ["ok", *ERROR_NAMES]
-        self._cls_tot_ids = np.array([[st.series("devopsim_client_requests_total", {"class": c, "outcome": o})
-                                       for o in outcomes] for c in program.classes], dtype=np.int64)
-        self._cls_b_ids = np.array([[st.series("devopsim_client_request_duration_seconds_bucket",
-                                               {"class": c, "le": le}) for le in _LE]
-                                    for c in program.classes], dtype=np.int64)
-        self._cls_sum_ids = np.array([st.series("devopsim_client_request_duration_seconds_sum", {"class": c})
-                                      for c in program.classes], dtype=np.int64)
-        self._cls_cnt_ids = np.array([st.series("devopsim_client_request_duration_seconds_count", {"class": c})
-                                      for c in program.classes], dtype=np.int64)
+        self._cls_tot_ids = np.array(
+            [
+                [st.series("devopsim_client_requests_total", {"class": c, "outcome": o}) for o in outcomes]
+                for c in program.classes
+            ],
+            dtype=np.int64,
+        )
+        self._cls_b_ids = np.array(
+            [
+                [
+                    st.series("devopsim_client_request_duration_seconds_bucket", {"class": c, "le": le})
+                    for le in _LE
+                ]
+                for c in program.classes
+            ],
+            dtype=np.int64,
+        )
+        self._cls_sum_ids = np.array(
+            [
+                st.series("devopsim_client_request_duration_seconds_sum", {"class": c})
+                for c in program.classes
+            ],
+            dtype=np.int64,
+        )
+        self._cls_cnt_ids = np.array(
+            [
+                st.series("devopsim_client_request_duration_seconds_count", {"class": c})
+                for c in program.classes
+            ],
+            dtype=np.int64,
+        )
         self._in_system_id = st.series("devopsim_requests_in_system", {})
 
     def _register(self, pod: Pod, svc: int) -> list[tuple[int, ...]]:
@@ -101,23 +134,43 @@ class Scraper:
         rows = []
         for local, ep, method in self._eps[svc]:
             for ci, code in enumerate(L.CODE_NAMES):
-                sid = st.series("http_requests_total", {**base, "endpoint": ep, "method": method, "code": code})
+                sid = st.series(
+                    "http_requests_total", {**base, "endpoint": ep, "method": method, "code": code}
+                )
                 rows.append(("rq", pod.slot, local, ci, sid))
             for bi, le in enumerate(_LE):
-                sid = st.series("http_request_duration_seconds_bucket",
-                                {**base, "endpoint": ep, "method": method, "le": le})
+                sid = st.series(
+                    "http_request_duration_seconds_bucket",
+                    {**base, "endpoint": ep, "method": method, "le": le},
+                )
                 rows.append(("hb", pod.slot, local, bi, sid))
-            rows.append(("hs", pod.slot, local,
-                         st.series("http_request_duration_seconds_sum", {**base, "endpoint": ep, "method": method}),
-                         st.series("http_request_duration_seconds_count", {**base, "endpoint": ep, "method": method})))
+            rows.append(
+                (
+                    "hs",
+                    pod.slot,
+                    local,
+                    st.series(
+                        "http_request_duration_seconds_sum", {**base, "endpoint": ep, "method": method}
+                    ),
+                    st.series(
+                        "http_request_duration_seconds_count", {**base, "endpoint": ep, "method": method}
+                    ),
+                )
+            )
         cont = {**base, "container": pod.service}
-        rows.append(("pod", pod.slot, svc,
-                     st.series("container_cpu_usage_seconds_total", cont),
-                     st.series("container_memory_working_set_bytes", cont),
-                     st.series("kube_pod_container_status_restarts_total", cont),
-                     st.series("kube_pod_status_ready", {**base, "condition": "true"}),
-                     st.series("devopsim_replica_in_flight", base),
-                     st.series("devopsim_replica_queue_length", base)))
+        rows.append(
+            (
+                "pod",
+                pod.slot,
+                svc,
+                st.series("container_cpu_usage_seconds_total", cont),
+                st.series("container_memory_working_set_bytes", cont),
+                st.series("kube_pod_container_status_restarts_total", cont),
+                st.series("kube_pod_status_ready", {**base, "condition": "true"}),
+                st.series("devopsim_replica_in_flight", base),
+                st.series("devopsim_replica_queue_length", base),
+            )
+        )
         self._pod_cache[key] = rows  # type: ignore[assignment]
         return rows  # type: ignore[return-value]
 
@@ -149,8 +202,10 @@ class Scraper:
             ids.append(tb.a_rq[keep, 3])
             vals.append(v[keep].astype(np.float64))
         if tb.a_hs.size:
-            count = rp.cnt[tb.a_hs[:, 0], tb.a_hs[:, 1], L.CODE_200] + rp.cnt[tb.a_hs[:, 0], tb.a_hs[:, 1],
-                                                                                L.CODE_500]
+            count = (
+                rp.cnt[tb.a_hs[:, 0], tb.a_hs[:, 1], L.CODE_200]
+                + rp.cnt[tb.a_hs[:, 0], tb.a_hs[:, 1], L.CODE_500]
+            )
             keep = count > 0
             ids += [tb.a_hs[keep, 2], tb.a_hs[keep, 3]]
             vals += [rp.lat_sum[tb.a_hs[keep, 0], tb.a_hs[keep, 1]], count[keep].astype(np.float64)]
@@ -166,19 +221,43 @@ class Scraper:
             ready = np.array([1.0 if p.ready else 0.0 for p in pods])
             busy = rp.busy[slots].astype(np.float64)
             mem = np.asarray(self._base_mem)[svcs] + MEMORY_PER_REQUEST * busy
-            ids += [tb.a_pod[:, 2], tb.a_pod[:, 3], tb.a_pod[:, 4], tb.a_pod[:, 5], tb.a_pod[:, 6], tb.a_pod[:, 7]]
-            vals += [rp.cpu_area[slots], mem, np.zeros(slots.size), ready, busy,
-                     rp.qlen[slots].astype(np.float64)]
+            ids += [
+                tb.a_pod[:, 2],
+                tb.a_pod[:, 3],
+                tb.a_pod[:, 4],
+                tb.a_pod[:, 5],
+                tb.a_pod[:, 6],
+                tb.a_pod[:, 7],
+            ]
+            vals += [
+                rp.cpu_area[slots],
+                mem,
+                np.zeros(slots.size),
+                ready,
+                busy,
+                rp.qlen[slots].astype(np.float64),
+            ]
         dep_ids, dep_vals = [], []
-        for w, (spec_id, exist_id, avail_id) in zip(self.platform.workloads.values(), self._deploy_ids,
-                                                     strict=True):
+        for w, (spec_id, exist_id, avail_id) in zip(
+            self.platform.workloads.values(), self._deploy_ids, strict=True
+        ):
             dep_ids += [spec_id, exist_id, avail_id]
             dep_vals += [w.desired, len(w.live()), w.ready_count()]
         ids.append(np.array(dep_ids, dtype=np.int64))
         vals.append(np.array(dep_vals, dtype=np.float64))
         s = self.plane.stats
-        ids += [self._cls_tot_ids.ravel(), self._cls_b_ids.ravel(), self._cls_sum_ids, self._cls_cnt_ids,
-                np.array([self._in_system_id])]
-        vals += [s.cls_tot.ravel().astype(np.float64), np.cumsum(s.cls_pb, axis=1).ravel().astype(np.float64),
-                 s.cls_psum, s.cls_tot[:, 0].astype(np.float64), np.array([float(self.plane.in_system)])]
+        ids += [
+            self._cls_tot_ids.ravel(),
+            self._cls_b_ids.ravel(),
+            self._cls_sum_ids,
+            self._cls_cnt_ids,
+            np.array([self._in_system_id]),
+        ]
+        vals += [
+            s.cls_tot.ravel().astype(np.float64),
+            np.cumsum(s.cls_pb, axis=1).ravel().astype(np.float64),
+            s.cls_psum,
+            s.cls_tot[:, 0].astype(np.float64),
+            np.array([float(self.plane.in_system)]),
+        ]
         self.store.append(t, np.concatenate(ids), np.concatenate(vals))

@@ -77,13 +77,21 @@ class MetricStore:
 
         t, ids, v = self.columns()
         metric_of_series = np.asarray(self.series_metric, dtype=np.int32)
-        metric = pa.DictionaryArray.from_arrays(pa.array(metric_of_series[ids] if ids.size else
-                                                         np.empty(0, np.int32), pa.int32()),
-                                                pa.array(self.metric_names, pa.string()))
-        labels = pa.DictionaryArray.from_arrays(pa.array(ids.astype(np.int32), pa.int32()),
-                                                pa.array(self.series_labels, pa.string()))
-        return pa.table({"t": pa.array(t, pa.float64()), "metric": metric, "labels": labels,
-                         "value": pa.array(v, pa.float64())})
+        metric = pa.DictionaryArray.from_arrays(
+            pa.array(metric_of_series[ids] if ids.size else np.empty(0, np.int32), pa.int32()),
+            pa.array(self.metric_names, pa.string()),
+        )
+        labels = pa.DictionaryArray.from_arrays(
+            pa.array(ids.astype(np.int32), pa.int32()), pa.array(self.series_labels, pa.string())
+        )
+        return pa.table(
+            {
+                "t": pa.array(t, pa.float64()),
+                "metric": metric,
+                "labels": labels,
+                "value": pa.array(v, pa.float64()),
+            }
+        )
 
     def to_pandas(self) -> pd.DataFrame:
         """The long-format table as a DataFrame (``metric`` and ``labels`` categorical)."""

@@ -37,8 +37,9 @@ def quantile(hist: np.ndarray, q: float) -> float | None:
     return float(lo * math.pow(LH_RATIO, min(max(frac, 0.0), 1.0)))
 
 
-def latency_block(hist: np.ndarray, total: float, count: int, keys: tuple[str, ...] = tuple(QUANTILES)
-                  ) -> dict[str, float | None]:
+def latency_block(
+    hist: np.ndarray, total: float, count: int, keys: tuple[str, ...] = tuple(QUANTILES)
+) -> dict[str, float | None]:
     """``{"mean": ..., "p50": ..., ...}`` from a sum, a count and a histogram."""
     out: dict[str, float | None] = {"mean": (total / count) if count else None}
     for name in keys:

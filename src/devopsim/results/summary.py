@@ -46,8 +46,9 @@ def _errors(row: np.ndarray) -> dict[str, int]:
     return {name: int(row[i]) for i, name in enumerate(ERROR_NAMES)}
 
 
-def _step_stats(history: list[tuple[float, int, int]], col: int, t0: float, t1: float
-                ) -> tuple[float, float, float, float]:
+def _step_stats(
+    history: list[tuple[float, int, int]], col: int, t0: float, t1: float
+) -> tuple[float, float, float, float]:
     """min, max, time-weighted mean and integral of a step function over [t0, t1]."""
     times = [h[0] for h in history] + [t1]
     values = [h[col] for h in history]
@@ -129,7 +130,8 @@ def build_summary(x: SummaryInputs) -> dict[str, Any]:
         "arrival_rate": _r(lam, 9),
         "mean_in_system": _r(mean_l, 9),
         "mean_response_s": _r(mean_w, 9),
-        "relative_error": _r(abs(mean_l - lam * mean_w) / mean_l, 9) if mean_w is not None and mean_l > 0
+        "relative_error": _r(abs(mean_l - lam * mean_w) / mean_l, 9)
+        if mean_w is not None and mean_l > 0
         else None,
         "in_flight_at_end": x.plane.in_system,
     }
@@ -153,18 +155,20 @@ def _slos(x: SummaryInputs) -> list[dict[str, Any]]:
             kind = "availability"
         attained = good / total if total else None
         budget = (1.0 - attained) / (1.0 - slo.objective) if attained is not None else None
-        out.append({
-            "name": slo.name,
-            "kind": kind,
-            "class": slo.class_,
-            "latency_s": slo.latency,
-            "objective": slo.objective,
-            "requests": total,
-            "good": good,
-            "attained": _r(attained, 9),
-            "met": None if attained is None else bool(attained >= slo.objective),
-            "budget_burned": _r(budget, 6),
-        })
+        out.append(
+            {
+                "name": slo.name,
+                "kind": kind,
+                "class": slo.class_,
+                "latency_s": slo.latency,
+                "objective": slo.objective,
+                "requests": total,
+                "good": good,
+                "attained": _r(attained, 9),
+                "met": None if attained is None else bool(attained >= slo.objective),
+                "budget_burned": _r(budget, 6),
+            }
+        )
     return out
 
 

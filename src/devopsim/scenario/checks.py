@@ -55,8 +55,11 @@ class _Checker:
             self.add(path, f"no service {svc_name!r}{_did_you_mean(svc_name, list(self.sc.services))}")
             return False
         if ep_name not in svc.endpoints:
-            self.add(path, f"service {svc_name!r} has no endpoint {ep_name!r}"
-                     f"{_did_you_mean(ep_name, list(svc.endpoints))}")
+            self.add(
+                path,
+                f"service {svc_name!r} has no endpoint {ep_name!r}"
+                f"{_did_you_mean(ep_name, list(svc.endpoints))}",
+            )
             return False
         return True
 
@@ -80,14 +83,20 @@ class _Checker:
                 db, _, op = step.query.partition(".")
                 store = self.store_ref(db, Postgres, (*p, "query"))
                 if isinstance(store, Postgres) and store.operations and op not in store.operations:
-                    self.add((*p, "query"), f"datastore {db!r} has no operation {op!r}"
-                             f"{_did_you_mean(op, list(store.operations))}")
+                    self.add(
+                        (*p, "query"),
+                        f"datastore {db!r} has no operation {op!r}"
+                        f"{_did_you_mean(op, list(store.operations))}",
+                    )
             elif step.cache is not None:
                 store = self.store_ref(step.cache.store, Redis, (*p, "cache", "store"))
                 ks = step.cache.keyspace
                 if isinstance(store, Redis) and ks not in store.keyspaces:
-                    self.add((*p, "cache", "keyspace"), f"redis {step.cache.store!r} has no keyspace "
-                             f"{ks!r}{_did_you_mean(ks, list(store.keyspaces))}")
+                    self.add(
+                        (*p, "cache", "keyspace"),
+                        f"redis {step.cache.store!r} has no keyspace "
+                        f"{ks!r}{_did_you_mean(ks, list(store.keyspaces))}",
+                    )
             elif step.publish is not None:
                 self.topic_ref(step.publish, (*p, "publish"))
 
@@ -118,12 +127,13 @@ class _Checker:
             stack.append(node)
             for nxt, p in edges.get(node, []):
                 if state.get(nxt) == 1:
-                    cyc = [*stack[stack.index(nxt):], nxt]
+                    cyc = [*stack[stack.index(nxt) :], nxt]
                     key = frozenset(cyc)
                     if key not in reported:
                         reported.add(key)
-                        self.add(p, "call cycle: " + " -> ".join(cyc) +
-                                 "; a request would call itself forever")
+                        self.add(
+                            p, "call cycle: " + " -> ".join(cyc) + "; a request would call itself forever"
+                        )
                 elif state.get(nxt) is None:
                     visit(nxt)
             stack.pop()
@@ -143,55 +153,76 @@ class _Checker:
                 self.topic_ref(svc.consume.topic, (*base, "consume", "topic"))
                 self.steps(svc.consume.steps, (*base, "consume", "steps"))
             if svc.weights is not None and len(svc.weights) < svc.replicas:
-                self.add((*base, "weights"), f"one weight per replica: {len(svc.weights)} weights "
-                         f"for {svc.replicas} replicas")
+                self.add(
+                    (*base, "weights"),
+                    f"one weight per replica: {len(svc.weights)} weights for {svc.replicas} replicas",
+                )
             a = svc.autoscaler
             if a is not None and a.kind == "keda-kafka" and svc.consume is None and a.topic is None:
-                self.add((*base, "autoscaler"), "a keda-kafka autoscaler needs the service to "
-                         "'consume' a topic (or a 'topic')")
+                self.add(
+                    (*base, "autoscaler"),
+                    "a keda-kafka autoscaler needs the service to 'consume' a topic (or a 'topic')",
+                )
             st = svc.strategy
             if st is not None:
                 refs = []
                 if st.canary is not None:
                     if st.canary.analysis is not None:
-                        refs += [(t.template_name, (*base, "strategy", "canary", "analysis"))
-                                 for t in st.canary.analysis.templates]
+                        refs += [
+                            (t.template_name, (*base, "strategy", "canary", "analysis"))
+                            for t in st.canary.analysis.templates
+                        ]
                     for i, cs in enumerate(st.canary.steps or []):
                         if cs.analysis is not None:
-                            refs += [(t.template_name, (*base, "strategy", "canary", "steps", i,
-                                                        "analysis")) for t in cs.analysis.templates]
+                            refs += [
+                                (t.template_name, (*base, "strategy", "canary", "steps", i, "analysis"))
+                                for t in cs.analysis.templates
+                            ]
                 if st.blue_green is not None:
                     for an in (st.blue_green.pre_promotion_analysis, st.blue_green.post_promotion_analysis):
                         if an is not None:
-                            refs += [(t.template_name, (*base, "strategy", "blueGreen"))
-                                     for t in an.templates]
+                            refs += [
+                                (t.template_name, (*base, "strategy", "blueGreen")) for t in an.templates
+                            ]
                 for name, p in refs:
                     if name not in sc.analysis_templates:
-                        self.add(p, f"no analysis template {name!r}"
-                                 f"{_did_you_mean(name, list(sc.analysis_templates))}")
+                        self.add(
+                            p,
+                            f"no analysis template {name!r}"
+                            f"{_did_you_mean(name, list(sc.analysis_templates))}",
+                        )
             if svc.placement is not None and svc.placement.clouds and sc.platform is not None:
                 for c in svc.placement.clouds:
                     if c not in sc.platform.clouds:
-                        self.add((*base, "placement", "clouds"), f"no cloud {c!r} in platform.clouds"
-                                 f"{_did_you_mean(c, list(sc.platform.clouds))}")
+                        self.add(
+                            (*base, "placement", "clouds"),
+                            f"no cloud {c!r} in platform.clouds{_did_you_mean(c, list(sc.platform.clouds))}",
+                        )
         for i, cls in enumerate(sc.traffic.classes):
             for e in cls.entries:
                 self.endpoint_ref(e, ("traffic", "classes", i, "entry"))
         class_names = [c.name for c in sc.traffic.classes]
         for i, slo in enumerate(sc.slos):
             if slo.class_ is not None and slo.class_ not in class_names:
-                self.add(("slos", i, "class"), f"no request class {slo.class_!r}"
-                         f"{_did_you_mean(slo.class_, class_names)}")
+                self.add(
+                    ("slos", i, "class"),
+                    f"no request class {slo.class_!r}{_did_you_mean(slo.class_, class_names)}",
+                )
         for i, entry in enumerate(sc.timeline):
             p: PathKey = ("timeline", i)
             if entry.at >= sc.duration:
-                self.add((*p, "at"), f"at {format_duration(entry.at)} is not inside the run "
-                         f"(duration {format_duration(sc.duration)})")
+                self.add(
+                    (*p, "at"),
+                    f"at {format_duration(entry.at)} is not inside the run "
+                    f"(duration {format_duration(sc.duration)})",
+                )
             for action in ("deploy", "scale", "rollback"):
                 obj = getattr(entry, action)
                 if obj is not None and obj.service not in sc.services:
-                    self.add((*p, action, "service"), f"no service {obj.service!r}"
-                             f"{_did_you_mean(obj.service, list(sc.services))}")
+                    self.add(
+                        (*p, action, "service"),
+                        f"no service {obj.service!r}{_did_you_mean(obj.service, list(sc.services))}",
+                    )
             if entry.fault is not None:
                 self.fault_target(entry.fault.kind, entry.fault.target, (*p, "fault", "target"))
         for i, n in enumerate(sc.monitoring.notify):
@@ -219,8 +250,11 @@ class _Checker:
             return
         known = self.targets()
         if target not in known and not target.startswith("node-"):
-            self.add(path, f"{kind}: no service, datastore, node pool, zone, region or cloud named "
-                     f"{target!r}{_did_you_mean(target, known)}")
+            self.add(
+                path,
+                f"{kind}: no service, datastore, node pool, zone, region or cloud named "
+                f"{target!r}{_did_you_mean(target, known)}",
+            )
 
 
 def check_scenario(sc: Scenario, src: Source) -> list[Issue]:

@@ -58,8 +58,11 @@ class MetricTarget(Spec):
     def _check(self) -> MetricTarget:
         need = {"Utilization": "average_utilization", "AverageValue": "average_value", "Value": "value"}
         if getattr(self, need[self.type]) is None:
-            alias = {"average_utilization": "averageUtilization", "average_value": "averageValue",
-                     "value": "value"}[need[self.type]]
+            alias = {
+                "average_utilization": "averageUtilization",
+                "average_value": "averageValue",
+                "value": "value",
+            }[need[self.type]]
             raise ValueError(f"target type {self.type} needs {alias}")
         return self
 
@@ -108,8 +111,13 @@ class MetricSpec(Spec):
 
     @model_validator(mode="after")
     def _check(self) -> MetricSpec:
-        key = {"Resource": "resource", "Pods": "pods", "Object": "object", "External": "external",
-               "ContainerResource": "container_resource"}[self.type]
+        key = {
+            "Resource": "resource",
+            "Pods": "pods",
+            "Object": "object",
+            "External": "external",
+            "ContainerResource": "container_resource",
+        }[self.type]
         if getattr(self, key) is None:
             raise ValueError(f"a metric of type {self.type} needs its '{key}' section")
         return self
@@ -134,8 +142,14 @@ class Behavior(Spec):
 
 
 def _default_metrics() -> list[MetricSpec]:
-    return [MetricSpec(type="Resource", resource=ResourceMetric(
-        name="cpu", target=MetricTarget(type="Utilization", average_utilization=80)))]
+    return [
+        MetricSpec(
+            type="Resource",
+            resource=ResourceMetric(
+                name="cpu", target=MetricTarget(type="Utilization", average_utilization=80)
+            ),
+        )
+    ]
 
 
 class HPA(Spec):
@@ -150,8 +164,9 @@ class HPA(Spec):
     @model_validator(mode="after")
     def _check(self) -> HPA:
         if self.max_replicas < self.min_replicas:
-            raise ValueError(f"maxReplicas must be >= minReplicas (got {self.max_replicas} < "
-                             f"{self.min_replicas})")
+            raise ValueError(
+                f"maxReplicas must be >= minReplicas (got {self.max_replicas} < {self.min_replicas})"
+            )
         return self
 
 
@@ -224,8 +239,7 @@ class Manual(Spec):
     kind: Literal["manual"]
 
 
-Autoscaler = Annotated[HPA | KedaKafka | Knative | Predictive | Learned | Manual,
-                       Field(discriminator="kind")]
+Autoscaler = Annotated[HPA | KedaKafka | Knative | Predictive | Learned | Manual, Field(discriminator="kind")]
 
 
 # --- rollout strategies -----------------------------------------------------
@@ -281,11 +295,16 @@ class CanaryStep(Spec):
 
     @model_validator(mode="after")
     def _one(self) -> CanaryStep:
-        set_keys = [k for k in ("set_weight", "pause", "analysis", "set_canary_scale", "experiment")
-                    if getattr(self, k) is not None]
+        set_keys = [
+            k
+            for k in ("set_weight", "pause", "analysis", "set_canary_scale", "experiment")
+            if getattr(self, k) is not None
+        ]
         if len(set_keys) != 1:
-            raise ValueError("a canary step has exactly one of setWeight, pause, analysis, "
-                             f"setCanaryScale, experiment (got {len(set_keys)})")
+            raise ValueError(
+                "a canary step has exactly one of setWeight, pause, analysis, "
+                f"setCanaryScale, experiment (got {len(set_keys)})"
+            )
         return self
 
 

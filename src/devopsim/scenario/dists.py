@@ -299,7 +299,9 @@ def load_column(path: Path) -> np.ndarray:
     return arr
 
 
-_KINDS = "exp(MEAN), const(V), uniform(A, B), lognormal(mean=M, cv=C), gamma(mean=M, cv=C), empirical(FILE.csv)"
+_KINDS = (
+    "exp(MEAN), const(V), uniform(A, B), lognormal(mean=M, cv=C), gamma(mean=M, cv=C), empirical(FILE.csv)"
+)
 
 
 def parse_distribution(
@@ -350,7 +352,7 @@ def parse_distribution(
         arr = load_column(path)
         return Empirical(tuple(float(x) for x in arr), str(b["file"]))
     if name == "zipf":
-        raise ValueError("zipf(S) describes key popularity, not a duration; " f"use one of {_KINDS}")
+        raise ValueError(f"zipf(S) describes key popularity, not a duration; use one of {_KINDS}")
     raise ValueError(f"unknown distribution {name!r}; allowed: {_KINDS}")
 
 

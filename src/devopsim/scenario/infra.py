@@ -197,8 +197,9 @@ class Kafka(Spec):
     def _check(self) -> Kafka:
         for name, t in self.topics.items():
             if t.replication_factor > self.brokers:
-                raise ValueError(f"topic {name}: replicationFactor {t.replication_factor} exceeds "
-                                 f"brokers {self.brokers}")
+                raise ValueError(
+                    f"topic {name}: replicationFactor {t.replication_factor} exceeds brokers {self.brokers}"
+                )
         return self
 
 
@@ -299,19 +300,61 @@ class Security(Spec):
 # --- timeline ---------------------------------------------------------------------
 
 FAULT_KINDS = (
-    "pod-kill", "pod-failure", "container-kill", "node-failure", "zone-outage", "region-outage",
-    "cloud-outage", "network-delay", "network-loss", "network-partition", "network-bandwidth",
-    "cpu-stress", "memory-stress", "memory-leak", "disk-fill", "dns-failure", "db-primary-crash",
-    "replication-break", "cache-flush", "cache-shard-loss", "broker-loss", "dependency-slowdown",
-    "cert-expiry", "traffic-spike", "traffic-flood", "recover",
+    "pod-kill",
+    "pod-failure",
+    "container-kill",
+    "node-failure",
+    "zone-outage",
+    "region-outage",
+    "cloud-outage",
+    "network-delay",
+    "network-loss",
+    "network-partition",
+    "network-bandwidth",
+    "cpu-stress",
+    "memory-stress",
+    "memory-leak",
+    "disk-fill",
+    "dns-failure",
+    "db-primary-crash",
+    "replication-break",
+    "cache-flush",
+    "cache-shard-loss",
+    "broker-loss",
+    "dependency-slowdown",
+    "cert-expiry",
+    "traffic-spike",
+    "traffic-flood",
+    "recover",
 )
 
 FaultKind = Literal[
-    "pod-kill", "pod-failure", "container-kill", "node-failure", "zone-outage", "region-outage",
-    "cloud-outage", "network-delay", "network-loss", "network-partition", "network-bandwidth",
-    "cpu-stress", "memory-stress", "memory-leak", "disk-fill", "dns-failure", "db-primary-crash",
-    "replication-break", "cache-flush", "cache-shard-loss", "broker-loss", "dependency-slowdown",
-    "cert-expiry", "traffic-spike", "traffic-flood", "recover",
+    "pod-kill",
+    "pod-failure",
+    "container-kill",
+    "node-failure",
+    "zone-outage",
+    "region-outage",
+    "cloud-outage",
+    "network-delay",
+    "network-loss",
+    "network-partition",
+    "network-bandwidth",
+    "cpu-stress",
+    "memory-stress",
+    "memory-leak",
+    "disk-fill",
+    "dns-failure",
+    "db-primary-crash",
+    "replication-break",
+    "cache-flush",
+    "cache-shard-loss",
+    "broker-loss",
+    "dependency-slowdown",
+    "cert-expiry",
+    "traffic-spike",
+    "traffic-flood",
+    "recover",
 ]
 
 
@@ -374,8 +417,10 @@ class TimelineEntry(Spec):
     def _one(self) -> TimelineEntry:
         actions = [k for k in ("deploy", "fault", "scale", "rollback", "traffic") if getattr(self, k)]
         if len(actions) != 1:
-            raise ValueError("a timeline entry has 'at' and exactly one of deploy, fault, scale, "
-                             f"rollback, traffic (got {len(actions)}: {', '.join(actions) or 'none'})")
+            raise ValueError(
+                "a timeline entry has 'at' and exactly one of deploy, fault, scale, "
+                f"rollback, traffic (got {len(actions)}: {', '.join(actions) or 'none'})"
+            )
         return self
 
     @property
@@ -426,4 +471,3 @@ class Experiment(Spec):
     steady_state_hypothesis: Hypothesis | None = Field(None, alias="steady-state-hypothesis")
     method: list[Activity] = Field(min_length=1)
     rollbacks: list[Activity] = Field(default_factory=list)
-

@@ -45,8 +45,9 @@ def preset_text(env: str) -> str:
         ScenarioError: no such environment.
     """
     if env not in ENVIRONMENTS:
-        raise ScenarioError([Issue("--env", None, "", f"unknown environment {env!r}; "
-                                   f"allowed: {', '.join(ENVIRONMENTS)}")])
+        raise ScenarioError(
+            [Issue("--env", None, "", f"unknown environment {env!r}; allowed: {', '.join(ENVIRONMENTS)}")]
+        )
     return (resources.files("devopsim.scenario") / "presets" / f"{env}.yaml").read_text("utf-8")
 
 
@@ -129,8 +130,16 @@ def apply_overrides(src: Source, overrides: list[str] | dict[str, Any] | None) -
             elif isinstance(node, list) and isinstance(part, int) and part < len(node):
                 node = node[part]
             else:
-                raise ScenarioError([Issue("<--set>", None, dotted(tuple(parts[: i + 1])),
-                                           f"cannot follow {path!r}: no item {part!r} here")])
+                raise ScenarioError(
+                    [
+                        Issue(
+                            "<--set>",
+                            None,
+                            dotted(tuple(parts[: i + 1])),
+                            f"cannot follow {path!r}: no item {part!r} here",
+                        )
+                    ]
+                )
         last = parts[-1]
         if isinstance(node, dict):
             node[last] = value
@@ -150,7 +159,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
     return tuple(out)
@@ -188,13 +199,17 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "list_type":
         return f"expected a list (got {_fmt_input(value)})"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
-              "less_than": "<"}[kind]
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
+            kind
+        ]
         bound = next(iter(ctx.values()), "?")
         return f"must be {op} {bound} (got {_fmt_input(value)})"
     if kind in ("too_short", "too_long"):
-        return f"{err['msg'].split(',')[0].lower()} (got {_fmt_input(value)})" if value is not None \
+        return (
+            f"{err['msg'].split(',')[0].lower()} (got {_fmt_input(value)})"
+            if value is not None
             else err["msg"]
+        )
     if kind in ("datetime_parsing", "datetime_type", "datetime_from_date_parsing"):
         return f"expected a date-time like 2026-01-05T00:00:00Z (got {_fmt_input(value)})"
     return f"{err['msg']} (got {_fmt_input(value)})"
@@ -231,8 +246,17 @@ def validate_source(src: Source, base_dir: Path | None) -> LoadedScenario:
         ScenarioError: with every problem found.
     """
     if not isinstance(src.data, dict):
-        raise ScenarioError([Issue(src.file, 1, "", "a scenario is a mapping of sections such as "
-                                   f"'duration', 'traffic' and 'services' (got {type(src.data).__name__})")])
+        raise ScenarioError(
+            [
+                Issue(
+                    src.file,
+                    1,
+                    "",
+                    "a scenario is a mapping of sections such as "
+                    f"'duration', 'traffic' and 'services' (got {type(src.data).__name__})",
+                )
+            ]
+        )
     try:
         sc = Scenario.model_validate(src.data, context={"base_dir": base_dir})
     except ValidationError as exc:
@@ -240,8 +264,9 @@ def validate_source(src: Source, base_dir: Path | None) -> LoadedScenario:
     issues = check_scenario(sc, src)
     if issues:
         raise ScenarioError(issues)
-    return LoadedScenario(scenario=sc, source=src, unsupported=unsupported_features(sc, src),
-                          base_dir=base_dir)
+    return LoadedScenario(
+        scenario=sc, source=src, unsupported=unsupported_features(sc, src), base_dir=base_dir
+    )
 
 
 def load_scenario(

@@ -94,8 +94,9 @@ class Step(Spec):
                     raise ValueError(f"parallel branches are call, query or publish steps (got {b.kind})")
         for field in ("call", "query", "publish"):
             ref = getattr(self, field)
-            if ref is not None and (not isinstance(ref, str) or ref.count(".") != 1
-                                    or not all(ref.split("."))):
+            if ref is not None and (
+                not isinstance(ref, str) or ref.count(".") != 1 or not all(ref.split("."))
+            ):
                 raise ValueError(f"'{field}' names a target as NAME.PART, e.g. catalog.list (got {ref!r})")
         return self
 
@@ -344,8 +345,9 @@ class Scenario(Spec):
         if self.duration <= 0:
             raise ValueError("duration must be positive")
         if self.warmup >= self.duration:
-            raise ValueError(f"warmup must be shorter than duration (got {self.warmup:g}s >= "
-                             f"{self.duration:g}s)")
+            raise ValueError(
+                f"warmup must be shorter than duration (got {self.warmup:g}s >= {self.duration:g}s)"
+            )
         return self
 
     @property

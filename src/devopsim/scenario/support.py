@@ -39,8 +39,10 @@ class Unsupported:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return (f"{where}: {self.path}: not simulated yet: {self.what} "
-                f"(comes with {CAPABILITY[self.capability]}); {self.instead}")
+        return (
+            f"{where}: {self.path}: not simulated yet: {self.what} "
+            f"(comes with {CAPABILITY[self.capability]}); {self.instead}"
+        )
 
 
 def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
@@ -54,41 +56,66 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
     if sc.plane == "flow":
         add(("plane",), "the flow plane", "flow", "this run uses the request plane")
     if sc.platform is not None:
-        add(("platform",), "the multi-cloud platform", "chaos",
-            "pods run on one implicit node pool with no network latency")
+        add(
+            ("platform",),
+            "the multi-cloud platform",
+            "chaos",
+            "pods run on one implicit node pool with no network latency",
+        )
     if sc.traffic.clients is not None:
         add(("traffic", "clients"), "client geography", "chaos", "all clients are equally close")
     for name, svc in sc.services.items():
         base: PathKey = ("services", name)
         if svc.autoscaler is not None and svc.autoscaler.kind != "manual":
-            add((*base, "autoscaler"), f"the {svc.autoscaler.kind} autoscaler", "control",
-                "replicas change only through timeline 'scale' entries")
+            add(
+                (*base, "autoscaler"),
+                f"the {svc.autoscaler.kind} autoscaler",
+                "control",
+                "replicas change only through timeline 'scale' entries",
+            )
         if svc.strategy is not None:
-            add((*base, "strategy"), f"the {svc.strategy.type} strategy", "control",
-                "deploys are not simulated either")
+            add(
+                (*base, "strategy"),
+                f"the {svc.strategy.type} strategy",
+                "control",
+                "deploys are not simulated either",
+            )
         for probe in ("readiness_probe", "liveness_probe", "startup_probe"):
             if getattr(svc, probe) is not None:
-                key = {"readiness_probe": "readinessProbe", "liveness_probe": "livenessProbe",
-                       "startup_probe": "startupProbe"}[probe]
+                key = {
+                    "readiness_probe": "readinessProbe",
+                    "liveness_probe": "livenessProbe",
+                    "startup_probe": "startupProbe",
+                }[probe]
                 add((*base, key), key, "control", "a replica is ready once its startup time has passed")
         if svc.placement is not None:
             add((*base, "placement"), "placement", "chaos", "all pods share one implicit zone")
         if svc.consume is not None:
-            add((*base, "consume"), "consuming a Kafka topic", "stateful",
-                "the consumer group receives no messages")
+            add(
+                (*base, "consume"),
+                "consuming a Kafka topic",
+                "stateful",
+                "the consumer group receives no messages",
+            )
         for ename, ep in svc.endpoints.items():
             for step, p in walk_steps(ep.steps, (*base, "endpoints", ename, "steps")):
                 if step.kind in ("query", "cache", "publish"):
-                    instead = {"query": "it takes no time and always succeeds",
-                               "cache": "every lookup hits, at no cost",
-                               "publish": "it takes no time and always succeeds"}[step.kind]
+                    instead = {
+                        "query": "it takes no time and always succeeds",
+                        "cache": "every lookup hits, at no cost",
+                        "publish": "it takes no time and always succeeds",
+                    }[step.kind]
                     add((*p, step.kind), f"a {step.kind} step", "stateful", instead)
     if sc.datastores:
         add(("datastores",), "datastores", "stateful", "they are not modelled")
     mon = sc.monitoring
     if mon.rules is not None and mon.rules.groups:
-        add(("monitoring", "rules"), "alerting and recording rules", "observability",
-            "no rules are evaluated and no alerts fire")
+        add(
+            ("monitoring", "rules"),
+            "alerting and recording rules",
+            "observability",
+            "no rules are evaluated and no alerts fire",
+        )
     if mon.rule_files:
         add(("monitoring", "ruleFiles"), "rule files", "observability", "they are not read")
     if mon.notify:
@@ -105,8 +132,12 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
         elif entry.action == "rollback":
             add(("timeline", i, "rollback"), "a rollback", "control", "nothing changes")
         elif entry.action == "fault":
-            add(("timeline", i, "fault"), f"the {entry.fault.kind} fault" if entry.fault else "a fault",
-                "chaos", "nothing breaks")
+            add(
+                ("timeline", i, "fault"),
+                f"the {entry.fault.kind} fault" if entry.fault else "a fault",
+                "chaos",
+                "nothing breaks",
+            )
     for i, _ in enumerate(sc.chaos):
         add(("chaos", i), "a chaos experiment", "chaos", "it does not run")
     return out

@@ -69,8 +69,7 @@ def parse_duration(value: object) -> float:
         pos = m.end()
     if pos != len(text) or pos == 0:
         raise ValueError(
-            f"expected a duration like 30s, 5m, 1h30m or 250ms (got {value!r}); "
-            "units: ms, s, m, h, d, w"
+            f"expected a duration like 30s, 5m, 1h30m or 250ms (got {value!r}); units: ms, s, m, h, d, w"
         )
     return total
 
@@ -159,8 +158,7 @@ def parse_size(value: object) -> float:
         if m and m.group(2) in _SIZE_UNITS:
             return float(m.group(1)) * _SIZE_UNITS[m.group(2)]
     raise ValueError(
-        f"expected a size like 512Mi, 4Ki, 2Gi or 1G (got {value!r}); "
-        "units: Ki, Mi, Gi, Ti, k, M, G, T"
+        f"expected a size like 512Mi, 4Ki, 2Gi or 1G (got {value!r}); units: Ki, Mi, Gi, Ti, k, M, G, T"
     )
 
 
@@ -207,9 +205,7 @@ def parse_fraction(value: object) -> float:
         elif _NUMBER.fullmatch(text):
             frac = float(text)
         else:
-            raise ValueError(
-                f"expected a percentage like 99.9% or a fraction like 0.999 (got {value!r})"
-            )
+            raise ValueError(f"expected a percentage like 99.9% or a fraction like 0.999 (got {value!r})")
     else:
         raise ValueError(f"expected a percentage like 99.9% or a fraction like 0.999 (got {value!r})")
     if not 0.0 <= frac <= 1.0:

@@ -95,10 +95,14 @@ def _mend_flow_mapping(pairs: list[tuple[yaml.Node, yaml.Node]]) -> list[tuple[y
             key_text = _scalar_text(key)
             if prev_text is not None and key_text is not None and _open_parens(prev_text) > 0:
                 val_text = _scalar_text(value)
-                piece = key_text if value.tag.endswith(":null") or val_text in (None, "") \
+                piece = (
+                    key_text
+                    if value.tag.endswith(":null") or val_text in (None, "")
                     else f"{key_text}: {val_text}"
-                joined = yaml.ScalarNode("tag:yaml.org,2002:str", f"{prev_text}, {piece}",
-                                         prev_val.start_mark, value.end_mark)
+                )
+                joined = yaml.ScalarNode(
+                    "tag:yaml.org,2002:str", f"{prev_text}, {piece}", prev_val.start_mark, value.end_mark
+                )
                 out[-1] = (prev_key, joined)
                 continue
         out.append((key, value))
@@ -113,8 +117,9 @@ def _mend_flow_sequence(items: list[yaml.Node]) -> list[yaml.Node]:
             prev = _scalar_text(out[-1])
             cur = _scalar_text(item)
             if prev is not None and cur is not None and _open_parens(prev) > 0:
-                out[-1] = yaml.ScalarNode("tag:yaml.org,2002:str", f"{prev}, {cur}",
-                                          out[-1].start_mark, item.end_mark)
+                out[-1] = yaml.ScalarNode(
+                    "tag:yaml.org,2002:str", f"{prev}, {cur}", out[-1].start_mark, item.end_mark
+                )
                 continue
         out.append(item)
     return out
@@ -129,12 +134,27 @@ def _build(loader: _Loader, node: yaml.Node, path: PathKey, lines: dict[PathKey,
         for key_node, value_node in pairs:
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, list | dict):
-                raise ScenarioError([Issue(file, key_node.start_mark.line + 1, dotted(path),
-                                           "a mapping key must be a plain value")])
+                raise ScenarioError(
+                    [
+                        Issue(
+                            file,
+                            key_node.start_mark.line + 1,
+                            dotted(path),
+                            "a mapping key must be a plain value",
+                        )
+                    ]
+                )
             if key in out:
-                raise ScenarioError([Issue(file, key_node.start_mark.line + 1, dotted((*path, str(key))),
-                                           f"duplicate key {key!r} (first on line "
-                                           f"{lines.get((*path, key), '?')})")])
+                raise ScenarioError(
+                    [
+                        Issue(
+                            file,
+                            key_node.start_mark.line + 1,
+                            dotted((*path, str(key))),
+                            f"duplicate key {key!r} (first on line {lines.get((*path, key), '?')})",
+                        )
+                    ]
+                )
             child = (*path, key)
             lines[child] = key_node.start_mark.line + 1
             out[key] = _build(loader, value_node, child, lines, file)
@@ -164,11 +184,27 @@ def parse_yaml_text(text: str, file: str) -> Source:
         raise ScenarioError([Issue(file, None, "", f"YAML error: {exc}")]) from None
     docs = [d for d in docs if d is not None]
     if not docs:
-        raise ScenarioError([Issue(file, None, "", "the file is empty; a scenario needs at least "
-                                   "'duration', 'traffic' and 'services'")])
+        raise ScenarioError(
+            [
+                Issue(
+                    file,
+                    None,
+                    "",
+                    "the file is empty; a scenario needs at least 'duration', 'traffic' and 'services'",
+                )
+            ]
+        )
     if len(docs) > 1:
-        raise ScenarioError([Issue(file, docs[1].start_mark.line + 1, "",
-                                   "one scenario per file: found a second YAML document")])
+        raise ScenarioError(
+            [
+                Issue(
+                    file,
+                    docs[1].start_mark.line + 1,
+                    "",
+                    "one scenario per file: found a second YAML document",
+                )
+            ]
+        )
     lines: dict[PathKey, int] = {}
     data = _build(_Loader(""), docs[0], (), lines, file)
     return Source(file=file, data=data, lines=lines)

@@ -26,8 +26,14 @@ class TrafficGenerator:
         clock0: the time of day at the start of the run, seconds after midnight UTC.
     """
 
-    def __init__(self, classes: list[str], shares: list[float], streams: Streams,
-                 burstiness: float = 1.0, clock0: float = 0.0) -> None:
+    def __init__(
+        self,
+        classes: list[str],
+        shares: list[float],
+        streams: Streams,
+        burstiness: float = 1.0,
+        clock0: float = 0.0,
+    ) -> None:
         self.classes = classes
         self.shares = shares
         self.clock0 = clock0

@@ -284,8 +284,13 @@ _KINDS = (
 )
 
 
-def _bind(name: str, call_args: tuple[str, ...], kwargs: dict[str, str], params: list[str],
-          optional: dict[str, str] | None = None) -> dict[str, str]:
+def _bind(
+    name: str,
+    call_args: tuple[str, ...],
+    kwargs: dict[str, str],
+    params: list[str],
+    optional: dict[str, str] | None = None,
+) -> dict[str, str]:
     optional = optional or {}
     names = params + list(optional)
     if len(call_args) > len(names):
@@ -344,8 +349,9 @@ def parse_pattern(value: object, base_dir: Path | None = None) -> RatePattern:
         return Step(initial, tuple(changes))
     if name == "spike":
         b = _bind(name, args, kw, ["base", "peak", "at", "for"])
-        return Spike(parse_rate(b["base"]), parse_rate(b["peak"]), parse_duration(b["at"]),
-                     parse_duration(b["for"]))
+        return Spike(
+            parse_rate(b["base"]), parse_rate(b["peak"]), parse_duration(b["at"]), parse_duration(b["for"])
+        )
     if name == "ramp":
         b = _bind(name, args, kw, ["start", "end", "over"])
         return Ramp(parse_rate(b["start"]), parse_rate(b["end"]), parse_duration(b["over"]))

@@ -114,7 +114,6 @@ PROM_BUCKETS = np.array([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 N_PB = PROM_BUCKETS.size + 1  # the last one is +Inf
 
 
-
 class Static(NamedTuple):
     """The compiled model: read-only while the kernel runs (the driver may rewrite it)."""
 

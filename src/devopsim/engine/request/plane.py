@@ -59,17 +59,40 @@ class RequestPlane:
         self._rr = np.zeros(S, dtype=np.int64)
         self._ready: list[list[int]] = [[] for _ in range(S)]
         self.static = L.Static(
-            svc_conc=a["svc_conc"], svc_qcap=a["svc_qcap"], svc_cores=a["svc_cores"], svc_ps=a["svc_ps"],
-            svc_lb=a["svc_lb"], svc_err_smp=a["svc_err_smp"], svc_lb_smp=a["svc_lb_smp"],
-            ready_off=np.zeros(S + 1, dtype=np.int64), ready_idx=np.zeros(1, dtype=np.int64),
-            ep_svc=a["ep_svc"], ep_prog=a["ep_prog"], ep_local=a["ep_local"], ep_timeout=a["ep_timeout"],
-            ep_retries=a["ep_retries"], ep_backoff=a["ep_backoff"], ep_maxbackoff=a["ep_maxbackoff"],
-            ep_jitter_smp=a["ep_jitter_smp"], ep_retry_mask=a["ep_retry_mask"], ep_cb=a["ep_cb"],
-            ep_cb_thr=a["ep_cb_thr"], ep_cb_win=a["ep_cb_win"], ep_cb_min=a["ep_cb_min"],
-            ep_cb_wait=a["ep_cb_wait"], ep_cb_half=a["ep_cb_half"], ep_cb_off=a["ep_cb_off"],
-            prog_op=a["prog_op"], prog_a=a["prog_a"], prog_b=a["prog_b"], prog_p=a["prog_p"],
-            cls_entry_off=a["cls_entry_off"], cls_entry_len=a["cls_entry_len"], entries=a["entries"],
-            slo_cls=a["slo_cls"], slo_thr=a["slo_thr"],
+            svc_conc=a["svc_conc"],
+            svc_qcap=a["svc_qcap"],
+            svc_cores=a["svc_cores"],
+            svc_ps=a["svc_ps"],
+            svc_lb=a["svc_lb"],
+            svc_err_smp=a["svc_err_smp"],
+            svc_lb_smp=a["svc_lb_smp"],
+            ready_off=np.zeros(S + 1, dtype=np.int64),
+            ready_idx=np.zeros(1, dtype=np.int64),
+            ep_svc=a["ep_svc"],
+            ep_prog=a["ep_prog"],
+            ep_local=a["ep_local"],
+            ep_timeout=a["ep_timeout"],
+            ep_retries=a["ep_retries"],
+            ep_backoff=a["ep_backoff"],
+            ep_maxbackoff=a["ep_maxbackoff"],
+            ep_jitter_smp=a["ep_jitter_smp"],
+            ep_retry_mask=a["ep_retry_mask"],
+            ep_cb=a["ep_cb"],
+            ep_cb_thr=a["ep_cb_thr"],
+            ep_cb_win=a["ep_cb_win"],
+            ep_cb_min=a["ep_cb_min"],
+            ep_cb_wait=a["ep_cb_wait"],
+            ep_cb_half=a["ep_cb_half"],
+            ep_cb_off=a["ep_cb_off"],
+            prog_op=a["prog_op"],
+            prog_a=a["prog_a"],
+            prog_b=a["prog_b"],
+            prog_p=a["prog_p"],
+            cls_entry_off=a["cls_entry_off"],
+            cls_entry_len=a["cls_entry_len"],
+            entries=a["entries"],
+            slo_cls=a["slo_cls"],
+            slo_thr=a["slo_thr"],
             ver_err=np.array(program.ver_err, dtype=np.float64),
             ver_lat=np.array(program.ver_lat, dtype=np.float64),
             prom_buckets=L.PROM_BUCKETS.copy(),
@@ -93,28 +116,54 @@ class RequestPlane:
         fc = np.zeros(L.F_SIZE, dtype=np.float64)
         fc[L.F_WARMUP] = warmup
         self.queues = L.Queues(
-            hp_t=np.zeros(4096), hp_seq=np.zeros(4096, dtype=np.int64), hp_kind=np.zeros(4096, dtype=np.int64),
-            hp_id=np.zeros(4096, dtype=np.int64), hp_tag=np.zeros(4096, dtype=np.int64),
-            nq_kind=np.zeros(4096, dtype=np.int64), nq_id=np.zeros(4096, dtype=np.int64),
-            nq_tag=np.zeros(4096, dtype=np.int64), nq_arg=np.zeros(4096, dtype=np.int64),
-            smp_buf=buf, smp_pos=np.zeros(max(K, 1), dtype=np.int64),
-            cb_state=np.zeros(E, dtype=np.int64), cb_until=np.zeros(E), cb_ring=np.zeros(cb_ring, dtype=np.int64),
-            cb_pos=np.zeros(E, dtype=np.int64), cb_count=np.zeros(E, dtype=np.int64),
-            cb_fail=np.zeros(E, dtype=np.int64), cb_hcalls=np.zeros(E, dtype=np.int64),
-            cb_hdone=np.zeros(E, dtype=np.int64), cb_hfail=np.zeros(E, dtype=np.int64), ic=ic, fc=fc,
+            hp_t=np.zeros(4096),
+            hp_seq=np.zeros(4096, dtype=np.int64),
+            hp_kind=np.zeros(4096, dtype=np.int64),
+            hp_id=np.zeros(4096, dtype=np.int64),
+            hp_tag=np.zeros(4096, dtype=np.int64),
+            nq_kind=np.zeros(4096, dtype=np.int64),
+            nq_id=np.zeros(4096, dtype=np.int64),
+            nq_tag=np.zeros(4096, dtype=np.int64),
+            nq_arg=np.zeros(4096, dtype=np.int64),
+            smp_buf=buf,
+            smp_pos=np.zeros(max(K, 1), dtype=np.int64),
+            cb_state=np.zeros(E, dtype=np.int64),
+            cb_until=np.zeros(E),
+            cb_ring=np.zeros(cb_ring, dtype=np.int64),
+            cb_pos=np.zeros(E, dtype=np.int64),
+            cb_count=np.zeros(E, dtype=np.int64),
+            cb_fail=np.zeros(E, dtype=np.int64),
+            cb_hcalls=np.zeros(E, dtype=np.int64),
+            cb_hdone=np.zeros(E, dtype=np.int64),
+            cb_hfail=np.zeros(E, dtype=np.int64),
+            ic=ic,
+            fc=fc,
         )
         self.stats = L.Stats(
-            cls_n=np.zeros(C, dtype=np.int64), cls_ok=np.zeros(C, dtype=np.int64),
-            cls_err=np.zeros((C, L.N_ERR), dtype=np.int64), cls_lsum=np.zeros(C),
-            cls_hist=np.zeros((C, L.LH_N), dtype=np.int64), cls_asum=np.zeros(C),
-            ep_n=np.zeros(E, dtype=np.int64), ep_ok=np.zeros(E, dtype=np.int64),
-            ep_err=np.zeros((E, L.N_ERR), dtype=np.int64), ep_lsum=np.zeros(E),
+            cls_n=np.zeros(C, dtype=np.int64),
+            cls_ok=np.zeros(C, dtype=np.int64),
+            cls_err=np.zeros((C, L.N_ERR), dtype=np.int64),
+            cls_lsum=np.zeros(C),
+            cls_hist=np.zeros((C, L.LH_N), dtype=np.int64),
+            cls_asum=np.zeros(C),
+            ep_n=np.zeros(E, dtype=np.int64),
+            ep_ok=np.zeros(E, dtype=np.int64),
+            ep_err=np.zeros((E, L.N_ERR), dtype=np.int64),
+            ep_lsum=np.zeros(E),
             ep_hist=np.zeros((E, L.LH_N), dtype=np.int64),
-            sv_n=np.zeros(S, dtype=np.int64), sv_err=np.zeros(S, dtype=np.int64),
-            sv_ok=np.zeros(S, dtype=np.int64), sv_lsum=np.zeros(S), sv_hist=np.zeros((S, L.LH_N), dtype=np.int64),
-            sv_wn=np.zeros(S, dtype=np.int64), sv_wsum=np.zeros(S), sv_whist=np.zeros((S, L.LH_N), dtype=np.int64),
-            slo_good=np.zeros(Q, dtype=np.int64), cls_tot=np.zeros((C, 1 + L.N_ERR), dtype=np.int64),
-            cls_pb=np.zeros((C, L.N_PB), dtype=np.int64), cls_psum=np.zeros(C), cls_arr=np.zeros(C, dtype=np.int64),
+            sv_n=np.zeros(S, dtype=np.int64),
+            sv_err=np.zeros(S, dtype=np.int64),
+            sv_ok=np.zeros(S, dtype=np.int64),
+            sv_lsum=np.zeros(S),
+            sv_hist=np.zeros((S, L.LH_N), dtype=np.int64),
+            sv_wn=np.zeros(S, dtype=np.int64),
+            sv_wsum=np.zeros(S),
+            sv_whist=np.zeros((S, L.LH_N), dtype=np.int64),
+            slo_good=np.zeros(Q, dtype=np.int64),
+            cls_tot=np.zeros((C, 1 + L.N_ERR), dtype=np.int64),
+            cls_pb=np.zeros((C, L.N_PB), dtype=np.int64),
+            cls_psum=np.zeros(C),
+            cls_arr=np.zeros(C, dtype=np.int64),
         )
         self.retired = [ServiceTotals() for _ in range(S)]
         self._slot_gen = np.zeros(16, dtype=np.int64)
@@ -131,23 +180,61 @@ class RequestPlane:
     def _new_replicas(self, n: int) -> L.Replicas:
         i64 = lambda fill=0: np.full(n, fill, dtype=np.int64)  # noqa: E731
         return L.Replicas(
-            svc=i64(-1), ver=i64(), alive=i64(), busy=i64(), qhead=i64(-1), qtail=i64(-1), qlen=i64(), ncpu=i64(),
-            vt=np.zeros(n), vlast=np.zeros(n), epoch=i64(), psoff=i64(), psn=i64(), cpu_area=np.zeros(n),
-            busy_area=np.zeros(n), occ_area=np.zeros(n), area_last=np.zeros(n), weight=np.ones(n),
-            cnt=np.zeros((n, self._lmax, L.N_CODES), dtype=np.int64), lat_sum=np.zeros((n, self._lmax)),
+            svc=i64(-1),
+            ver=i64(),
+            alive=i64(),
+            busy=i64(),
+            qhead=i64(-1),
+            qtail=i64(-1),
+            qlen=i64(),
+            ncpu=i64(),
+            vt=np.zeros(n),
+            vlast=np.zeros(n),
+            epoch=i64(),
+            psoff=i64(),
+            psn=i64(),
+            cpu_area=np.zeros(n),
+            busy_area=np.zeros(n),
+            occ_area=np.zeros(n),
+            area_last=np.zeros(n),
+            weight=np.ones(n),
+            cnt=np.zeros((n, self._lmax, L.N_CODES), dtype=np.int64),
+            lat_sum=np.zeros((n, self._lmax)),
             lat_hist=np.zeros((n, self._lmax, L.N_PB), dtype=np.int64),
-            ps_f=np.zeros(max(64, n * 4)), ps_fr=np.zeros(max(64, n * 4), dtype=np.int64),
+            ps_f=np.zeros(max(64, n * 4)),
+            ps_fr=np.zeros(max(64, n * 4), dtype=np.int64),
         )
 
     def _new_entities(self, n: int) -> L.Entities:
         i64 = lambda fill=0: np.full(n, fill, dtype=np.int64)  # noqa: E731
         return L.Entities(
-            fr_uid=i64(), fr_call=i64(-1), fr_auid=i64(), fr_rep=i64(-1), fr_ep=i64(-1), fr_pc=i64(),
-            fr_pend=i64(), fr_state=i64(), fr_tarr=np.zeros(n), fr_tstart=np.zeros(n), fr_deadline=np.zeros(n),
-            fr_next=i64(-1), fr_free=np.arange(n - 1, -1, -1, dtype=np.int64),
-            ca_uid=i64(), ca_ep=i64(-1), ca_pfr=i64(-1), ca_pfuid=i64(), ca_req=i64(-1), ca_att=i64(),
-            ca_auid=i64(), ca_fr=i64(-1), ca_t0=np.zeros(n), ca_free=np.arange(n - 1, -1, -1, dtype=np.int64),
-            rq_cls=i64(-1), rq_t0=np.zeros(n), rq_stage=i64(), rq_free=np.arange(n - 1, -1, -1, dtype=np.int64),
+            fr_uid=i64(),
+            fr_call=i64(-1),
+            fr_auid=i64(),
+            fr_rep=i64(-1),
+            fr_ep=i64(-1),
+            fr_pc=i64(),
+            fr_pend=i64(),
+            fr_state=i64(),
+            fr_tarr=np.zeros(n),
+            fr_tstart=np.zeros(n),
+            fr_deadline=np.zeros(n),
+            fr_next=i64(-1),
+            fr_free=np.arange(n - 1, -1, -1, dtype=np.int64),
+            ca_uid=i64(),
+            ca_ep=i64(-1),
+            ca_pfr=i64(-1),
+            ca_pfuid=i64(),
+            ca_req=i64(-1),
+            ca_att=i64(),
+            ca_auid=i64(),
+            ca_fr=i64(-1),
+            ca_t0=np.zeros(n),
+            ca_free=np.arange(n - 1, -1, -1, dtype=np.int64),
+            rq_cls=i64(-1),
+            rq_t0=np.zeros(n),
+            rq_stage=i64(),
+            rq_free=np.arange(n - 1, -1, -1, dtype=np.int64),
         )
 
     def _grow_entities(self) -> None:
@@ -155,8 +242,11 @@ class RequestPlane:
         ic = q.ic
         m = int(ic[L.I_MARGIN])
         fields = {}
-        for prefix, free_slot, free_name in (("fr_", L.I_FR_FREE, "fr_free"), ("ca_", L.I_CA_FREE, "ca_free"),
-                                             ("rq_", L.I_RQ_FREE, "rq_free")):
+        for prefix, free_slot, free_name in (
+            ("fr_", L.I_FR_FREE, "fr_free"),
+            ("ca_", L.I_CA_FREE, "ca_free"),
+            ("rq_", L.I_RQ_FREE, "rq_free"),
+        ):
             arrays = {k: getattr(e, k) for k in e._fields if k.startswith(prefix)}
             n = arrays[free_name].shape[0]
             if ic[free_slot] >= m:
@@ -166,14 +256,28 @@ class RequestPlane:
             for k, arr in arrays.items():
                 if k == free_name:
                     continue
-                fill = -1 if k in ("fr_call", "fr_rep", "fr_ep", "fr_next", "ca_ep", "ca_pfr", "ca_req", "ca_fr",
-                                   "rq_cls") else 0
+                fill = (
+                    -1
+                    if k
+                    in (
+                        "fr_call",
+                        "fr_rep",
+                        "fr_ep",
+                        "fr_next",
+                        "ca_ep",
+                        "ca_pfr",
+                        "ca_req",
+                        "ca_fr",
+                        "rq_cls",
+                    )
+                    else 0
+                )
                 fields[k] = _grow(arr, n2, fill)
             nfree = int(ic[free_slot])
             free = np.empty(n2, dtype=np.int64)
             free[:nfree] = arrays[free_name][:nfree]
             new_ids = np.arange(n2 - 1, n - 1, -1, dtype=np.int64)
-            free[nfree: nfree + new_ids.size] = new_ids
+            free[nfree : nfree + new_ids.size] = new_ids
             fields[free_name] = free
             ic[free_slot] = nfree + new_ids.size
         self.entities = L.Entities(**fields)
@@ -312,8 +416,9 @@ class RequestPlane:
         """The plane's clock, seconds."""
         return float(self.queues.fc[L.F_NOW])
 
-    def advance(self, t_end: float, arr_t: np.ndarray, arr_c: np.ndarray,
-                on_chunk: Callable[[], None] | None = None) -> None:
+    def advance(
+        self, t_end: float, arr_t: np.ndarray, arr_c: np.ndarray, on_chunk: Callable[[], None] | None = None
+    ) -> None:
         """Simulate ``[now, t_end)`` with these arrivals (times increasing, within the window).
 
         Raises:
@@ -324,8 +429,17 @@ class RequestPlane:
         arr_t = np.ascontiguousarray(arr_t, dtype=np.float64)
         arr_c = np.ascontiguousarray(arr_c, dtype=np.int64)
         while True:
-            status = run_window(self.static, self.replicas, self.entities, self.queues, self.stats, self._rr,
-                                arr_t, arr_c, t_end)
+            status = run_window(
+                self.static,
+                self.replicas,
+                self.entities,
+                self.queues,
+                self.stats,
+                self._rr,
+                arr_t,
+                arr_c,
+                t_end,
+            )
             if status == L.ST_DONE:
                 return
             if status == L.ST_REFILL:
@@ -334,8 +448,10 @@ class RequestPlane:
                 self._grow_entities()
             else:
                 code = int(self.queues.ic[L.I_ERROR])
-                raise SimulationError(f"the request plane stopped at t={self.now:.6f}s (internal error {code}: "
-                                      "an entity table or a random buffer overflowed within one step)")
+                raise SimulationError(
+                    f"the request plane stopped at t={self.now:.6f}s (internal error {code}: "
+                    "an entity table or a random buffer overflowed within one step)"
+                )
             if on_chunk is not None:
                 on_chunk()
 
@@ -357,9 +473,13 @@ class RequestPlane:
         out = []
         for svc, ret in enumerate(self.retired):
             mask = (rp.alive == 1) & (rp.svc == svc)
-            out.append(ServiceTotals(cpu=ret.cpu + float(rp.cpu_area[mask].sum()),
-                                     busy=ret.busy + float(rp.busy_area[mask].sum()),
-                                     occupancy=ret.occupancy + float(rp.occ_area[mask].sum())))
+            out.append(
+                ServiceTotals(
+                    cpu=ret.cpu + float(rp.cpu_area[mask].sum()),
+                    busy=ret.busy + float(rp.busy_area[mask].sum()),
+                    occupancy=ret.occupancy + float(rp.occ_area[mask].sum()),
+                )
+            )
         return out
 
     @property
