@@ -80,6 +80,9 @@ class _Scaled(RatePattern):
     def scaled(self, factor: float) -> RatePattern:
         return _Scaled(self.inner, self.factor * factor)
 
+    def __str__(self) -> str:
+        return f"{self.factor:g} x {self.inner}"
+
 
 @dataclass(frozen=True)
 class ConstantRate(RatePattern):
@@ -118,6 +121,10 @@ class Diurnal(RatePattern):
     def scaled(self, factor: float) -> RatePattern:
         return Diurnal(self.low * factor, self.high * factor, self.peak_at)
 
+    def __str__(self) -> str:
+        h, m = divmod(int(round(self.peak_at)) // 60, 60)
+        return f"diurnal(min={self.low:g}/s, max={self.high:g}/s, peak={h:02d}:{m:02d})"
+
 
 @dataclass(frozen=True)
 class Step(RatePattern):
@@ -140,6 +147,10 @@ class Step(RatePattern):
 
     def scaled(self, factor: float) -> RatePattern:
         return Step(self.initial * factor, tuple((a, r * factor) for a, r in self.changes))
+
+    def __str__(self) -> str:
+        parts = [f"{self.initial:g}/s", *(f"{a:g}s: {r:g}/s" for a, r in self.changes)]
+        return f"step({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,10 @@ class Spike(RatePattern):
     def scaled(self, factor: float) -> RatePattern:
         return Spike(self.base * factor, self.peak_rate * factor, self.at, self.length)
 
+    def __str__(self) -> str:
+        return (f"spike(base={self.base:g}/s, peak={self.peak_rate:g}/s, at={self.at:g}s, "
+                f"for={self.length:g}s)")
+
 
 @dataclass(frozen=True)
 class Ramp(RatePattern):
@@ -190,6 +205,9 @@ class Ramp(RatePattern):
 
     def scaled(self, factor: float) -> RatePattern:
         return Ramp(self.start * factor, self.end * factor, self.over)
+
+    def __str__(self) -> str:
+        return f"ramp({self.start:g}/s, {self.end:g}/s, over={self.over:g}s)"
 
 
 @dataclass(frozen=True)
@@ -233,6 +251,9 @@ class Trace(RatePattern):
 
     def scaled(self, factor: float) -> RatePattern:
         return Trace(self.times, tuple(r * factor for r in self.rates), self.source, self.loop)
+
+    def __str__(self) -> str:
+        return f"trace({self.source})"
 
 
 def _time_of_day(text: str) -> float:

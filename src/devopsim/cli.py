@@ -1,0 +1,205 @@
+"""The ``devopsim`` command.
+
+Heavy libraries (NumPy, pandas, PyArrow, the engine) are imported inside the
+commands that need them, so ``devopsim --help`` starts fast. Bad input exits
+with status 2 and a message naming file, line and field; nothing is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from devopsim.errors import ConfigError, DevopsimError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="devopsim",
+    help="A fast, faithful digital twin of a microservice platform: play it forward and see "
+    "what users would have experienced.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err = Console(stderr=True, highlight=False)
+
+EnvOpt = Annotated[
+    str | None,
+    typer.Option("--env", "-e", help="A built-in environment: production, development or experimental."),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a field: PATH=VALUE (repeatable), e.g. services.api.replicas=4."),
+]
+
+
+def _fail(exc: DevopsimError) -> typer.Exit:
+    if isinstance(exc, ConfigError):
+        for issue in exc.issues:
+            err.print(f"[bold red]error[/] {issue}", markup=True, soft_wrap=True)
+        n = len(exc.issues)
+        if n > 1:
+            err.print(f"{n} problems found", style="red")
+        return typer.Exit(2)
+    err.print(f"[bold red]error[/] {exc}", soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _load(scenario: Path | None, env: str | None, overrides: list[str] | None) -> Any:
+    from devopsim.scenario.loader import load_scenario
+
+    if (scenario is None) == (env is None):
+        err.print("[bold red]error[/] give a scenario file or --env NAME (one of them)")
+        raise typer.Exit(2)
+    if scenario is not None:
+        return load_scenario(scenario, overrides=overrides)
+    return load_scenario(env=env, overrides=overrides)
+
+
+def _warn_unsupported(loaded: Any, verbose: bool) -> None:
+    items = loaded.unsupported
+    if not items:
+        return
+    if verbose or len(items) <= 3:
+        for u in items:
+            err.print(f"[yellow]warning[/] {u}", soft_wrap=True)
+    else:
+        err.print(f"[yellow]warning[/] {len(items)} fields are accepted but not simulated yet "
+                  "(run with --verbose to list them): "
+                  + ", ".join(sorted({u.what for u in items}))[:300], soft_wrap=True)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario file (YAML).", show_default=False)] = None,
+    env: EnvOpt = None,
+    overrides: SetOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write summary.json, metrics.parquet and "
+                                             "events.jsonl into this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (on a terminal).")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every field not simulated yet.")] = False,
+) -> None:
+    """Simulate a scenario and report what its users experienced."""
+    try:
+        loaded = _load(scenario, env, overrides)
+        _warn_unsupported(loaded, verbose)
+        result = _simulate(loaded, seed, progress and not as_json and err.is_terminal)
+        if out is not None:
+            files = result.write(out)
+            if not as_json:
+                err.print(f"results in [bold]{out}[/]: " + ", ".join(f.name for f in files))
+    except DevopsimError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        from devopsim.results.writer import dump_summary
+
+        sys.stdout.write(dump_summary(result.summary))
+    else:
+        from devopsim.results.render import render_summary
+
+        console = Console(highlight=False)
+        if not console.is_terminal:
+            console = Console(highlight=False, width=max(console.width, 120))
+        render_summary(result.summary, console)
+
+
+def _simulate(loaded: Any, seed: int | None, show: bool) -> Any:
+    from devopsim.api import simulate
+
+    if not show:
+        return simulate(loaded, seed=seed)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    cols = (TextColumn("[bold]simulating[/]"), BarColumn(), TextColumn("{task.fields[sim]}"),
+            TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*cols, console=err, transient=True) as bar:
+        total = loaded.scenario.duration
+        task = bar.add_task("run", total=total, sim="")
+
+        def update(done: float, total_s: float) -> None:
+            bar.update(task, completed=done, sim=f"{done:,.0f}/{total_s:,.0f} s")
+
+        return simulate(loaded, seed=seed, progress=update)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path] | None, typer.Argument(help="Scenario files to check.", show_default=False)] = None,
+    env: EnvOpt = None,
+    overrides: SetOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every field not simulated yet.")] = False,
+) -> None:
+    """Check scenario files without running them."""
+    from devopsim.scenario.loader import load_scenario
+
+    targets: list[tuple[str, Any]] = [(str(f), f) for f in files or []]
+    if env is not None:
+        targets.append((f"--env {env}", None))
+    if not targets:
+        err.print("[bold red]error[/] give scenario files or --env NAME")
+        raise typer.Exit(2)
+    failed = 0
+    for label, path in targets:
+        try:
+            loaded = (load_scenario(path, overrides=overrides) if path is not None
+                      else load_scenario(env=env, overrides=overrides))
+        except ConfigError as exc:
+            failed += 1
+            for issue in exc.issues:
+                err.print(f"[bold red]error[/] {issue}", soft_wrap=True)
+            continue
+        note = f" ({len(loaded.unsupported)} fields not simulated yet)" if loaded.unsupported else ""
+        err.print(f"[green]ok[/] {label}{note}")
+        if verbose:
+            for u in loaded.unsupported:
+                err.print(f"  [yellow]not simulated yet[/] {u}", soft_wrap=True)
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def init(
+    env: Annotated[str, typer.Option("--env", "-e", help="production, development or experimental.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a built-in environment out as a starting scenario file."""
+    from devopsim.scenario.loader import preset_text
+
+    try:
+        text = preset_text(env)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    if output is None:
+        sys.stdout.write(text)
+        return
+    if output.exists() and not force:
+        err.print(f"[bold red]error[/] {output} exists; use --force to overwrite it")
+        raise typer.Exit(2)
+    output.write_text(text, encoding="utf-8")
+    err.print(f"wrote {output} (the {env} environment)")
+
+
+@app.command()
+def version() -> None:
+    """Print devopsim's version."""
+    from devopsim import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the ``devopsim`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
