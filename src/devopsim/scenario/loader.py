@@ -219,6 +219,8 @@ def _issues_from(exc: ValidationError, src: Source) -> list[Issue]:
     issues: list[Issue] = []
     for err in exc.errors():
         path = _data_path(src.data, tuple(err["loc"]))
+        if err["type"] == "missing" and err["loc"] and isinstance(err["loc"][-1], str):
+            path = (*path, err["loc"][-1])
         if err["type"] == "unknown_field":
             ctx = err.get("ctx") or {}
             allowed = ctx.get("allowed", [])

@@ -266,22 +266,28 @@ class Traffic(Spec):
     clients: dict[str, Fraction] | None = None
     classes: list[RequestClass] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _shares(self) -> Traffic:
-        names = [c.name for c in self.classes]
+    @field_validator("classes")
+    @classmethod
+    def _shares(cls, classes: list[RequestClass]) -> list[RequestClass]:
+        names = [c.name for c in classes]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"class names must be unique (repeated: {', '.join(sorted(dup))})")
-        given = [c.share for c in self.classes if c.share is not None]
-        if len(given) == len(self.classes):
+        given = [c.share for c in classes if c.share is not None]
+        if len(given) == len(classes):
             total = sum(given)
             if abs(total - 1.0) > 1e-6:
-                raise ValueError(f"class shares must add up to 100% (they add up to {total:.6g})")
+                raise ValueError(f"class shares must add up to 100% (they add up to {100 * total:.6g}%)")
         elif sum(given) > 1.0 + 1e-6:
-            raise ValueError(f"class shares add up to more than 100% ({sum(given):.6g})")
-        if self.clients is not None and abs(sum(self.clients.values()) - 1.0) > 1e-6:
-            raise ValueError("client shares must add up to 100%")
-        return self
+            raise ValueError(f"class shares add up to more than 100% ({100 * sum(given):.6g}%)")
+        return classes
+
+    @field_validator("clients")
+    @classmethod
+    def _clients(cls, clients: dict[str, float] | None) -> dict[str, float] | None:
+        if clients is not None and abs(sum(clients.values()) - 1.0) > 1e-6:
+            raise ValueError(f"client shares must add up to 100% (they add up to {100 * sum(clients.values()):.6g}%)")
+        return clients
 
     def shares(self) -> list[float]:
         """Each class's share; classes without one split what the others leave equally."""

@@ -6,8 +6,9 @@ running sum of unit-mean increments drawn from its own random stream, and maps
 them back through ``Λ⁻¹``. The sample path depends only on the stream and the
 pattern, never on how the run is cut into windows, and two runs that differ
 only in their traffic share their random numbers (common random numbers).
-``burstiness`` (the coefficient of variation of the increments) above 1 makes
-arrivals burstier than Poisson; 1 is Poisson.
+``burstiness`` (the coefficient of variation of the increments, which are
+gamma distributed) above 1 makes arrivals burstier than Poisson; 1 is
+Poisson; 0 spaces them evenly.
 
 Within a window ``λ`` is taken as piecewise linear on a grid no coarser than
 ``grid`` seconds that includes every jump of the pattern, so constant, step,
@@ -46,6 +47,8 @@ class ArrivalStream:
     def _increments(self, n: int) -> np.ndarray:
         if self._burstiness == 1.0:
             return self._rng.standard_exponential(n)
+        if self._burstiness == 0.0:  # deterministic: evenly spaced in Λ
+            return np.ones(n)
         shape = 1.0 / self._burstiness**2
         return self._rng.gamma(shape, 1.0 / shape, n)
 

@@ -343,7 +343,9 @@ def parse_pattern(value: object, base_dir: Path | None = None) -> RatePattern:
     if call is None:
         try:
             return ConstantRate(parse_rate(value))
-        except ValueError:
+        except ValueError as exc:
+            if "negative" in str(exc):
+                raise
             raise ValueError(f"expected a rate pattern: {_KINDS} (got {value!r})") from None
     name, args, kw = call.name, call.args, call.kwargs
     if name == "diurnal":
