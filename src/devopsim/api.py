@@ -27,8 +27,13 @@ class Result:
         store: the run's time-series store.
     """
 
-    def __init__(self, summary: dict[str, Any], events: list[dict[str, Any]], store: MetricStore,
-                 loaded: LoadedScenario) -> None:
+    def __init__(
+        self,
+        summary: dict[str, Any],
+        events: list[dict[str, Any]],
+        store: MetricStore,
+        loaded: LoadedScenario,
+    ) -> None:
         self.summary = summary
         self.events = events
         self.store = store
@@ -52,8 +57,10 @@ class Result:
         return write_results(Path(out), self.summary, self.store, log)
 
 
-def _load(scenario: str | Path | Scenario | LoadedScenario | dict[str, Any],
-          overrides: list[str] | dict[str, Any] | None) -> LoadedScenario:
+def _load(
+    scenario: str | Path | Scenario | LoadedScenario | dict[str, Any],
+    overrides: list[str] | dict[str, Any] | None,
+) -> LoadedScenario:
     if isinstance(scenario, LoadedScenario):
         if overrides:
             raise ValueError("apply overrides when loading; a LoadedScenario is already validated")

@@ -35,7 +35,9 @@ EnvOpt = Annotated[
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a field: PATH=VALUE (repeatable), e.g. services.api.replicas=4."),
+    typer.Option(
+        "--set", "-s", help="Override a field: PATH=VALUE (repeatable), e.g. services.api.replicas=4."
+    ),
 ]
 
 
@@ -70,9 +72,11 @@ def _warn_unsupported(loaded: Any, verbose: bool) -> None:
         for u in items:
             err.print(f"[yellow]warning[/] {u}", soft_wrap=True)
     else:
-        err.print(f"[yellow]warning[/] {len(items)} fields are accepted but not simulated yet "
-                  "(run with --verbose to list them): "
-                  + ", ".join(sorted({u.what for u in items}))[:300], soft_wrap=True)
+        err.print(
+            f"[yellow]warning[/] {len(items)} fields are accepted but not simulated yet "
+            "(run with --verbose to list them): " + ", ".join(sorted({u.what for u in items}))[:300],
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -81,11 +85,17 @@ def run(
     env: EnvOpt = None,
     overrides: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write summary.json, metrics.parquet and "
-                                             "events.jsonl into this folder.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write summary.json, metrics.parquet and events.jsonl into this folder."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on a terminal).")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every field not simulated yet.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every field not simulated yet.")
+    ] = False,
 ) -> None:
     """Simulate a scenario and report what its users experienced."""
     try:
@@ -118,8 +128,13 @@ def _simulate(loaded: Any, seed: int | None, show: bool) -> Any:
         return simulate(loaded, seed=seed)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    cols = (TextColumn("[bold]simulating[/]"), BarColumn(), TextColumn("{task.fields[sim]}"),
-            TimeElapsedColumn(), TimeRemainingColumn())
+    cols = (
+        TextColumn("[bold]simulating[/]"),
+        BarColumn(),
+        TextColumn("{task.fields[sim]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*cols, console=err, transient=True) as bar:
         total = loaded.scenario.duration
         task = bar.add_task("run", total=total, sim="")
@@ -132,10 +147,14 @@ def _simulate(loaded: Any, seed: int | None, show: bool) -> Any:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path] | None, typer.Argument(help="Scenario files to check.", show_default=False)] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Scenario files to check.", show_default=False)
+    ] = None,
     env: EnvOpt = None,
     overrides: SetOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every field not simulated yet.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every field not simulated yet.")
+    ] = False,
 ) -> None:
     """Check scenario files without running them."""
     from devopsim.scenario.loader import load_scenario
@@ -149,8 +168,11 @@ def validate(
     failed = 0
     for label, path in targets:
         try:
-            loaded = (load_scenario(path, overrides=overrides) if path is not None
-                      else load_scenario(env=env, overrides=overrides))
+            loaded = (
+                load_scenario(path, overrides=overrides)
+                if path is not None
+                else load_scenario(env=env, overrides=overrides)
+            )
         except ConfigError as exc:
             failed += 1
             for issue in exc.issues:
@@ -168,7 +190,9 @@ def validate(
 @app.command()
 def init(
     env: Annotated[str, typer.Option("--env", "-e", help="production, development or experimental.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a built-in environment out as a starting scenario file."""

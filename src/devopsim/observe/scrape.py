@@ -43,6 +43,7 @@ class _Table:
         self.hb: list[tuple[int, int, int, int]] = []  # slot, local, bucket, id
         self.hs: list[tuple[int, int, int, int]] = []  # slot, local, sum id, count id
         self.pod: list[tuple[int, int, int, int, int, int, int, int]] = []  # slot, svc, ids x6
+        self.freeze()
 
     def freeze(self) -> None:
         self.a_rq = np.array(self.rq, dtype=np.int64).reshape(-1, 4)

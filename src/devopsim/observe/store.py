@@ -28,7 +28,9 @@ class MetricStore:
         self.metric_names: list[str] = []
         self._metric_ids: dict[str, int] = {}
         self.series_metric: list[int] = []
-        self.series_labels: list[str] = []  # canonical JSON, keys sorted
+        self.series_label_set: list[int] = []
+        self.label_sets: list[str] = []  # distinct label sets as canonical JSON, keys sorted
+        self._label_ids: dict[str, int] = {}
         self._index: dict[tuple[int, str], int] = {}
         self._t: list[np.ndarray] = []
         self._ids: list[np.ndarray] = []
@@ -45,7 +47,11 @@ class MetricStore:
         if sid is None:
             sid = self._index[(mid, key)] = len(self.series_metric)
             self.series_metric.append(mid)
-            self.series_labels.append(key)
+            lid = self._label_ids.get(key)
+            if lid is None:
+                lid = self._label_ids[key] = len(self.label_sets)
+                self.label_sets.append(key)
+            self.series_label_set.append(lid)
         return sid
 
     def append(self, t: float, ids: np.ndarray, values: np.ndarray) -> None:
@@ -81,8 +87,10 @@ class MetricStore:
             pa.array(metric_of_series[ids] if ids.size else np.empty(0, np.int32), pa.int32()),
             pa.array(self.metric_names, pa.string()),
         )
+        labels_of_series = np.asarray(self.series_label_set, dtype=np.int32)
         labels = pa.DictionaryArray.from_arrays(
-            pa.array(ids.astype(np.int32), pa.int32()), pa.array(self.series_labels, pa.string())
+            pa.array(labels_of_series[ids] if ids.size else np.empty(0, np.int32), pa.int32()),
+            pa.array(self.label_sets, pa.string()),
         )
         return pa.table(
             {
@@ -99,5 +107,5 @@ class MetricStore:
 
     def labels_of(self, sid: int) -> dict[str, Any]:
         """The label set of a series."""
-        out: dict[str, Any] = json.loads(self.series_labels[sid])
+        out: dict[str, Any] = json.loads(self.label_sets[self.series_label_set[sid]])
         return out

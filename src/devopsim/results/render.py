@@ -37,7 +37,8 @@ def _causes(errors: dict[str, int]) -> str:
 def render_summary(summary: dict[str, Any], console: Console) -> None:
     """Print the summary as tables: classes, services, SLOs."""
     head = Text.assemble(
-        ("devopsim ", "bold"), (summary["scenario"], "bold cyan"),
+        ("devopsim ", "bold"),
+        (summary["scenario"], "bold cyan"),
         f"  seed {summary['seed']}  plane {summary['plane']}  "
         f"{summary['duration_s']:g} s simulated (warm-up {summary['warmup_s']:g} s)",
     )
@@ -47,17 +48,35 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     for name, c in summary["classes"].items():
         n_err, share = _err_share(c)
         lat = c["latency_s"]
-        classes.add_row(name, f"{c['requests']:,}", f"{n_err:,} ({_pct(share)})", _ms(lat["p50"]),
-                        _ms(lat["p90"]), _ms(lat["p99"]), _ms(lat["p999"]), _ms(lat["mean"]),
-                        _causes(c["errors"]))
+        classes.add_row(
+            name,
+            f"{c['requests']:,}",
+            f"{n_err:,} ({_pct(share)})",
+            _ms(lat["p50"]),
+            _ms(lat["p90"]),
+            _ms(lat["p99"]),
+            _ms(lat["p999"]),
+            _ms(lat["mean"]),
+            _causes(c["errors"]),
+        )
     services = Table(title="Services", title_justify="left")
     for col in ("service", "requests", "errors", "p99", "wait p99", "CPU", "workers", "replicas"):
         services.add_column(col, justify="left" if col == "service" else "right")
     for name, s in summary["services"].items():
         r = s["replicas"]
-        reps = f"{r['min']:g}" if r["min"] == r["max"] else f"{r['min']:g}-{r['max']:g} (mean {r['mean']:.3g})"
-        services.add_row(name, f"{s['requests']:,}", f"{s['errors']:,}", _ms(s["latency_s"]["p99"]),
-                         _ms(s["wait_s"]["p99"]), _pct(s["utilization"]), _pct(s["worker_utilization"]), reps)
+        reps = (
+            f"{r['min']:g}" if r["min"] == r["max"] else f"{r['min']:g}-{r['max']:g} (mean {r['mean']:.3g})"
+        )
+        services.add_row(
+            name,
+            f"{s['requests']:,}",
+            f"{s['errors']:,}",
+            _ms(s["latency_s"]["p99"]),
+            _ms(s["wait_s"]["p99"]),
+            _pct(s["utilization"]),
+            _pct(s["worker_utilization"]),
+            reps,
+        )
     parts: list[Any] = [head, classes, services]
     if summary["slos"]:
         slos = Table(title="SLOs", title_justify="left")
@@ -65,14 +84,22 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
             slos.add_column(col, justify="left" if col == "slo" else "right")
         for s in summary["slos"]:
             met = s["met"]
-            verdict = Text("-" if met is None else ("yes" if met else "NO"),
-                           style="" if met is None else ("green" if met else "bold red"))
-            slos.add_row(s["name"], _pct(s["objective"], 4), _pct(s["attained"], 5), verdict,
-                         _pct(s["budget_burned"]))
+            verdict = Text(
+                "-" if met is None else ("yes" if met else "NO"),
+                style="" if met is None else ("green" if met else "bold red"),
+            )
+            slos.add_row(
+                s["name"], _pct(s["objective"], 4), _pct(s["attained"], 5), verdict, _pct(s["budget_burned"])
+            )
         parts.append(slos)
     ll = summary.get("littles_law", {})
     if ll.get("relative_error") is not None:
-        parts.append(Text(f"Little's law: L = {ll['mean_in_system']:.4g}, λW = "
-                          f"{ll['arrival_rate'] * ll['mean_response_s']:.4g} "
-                          f"(relative difference {ll['relative_error']:.2e})", style="dim"))
+        parts.append(
+            Text(
+                f"Little's law: L = {ll['mean_in_system']:.4g}, λW = "
+                f"{ll['arrival_rate'] * ll['mean_response_s']:.4g} "
+                f"(relative difference {ll['relative_error']:.2e})",
+                style="dim",
+            )
+        )
     console.print(Group(*parts))

@@ -286,7 +286,9 @@ class Traffic(Spec):
     @classmethod
     def _clients(cls, clients: dict[str, float] | None) -> dict[str, float] | None:
         if clients is not None and abs(sum(clients.values()) - 1.0) > 1e-6:
-            raise ValueError(f"client shares must add up to 100% (they add up to {100 * sum(clients.values()):.6g}%)")
+            raise ValueError(
+                f"client shares must add up to 100% (they add up to {100 * sum(clients.values()):.6g}%)"
+            )
         return clients
 
     def shares(self) -> list[float]:

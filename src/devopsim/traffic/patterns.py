@@ -178,8 +178,9 @@ class Spike(RatePattern):
         return Spike(self.base * factor, self.peak_rate * factor, self.at, self.length)
 
     def __str__(self) -> str:
-        return (f"spike(base={self.base:g}/s, peak={self.peak_rate:g}/s, at={self.at:g}s, "
-                f"for={self.length:g}s)")
+        return (
+            f"spike(base={self.base:g}/s, peak={self.peak_rate:g}/s, at={self.at:g}s, for={self.length:g}s)"
+        )
 
 
 @dataclass(frozen=True)
