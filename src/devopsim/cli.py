@@ -65,6 +65,8 @@ def _load(scenario: Path | None, env: str | None, overrides: list[str] | None) -
 
 
 def _warn_unsupported(loaded: Any, verbose: bool) -> None:
+    for w in loaded.warnings:
+        err.print(f"[yellow]warning[/] {w}", soft_wrap=True)
     items = loaded.unsupported
     if not items:
         return
@@ -180,6 +182,8 @@ def validate(
             continue
         note = f" ({len(loaded.unsupported)} fields not simulated yet)" if loaded.unsupported else ""
         err.print(f"[green]ok[/] {label}{note}")
+        for w in loaded.warnings:
+            err.print(f"  [yellow]warning[/] {w}", soft_wrap=True)
         if verbose:
             for u in loaded.unsupported:
                 err.print(f"  [yellow]not simulated yet[/] {u}", soft_wrap=True)

@@ -131,11 +131,11 @@ CASES = [
         "did you mean 'home'",
     ),
     (
-        "timeline after the end",
-        GOOD + "timeline:\n  - at: 2h\n    scale: {service: front, replicas: 3}\n",
-        23,
-        "timeline[0].at",
-        "not inside the run",
+        "timeline scaling a missing service",
+        GOOD + "timeline:\n  - at: 2m\n    scale: {service: frnt, replicas: 3}\n",
+        24,
+        "timeline[0].scale.service",
+        "did you mean 'front'",
     ),
     (
         "parallel branch that is not a call",
@@ -222,6 +222,17 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["validate", str(f)])
     assert res.exit_code == 2
     assert f"{f}:2:" in res.output and f"{f}:9:" in res.output
+
+
+def test_timeline_after_the_end_is_a_warning(tmp_path: Path) -> None:
+    f = tmp_path / "late.yaml"
+    f.write_text(GOOD + "timeline:\n  - at: 2h\n    scale: {service: front, replicas: 3}\n")
+    res = CliRunner().invoke(app, ["validate", str(f)])
+    assert res.exit_code == 0
+    assert (
+        f"{f}:23: timeline[0].at: at 2h is after the end of the run (duration 10m): it never happens"
+        in res.output
+    )
 
 
 def test_real_console_script_exits_2_without_traceback(tmp_path: Path) -> None:

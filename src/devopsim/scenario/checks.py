@@ -16,7 +16,7 @@ from devopsim.scenario.schema import Scenario, Step
 from devopsim.scenario.units import format_duration
 from devopsim.scenario.yamlsrc import PathKey, Source
 
-__all__ = ["check_scenario", "walk_steps"]
+__all__ = ["Checker", "check_scenario", "scenario_warnings", "walk_steps"]
 
 
 def walk_steps(steps: list[Step], path: PathKey) -> Iterator[tuple[Step, PathKey]]:
@@ -39,14 +39,20 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return ""
 
 
-class _Checker:
+class Checker:
+    """Collects the problems (and warnings) of one scenario."""
+
     def __init__(self, sc: Scenario, src: Source) -> None:
         self.sc = sc
         self.src = src
         self.issues: list[Issue] = []
+        self.warnings: list[Issue] = []
 
     def add(self, path: PathKey, message: str) -> None:
         self.issues.append(self.src.issue(path, message))
+
+    def warn(self, path: PathKey, message: str) -> None:
+        self.warnings.append(self.src.issue(path, message))
 
     def endpoint_ref(self, ref: str, path: PathKey) -> bool:
         svc_name, _, ep_name = ref.partition(".")
@@ -211,10 +217,10 @@ class _Checker:
         for i, entry in enumerate(sc.timeline):
             p: PathKey = ("timeline", i)
             if entry.at >= sc.duration:
-                self.add(
+                self.warn(
                     (*p, "at"),
-                    f"at {format_duration(entry.at)} is not inside the run "
-                    f"(duration {format_duration(sc.duration)})",
+                    f"at {format_duration(entry.at)} is after the end of the run "
+                    f"(duration {format_duration(sc.duration)}): it never happens",
                 )
             for action in ("deploy", "scale", "rollback"):
                 obj = getattr(entry, action)
@@ -259,4 +265,11 @@ class _Checker:
 
 def check_scenario(sc: Scenario, src: Source) -> list[Issue]:
     """All cross-reference problems of ``sc``, located in ``src``."""
-    return _Checker(sc, src).run()
+    return Checker(sc, src).run()
+
+
+def scenario_warnings(sc: Scenario, src: Source) -> list[Issue]:
+    """Things that are allowed but probably not meant (a timeline entry after the end, say)."""
+    checker = Checker(sc, src)
+    checker.run()
+    return checker.warnings

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from devopsim.errors import Issue, ScenarioError
-from devopsim.scenario.checks import check_scenario
+from devopsim.scenario.checks import Checker
 from devopsim.scenario.schema import Scenario
 from devopsim.scenario.support import Unsupported, unsupported_features
 from devopsim.scenario.yamlsrc import PathKey, Source, dotted, load_yaml, parse_yaml_text
@@ -36,6 +36,7 @@ class LoadedScenario:
     source: Source
     unsupported: list[Unsupported] = field(default_factory=list)
     base_dir: Path | None = None
+    warnings: list[Issue] = field(default_factory=list)
 
 
 def preset_text(env: str) -> str:
@@ -263,11 +264,16 @@ def validate_source(src: Source, base_dir: Path | None) -> LoadedScenario:
         sc = Scenario.model_validate(src.data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ScenarioError(_issues_from(exc, src)) from None
-    issues = check_scenario(sc, src)
+    checker = Checker(sc, src)
+    issues = checker.run()
     if issues:
         raise ScenarioError(issues)
     return LoadedScenario(
-        scenario=sc, source=src, unsupported=unsupported_features(sc, src), base_dir=base_dir
+        scenario=sc,
+        source=src,
+        unsupported=unsupported_features(sc, src),
+        base_dir=base_dir,
+        warnings=checker.warnings,
     )
 
 
