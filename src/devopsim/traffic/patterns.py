@@ -122,7 +122,7 @@ class Diurnal(RatePattern):
         return Diurnal(self.low * factor, self.high * factor, self.peak_at)
 
     def __str__(self) -> str:
-        h, m = divmod(int(round(self.peak_at)) // 60, 60)
+        h, m = divmod(round(self.peak_at) // 60, 60)
         return f"diurnal(min={self.low:g}/s, max={self.high:g}/s, peak={h:02d}:{m:02d})"
 
 

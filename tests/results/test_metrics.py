@@ -1,0 +1,130 @@
+"""Scraped series: the names and labels real exporters use, consistent with the summary."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import devopsim
+from tests.helpers import EXAMPLES
+
+POD_LABELS = {"namespace", "service", "version", "role", "pod", "node", "zone", "region", "cloud"}
+
+
+@pytest.fixture(scope="module")
+def checkout():
+    return devopsim.simulate(EXAMPLES / "checkout.yaml", overrides=["duration=30m", "warmup=0s"])
+
+
+def _series(df, metric):
+    sub = df[df["metric"] == metric]
+    return [(json.loads(lbl), g) for lbl, g in sub.groupby("labels", observed=True)]
+
+
+def test_metric_names_are_the_real_ones(checkout):
+    names = set(checkout.metrics["metric"].astype(str).unique())
+    for name in (
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_request_duration_seconds_sum",
+        "http_request_duration_seconds_count",
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "kube_deployment_spec_replicas",
+        "kube_deployment_status_replicas_available",
+        "kube_pod_container_status_restarts_total",
+        "kube_pod_status_ready",
+        "devopsim_replica_queue_length",
+        "devopsim_replica_in_flight",
+        "devopsim_client_requests_total",
+    ):
+        assert name in names, name
+    for name in names:
+        assert name.startswith(("http_", "container_", "kube_", "devopsim_")), name
+
+
+def test_pod_series_carry_the_pod_labels(checkout):
+    for labels, _ in _series(checkout.metrics, "http_requests_total"):
+        assert POD_LABELS | {"endpoint", "method", "code"} <= set(labels)
+        assert labels["role"] == "stable" and labels["pod"].startswith(labels["service"] + "-")
+    for labels, _ in _series(checkout.metrics, "container_cpu_usage_seconds_total"):
+        assert set(labels) >= POD_LABELS and labels["container"] == labels["service"]
+
+
+def test_request_counters_add_up_to_the_summary(checkout):
+    """Every request a service received was answered (counted by code) or is still held at the end."""
+    df = checkout.metrics
+    last = df[df["t"] == df["t"].max()]
+    totals: dict[str, float] = {}
+    for metric in ("http_requests_total", "devopsim_replica_in_flight", "devopsim_replica_queue_length"):
+        rows = last[last["metric"] == metric]
+        for lbl, v in zip(rows["labels"], rows["value"], strict=True):
+            name = json.loads(lbl)["service"]
+            totals[name] = totals.get(name, 0) + v
+    for name, svc in checkout.summary["services"].items():
+        assert totals[name] == svc["requests"], name
+
+
+def test_histograms_are_cumulative_and_end_at_count(checkout):
+    df = checkout.metrics
+    end = df["t"].max()
+    last = df[df["t"] == end]
+    buckets = last[last["metric"] == "http_request_duration_seconds_bucket"]
+    counts = {
+        json.dumps({k: v for k, v in json.loads(lbl).items()}, sort_keys=True): val
+        for lbl, val in zip(
+            last[last["metric"] == "http_request_duration_seconds_count"]["labels"],
+            last[last["metric"] == "http_request_duration_seconds_count"]["value"],
+            strict=True,
+        )
+    }
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for lbl, val in zip(buckets["labels"], buckets["value"], strict=True):
+        d = json.loads(lbl)
+        le = d.pop("le")
+        groups.setdefault(json.dumps(d, sort_keys=True), []).append((float(le), val))
+    assert groups
+    for key, pts in groups.items():
+        pts.sort()
+        vals = [v for _, v in pts]
+        assert vals == sorted(vals)
+        assert pts[-1][0] == float("inf") and vals[-1] == counts[key]
+
+
+def test_cpu_counter_rate_matches_utilisation(checkout):
+    df = checkout.metrics
+    cpu = df[df["metric"] == "container_cpu_usage_seconds_total"]
+    total_cpu = 0.0
+    for lbl, g in cpu.groupby("labels", observed=True):
+        if json.loads(lbl)["service"] == "frontend":
+            total_cpu += g["value"].max()
+    s = checkout.summary["services"]["frontend"]
+    capacity = 1.0 * s["replicas"]["mean"] * 1800  # 1 core limit x replicas x seconds
+    assert total_cpu / capacity == pytest.approx(s["utilization"], rel=1e-3)
+
+
+def test_replica_gauges(checkout):
+    for labels, g in _series(checkout.metrics, "kube_deployment_status_replicas_available"):
+        expect = {"frontend": 3, "catalog": 2, "cart": 2}[labels["deployment"]]
+        assert (g["value"] == expect).all()
+
+
+def test_parquet_has_the_contract_columns(checkout, tmp_path):
+    files = checkout.write(tmp_path / "run")
+    assert sorted(f.name for f in files) == ["events.jsonl", "metrics.parquet", "summary.json"]
+    table = pq.read_table(tmp_path / "run" / "metrics.parquet")
+    assert table.column_names == ["t", "metric", "labels", "value"]
+    df = table.to_pandas()
+    assert len(df) == len(checkout.metrics)
+    assert np.isfinite(df["value"]).all()
+    json.loads(df["labels"].iloc[0])
+    # Scrapes every 15 s, from 0 to the end.
+    times = np.unique(df["t"])
+    assert times[0] == 0 and times[-1] == 1800 and np.allclose(np.diff(times), 15)
+    events = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert events[0]["kind"] == "run.start" and events[-1]["kind"] == "run.end"
+    assert all(a["t"] <= b["t"] for a, b in itertools.pairwise(events))
