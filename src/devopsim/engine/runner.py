@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,7 @@ class Simulation:
                 self.clock.schedule(t, self._scrape, priority=10)
         self.clock.schedule(sc.warmup, self._warmup_over, priority=5)
         for i, entry in enumerate(sc.timeline):
-            self.clock.schedule(entry.at, lambda t, e=entry, i=i: self._timeline(t, i, e), priority=0)
+            self.clock.schedule(entry.at, partial(self._timeline, index=i, entry=entry), priority=0)
 
     def _scrape(self, t: float) -> None:
         assert self.scraper is not None
@@ -99,7 +100,7 @@ class Simulation:
         if t > 0:
             self.log.emit(t, "warmup.end")
 
-    def _timeline(self, t: float, index: int, entry: TimelineEntry) -> None:
+    def _timeline(self, t: float, *, index: int, entry: TimelineEntry) -> None:
         if entry.scale is not None:
             self.platform.scale(entry.scale.service, entry.scale.replicas, t, reason=f"timeline[{index}]")
         elif entry.traffic is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 from devopsim.engine.clock import Clock
@@ -183,7 +184,7 @@ class Platform:
                 if startup <= 0:
                     self._become_ready(pod, now)
                 else:
-                    self.clock.schedule(now + startup, lambda t, p=pod: self._ready_then_record(p, t))
+                    self.clock.schedule(now + startup, partial(self._ready_then_record, pod))
         elif len(active) > replicas:
             # Like a ReplicaSet: not-ready pods go first, then the newest.
             victims = sorted(active, key=lambda p: (p.ready, -p.created))[: len(active) - replicas]
@@ -202,7 +203,7 @@ class Platform:
         self.plane.set_ready(pod.slot, False)
         self.log.emit(now, "pod.terminating", pod=pod.name, service=pod.service)
         grace = self.workloads[pod.service].spec.termination_grace_period_seconds
-        self.clock.schedule(now + grace, lambda t, p=pod: self._grace_over(p, t))
+        self.clock.schedule(now + grace, partial(self._grace_over, pod))
 
     def _grace_over(self, pod: Pod, now: float) -> None:
         if pod.phase != PodPhase.TERMINATING:

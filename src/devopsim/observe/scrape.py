@@ -18,6 +18,8 @@ Pods carry ``service``, ``version``, ``role``, ``pod``, ``node``, ``zone``,
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from devopsim.engine.request import layout as L
@@ -69,7 +71,7 @@ class Scraper:
         self.plane = plane
         self._key: tuple[tuple[int, int], ...] = ()
         self._table = _Table()
-        self._pod_cache: dict[tuple[int, int, str], list[tuple[int, ...]]] = {}
+        self._pod_cache: dict[tuple[int, int, str], list[tuple[Any, ...]]] = {}
         self._eps: list[list[tuple[int, str, str]]] = [[] for _ in program.services]
         for k, (s, e) in enumerate(program.endpoints):
             si = program.services.index(s)
@@ -124,15 +126,15 @@ class Scraper:
         )
         self._in_system_id = st.series("devopsim_requests_in_system", {})
 
-    def _register(self, pod: Pod, svc: int) -> list[tuple[int, ...]]:
+    def _register(self, pod: Pod, svc: int) -> list[tuple[Any, ...]]:
         gen = self.plane.slot_generation(pod.slot)
         key = (pod.slot, gen, pod.name)
-        rows = self._pod_cache.get(key)
-        if rows is not None:
-            return rows
+        cached = self._pod_cache.get(key)
+        if cached is not None:
+            return cached
         st = self.store
         base = pod.labels()
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for local, ep, method in self._eps[svc]:
             for ci, code in enumerate(L.CODE_NAMES):
                 sid = st.series(
@@ -172,16 +174,15 @@ class Scraper:
                 st.series("devopsim_replica_queue_length", base),
             )
         )
-        self._pod_cache[key] = rows  # type: ignore[assignment]
-        return rows  # type: ignore[return-value]
+        self._pod_cache[key] = rows
+        return rows
 
     def _rebuild(self, pods: list[Pod]) -> None:
         table = _Table()
         for pod in pods:
             svc = self.program.services.index(pod.service)
             for row in self._register(pod, svc):
-                kind, *vals = row
-                getattr(table, kind).append(tuple(vals))
+                getattr(table, str(row[0])).append(tuple(row[1:]))
         table.freeze()
         self._table = table
 

@@ -110,9 +110,9 @@ def build_summary(x: SummaryInputs) -> dict[str, Any]:
         }
     out["services"] = services
     endpoints: dict[str, Any] = {}
-    for k, (s, e) in enumerate(prog.endpoints):
+    for k, (svc_name, ep_name) in enumerate(prog.endpoints):
         ok = int(st.ep_ok[k])
-        endpoints[f"{s}.{e}"] = {
+        endpoints[f"{svc_name}.{ep_name}"] = {
             "requests": int(st.ep_n[k]),
             "ok": ok,
             "errors": _errors(st.ep_err[k]),

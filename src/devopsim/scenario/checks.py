@@ -71,7 +71,8 @@ class Checker:
 
     def store_ref(self, name: str, kind: type, path: PathKey) -> object | None:
         store = self.sc.datastores.get(name)
-        wanted = {Postgres: "postgres", Redis: "redis", Kafka: "kafka"}[kind]
+        kinds: dict[type, str] = {Postgres: "postgres", Redis: "redis", Kafka: "kafka"}
+        wanted = kinds[kind]
         if store is None:
             known = [n for n, d in self.sc.datastores.items() if isinstance(d, kind)]
             self.add(path, f"no {wanted} datastore {name!r}{_did_you_mean(name, known)}")
@@ -215,10 +216,10 @@ class Checker:
                     f"no request class {slo.class_!r}{_did_you_mean(slo.class_, class_names)}",
                 )
         for i, entry in enumerate(sc.timeline):
-            p: PathKey = ("timeline", i)
+            tp: PathKey = ("timeline", i)
             if entry.at >= sc.duration:
                 self.warn(
-                    (*p, "at"),
+                    (*tp, "at"),
                     f"at {format_duration(entry.at)} is after the end of the run "
                     f"(duration {format_duration(sc.duration)}): it never happens",
                 )
@@ -226,11 +227,11 @@ class Checker:
                 obj = getattr(entry, action)
                 if obj is not None and obj.service not in sc.services:
                     self.add(
-                        (*p, action, "service"),
+                        (*tp, action, "service"),
                         f"no service {obj.service!r}{_did_you_mean(obj.service, list(sc.services))}",
                     )
             if entry.fault is not None:
-                self.fault_target(entry.fault.kind, entry.fault.target, (*p, "fault", "target"))
+                self.fault_target(entry.fault.kind, entry.fault.target, (*tp, "fault", "target"))
         for i, n in enumerate(sc.monitoring.notify):
             if n.kind == "email" and not n.to:
                 self.add(("monitoring", "notify", i), "an email notification needs 'to'")

@@ -235,7 +235,8 @@ class Zipf:
     def probabilities(self, n: int) -> np.ndarray:
         """Popularity of each of ``n`` items, most popular first, summing to 1."""
         w = np.arange(1, n + 1, dtype=np.float64) ** -self.s
-        return w / w.sum()
+        out: np.ndarray = w / w.sum()
+        return out
 
     def __str__(self) -> str:
         return f"zipf({self.s:g})"

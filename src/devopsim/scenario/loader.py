@@ -230,7 +230,7 @@ def _issues_from(exc: ValidationError, src: Source) -> list[Issue]:
                 tail = f" (did you mean {hint!r}?)" if hint else f"; allowed here: {', '.join(allowed)}"
                 issues.append(src.issue((*path, item["key"]), f"unknown field {item['key']!r}{tail}"))
             continue
-        issues.append(src.issue(path, _message(err)))
+        issues.append(src.issue(path, _message(dict(err))))
     # One message per place: pydantic can repeat itself across union members.
     seen: set[tuple[str, int | None, str, str]] = set()
     unique = []

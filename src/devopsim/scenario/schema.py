@@ -12,7 +12,7 @@ at the exact line of the offending reference.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -44,7 +44,8 @@ __all__ = [
 ]
 
 STEP_KINDS = ("work", "wait", "call", "parallel", "query", "cache", "publish")
-ERROR_KINDS = ("timeout", "rejected", "downstream", "injected", "unavailable")
+ErrorKind = Literal["timeout", "rejected", "downstream", "injected", "unavailable"]
+ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 
 
 class CacheStep(Spec):
@@ -113,9 +114,7 @@ class Retries(Spec):
     backoff: Duration = 0.025
     max_backoff: Duration | None = None
     jitter: bool = False
-    retry_on: list[Literal["timeout", "rejected", "downstream", "injected", "unavailable"]] = Field(
-        default_factory=lambda: list(ERROR_KINDS)
-    )
+    retry_on: list[ErrorKind] = Field(default_factory=lambda: list(get_args(ErrorKind)))
 
 
 class CircuitBreaker(Spec):

@@ -232,7 +232,7 @@ class Trace(RatePattern):
         return t
 
     def rate(self, t: np.ndarray, clock0: float = 0.0, left: bool = False) -> np.ndarray:
-        return np.interp(self._wrap(t), self.times, self.rates)
+        return np.asarray(np.interp(self._wrap(t), self.times, self.rates), dtype=np.float64)
 
     def breakpoints(self, t0: float, t1: float) -> np.ndarray:
         times = np.asarray(self.times)

@@ -178,7 +178,9 @@ class RequestPlane:
         return smp.dist.sample(gen, n)
 
     def _new_replicas(self, n: int) -> L.Replicas:
-        i64 = lambda fill=0: np.full(n, fill, dtype=np.int64)  # noqa: E731
+        def i64(fill: int = 0) -> np.ndarray:
+            return np.full(n, fill, dtype=np.int64)
+
         return L.Replicas(
             svc=i64(-1),
             ver=i64(),
@@ -206,7 +208,9 @@ class RequestPlane:
         )
 
     def _new_entities(self, n: int) -> L.Entities:
-        i64 = lambda fill=0: np.full(n, fill, dtype=np.int64)  # noqa: E731
+        def i64(fill: int = 0) -> np.ndarray:
+            return np.full(n, fill, dtype=np.int64)
+
         return L.Entities(
             fr_uid=i64(),
             fr_call=i64(-1),
@@ -319,13 +323,13 @@ class RequestPlane:
         if not self._free_slots:
             n = self.replicas.svc.shape[0]
             n2 = 2 * n
-            rp = self.replicas._asdict()
-            for k, arr in rp.items():
+            grown = self.replicas._asdict()
+            for k, arr in grown.items():
                 if k in ("ps_f", "ps_fr"):
                     continue
                 fill = -1 if k in ("svc", "qhead", "qtail") else (1.0 if k == "weight" else 0)
-                rp[k] = _grow(arr, n2, fill)
-            self.replicas = L.Replicas(**rp)
+                grown[k] = _grow(arr, n2, fill)
+            self.replicas = L.Replicas(**grown)
             self._slot_gen = _grow(self._slot_gen, n2)
             self._free_slots = list(range(n2 - 1, n - 1, -1))
         r = self._free_slots.pop()
