@@ -250,14 +250,16 @@ class Row:
     walls_s: list[float] = field(default_factory=list)
 
 
-def bench(models: tuple[Model, ...], tools: list[str], customers: int, repeat: int,
-          log: Callable[[str], None]) -> list[Row]:
+def bench(
+    models: tuple[Model, ...], tools: list[str], customers: int, repeat: int, log: Callable[[str], None]
+) -> list[Row]:
     """Run every tool on every model ``repeat`` times (seeds 1..repeat) and build the table rows.
 
     Each tool first runs each model once with a few customers, untimed, so that imports and other
-    one-off costs stay out of the measurements. Repetitions are interleaved across tools so slow drifts of the machine hit every tool alike.
-    customers/s is ``customers`` (the requested count, which every tool's horizon is sized for)
-    divided by the median wall time; the answers (mean response) come from seed 1.
+    one-off costs stay out of the measurements. Repetitions are interleaved across tools so slow
+    drifts of the machine hit every tool alike. customers/s is ``customers`` (the requested count,
+    which every tool's horizon is sized for) divided by the median wall time; the answers (mean
+    response) come from seed 1.
     """
     for tool in tools:  # untimed: import each tool and touch its code paths once
         for model in models:
@@ -270,31 +272,44 @@ def bench(models: tuple[Model, ...], tools: list[str], customers: int, repeat: i
                 gc.collect()
                 run = RUNNERS[tool](model, customers, seed)
                 runs[tool].append(run)
-                log(f"  {model.key:<18} {tool:<9} seed {seed}: {run.wall_s:8.2f} s, "
-                    f"mean response {run.mean_response_s:.4f} s")
+                log(
+                    f"  {model.key:<18} {tool:<9} seed {seed}: {run.wall_s:8.2f} s, "
+                    f"mean response {run.mean_response_s:.4f} s"
+                )
         speed = {tool: customers / statistics.median(r.wall_s for r in rs) for tool, rs in runs.items()}
         for tool, rs in runs.items():
             first = rs[0]
-            rows.append(Row(
-                model=model.key,
-                tool=tool,
-                customers=customers,
-                wall_s=statistics.median(r.wall_s for r in rs),
-                customers_per_s=speed[tool],
-                ratio_vs_simpy=speed[tool] / speed["simpy"] if "simpy" in speed else None,
-                mean_response_s=first.mean_response_s,
-                theory_s=model.theory,
-                rel_error=(first.mean_response_s - model.theory) / model.theory,
-                counted=first.counted,
-                walls_s=[r.wall_s for r in rs],
-            ))
+            rows.append(
+                Row(
+                    model=model.key,
+                    tool=tool,
+                    customers=customers,
+                    wall_s=statistics.median(r.wall_s for r in rs),
+                    customers_per_s=speed[tool],
+                    ratio_vs_simpy=speed[tool] / speed["simpy"] if "simpy" in speed else None,
+                    mean_response_s=first.mean_response_s,
+                    theory_s=model.theory,
+                    rel_error=(first.mean_response_s - model.theory) / model.theory,
+                    counted=first.counted,
+                    walls_s=[r.wall_s for r in rs],
+                )
+            )
     return rows
 
 
 def format_table(rows: list[Row]) -> str:
     """The rows as an aligned plain-text table."""
-    head = ["model", "tool", "customers", "wall s", "customers/s", "vs SimPy", "mean resp s", "theory s",
-            "rel err"]
+    head = [
+        "model",
+        "tool",
+        "customers",
+        "wall s",
+        "customers/s",
+        "vs SimPy",
+        "mean resp s",
+        "theory s",
+        "rel err",
+    ]
     body = [
         [
             r.model,
@@ -313,8 +328,9 @@ def format_table(rows: list[Row]) -> str:
     left = {0, 1}
 
     def fmt(line: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths,
-                                                                                                 strict=True)))
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(head), rule, *(fmt(line) for line in body)])
@@ -358,7 +374,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--customers", type=int, default=1_000_000, help="customers per model (default 1,000,000)")
-    p.add_argument("--repeat", type=int, default=3, help="runs per tool, seeds 1..R; median speed (default 3)")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per tool, seeds 1..R; median speed (default 3)"
+    )
     p.add_argument("--quick", action="store_true", help="smoke test: 20,000 customers, one repetition")
     p.add_argument("--json", type=Path, help="also write the table (and machine facts) as JSON here")
     p.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma list of tools (default: all)")
@@ -378,10 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, optionally write JSON."""
     args = parse_args(argv)
     facts = machine()
-    print(f"Python {facts['python']} ({facts['implementation']}) on {facts['platform']}, "
-          f"{facts['cpu_count']} CPUs ({facts['processor']})")
+    print(
+        f"Python {facts['python']} ({facts['implementation']}) on {facts['platform']}, "
+        f"{facts['cpu_count']} CPUs ({facts['processor']})"
+    )
     print(f"devopsim {facts['devopsim']}, SimPy {facts['simpy']}, Ciw {facts['ciw']}, numpy {facts['numpy']}")
-    print(f"{args.customers:,} customers per model, {args.repeat} repetition(s), tools: {', '.join(args.tools)}")
+    print(
+        f"{args.customers:,} customers per model, {args.repeat} repetition(s), tools: {', '.join(args.tools)}"
+    )
     rows = bench(MODELS, args.tools, args.customers, args.repeat, lambda s: print(s, flush=True))
     print()
     print(format_table(rows))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Call", "parse_call"]
+__all__ = ["Call", "bind_args", "parse_call"]
 
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\((.*)\)\s*", re.DOTALL)
 
@@ -66,3 +66,40 @@ def parse_call(text: str) -> Call | None:
                 raise ValueError(f"positional argument after keyword arguments in {text.strip()!r}")
             args.append(part)
     return Call(m.group(1).lower(), tuple(args), kwargs)
+
+
+def bind_args(
+    name: str,
+    args: tuple[str, ...],
+    kwargs: dict[str, str],
+    params: list[str],
+    optional: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Match a call's arguments to parameter names, positionally then by keyword.
+
+    Args:
+        name: the call's name, for messages.
+        args, kwargs: the call's arguments.
+        params: required parameters, in order.
+        optional: optional parameters (after the required ones) and their defaults.
+
+    Raises:
+        ValueError: too many arguments, an unknown or repeated keyword, or a missing one.
+    """
+    optional = optional or {}
+    names = params + list(optional)
+    if len(args) > len(names):
+        raise ValueError(f"{name}() takes at most {len(names)} argument(s): {', '.join(names)}")
+    bound = dict(zip(names, args, strict=False))
+    for k, v in kwargs.items():
+        if k not in names:
+            raise ValueError(f"{name}() has no argument {k!r}; it takes {', '.join(names)}")
+        if k in bound:
+            raise ValueError(f"{name}() got {k!r} twice")
+        bound[k] = v
+    missing = [p for p in params if p not in bound]
+    if missing:
+        raise ValueError(f"{name}() needs {', '.join(missing)}")
+    for k, v in optional.items():
+        bound.setdefault(k, v)
+    return bound

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devopsim.scenario.calls import parse_call
+from devopsim.scenario.calls import bind_args, parse_call
 from devopsim.scenario.units import parse_duration
 
 __all__ = [
@@ -141,12 +141,11 @@ class Uniform(Distribution):
 
 
 @dataclass(frozen=True)
-class LogNormal(Distribution):
-    """Log-normal given by its mean and coefficient of variation."""
+class _MeanCV(Distribution):
+    """A distribution given by its mean and coefficient of variation."""
 
     mean_: float
     cv_: float
-    kind: str = field(default="lognormal", init=False)
 
     @property
     def mean(self) -> float:
@@ -155,6 +154,19 @@ class LogNormal(Distribution):
     @property
     def variance(self) -> float:
         return (self.mean_ * self.cv_) ** 2
+
+    def scaled(self, factor: float) -> Distribution:
+        return type(self)(self.mean_ * factor, self.cv_)
+
+    def __str__(self) -> str:
+        return f"{self.kind}(mean={self.mean_:g}, cv={self.cv_:g})"
+
+
+@dataclass(frozen=True)
+class LogNormal(_MeanCV):
+    """Log-normal given by its mean and coefficient of variation."""
+
+    kind: str = field(default="lognormal", init=False)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.cv_ == 0:
@@ -163,40 +175,18 @@ class LogNormal(Distribution):
         mu = math.log(self.mean_) - sigma2 / 2
         return rng.lognormal(mu, math.sqrt(sigma2), n)
 
-    def scaled(self, factor: float) -> Distribution:
-        return LogNormal(self.mean_ * factor, self.cv_)
-
-    def __str__(self) -> str:
-        return f"lognormal(mean={self.mean_:g}, cv={self.cv_:g})"
-
 
 @dataclass(frozen=True)
-class Gamma(Distribution):
+class Gamma(_MeanCV):
     """Gamma given by its mean and coefficient of variation."""
 
-    mean_: float
-    cv_: float
     kind: str = field(default="gamma", init=False)
-
-    @property
-    def mean(self) -> float:
-        return self.mean_
-
-    @property
-    def variance(self) -> float:
-        return (self.mean_ * self.cv_) ** 2
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.cv_ == 0:
             return np.full(n, self.mean_)
         shape = 1.0 / self.cv_**2
         return rng.gamma(shape, self.mean_ / shape, n)
-
-    def scaled(self, factor: float) -> Distribution:
-        return Gamma(self.mean_ * factor, self.cv_)
-
-    def __str__(self) -> str:
-        return f"gamma(mean={self.mean_:g}, cv={self.cv_:g})"
 
 
 @dataclass(frozen=True)
@@ -240,22 +230,6 @@ class Zipf:
 
     def __str__(self) -> str:
         return f"zipf({self.s:g})"
-
-
-def _bind(name: str, args: tuple[str, ...], kwargs: dict[str, str], params: list[str]) -> dict[str, str]:
-    if len(args) > len(params):
-        raise ValueError(f"{name}() takes {len(params)} argument(s): {', '.join(params)}")
-    bound = dict(zip(params, args, strict=False))
-    for k, v in kwargs.items():
-        if k not in params:
-            raise ValueError(f"{name}() has no argument {k!r}; it takes {', '.join(params)}")
-        if k in bound:
-            raise ValueError(f"{name}() got {k!r} twice")
-        bound[k] = v
-    missing = [p for p in params if p not in bound]
-    if missing:
-        raise ValueError(f"{name}() needs {', '.join(missing)}")
-    return bound
 
 
 def _positive(x: float, what: str) -> float:
@@ -329,24 +303,24 @@ def parse_distribution(
             raise ValueError(f"expected a distribution: {_KINDS} (got {value!r})") from None
     name, args, kwargs = call.name, call.args, call.kwargs
     if name in ("exp", "exponential"):
-        b = _bind(name, args, kwargs, ["mean"])
+        b = bind_args(name, args, kwargs, ["mean"])
         return Exponential(_positive(unit(b["mean"]), "exp() mean"))
     if name in ("const", "constant"):
-        b = _bind(name, args, kwargs, ["value"])
+        b = bind_args(name, args, kwargs, ["value"])
         return Constant(unit(b["value"]))
     if name == "uniform":
-        b = _bind(name, args, kwargs, ["low", "high"])
+        b = bind_args(name, args, kwargs, ["low", "high"])
         lo, hi = unit(b["low"]), unit(b["high"])
         if hi < lo:
             raise ValueError(f"uniform(A, B) needs A <= B (got {lo:g} > {hi:g})")
         return Uniform(lo, hi)
     if name in ("lognormal", "gamma"):
-        b = _bind(name, args, kwargs, ["mean", "cv"])
+        b = bind_args(name, args, kwargs, ["mean", "cv"])
         mean = _positive(unit(b["mean"]), f"{name}() mean")
         cv = _cv(b["cv"])
         return LogNormal(mean, cv) if name == "lognormal" else Gamma(mean, cv)
     if name == "empirical":
-        b = _bind(name, args, kwargs, ["file"])
+        b = bind_args(name, args, kwargs, ["file"])
         path = Path(b["file"].strip("'\""))
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
@@ -370,7 +344,7 @@ def parse_popularity(value: object) -> Zipf:
             return Zipf(0.0)
         call = parse_call(value)
         if call is not None and call.name == "zipf":
-            b = _bind("zipf", call.args, call.kwargs, ["s"])
+            b = bind_args("zipf", call.args, call.kwargs, ["s"])
             try:
                 s = float(b["s"])
             except ValueError:

@@ -7,7 +7,7 @@ security; timeline entries; Chaos Toolkit experiments.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -299,35 +299,6 @@ class Security(Spec):
 
 # --- timeline ---------------------------------------------------------------------
 
-FAULT_KINDS = (
-    "pod-kill",
-    "pod-failure",
-    "container-kill",
-    "node-failure",
-    "zone-outage",
-    "region-outage",
-    "cloud-outage",
-    "network-delay",
-    "network-loss",
-    "network-partition",
-    "network-bandwidth",
-    "cpu-stress",
-    "memory-stress",
-    "memory-leak",
-    "disk-fill",
-    "dns-failure",
-    "db-primary-crash",
-    "replication-break",
-    "cache-flush",
-    "cache-shard-loss",
-    "broker-loss",
-    "dependency-slowdown",
-    "cert-expiry",
-    "traffic-spike",
-    "traffic-flood",
-    "recover",
-)
-
 FaultKind = Literal[
     "pod-kill",
     "pod-failure",
@@ -356,6 +327,7 @@ FaultKind = Literal[
     "traffic-flood",
     "recover",
 ]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 class Changes(Spec):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devopsim.scenario.calls import parse_call
+from devopsim.scenario.calls import bind_args, parse_call
 from devopsim.scenario.units import parse_duration, parse_rate
 
 __all__ = [
@@ -306,30 +306,6 @@ _KINDS = (
 )
 
 
-def _bind(
-    name: str,
-    call_args: tuple[str, ...],
-    kwargs: dict[str, str],
-    params: list[str],
-    optional: dict[str, str] | None = None,
-) -> dict[str, str]:
-    optional = optional or {}
-    names = params + list(optional)
-    if len(call_args) > len(names):
-        raise ValueError(f"{name}() takes at most {len(names)} arguments: {', '.join(names)}")
-    bound = dict(zip(names, call_args, strict=False))
-    for k, v in kwargs.items():
-        if k not in names:
-            raise ValueError(f"{name}() has no argument {k!r}; it takes {', '.join(names)}")
-        bound[k] = v
-    missing = [p for p in params if p not in bound]
-    if missing:
-        raise ValueError(f"{name}() needs {', '.join(missing)}")
-    for k, v in optional.items():
-        bound.setdefault(k, v)
-    return bound
-
-
 def parse_pattern(value: object, base_dir: Path | None = None) -> RatePattern:
     """Parse a rate pattern.
 
@@ -350,7 +326,7 @@ def parse_pattern(value: object, base_dir: Path | None = None) -> RatePattern:
             raise ValueError(f"expected a rate pattern: {_KINDS} (got {value!r})") from None
     name, args, kw = call.name, call.args, call.kwargs
     if name == "diurnal":
-        b = _bind(name, args, kw, ["min", "max"], {"peak": "12:00"})
+        b = bind_args(name, args, kw, ["min", "max"], {"peak": "12:00"})
         low, high = parse_rate(b["min"]), parse_rate(b["max"])
         if high < low:
             raise ValueError(f"diurnal() needs min <= max (got {low:g}/s > {high:g}/s)")
@@ -372,15 +348,15 @@ def parse_pattern(value: object, base_dir: Path | None = None) -> RatePattern:
             changes.append((at, parse_rate(rate_text.strip())))
         return Step(initial, tuple(changes))
     if name == "spike":
-        b = _bind(name, args, kw, ["base", "peak", "at", "for"])
+        b = bind_args(name, args, kw, ["base", "peak", "at", "for"])
         return Spike(
             parse_rate(b["base"]), parse_rate(b["peak"]), parse_duration(b["at"]), parse_duration(b["for"])
         )
     if name == "ramp":
-        b = _bind(name, args, kw, ["start", "end", "over"])
+        b = bind_args(name, args, kw, ["start", "end", "over"])
         return Ramp(parse_rate(b["start"]), parse_rate(b["end"]), parse_duration(b["over"]))
     if name == "trace":
-        b = _bind(name, args, kw, ["file"], {"scale": "1", "loop": "false"})
+        b = bind_args(name, args, kw, ["file"], {"scale": "1", "loop": "false"})
         path = Path(b["file"].strip("'\""))
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path

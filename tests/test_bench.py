@@ -1,0 +1,36 @@
+"""Smoke test for ``bench/bench_request.py``: it runs, and every tool's answer agrees with theory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_request.py"
+
+
+def test_bench_request_quick(tmp_path: Path) -> None:
+    """``--quick`` exits 0, warns about nothing, and every mean response is within 15% of theory.
+
+    Speed is never asserted: only that customers/s was measured (is positive).
+    """
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(BENCH), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    seen = {(r["model"], r["tool"]) for r in rows}
+    models = {r["model"] for r in rows}
+    assert len(models) == 2
+    assert seen == {(m, t) for m in models for t in ("devopsim", "simpy", "ciw")}
+    for r in rows:
+        assert r["customers_per_s"] > 0, r
+        assert r["counted"] > 0, r
+        assert abs(r["mean_response_s"] - r["theory_s"]) <= 0.15 * r["theory_s"], r
