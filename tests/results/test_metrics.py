@@ -17,7 +17,9 @@ POD_LABELS = {"namespace", "service", "version", "role", "pod", "node", "zone", 
 
 @pytest.fixture(scope="module")
 def checkout():
-    return devopsim.simulate(EXAMPLES / "checkout.yaml", overrides=["duration=30m", "warmup=0s"])
+    return devopsim.simulate(
+        EXAMPLES / "checkout.yaml", overrides=["duration=30m", "warmup=0s", "plane=request"]
+    )
 
 
 def _series(df, metric):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from devopsim.engine.clock import Clock
+from devopsim.engine.flow.plane import FlowPlane
 from devopsim.engine.request.plane import RequestPlane, ServiceTotals
 from devopsim.engine.streams import Streams
 from devopsim.model.platform import Platform
@@ -63,15 +64,26 @@ class Simulation:
         self.progress = progress
         self.streams = Streams(self.seed)
         self.program = compile_program(sc)
-        self.plane = RequestPlane(self.program, self.streams, sc.warmup)
-        self.clock = Clock()
-        self.log = EventLog()
-        self.store = MetricStore()
-        self.platform = Platform(sc, self.program, self.plane, self.clock, self.log)
         self.traffic = TrafficGenerator(
             self.program.classes, self.program.class_shares, self.streams, sc.traffic.burstiness, sc.clock0
         )
         self.traffic.set_pattern(sc.traffic.rate, 0.0)
+        self.plane: RequestPlane | FlowPlane
+        if sc.plane == "flow":
+            self.plane = FlowPlane(
+                self.program,
+                self.streams,
+                sc.warmup,
+                self.traffic,
+                tick=sc.flow.tick,
+                samples=sc.flow.samples,
+            )
+        else:
+            self.plane = RequestPlane(self.program, self.streams, sc.warmup)
+        self.clock = Clock()
+        self.log = EventLog()
+        self.store = MetricStore()
+        self.platform = Platform(sc, self.program, self.plane, self.clock, self.log)
         self._peak = sc.traffic.rate.peak()
         for entry in sc.timeline:
             if entry.traffic is not None:
@@ -121,12 +133,17 @@ class Simulation:
         self.scraper = Scraper(self.store, self.program, self.platform, self.plane, sc)
         self._schedule()
         max_window = max(1e-3, MAX_ARRIVALS_PER_WINDOW / max(self._peak, 1e-9))
+        if isinstance(self.plane, FlowPlane):
+            max_window = float("inf")
         t = 0.0
         while True:
             t_next = min(self.clock.peek(), sc.duration, t + max_window)
             if t_next > t:
-                arr_t, arr_c = self.traffic.window(t, t_next)
-                self.plane.advance(t_next, arr_t, arr_c)
+                if isinstance(self.plane, RequestPlane):
+                    arr_t, arr_c = self.traffic.window(t, t_next)
+                    self.plane.advance(t_next, arr_t, arr_c)
+                else:
+                    self.plane.advance(t_next)
                 self.platform.reap(t_next)
                 t = t_next
             if t >= sc.duration:

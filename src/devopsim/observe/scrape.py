@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from devopsim.engine.request import layout as L
-from devopsim.engine.request.plane import RequestPlane
 from devopsim.model.platform import Platform, Pod
 from devopsim.model.program import ERROR_NAMES, Program
 from devopsim.observe.store import MetricStore
@@ -62,7 +61,7 @@ class Scraper:
         store: MetricStore,
         program: Program,
         platform: Platform,
-        plane: RequestPlane,
+        plane: Any,
         scenario: Scenario,
     ) -> None:
         self.store = store

@@ -13,16 +13,25 @@ import numpy as np
 
 from devopsim.engine.request.layout import LH_MIN, LH_N, LH_RATIO
 
-__all__ = ["QUANTILES", "latency_block", "quantile"]
+__all__ = ["QUANTILES", "latency_block", "lh_indices", "quantile"]
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 _EDGES = np.concatenate(([0.0], LH_MIN * LH_RATIO ** np.arange(LH_N - 1)))
 
 
+def lh_indices(x: np.ndarray) -> np.ndarray:
+    """Bucket of each value in the engine's log-spaced latency histogram (as the kernel files them)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        i = 1 + np.floor(np.log(np.maximum(x, LH_MIN) / LH_MIN) / math.log(LH_RATIO)).astype(np.int64)
+    i = np.where(x < LH_MIN, 0, i)
+    return np.clip(i, 0, LH_N - 1)
+
+
 def quantile(hist: np.ndarray, q: float) -> float | None:
     """The ``q``-quantile of a histogram, or ``None`` when it is empty."""
-    total = int(hist.sum())
-    if total == 0:
+    total = float(hist.sum())
+    if total <= 0:
         return None
     target = q * total
     cum = np.cumsum(hist)
@@ -38,10 +47,10 @@ def quantile(hist: np.ndarray, q: float) -> float | None:
 
 
 def latency_block(
-    hist: np.ndarray, total: float, count: int, keys: tuple[str, ...] = tuple(QUANTILES)
+    hist: np.ndarray, total: float, count: float, keys: tuple[str, ...] = tuple(QUANTILES)
 ) -> dict[str, float | None]:
     """``{"mean": ..., "p50": ..., ...}`` from a sum, a count and a histogram."""
-    out: dict[str, float | None] = {"mean": (total / count) if count else None}
+    out: dict[str, float | None] = {"mean": (total / count) if count > 0 else None}
     for name in keys:
         v = quantile(hist, QUANTILES[name])
         out[name] = None if v is None else round(v, 9)

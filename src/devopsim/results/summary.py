@@ -14,7 +14,7 @@ import numpy as np
 
 from devopsim import __version__
 from devopsim.engine.request import layout as L
-from devopsim.engine.request.plane import RequestPlane, ServiceTotals
+from devopsim.engine.request.plane import ServiceTotals
 from devopsim.model.platform import Platform
 from devopsim.model.program import ERROR_NAMES, Program
 from devopsim.results.stats import latency_block
@@ -31,7 +31,7 @@ class SummaryInputs:
     scenario: Scenario
     seed: int
     program: Program
-    plane: RequestPlane
+    plane: Any
     platform: Platform
     totals_at_warmup: list[ServiceTotals]
     totals_at_end: list[ServiceTotals]
@@ -42,8 +42,13 @@ def _r(x: float | None, nd: int = 9) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
+def _n(x: float | np.floating | np.integer) -> int:
+    """A count; the flow plane counts expected values, so round them."""
+    return int(round(float(x)))
+
+
 def _errors(row: np.ndarray) -> dict[str, int]:
-    return {name: int(row[i]) for i, name in enumerate(ERROR_NAMES)}
+    return {name: _n(row[i]) for i, name in enumerate(ERROR_NAMES)}
 
 
 def _step_stats(
@@ -80,13 +85,13 @@ def build_summary(x: SummaryInputs) -> dict[str, Any]:
     }
     classes: dict[str, Any] = {}
     for c, name in enumerate(prog.classes):
-        n = int(st.cls_n[c])
-        ok = int(st.cls_ok[c])
+        n = _n(st.cls_n[c])
+        ok = _n(st.cls_ok[c])
         classes[name] = {
             "requests": n,
             "ok": ok,
             "errors": _errors(st.cls_err[c]),
-            "latency_s": latency_block(st.cls_hist[c], float(st.cls_lsum[c]), ok),
+            "latency_s": latency_block(st.cls_hist[c], float(st.cls_lsum[c]), float(st.cls_ok[c])),
         }
     out["classes"] = classes
     services: dict[str, Any] = {}
@@ -98,11 +103,11 @@ def build_summary(x: SummaryInputs) -> dict[str, Any]:
         conc = float(prog.arrays["svc_conc"][s])
         cpu = x.totals_at_end[s].cpu - x.totals_at_warmup[s].cpu
         busy = x.totals_at_end[s].busy - x.totals_at_warmup[s].busy
-        wait = latency_block(st.sv_whist[s], float(st.sv_wsum[s]), int(st.sv_wn[s]), ("p50", "p99"))
+        wait = latency_block(st.sv_whist[s], float(st.sv_wsum[s]), float(st.sv_wn[s]), ("p50", "p99"))
         services[name] = {
-            "requests": int(st.sv_n[s]),
-            "errors": int(st.sv_err[s]),
-            "latency_s": latency_block(st.sv_hist[s], float(st.sv_lsum[s]), int(st.sv_ok[s])),
+            "requests": _n(st.sv_n[s]),
+            "errors": _n(st.sv_err[s]),
+            "latency_s": latency_block(st.sv_hist[s], float(st.sv_lsum[s]), float(st.sv_ok[s])),
             "wait_s": wait,
             "utilization": _r(cpu / (cores * pod_seconds), 6) if pod_seconds > 0 else None,
             "worker_utilization": _r(busy / (conc * pod_seconds), 6) if pod_seconds > 0 else None,
@@ -111,18 +116,17 @@ def build_summary(x: SummaryInputs) -> dict[str, Any]:
     out["services"] = services
     endpoints: dict[str, Any] = {}
     for k, (svc_name, ep_name) in enumerate(prog.endpoints):
-        ok = int(st.ep_ok[k])
         endpoints[f"{svc_name}.{ep_name}"] = {
-            "requests": int(st.ep_n[k]),
-            "ok": ok,
+            "requests": _n(st.ep_n[k]),
+            "ok": _n(st.ep_ok[k]),
             "errors": _errors(st.ep_err[k]),
-            "latency_s": latency_block(st.ep_hist[k], float(st.ep_lsum[k]), ok),
+            "latency_s": latency_block(st.ep_hist[k], float(st.ep_lsum[k]), float(st.ep_ok[k])),
         }
     out["endpoints"] = endpoints
     out["slos"] = _slos(x)
     area, arrived = x.plane.little
     span = t1 - t0
-    finished = int(st.cls_n.sum())
+    finished = float(st.cls_n.sum())
     mean_w = float(st.cls_asum.sum()) / finished if finished else None
     lam = arrived / span if span > 0 else 0.0
     mean_l = area / span if span > 0 else 0.0
@@ -145,15 +149,15 @@ def _slos(x: SummaryInputs) -> list[dict[str, Any]]:
     lat_k = 0
     for slo in sc.slos:
         idx = [prog.classes.index(slo.class_)] if slo.class_ else list(range(len(prog.classes)))
-        total = int(st.cls_n[idx].sum())
+        total = _n(st.cls_n[idx].sum())
         if slo.latency is not None:
-            good = int(st.slo_good[lat_k])
+            good = _n(st.slo_good[lat_k])
             lat_k += 1
             kind = "latency"
         else:
-            good = int(st.cls_ok[idx].sum())
+            good = _n(st.cls_ok[idx].sum())
             kind = "availability"
-        attained = good / total if total else None
+        attained = min(1.0, good / total) if total else None
         budget = (1.0 - attained) / (1.0 - slo.objective) if attained is not None else None
         out.append(
             {

@@ -314,6 +314,20 @@ class SLO(Spec):
         return v
 
 
+class FlowSettings(Spec):
+    """Settings of the flow plane."""
+
+    tick: Duration = 1.0
+    samples: int = Field(2000, ge=100, le=100000)
+
+    @field_validator("tick")
+    @classmethod
+    def _tick(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("tick must be positive")
+        return v
+
+
 class Scenario(Spec):
     """A whole scenario file."""
 
@@ -323,7 +337,8 @@ class Scenario(Spec):
     start: datetime | None = None
     duration: Duration
     warmup: Duration = 0.0
-    plane: Literal["request", "flow"] = "request"
+    plane: Literal["request", "flow"] = "flow"
+    flow: FlowSettings = Field(default_factory=FlowSettings)
     platform: Platform | None = None
     traffic: Traffic
     slos: list[SLO] = Field(default_factory=list)

@@ -53,8 +53,6 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
         file, line = src.where(path)
         out.append(Unsupported(file, line, dotted(path), what, cap, instead))
 
-    if sc.plane == "flow":
-        add(("plane",), "the flow plane", "flow", "this run uses the request plane")
     if sc.platform is not None:
         add(
             ("platform",),

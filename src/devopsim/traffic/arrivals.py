@@ -58,10 +58,9 @@ class ArrivalStream:
         self._origin = origin
         self._clock0 = clock0
 
-    def window(self, t0: float, t1: float) -> np.ndarray:
-        """All arrival times in ``[t0, t1)``, increasing. Calls must tile time in order."""
-        if self._pattern is None or t1 <= t0:
-            return np.empty(0)
+    def _integrate(self, t0: float, t1: float) -> tuple[np.ndarray, ...]:
+        """Grid, rates at each cell's ends, widths and cumulative Λ over ``[t0, t1)``."""
+        assert self._pattern is not None
         p = self._pattern
         a, b = t0 - self._origin, t1 - self._origin
         n_grid = max(1, int(np.ceil((b - a) / self._grid)))
@@ -74,6 +73,19 @@ class ArrivalStream:
         h = np.diff(grid)
         seg = 0.5 * h * (lam_l + lam_r)
         cum = np.concatenate(([0.0], np.cumsum(seg)))
+        return grid, lam_l, lam_r, h, seg, cum
+
+    def expected(self, t0: float, t1: float) -> float:
+        """The expected number of arrivals in ``[t0, t1)``: the integral of the rate."""
+        if self._pattern is None or t1 <= t0:
+            return 0.0
+        return float(self._integrate(t0, t1)[5][-1])
+
+    def window(self, t0: float, t1: float) -> np.ndarray:
+        """All arrival times in ``[t0, t1)``, increasing. Calls must tile time in order."""
+        if self._pattern is None or t1 <= t0:
+            return np.empty(0)
+        grid, lam_l, lam_r, h, seg, cum = self._integrate(t0, t1)
         total = cum[-1]
         if self._pending >= total:
             self._pending -= total

@@ -47,6 +47,10 @@ class TrafficGenerator:
         for stream, share in zip(self._streams, self.shares, strict=True):
             stream.set_pattern(pattern.scaled(share), at, clock)
 
+    def expected(self, t0: float, t1: float) -> np.ndarray:
+        """Expected arrivals of each class in ``[t0, t1)``."""
+        return np.array([s.expected(t0, t1) for s in self._streams])
+
     def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         """Arrival times in ``[t0, t1)`` and their class indices, ordered by time (ties by class)."""
         times = [s.window(t0, t1) for s in self._streams]

@@ -1,0 +1,267 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""One tick of every replica's queue, for the flow plane.
+
+Each replica is a pool of ``c`` workers with mean holding time ``1/μ`` and a FIFO
+queue. Its state is split in two:
+
+* ``N``, the mean number in system of the *stochastic* queue, moved by the
+  pointwise-stationary fluid approximation (PSFFA): ``dN/dt = λ - cμ ρ(N)``, where
+  ``ρ(N)`` inverts the stationary relation ``N = cρ + φ Lq_{M/M/c}(ρ)`` and
+  ``φ = (ca² + cs²)/2`` is the Allen-Cunneen factor. In steady state this gives the
+  Erlang C (G/G/c: Allen-Cunneen) queue exactly; after a change it relaxes at the
+  speed the stationary curve implies, so queues build and drain over time.
+* ``B``, a *deterministic* backlog: while arrivals exceed capacity every worker is
+  busy and the excess queues up in order (a fluid); it drains at ``cμ - λ`` once
+  they do not. Requests in it wait ``B/(cμ)``, a nearly certain wait, which is what
+  makes timeouts in overload fail nearly everything, as they do.
+
+A queue capacity rejects arrivals (the M/M/c/K blocking probability in steady state,
+the overflow in overload); a timeout drops queued requests whose caller has gone when
+they reach the head (the backlog cannot hold more than ``λT``).
+"""
+
+from libc.math cimport exp, log10, pow, fabs, INFINITY
+
+
+cdef double _G_DU = 7.0 / 1400.0  # grid step in u = -log10(1 - rho)
+
+
+cdef inline double _rho_at(double g) noexcept nogil:
+    """Utilisation at fractional grid index ``g``."""
+    return 1.0 - pow(10.0, -g * _G_DU)
+
+
+cdef inline double _L(double* lq, int g, double c, double phi) noexcept nogil:
+    return c * _rho_at(<double>g) + phi * lq[g]
+
+
+cdef double _rho_of_n(double* lq, int n_grid, double c, double phi, double n) noexcept nogil:
+    """Invert N = cρ + φ Lq(ρ) by bisection on the table, then interpolate."""
+    if n <= 0.0:
+        return 0.0
+    cdef int lo = 0
+    cdef int hi = n_grid - 1
+    cdef int mid
+    if _L(lq, hi, c, phi) <= n:
+        return _rho_at(<double>hi)
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if _L(lq, mid, c, phi) <= n:
+            lo = mid
+        else:
+            hi = mid
+    cdef double l0 = _L(lq, lo, c, phi)
+    cdef double l1 = _L(lq, hi, c, phi)
+    cdef double f = (n - l0) / (l1 - l0) if l1 > l0 else 0.0
+    return _rho_at(lo + f)
+
+
+cdef double _n_of_rho(double* lq, int n_grid, double c, double phi, double rho) noexcept nogil:
+    """Stationary mean number in system at utilisation ``rho`` (< 1)."""
+    if rho <= 0.0:
+        return 0.0
+    cdef double g = -log10(1.0 - rho) / _G_DU
+    if g >= n_grid - 1:
+        g = n_grid - 1.001
+    cdef int i = <int>g
+    cdef double f = g - i
+    return (1.0 - f) * _L(lq, i, c, phi) + f * _L(lq, i + 1, c, phi)
+
+
+cdef double _pwait(double* lq, int n_grid, double rho) noexcept nogil:
+    """Erlang C at utilisation rho, from the table: Lq (1 - ρ) / ρ."""
+    if rho <= 0.0:
+        return 0.0
+    cdef double g = -log10(1.0 - rho) / _G_DU
+    if g >= n_grid - 1:
+        return 1.0
+    cdef int i = <int>g
+    cdef double f = g - i
+    cdef double q = (1.0 - f) * lq[i] + f * lq[i + 1]
+    cdef double pw = q * (1.0 - rho) / rho
+    return pw if pw < 1.0 else 1.0
+
+
+cdef double _block(double a, long c, long k) noexcept nogil:
+    """Blocking probability of M/M/c/K (K = places in the queue), offered load a = λ/μ."""
+    cdef double term = 1.0
+    cdef double total = 1.0
+    cdef long n
+    cdef double scale
+    for n in range(1, c + k + 1):
+        if n <= c:
+            term *= a / n
+        else:
+            term *= a / c
+        total += term
+        if total > 1e250:  # rescale to stay finite
+            scale = 1e-250
+            term *= scale
+            total *= scale
+    return term / total
+
+
+cdef double _tau(double* lq, int n_grid, double c, double phi, double rho, double cap) noexcept nogil:
+    """Local relaxation time of the fluid queue: dN/d(cμρ) at utilisation rho."""
+    cdef double rho2 = rho + 1e-4 * (1.0 - rho) + 1e-9
+    cdef double n1 = _n_of_rho(lq, n_grid, c, phi, rho)
+    cdef double n2 = _n_of_rho(lq, n_grid, c, phi, rho2)
+    cdef double slope = (n2 - n1) / (rho2 - rho)
+    if slope < c:
+        slope = c
+    return slope / cap
+
+
+def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] conc, long[::1] qcap,
+               double[::1] tmo, long[::1] row, double[:, ::1] lq, double dt,
+               double[::1] n_state, double[::1] b_state,
+               double[::1] served, double[::1] rejected, double[::1] dropped, double[::1] busy_area,
+               double[::1] queue_area, double[::1] pwait, double[::1] theta, double[::1] bwait):
+    """Advance every replica's queue by ``dt`` seconds.
+
+    Inputs (per replica): arrival rate ``lam`` (/s), mean holding time ``hold`` (s), the
+    Allen-Cunneen factor ``phi``, workers ``conc``, queue capacity ``qcap`` (-1: none),
+    timeout ``tmo`` (0: none), and ``row``, the row of ``lq`` (the M/M/c Lq table for its
+    ``c``). State: ``n_state`` (stochastic queue) and ``b_state`` (backlog), updated in place.
+    Outputs: requests served, rejected and dropped during the tick; the integrals of busy
+    workers and of queued requests; and, at the end of the tick, the wait distribution
+    seen by an arrival: P(wait) ``pwait``, the exponential rate ``theta`` of the waiting
+    part, and the deterministic backlog wait ``bwait``.
+    """
+    cdef Py_ssize_t r, nrep = lam.shape[0]
+    cdef int n_grid = lq.shape[1]
+    cdef double c, mu, cap, lam_r, lam_in, ph, n, b, t_left, h, rho, rho_a, n_eq, tau, dn, g
+    cdef double rho2, n2, srv, rej, drp, busy, qa, pblock, tmax, room, excess, pw, b2, tau_eq
+    cdef double* tab
+    cdef int steps
+    with nogil:
+        for r in range(nrep):
+            lam_r = lam[r]
+            n = n_state[r]
+            b = b_state[r]
+            served[r] = 0.0
+            rejected[r] = 0.0
+            dropped[r] = 0.0
+            busy_area[r] = 0.0
+            queue_area[r] = 0.0
+            pwait[r] = 0.0
+            theta[r] = INFINITY
+            bwait[r] = 0.0
+            if hold[r] <= 0.0 or conc[r] <= 0:
+                n_state[r] = 0.0
+                b_state[r] = 0.0
+                continue
+            if lam_r <= 0.0 and n <= 0.0 and b <= 0.0:
+                continue
+            c = <double>conc[r]
+            mu = 1.0 / hold[r]
+            cap = c * mu
+            ph = phi[r] if phi[r] > 1e-6 else 1e-6
+            tab = &lq[row[r], 0]
+            # Arrivals beyond a finite queue are refused (steady-state M/M/c/K blocking).
+            pblock = 0.0
+            if qcap[r] >= 0:
+                pblock = _block(lam_r / mu, conc[r], qcap[r])
+            lam_in = lam_r * (1.0 - pblock)
+            rej = lam_r * pblock * dt
+            srv = 0.0
+            drp = 0.0
+            busy = 0.0
+            qa = 0.0
+            rho_a = lam_in / cap
+            t_left = dt
+            steps = 0
+            while t_left > 1e-12:
+                steps += 1
+                if b > 0.0 or rho_a >= 1.0:
+                    # Saturated: every worker busy, the excess queues in order.
+                    rho = _rho_of_n(tab, n_grid, c, ph, n)
+                    h = t_left
+                    if lam_in < cap and b > 0.0:
+                        tmax = b / (cap - lam_in)
+                        if tmax < h:
+                            h = tmax
+                    b2 = b + (lam_in - cap) * h
+                    if b2 < 0.0:
+                        b2 = 0.0
+                    # The backlog cannot hold more than the requests a timeout lets wait,
+                    # nor more than the queue's places.
+                    room = INFINITY
+                    if tmo[r] > 0.0:
+                        room = lam_in * tmo[r]
+                    if b2 > room:
+                        drp += b2 - room
+                        b2 = room
+                    if qcap[r] >= 0:
+                        excess = n + b2 - (c + qcap[r])
+                        if excess > 0.0:
+                            rej += excess
+                            b2 -= excess
+                            if b2 < 0.0:
+                                b2 = 0.0
+                    srv += cap * h
+                    busy += c * h
+                    qa += ((n - c * rho) + 0.5 * (b + b2)) * h
+                    b = b2
+                    t_left -= h
+                    if b <= 0.0 and rho_a >= 1.0:
+                        b = 1e-9  # stays saturated while arrivals exceed capacity
+                    if steps > 100000:
+                        break
+                    continue
+                # Stable: the stochastic queue relaxes toward its stationary level.
+                n_eq = _n_of_rho(tab, n_grid, c, ph, rho_a)
+                rho = _rho_of_n(tab, n_grid, c, ph, n)
+                tau = _tau(tab, n_grid, c, ph, rho, cap)
+                tau_eq = _tau(tab, n_grid, c, ph, rho_a, cap)
+                if qcap[r] >= 0 and n_eq > c + qcap[r]:
+                    n_eq = c + qcap[r]
+                if t_left >= 12.0 * tau and t_left >= 12.0 * tau_eq:
+                    # It reaches equilibrium well within the step: take the stationary values.
+                    n = n_eq
+                    srv += cap * rho_a * t_left
+                    busy += c * rho_a * t_left
+                    qa += (n - c * rho_a) * t_left
+                    t_left = 0.0
+                    break
+                h = 0.2 * tau if 0.2 * tau < t_left else t_left
+                n += (lam_in - cap * rho) * h
+                if n < 0.0:
+                    n = 0.0
+                if qcap[r] >= 0 and n >= c + qcap[r]:
+                    # A full finite queue: what is admitted (after blocking) is what is served.
+                    n = c + qcap[r]
+                    srv += lam_in * h
+                    busy += lam_in / mu * h
+                    qa += qcap[r] * h
+                    t_left -= h
+                    continue
+                srv += cap * rho * h
+                busy += c * rho * h
+                qa += (n - c * rho) * h
+                t_left -= h
+                if steps > 5000:
+                    break
+            n_state[r] = n
+            b_state[r] = b if b > 1e-9 else 0.0
+            rho = _rho_of_n(tab, n_grid, c, ph, n)
+            if b_state[r] > 0.0:
+                pw = 1.0
+                theta[r] = cap / ph
+                bwait[r] = b_state[r] / cap
+                if tmo[r] > 0.0 and bwait[r] > tmo[r]:
+                    bwait[r] = tmo[r]  # the head of the queue is as old as the timeout
+            else:
+                pw = _pwait(tab, n_grid, rho)
+                theta[r] = cap * (1.0 - rho) / ph if rho < 1.0 else 1e-12
+            pwait[r] = pw
+            # Requests whose wait passes the timeout are dropped when they reach the head.
+            if tmo[r] > 0.0 and b_state[r] <= 0.0 and pw > 0.0:
+                g = pw * exp(-theta[r] * tmo[r])
+                drp += srv * g
+                srv -= srv * g
+            served[r] = srv
+            rejected[r] = rej
+            dropped[r] = drp
+            busy_area[r] = busy
+            queue_area[r] = qa if qa > 0.0 else 0.0

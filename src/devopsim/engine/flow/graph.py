@@ -1,0 +1,127 @@
+"""The call graph as the flow plane needs it: per-endpoint step lists, edges and levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from devopsim.model.program import OP_CALL, OP_END, OP_NOP, OP_PAR, OP_WAIT, OP_WORK, Program
+
+__all__ = ["CallGraph", "Step"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of an endpoint: ``work``/``wait`` (a sampler), a call, or a parallel group of calls."""
+
+    kind: str  # "work" | "wait" | "call" | "par"
+    sampler: int = -1
+    targets: tuple[int, ...] = ()  # callee endpoints (one for a call, several for a group)
+    probs: tuple[float, ...] = ()
+
+
+@dataclass
+class CallGraph:
+    """Endpoints' steps, the call edges between endpoints, and a topological order.
+
+    Attributes:
+        steps: per endpoint, its steps in order.
+        order: endpoints with every caller before its callees.
+        cpu_mean, cpu_var: per endpoint, mean and variance of its own CPU work (s, s²).
+        wait_mean, wait_var: the same for its non-CPU waits.
+        edge_src, edge_dst, edge_prob, edge_step: one row per call: caller, callee,
+            probability, and the index of the step it belongs to.
+    """
+
+    steps: list[list[Step]]
+    order: list[int]
+    cpu_mean: np.ndarray
+    cpu_var: np.ndarray
+    wait_mean: np.ndarray
+    wait_var: np.ndarray
+    edge_src: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    edge_dst: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    edge_prob: np.ndarray = field(default_factory=lambda: np.empty(0))
+    edge_step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    @classmethod
+    def build(cls, program: Program) -> CallGraph:
+        """Read the compiled step programs of every endpoint."""
+        a = program.arrays
+        op, pa, pb, pp = a["prog_op"], a["prog_a"], a["prog_b"], a["prog_p"]
+        n_ep = len(program.endpoints)
+        steps: list[list[Step]] = []
+        cpu_mean, cpu_var = np.zeros(n_ep), np.zeros(n_ep)
+        wait_mean, wait_var = np.zeros(n_ep), np.zeros(n_ep)
+        src, dst, prob, stp = [], [], [], []
+        for e in range(n_ep):
+            pc = int(a["ep_prog"][e])
+            lst: list[Step] = []
+            while op[pc] != OP_END:
+                o = int(op[pc])
+                if o in (OP_WORK, OP_WAIT):
+                    dist = program.samplers[int(pa[pc])].dist
+                    assert dist is not None
+                    if o == OP_WORK:
+                        cpu_mean[e] += dist.mean
+                        cpu_var[e] += dist.variance
+                    else:
+                        wait_mean[e] += dist.mean
+                        wait_var[e] += dist.variance
+                    lst.append(Step("work" if o == OP_WORK else "wait", sampler=int(pa[pc])))
+                    pc += 1
+                elif o == OP_CALL:
+                    lst.append(Step("call", targets=(int(pa[pc]),), probs=(float(pp[pc]),)))
+                    pc += 1
+                elif o == OP_PAR:
+                    nb = int(pa[pc])
+                    targets, probs = [], []
+                    for b in range(nb):
+                        bpc = pc + 1 + b
+                        if op[bpc] == OP_CALL:
+                            targets.append(int(pa[bpc]))
+                            probs.append(float(pp[bpc]))
+                    if targets:
+                        lst.append(Step("par", targets=tuple(targets), probs=tuple(probs)))
+                    pc += nb + 1
+                elif o == OP_NOP:
+                    pc += 1
+                else:  # pragma: no cover - the compiler emits nothing else
+                    raise AssertionError(f"unknown opcode {o}")
+            for j, st in enumerate(lst):
+                for t, p in zip(st.targets, st.probs, strict=True):
+                    src.append(e)
+                    dst.append(t)
+                    prob.append(p)
+                    stp.append(j)
+            steps.append(lst)
+        # Topological order (callers first); the loader has rejected cycles.
+        indeg = np.zeros(n_ep, dtype=np.int64)
+        for t in dst:
+            indeg[t] += 1
+        children: list[list[int]] = [[] for _ in range(n_ep)]
+        for s_, t in zip(src, dst, strict=True):
+            children[s_].append(t)
+        order: list[int] = [e for e in range(n_ep) if indeg[e] == 0]
+        i = 0
+        while i < len(order):
+            for t in children[order[i]]:
+                indeg[t] -= 1
+                if indeg[t] == 0:
+                    order.append(t)
+            i += 1
+        if len(order) != n_ep:  # pragma: no cover - guarded by the loader
+            raise AssertionError("the call graph has a cycle")
+        return cls(
+            steps=steps,
+            order=order,
+            cpu_mean=cpu_mean,
+            cpu_var=cpu_var,
+            wait_mean=wait_mean,
+            wait_var=wait_var,
+            edge_src=np.asarray(src, dtype=np.int64),
+            edge_dst=np.asarray(dst, dtype=np.int64),
+            edge_prob=np.asarray(prob, dtype=np.float64),
+            edge_step=np.asarray(stp, dtype=np.int64),
+        )

@@ -1,0 +1,253 @@
+"""End-to-end latency and outcomes over the call graph, composed from per-hop distributions.
+
+For every endpoint, callees first, ``K`` sample attempts are drawn: a wait from the
+replica's queue (the deterministic backlog wait, plus with probability P(wait) an
+exponential with the Allen-Cunneen mean), then each step: work (sampled from the
+scenario's distribution, stretched by the version's latency factor and the CPU's
+processor-sharing slowdown), waits, and calls, whose duration and outcome are taken
+from the callee's own samples; a parallel group takes the longest branch, and fails
+with the first failing one. Timeouts cut an attempt at the endpoint's timeout,
+retries add backoff and another attempt, a version's error rate fails it. A class's
+journey chains its endpoints' call samples. Histograms of these samples, weighted by
+the traffic each window carried, give the percentiles of the summary and the
+latency buckets of the metrics. Sampling uses pools of pre-drawn variates from the
+run's named streams, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from devopsim.engine.flow.graph import CallGraph
+from devopsim.engine.request.layout import (
+    ERR_DOWNSTREAM,
+    ERR_INJECTED,
+    ERR_REJECTED,
+    ERR_TIMEOUT,
+    ERR_UNAVAILABLE,
+    OK,
+)
+from devopsim.engine.streams import Streams
+from devopsim.model.program import Program
+
+__all__ = ["CallSamples", "Composer", "HopState"]
+
+
+@dataclass
+class HopState:
+    """What the queues looked like during a window, per replica slot and per endpoint.
+
+    Replica arrays are indexed by slot; ``weight`` is each replica's share of its
+    service's requests (0 for replicas that were not serving).
+    """
+
+    weight: np.ndarray
+    pwait: np.ndarray
+    theta: np.ndarray
+    bwait: np.ndarray
+    stretch: np.ndarray  # latency factor x CPU slowdown
+    reject: np.ndarray  # fraction of arrivals refused (queue full)
+    err_rate: np.ndarray  # the version's error rate
+    breaker_open: np.ndarray  # per endpoint, fraction of the window the breaker was open
+
+
+@dataclass
+class CallSamples:
+    """K samples of one logical call to an endpoint: its duration and outcome (-1 = ok)."""
+
+    duration: np.ndarray
+    outcome: np.ndarray
+    server: np.ndarray  # server-side response of started attempts (nan where none started)
+    server_ok: np.ndarray  # True where that attempt answered 200
+    wait: np.ndarray  # queue wait of started attempts (nan where none)
+    attempts: float  # mean attempts per call
+    retry_fail: float  # fraction of attempts that failed with a retryable error
+    started_fail: float  # fraction of started attempts that answered 500
+
+
+class Composer:
+    """Draws the samples; owns pools of variates per work/wait sampler and uniforms."""
+
+    def __init__(self, program: Program, graph: CallGraph, streams: Streams, k: int) -> None:
+        self.program = program
+        self.graph = graph
+        self.k = k
+        a = program.arrays
+        self.ep_svc = a["ep_svc"]
+        self.timeout = a["ep_timeout"]
+        self.retries = a["ep_retries"]
+        self.backoff = a["ep_backoff"]
+        self.maxbackoff = a["ep_maxbackoff"]
+        self.retry_mask = a["ep_retry_mask"]
+        self.pool = max(8 * k, 1 << 16)
+        self._rng = streams.generator("flow/compose")
+        self._pools: dict[int, np.ndarray] = {}
+        self._pos: dict[int, int] = {}
+        self._gen = {i: streams.generator(f"flow/{s.name}") for i, s in enumerate(program.samplers) if s.dist}
+
+    def _draw(self, sampler: int, n: int) -> np.ndarray:
+        pool = self._pools.get(sampler)
+        if pool is None:
+            dist = self.program.samplers[sampler].dist
+            assert dist is not None
+            pool = self._pools[sampler] = dist.sample(self._gen[sampler], self.pool)
+            self._pos[sampler] = 0
+        pos = self._pos[sampler]
+        if pos + n > pool.size:
+            pos = int(self._rng.integers(0, pool.size - n))
+        self._pos[sampler] = (pos + n) % (pool.size - n + 1)
+        return pool[pos : pos + n]
+
+    def _attempts(
+        self,
+        e: int,
+        hop: HopState,
+        slots: np.ndarray,
+        calls: dict[int, CallSamples],
+        n: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` attempts at endpoint ``e``: client duration, outcome, server response, server ok, wait."""
+        rng = self._rng
+        tmo = float(self.timeout[e])
+        w = hop.weight[slots]
+        total = w.sum()
+        if slots.size == 0 or total <= 0:
+            return (
+                np.zeros(n),
+                np.full(n, ERR_UNAVAILABLE),
+                np.full(n, np.nan),
+                np.zeros(n, bool),
+                np.full(n, np.nan),
+            )
+        cdf = np.cumsum(w / total)
+        r = slots[np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), slots.size - 1)]
+        u = rng.random(n)
+        pw = hop.pwait[r]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expo = np.where(
+                u < pw, -np.log(np.maximum(u, 1e-300) / np.maximum(pw, 1e-300)) / hop.theta[r], 0.0
+            )
+        wait = hop.bwait[r] + np.where(np.isfinite(expo), expo, 0.0)
+        outcome = np.full(n, OK, dtype=np.int64)
+        rejected = rng.random(n) < hop.reject[r]
+        outcome[rejected] = ERR_REJECTED
+        alive = ~rejected
+        if tmo > 0:
+            dropped = alive & (wait >= tmo)
+            outcome[dropped] = ERR_TIMEOUT
+            alive &= ~dropped
+        service = np.zeros(n)
+        stretch = hop.stretch[r]
+        running = alive.copy()
+        for st in self.graph.steps[e]:
+            if st.kind == "work":
+                service += np.where(running, self._draw(st.sampler, n) * stretch, 0.0)
+            elif st.kind == "wait":
+                service += np.where(running, self._draw(st.sampler, n), 0.0)
+            else:
+                dur = np.zeros(n)
+                fail = np.zeros(n, dtype=bool)
+                first_fail = np.full(n, np.inf)
+                for t, p in zip(st.targets, st.probs, strict=True):
+                    cs = calls[t]
+                    idx = rng.integers(0, cs.duration.size, n)
+                    made = rng.random(n) < p if p < 1.0 else np.ones(n, dtype=bool)
+                    d = np.where(made, cs.duration[idx], 0.0)
+                    f = made & (cs.outcome[idx] != OK)
+                    dur = np.maximum(dur, d)
+                    first_fail = np.where(f, np.minimum(first_fail, d), first_fail)
+                    fail |= f
+                dur = np.where(fail, first_fail, dur)
+                service += np.where(running, dur, 0.0)
+                newly = running & fail
+                outcome[newly] = ERR_DOWNSTREAM
+                running &= ~fail
+        server = np.where(alive, wait + service, np.nan)
+        inject = running & (rng.random(n) < hop.err_rate[r])
+        outcome[inject] = ERR_INJECTED
+        server_ok = alive & (outcome == OK)
+        duration = np.where(alive, wait + service, 0.0)
+        if tmo > 0:
+            late = alive & (duration > tmo)
+            outcome[late] = ERR_TIMEOUT
+            duration = np.where(late, tmo, duration)
+            duration = np.where(~alive & (outcome == ERR_TIMEOUT), tmo, duration)
+        return duration, outcome, server, server_ok, np.where(alive, wait, np.nan)
+
+    def compose(self, hop: HopState, ready: list[np.ndarray]) -> dict[int, CallSamples]:
+        """Samples of a logical call to every endpoint, given the window's queue states.
+
+        ``ready[s]`` lists the slots serving service ``s``.
+        """
+        calls: dict[int, CallSamples] = {}
+        k = self.k
+        rng = self._rng
+        for e in reversed(self.graph.order):
+            svc = int(self.ep_svc[e])
+            slots = ready[svc]
+            n_att = int(self.retries[e]) + 1
+            total = np.zeros(k)
+            outcome = np.full(k, OK, dtype=np.int64)
+            pending = np.ones(k, dtype=bool)
+            att_count = 0.0
+            att_fail = 0.0
+            servers, oks, waits = [], [], []
+            for a in range(n_att):
+                if not pending.any():
+                    break
+                if hop.breaker_open[e] > 0:
+                    opened = pending & (rng.random(k) < hop.breaker_open[e])
+                else:
+                    opened = np.zeros(k, dtype=bool)
+                d, o, srv, sok, wt = self._attempts(e, hop, slots, calls, k)
+                o = np.where(opened, ERR_REJECTED, o)
+                d = np.where(opened, 0.0, d)
+                total = np.where(pending, total + d, total)
+                outcome = np.where(pending, o, outcome)
+                att_count += pending.sum()
+                retryable = (o != OK) & ~opened & (((self.retry_mask[e] >> np.maximum(o, 0)) & 1) == 1)
+                att_fail += (pending & retryable).sum()
+                servers.append(np.where(pending & ~opened, srv, np.nan))
+                oks.append(pending & ~opened & sok)
+                waits.append(np.where(pending & ~opened, wt, np.nan))
+                again = pending & retryable & (a + 1 < n_att)
+                if again.any():
+                    delay = min(float(self.backoff[e]) * 2.0**a, float(self.maxbackoff[e]))
+                    total = np.where(again, total + delay, total)
+                pending = again
+            srv_all = np.concatenate(servers)
+            ok_all = np.concatenate(oks)
+            started = np.isfinite(srv_all)
+            calls[e] = CallSamples(
+                duration=total,
+                outcome=outcome,
+                server=srv_all,
+                server_ok=ok_all,
+                wait=np.concatenate(waits),
+                attempts=att_count / k,
+                retry_fail=att_fail / max(att_count, 1.0),
+                started_fail=float((started & ~ok_all).sum() / max(started.sum(), 1)),
+            )
+        return calls
+
+    def journeys(
+        self, calls: dict[int, CallSamples], entries: list[list[int]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Samples of each class's whole request: duration and outcome (-1 = ok)."""
+        out = []
+        rng = self._rng
+        for stages in entries:
+            dur = np.zeros(self.k)
+            outcome = np.full(self.k, OK, dtype=np.int64)
+            alive = np.ones(self.k, dtype=bool)
+            for e in stages:
+                cs = calls[e]
+                idx = rng.permutation(self.k) if len(stages) > 1 else np.arange(self.k)
+                dur = np.where(alive, dur + cs.duration[idx], dur)
+                failed = alive & (cs.outcome[idx] != OK)
+                outcome = np.where(failed, cs.outcome[idx], outcome)
+                alive &= ~failed
+            out.append((dur, outcome))
+        return out

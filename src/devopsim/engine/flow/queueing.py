@@ -1,0 +1,79 @@
+"""Queueing formulas the flow plane is built on.
+
+* Erlang C for M/M/c, by the stable Erlang B recursion, for real-valued load.
+* Allen-Cunneen for G/G/c: ``Wq ≈ Wq(M/M/c) · (ca² + cs²) / 2`` (exact for M/G/1,
+  where it is the Pollaczek-Khinchine formula).
+* Processor sharing on ``C`` cores (each job at most one core): the number of jobs
+  behaves as M/M/C (and is insensitive to the work distribution), so the mean
+  slowdown of CPU work is ``1 + EC(C, uC) / (C (1 - u))``; on less than one core it
+  is ``1 / (C (1 - u))``.
+* Tables of the stationary mean number in system ``L(ρ)`` of M/M/c on a grid that is
+  dense near ρ = 1, so that the pointwise-stationary fluid approximation can invert
+  ``L`` quickly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["RHO_GRID", "erlang_c", "lq_table", "mmc_wait", "ps_slowdown"]
+
+# u = -log10(1 - rho) from 0 to 7: rho from 0 to 1 - 1e-7, dense near 1.
+_U = np.linspace(0.0, 7.0, 1401)
+RHO_GRID = 1.0 - 10.0 ** (-_U)
+
+
+def erlang_c(c: np.ndarray | int, a: np.ndarray | float) -> np.ndarray:
+    """Probability of waiting in M/M/c with ``c`` servers and offered load ``a = λ/μ`` (a < c).
+
+    ``c`` may be an array of integers; ``a`` broadcasts against it.
+    """
+    c_arr = np.asarray(c, dtype=np.int64)
+    a_arr = np.asarray(a, dtype=np.float64)
+    c_b, a_b = np.broadcast_arrays(c_arr, a_arr)
+    b = np.ones(c_b.shape)
+    kmax = int(c_b.max()) if c_b.size else 0
+    for k in range(1, kmax + 1):
+        step = k <= c_b
+        b = np.where(step, a_b * b / (k + a_b * b), b)
+    rho = np.where(c_b > 0, a_b / np.maximum(c_b, 1), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(rho < 1.0, b / (1.0 - rho + rho * b), 1.0)
+    return np.asarray(out, dtype=np.float64)
+
+
+def mmc_wait(c: int, lam: float, mu: float) -> float:
+    """Mean time in queue of M/M/c."""
+    return float(erlang_c(c, lam / mu)) / (c * mu - lam)
+
+
+def lq_table(c: int) -> np.ndarray:
+    """Mean queue length of M/M/c at each utilisation of :data:`RHO_GRID`."""
+    a = c * RHO_GRID
+    pw = erlang_c(np.full(RHO_GRID.shape, c), a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lq = pw * RHO_GRID / (1.0 - RHO_GRID)
+    return np.asarray(lq, dtype=np.float64)
+
+
+def ps_slowdown(u: np.ndarray, cores: np.ndarray) -> np.ndarray:
+    """Mean stretch of CPU work under processor sharing at CPU utilisation ``u`` of ``cores`` cores.
+
+    ``u`` must be below 1; fractional core counts interpolate between their neighbours.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    cores = np.asarray(cores, dtype=np.float64)
+    u_b, c_b = np.broadcast_arrays(u, cores)
+    out = np.empty(u_b.shape)
+    small = c_b <= 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[small] = 1.0 / (c_b[small] * (1.0 - u_b[small]))
+        big = ~small
+        if big.any():
+            lo = np.floor(c_b[big]).astype(np.int64)
+            hi = np.ceil(c_b[big]).astype(np.int64)
+            frac = c_b[big] - lo
+            s_lo = 1.0 + erlang_c(lo, u_b[big] * lo) / (lo * (1.0 - u_b[big]))
+            s_hi = 1.0 + erlang_c(hi, u_b[big] * hi) / (hi * (1.0 - u_b[big]))
+            out[big] = s_lo + frac * (s_hi - s_lo)
+    return out
