@@ -44,7 +44,7 @@ def _r(x: float | None, nd: int = 9) -> float | None:
 
 def _n(x: float | np.floating | np.integer) -> int:
     """A count; the flow plane counts expected values, so round them."""
-    return int(round(float(x)))
+    return round(float(x))
 
 
 def _errors(row: np.ndarray) -> dict[str, int]:

@@ -49,7 +49,7 @@ class CallGraph:
     def build(cls, program: Program) -> CallGraph:
         """Read the compiled step programs of every endpoint."""
         a = program.arrays
-        op, pa, pb, pp = a["prog_op"], a["prog_a"], a["prog_b"], a["prog_p"]
+        op, pa, pp = a["prog_op"], a["prog_a"], a["prog_p"]
         n_ep = len(program.endpoints)
         steps: list[list[Step]] = []
         cpu_mean, cpu_var = np.zeros(n_ep), np.zeros(n_ep)

@@ -201,7 +201,7 @@ class FlowPlane:
     def outstanding(self, slot: int) -> int:
         """Requests the replica holds (rounded expected value)."""
         rp = self.replicas
-        return int(round(rp.busy[slot] + rp.qlen[slot] + rp.n[slot] * 0 + rp.b[slot]))
+        return round(float(rp.busy[slot] + rp.qlen[slot]))
 
     def kill(self, slot: int, now: float) -> None:
         """The replica dies: what it holds fails (counted as unavailable)."""
@@ -254,7 +254,7 @@ class FlowPlane:
     @property
     def in_system(self) -> int:
         """User requests in the system now (expected value, rounded)."""
-        return int(round(self._in_system))
+        return round(self._in_system)
 
     @property
     def little(self) -> tuple[float, float]:
@@ -568,7 +568,6 @@ class FlowPlane:
         kinds = np.arange(L.N_ERR)
         in_system = 0.0
         for c, (dur, outcome) in enumerate(journeys):
-            k = dur.size
             ok = outcome == L.OK
             frac_ok = ok.mean()
             err_frac = np.array([(outcome == kind).mean() for kind in kinds])
