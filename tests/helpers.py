@@ -92,3 +92,21 @@ def mean_ci(xs: list[float], level: float = 0.99) -> tuple[float, float]:
     arr = np.asarray(xs, dtype=float)
     half = stats.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size)
     return float(arr.mean()), float(half)
+
+
+def mmc_response_quantile(c: int, lam: float, mu: float, q: float) -> float:
+    """The q-quantile of the response time (wait + exponential service) of M/M/c."""
+    from scipy.optimize import brentq
+
+    pw = erlang_c(c, lam / mu)
+    theta = c * mu - lam
+
+    def tail(x: float) -> float:
+        served = math.exp(-mu * x)
+        if abs(theta - mu) < 1e-12:
+            both = (1 + mu * x) * math.exp(-mu * x)
+        else:
+            both = (theta * math.exp(-mu * x) - mu * math.exp(-theta * x)) / (theta - mu)
+        return (1 - pw) * served + pw * both - (1 - q)
+
+    return float(brentq(tail, 1e-9, 1e4))

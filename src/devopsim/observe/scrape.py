@@ -10,7 +10,9 @@ Series carry the names and labels of the exporters users already have:
   ``kube_deployment_status_replicas``, ``kube_deployment_status_replicas_available``,
   ``kube_pod_status_ready``, ``kube_pod_container_status_restarts_total``;
 * twin-only series, prefixed ``devopsim_``: queue length and requests in flight
-  per replica, and what clients saw per request class.
+  per replica, the time integral of the queue length
+  (``devopsim_replica_queue_seconds_total``: its ``rate()`` is the mean queue
+  length), and what clients saw per request class.
 
 Pods carry ``service``, ``version``, ``role``, ``pod``, ``node``, ``zone``,
 ``region``, ``cloud`` (and ``namespace``).
@@ -43,14 +45,14 @@ class _Table:
         self.rq: list[tuple[int, int, int, int]] = []  # slot, local, code, id
         self.hb: list[tuple[int, int, int, int]] = []  # slot, local, bucket, id
         self.hs: list[tuple[int, int, int, int]] = []  # slot, local, sum id, count id
-        self.pod: list[tuple[int, int, int, int, int, int, int, int]] = []  # slot, svc, ids x6
+        self.pod: list[tuple[int, ...]] = []  # slot, svc, ids x7
         self.freeze()
 
     def freeze(self) -> None:
         self.a_rq = np.array(self.rq, dtype=np.int64).reshape(-1, 4)
         self.a_hb = np.array(self.hb, dtype=np.int64).reshape(-1, 4)
         self.a_hs = np.array(self.hs, dtype=np.int64).reshape(-1, 4)
-        self.a_pod = np.array(self.pod, dtype=np.int64).reshape(-1, 8)
+        self.a_pod = np.array(self.pod, dtype=np.int64).reshape(-1, 9)
 
 
 class Scraper:
@@ -171,6 +173,7 @@ class Scraper:
                 st.series("kube_pod_status_ready", {**base, "condition": "true"}),
                 st.series("devopsim_replica_in_flight", base),
                 st.series("devopsim_replica_queue_length", base),
+                st.series("devopsim_replica_queue_seconds_total", base),
             )
         )
         self._pod_cache[key] = rows
@@ -222,14 +225,7 @@ class Scraper:
             ready = np.array([1.0 if p.ready else 0.0 for p in pods])
             busy = rp.busy[slots].astype(np.float64)
             mem = np.asarray(self._base_mem)[svcs] + MEMORY_PER_REQUEST * busy
-            ids += [
-                tb.a_pod[:, 2],
-                tb.a_pod[:, 3],
-                tb.a_pod[:, 4],
-                tb.a_pod[:, 5],
-                tb.a_pod[:, 6],
-                tb.a_pod[:, 7],
-            ]
+            ids += [tb.a_pod[:, k] for k in range(2, 9)]
             vals += [
                 rp.cpu_area[slots],
                 mem,
@@ -237,6 +233,7 @@ class Scraper:
                 ready,
                 busy,
                 rp.qlen[slots].astype(np.float64),
+                np.maximum(rp.occ_area[slots] - rp.busy_area[slots], 0.0),
             ]
         dep_ids, dep_vals = [], []
         for w, (spec_id, exist_id, avail_id) in zip(

@@ -116,7 +116,8 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
                double[::1] tmo, long[::1] row, double[:, ::1] lq, double dt,
                double[::1] n_state, double[::1] b_state,
                double[::1] served, double[::1] rejected, double[::1] dropped, double[::1] busy_area,
-               double[::1] queue_area, double[::1] pwait, double[::1] theta, double[::1] bwait):
+               double[::1] queue_area, double[::1] pwait, double[::1] theta, double[::1] bwait,
+               double[::1] slack):
     """Advance every replica's queue by ``dt`` seconds.
 
     Inputs (per replica): arrival rate ``lam`` (/s), mean holding time ``hold`` (s), the
@@ -126,7 +127,10 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
     Outputs: requests served, rejected and dropped during the tick; the integrals of busy
     workers and of queued requests; and, at the end of the tick, the wait distribution
     seen by an arrival: P(wait) ``pwait``, the exponential rate ``theta`` of the waiting
-    part, and the deterministic backlog wait ``bwait``.
+    part, and the deterministic backlog wait ``bwait``. When a timeout caps the backlog,
+    ``bwait`` is the timeout and ``slack`` the rate λ - cμ: a request that is served
+    started with ``Exp(slack)`` to spare (the excess arrivals behind it keep the head
+    young: this is the sojourn of an M/M/1 queue of deadlines), the rest are dropped.
     """
     cdef Py_ssize_t r, nrep = lam.shape[0]
     cdef int n_grid = lq.shape[1]
@@ -147,6 +151,7 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
             pwait[r] = 0.0
             theta[r] = INFINITY
             bwait[r] = 0.0
+            slack[r] = 0.0
             if hold[r] <= 0.0 or conc[r] <= 0:
                 n_state[r] = 0.0
                 b_state[r] = 0.0
@@ -249,8 +254,9 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
                 pw = 1.0
                 theta[r] = cap / ph
                 bwait[r] = b_state[r] / cap
-                if tmo[r] > 0.0 and bwait[r] > tmo[r]:
+                if tmo[r] > 0.0 and bwait[r] >= tmo[r] * (1.0 - 1e-9) and lam_in > cap:
                     bwait[r] = tmo[r]  # the head of the queue is as old as the timeout
+                    slack[r] = lam_in - cap
             else:
                 pw = _pwait(tab, n_grid, rho)
                 theta[r] = cap * (1.0 - rho) / ph if rho < 1.0 else 1e-12

@@ -49,6 +49,8 @@ class HopState:
     bwait: np.ndarray
     stretch: np.ndarray  # latency factor x CPU slowdown
     reject: np.ndarray  # fraction of arrivals refused (queue full)
+    slack: np.ndarray  # when a timeout caps the backlog: the rate of a served request's spare time
+    drop: np.ndarray  # ... and the fraction dropped at the head of the queue
     err_rate: np.ndarray  # the version's error rate
     breaker_open: np.ndarray  # per endpoint, fraction of the window the breaker was open
 
@@ -62,6 +64,8 @@ class CallSamples:
     server: np.ndarray  # server-side response of started attempts (nan where none started)
     server_ok: np.ndarray  # True where that attempt answered 200
     wait: np.ndarray  # queue wait of started attempts (nan where none)
+    service: np.ndarray  # time a worker was held by started attempts (nan where none)
+    service: np.ndarray  # time a worker was held by started attempts (nan where none)
     attempts: float  # mean attempts per call
     retry_fail: float  # fraction of attempts that failed with a retryable error
     started_fail: float  # fraction of started attempts that answered 500
@@ -107,8 +111,8 @@ class Composer:
         slots: np.ndarray,
         calls: dict[int, CallSamples],
         n: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` attempts at endpoint ``e``: client duration, outcome, server response, server ok, wait."""
+    ) -> tuple[np.ndarray, ...]:
+        """``n`` attempts at ``e``: client duration, outcome, server response, server ok, wait, service."""
         rng = self._rng
         tmo = float(self.timeout[e])
         w = hop.weight[slots]
@@ -120,6 +124,7 @@ class Composer:
                 np.full(n, np.nan),
                 np.zeros(n, bool),
                 np.full(n, np.nan),
+                np.full(n, np.nan),
             )
         cdf = np.cumsum(w / total)
         r = slots[np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), slots.size - 1)]
@@ -130,6 +135,14 @@ class Composer:
                 u < pw, -np.log(np.maximum(u, 1e-300) / np.maximum(pw, 1e-300)) / hop.theta[r], 0.0
             )
         wait = hop.bwait[r] + np.where(np.isfinite(expo), expo, 0.0)
+        capped = hop.slack[r] > 0
+        if capped.any():
+            # The backlog is as old as the timeout: the dropped wait it out, the served have
+            # Exp(slack) to spare.
+            u2 = rng.random(n)
+            spare = -np.log(np.maximum(rng.random(n), 1e-300)) / np.maximum(hop.slack[r], 1e-300)
+            capped_wait = np.where(u2 < hop.drop[r], hop.bwait[r], np.maximum(hop.bwait[r] - spare, 0.0))
+            wait = np.where(capped, capped_wait, wait)
         outcome = np.full(n, OK, dtype=np.int64)
         rejected = rng.random(n) < hop.reject[r]
         outcome[rejected] = ERR_REJECTED
@@ -174,7 +187,14 @@ class Composer:
             outcome[late] = ERR_TIMEOUT
             duration = np.where(late, tmo, duration)
             duration = np.where(~alive & (outcome == ERR_TIMEOUT), tmo, duration)
-        return duration, outcome, server, server_ok, np.where(alive, wait, np.nan)
+        return (
+            duration,
+            outcome,
+            server,
+            server_ok,
+            np.where(alive, wait, np.nan),
+            np.where(alive, service, np.nan),
+        )
 
     def compose(self, hop: HopState, ready: list[np.ndarray]) -> dict[int, CallSamples]:
         """Samples of a logical call to every endpoint, given the window's queue states.
@@ -193,7 +213,7 @@ class Composer:
             pending = np.ones(k, dtype=bool)
             att_count = 0.0
             att_fail = 0.0
-            servers, oks, waits = [], [], []
+            servers, oks, waits, services = [], [], [], []
             for a in range(n_att):
                 if not pending.any():
                     break
@@ -201,7 +221,7 @@ class Composer:
                     opened = pending & (rng.random(k) < hop.breaker_open[e])
                 else:
                     opened = np.zeros(k, dtype=bool)
-                d, o, srv, sok, wt = self._attempts(e, hop, slots, calls, k)
+                d, o, srv, sok, wt, svc_t = self._attempts(e, hop, slots, calls, k)
                 o = np.where(opened, ERR_REJECTED, o)
                 d = np.where(opened, 0.0, d)
                 total = np.where(pending, total + d, total)
@@ -212,6 +232,7 @@ class Composer:
                 servers.append(np.where(pending & ~opened, srv, np.nan))
                 oks.append(pending & ~opened & sok)
                 waits.append(np.where(pending & ~opened, wt, np.nan))
+                services.append(np.where(pending & ~opened, svc_t, np.nan))
                 again = pending & retryable & (a + 1 < n_att)
                 if again.any():
                     delay = min(float(self.backoff[e]) * 2.0**a, float(self.maxbackoff[e]))
@@ -226,6 +247,7 @@ class Composer:
                 server=srv_all,
                 server_ok=ok_all,
                 wait=np.concatenate(waits),
+                service=np.concatenate(services),
                 attempts=att_count / k,
                 retry_fail=att_fail / max(att_count, 1.0),
                 started_fail=float((started & ~ok_all).sum() / max(started.sum(), 1)),

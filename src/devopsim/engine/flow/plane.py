@@ -23,7 +23,7 @@ import numpy as np
 from devopsim.engine.flow._queue import queue_step
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
-from devopsim.engine.flow.queueing import lq_table, ps_slowdown
+from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowdown
 from devopsim.engine.request import layout as L
 from devopsim.engine.request.plane import ServiceTotals
 from devopsim.engine.streams import Streams
@@ -130,6 +130,8 @@ class FlowPlane:
         self.srv_buckets[:, 0] = 1.0
         self.breaker_open = np.zeros(self.E)
         self._cb_until = np.zeros(self.E)
+        self.resid = np.ones(self.S)  # light-traffic M/G/c factor per service (1: exponential)
+        self._windows = 0
         self._recompute_flows()
         self.stats = _new_stats(self.C, self.E, self.S, a["slo_cls"].size)
         self._slo_cls = a["slo_cls"]
@@ -334,6 +336,8 @@ class FlowPlane:
         self._w_bw = np.zeros(R)
         self._w_stretch = np.zeros(R)
         self._w_rej = np.zeros(R)
+        self._w_slack = np.zeros(R)
+        self._w_drop = np.zeros(R)
         self._w_started_w = np.zeros(self.S)  # frames started after warm-up, per service
 
     # --- time ---------------------------------------------------------------------------
@@ -408,13 +412,32 @@ class FlowPlane:
         u = lam * cpu_frame / cores
         max_stretch = np.maximum(conc / cores, 1.0 / np.minimum(cores, 1.0))
         slow = np.where(u < 0.999, ps_slowdown(np.minimum(u, 0.999), cores), max_stretch)
-        slow = np.minimum(slow, max_stretch)
+        # No sharing when every worker has a core of its own (as in the request plane).
+        slow = np.where(conc <= cores, 1.0, np.minimum(slow, max_stretch))
         k = lat * slow
         hold = a_s[svc] + b_s[svc] * k
         m2 = a2_s[svc] + ab_s[svc] * k + b2_s[svc] * k * k
         with np.errstate(invalid="ignore", divide="ignore"):
             cs2 = np.where(hold > 0, np.maximum(m2 / (hold * hold) - 1.0, 0.0), 1.0)
-        phi = 0.5 * (ca2 + cs2)
+        # Allen-Cunneen, with the Kraemer & Langenbach-Belz correction for arrivals that are
+        # not Poisson (round robin makes them smoother).
+        rho_a = np.minimum(np.where(conc > 0, lam * hold / conc, 0.0), 0.999)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            klb = np.where(
+                ca2 < 1.0,
+                np.exp(
+                    -2.0 * (1.0 - rho_a) * (1.0 - ca2) ** 2 / np.maximum(3.0 * rho_a * (ca2 + cs2), 1e-12)
+                ),
+                np.exp(-(1.0 - rho_a) * (ca2 - 1.0) / np.maximum(ca2 + 4.0 * cs2, 1e-12)),
+            )
+        # Between light traffic (the smallest of c residual holding times) and heavy traffic
+        # (Allen-Cunneen): exact for M/M/c and M/G/1, and much better than either alone for
+        # highly variable service on several workers.
+        lt = np.maximum(2.0 * self.resid[svc] - 1.0, 0.0)
+        phi = 0.5 * (ca2 + rho_a * cs2 + (1.0 - rho_a) * lt) * klb
+        # The tail of a waiting request keeps the heavy-traffic (Allen-Cunneen) shape; the
+        # light-traffic correction lowers the chance of waiting instead.
+        tail = np.maximum(0.5 * (ca2 + cs2) * klb, 1e-9) / np.maximum(phi, 1e-9)
         # The timeout that drops queued requests: the endpoints' (all must have one).
         tmo_e = np.where(self.timeout > 0, self.timeout, np.inf)
         tmo_s = np.bincount(
@@ -424,7 +447,7 @@ class FlowPlane:
         tmo = np.where(has_all[svc], tmo_s[svc], 0.0)
         active = (rp.alive == 1) & ((lam > 0) | (rp.n > 0) | (rp.b > 0))
         hold = np.where(active, hold, 0.0)
-        out = [np.zeros(R) for _ in range(8)]
+        out = [np.zeros(R) for _ in range(9)]
         queue_step(
             np.ascontiguousarray(lam),
             np.ascontiguousarray(hold),
@@ -439,7 +462,7 @@ class FlowPlane:
             rp.b,
             *out,
         )
-        served, rejected, dropped, busy_area, queue_area, pwait, theta, bwait = out
+        served, rejected, dropped, busy_area, queue_area, pwait, theta, bwait, slack = out
         # --- accounting ---------------------------------------------------------------
         warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
         rp.busy[:] = busy_area / dt
@@ -485,11 +508,15 @@ class FlowPlane:
         self._w_att += attempts * dt
         wl = lam * dt
         self._w_lam += wl
-        self._w_pw += wl * pwait
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_w = np.where(np.isfinite(theta) & (theta > 0), pwait / theta, 0.0)
+            pw_tail = np.where(bwait > 0, pwait, np.minimum(pwait / tail, 1.0))
+        self._w_pw += wl * pw_tail
         self._w_mw += wl * mean_w
         self._w_bw += wl * bwait
+        self._w_slack += wl * slack
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._w_drop += np.where(lam > 0, dropped / np.maximum(lam * dt, 1e-300), 0.0) * wl
         self._w_stretch += wl * k
         with np.errstate(invalid="ignore", divide="ignore"):
             self._w_rej += np.where(lam > 0, rejected / np.maximum(lam * dt, 1e-300), 0.0) * wl
@@ -498,7 +525,7 @@ class FlowPlane:
         return np.concatenate((lam[live], rp.n[live], rp.b[live]))
 
     def _reset_window_arrays_grow(self, R: int) -> None:
-        for name in ("_w_lam", "_w_pw", "_w_mw", "_w_bw", "_w_stretch", "_w_rej"):
+        for name in ("_w_lam", "_w_pw", "_w_mw", "_w_bw", "_w_stretch", "_w_rej", "_w_slack", "_w_drop"):
             setattr(self, name, _grow(getattr(self, name), R))
 
     def _close_window(self, t_end: float) -> None:
@@ -512,6 +539,8 @@ class FlowPlane:
             bw = np.where(lam > 0, self._w_bw / lam, 0.0)
             stretch = np.where(lam > 0, self._w_stretch / lam, self.ver_lat[rp.ver])
             rej = np.where(lam > 0, self._w_rej / lam, 0.0)
+            slack = np.where(lam > 0, self._w_slack / lam, 0.0)
+            drop = np.where(lam > 0, self._w_drop / lam, 0.0)
         weight = np.where(rp.ready, np.maximum(lam, 1e-12), 0.0)
         hop = HopState(
             weight=weight,
@@ -520,6 +549,8 @@ class FlowPlane:
             bwait=bw,
             stretch=stretch,
             reject=rej,
+            slack=slack,
+            drop=drop,
             err_rate=self.ver_err[rp.ver],
             breaker_open=self.breaker_open,
         )
@@ -534,6 +565,23 @@ class FlowPlane:
 
     def _learn(self, calls: dict[int, CallSamples], t_end: float) -> None:
         """What the next window's ticks assume: failure rates, retries, durations, breakers."""
+        # The shape of each service's holding time (cheap for small platforms: every window;
+        # for large ones, every 50th).
+        if self._windows % (1 if self.S <= 50 else 50) == 0:
+            for s in range(self.S):
+                eps = np.nonzero(self.ep_svc == s)[0]
+                parts = [calls[int(e)].service for e in eps]
+                weights = self._w_att[eps]
+                if weights.sum() <= 0:
+                    weights = np.ones(eps.size)
+                take = []
+                for x, w in zip(parts, weights / weights.sum(), strict=True):
+                    x = x[np.isfinite(x)]
+                    if x.size:
+                        take.append(x[: max(1, int(round(w * x.size)))])
+                if take:
+                    self.resid[s] = min_residual_ratio(np.concatenate(take), int(self.conc[s]))
+        self._windows += 1
         for e, cs in calls.items():
             self.call_fail[e] = float(np.mean(cs.outcome != L.OK))
             self.retry_mult[e] = cs.attempts
