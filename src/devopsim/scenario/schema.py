@@ -318,7 +318,7 @@ class FlowSettings(Spec):
     """Settings of the flow plane."""
 
     tick: Duration = 1.0
-    samples: int = Field(2000, ge=100, le=100000)
+    samples: int = Field(8000, ge=100, le=200000)
 
     @field_validator("tick")
     @classmethod

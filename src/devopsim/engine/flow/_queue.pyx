@@ -117,7 +117,7 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
                double[::1] n_state, double[::1] b_state,
                double[::1] served, double[::1] rejected, double[::1] dropped, double[::1] busy_area,
                double[::1] queue_area, double[::1] pwait, double[::1] theta, double[::1] bwait,
-               double[::1] slack):
+               double[::1] slack, double[::1] settled):
     """Advance every replica's queue by ``dt`` seconds.
 
     Inputs (per replica): arrival rate ``lam`` (/s), mean holding time ``hold`` (s), the
@@ -152,12 +152,14 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
             theta[r] = INFINITY
             bwait[r] = 0.0
             slack[r] = 0.0
+            settled[r] = 1.0
             if hold[r] <= 0.0 or conc[r] <= 0:
                 n_state[r] = 0.0
                 b_state[r] = 0.0
                 continue
             if lam_r <= 0.0 and n <= 0.0 and b <= 0.0:
                 continue
+            settled[r] = 0.0
             c = <double>conc[r]
             mu = 1.0 / hold[r]
             cap = c * mu
@@ -224,6 +226,7 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
                 if t_left >= 12.0 * tau and t_left >= 12.0 * tau_eq:
                     # It reaches equilibrium well within the step: take the stationary values.
                     n = n_eq
+                    settled[r] = 1.0
                     srv += cap * rho_a * t_left
                     busy += c * rho_a * t_left
                     qa += (n - c * rho_a) * t_left

@@ -82,7 +82,7 @@ class FlowPlane:
         warmup: float,
         traffic: TrafficGenerator,
         tick: float = 1.0,
-        samples: int = 2000,
+        samples: int = 8000,
     ) -> None:
         self.program = program
         self.traffic = traffic
@@ -113,6 +113,15 @@ class FlowPlane:
         self._lq = np.ascontiguousarray(np.vstack(tables)) if tables else np.zeros((1, 1401))
         self.svc_row = np.array([self._rows[int(c)] for c in self.conc], dtype=np.int64)
         self.composer = Composer(program, self.graph, streams, samples)
+        depth = np.zeros(self.E, dtype=np.int64)
+        for e in self.graph.order:
+            for s_, t in zip(self.graph.edge_src, self.graph.edge_dst, strict=True):
+                if s_ == e:
+                    depth[t] = max(depth[t], depth[e] + 1)
+        src_depth = depth[self.graph.edge_src] if self.graph.edge_src.size else np.empty(0, np.int64)
+        self._levels = [np.nonzero(src_depth == d)[0] for d in range(int(depth.max()) + 1 if self.E else 0)]
+        self._levels = [lv for lv in self._levels if lv.size]
+        self.admit = np.ones(self.S)  # share of a service's arrivals that started last tick
         self.replicas = self._new_replicas(16)
         self._free = list(range(15, -1, -1))
         self._gen = np.zeros(16, dtype=np.int64)
@@ -131,6 +140,14 @@ class FlowPlane:
         self.breaker_open = np.zeros(self.E)
         self._cb_until = np.zeros(self.E)
         self.resid = np.ones(self.S)  # light-traffic M/G/c factor per service (1: exponential)
+        self._dt = tick
+        self._prev_state: np.ndarray | None = None
+        self._last: dict[str, np.ndarray] = {}
+        self._last_lam: np.ndarray | None = None
+        self._topology = 0  # changes whenever replicas come, go or change readiness
+        self._settled = False
+        self._last_topology = -1
+        self._since_compose = 0
         self._windows = 0
         self._recompute_flows()
         self.stats = _new_stats(self.C, self.E, self.S, a["slo_cls"].size)
@@ -165,6 +182,7 @@ class FlowPlane:
 
     def add_replica(self, service: int, version: int, now: float, weight: float = 1.0) -> int:
         """Create a replica (not ready yet) and return its slot."""
+        self._topology += 1
         if not self._free:
             n = self.replicas.svc.shape[0]
             rp = self.replicas
@@ -188,6 +206,7 @@ class FlowPlane:
 
     def set_ready(self, slot: int, ready: bool) -> None:
         """Add the replica to, or remove it from, its service's load-balancing set."""
+        self._topology += 1
         svc = int(self.replicas.svc[slot])
         lst = self._ready[svc]
         if ready and slot not in lst:
@@ -207,6 +226,7 @@ class FlowPlane:
 
     def kill(self, slot: int, now: float) -> None:
         """The replica dies: what it holds fails (counted as unavailable)."""
+        self._topology += 1
         rp = self.replicas
         held = float(rp.n[slot] + rp.b[slot])
         if now >= self.warmup:
@@ -216,6 +236,7 @@ class FlowPlane:
 
     def release(self, slot: int, now: float) -> None:
         """The replica is gone; its slot may be reused."""
+        self._topology += 1
         rp = self.replicas
         svc = int(rp.svc[slot])
         self.set_ready(slot, False)
@@ -228,6 +249,7 @@ class FlowPlane:
 
     def set_version(self, version: int, error_rate: float, latency_factor: float) -> None:
         """Change how a version behaves."""
+        self._topology += 1
         if version >= self.ver_err.size:
             self.ver_err = _grow(self.ver_err, version + 1)
             self.ver_lat = _grow(self.ver_lat, version + 1, 1.0)
@@ -286,23 +308,17 @@ class FlowPlane:
                 for s, p, j in zip(g.edge_src, g.edge_prob, g.edge_step, strict=True)
             ]
         )
-        # Frames of e started per logical call: attempts x admitted.
-        per_call = self.retry_mult * (1.0 - self.breaker_open)
-        flows = np.zeros((self.E, self.C))
+        # Attempts that reach a replica per logical call (retries, open breakers).
+        self.per_call = self.retry_mult * (1.0 - self.breaker_open)
+        self.coef = coef
+        # Entry calls per request of each class: later stages of a journey only if earlier ones succeeded.
+        entry = np.zeros((self.E, self.C))
         for c, stages in enumerate(self.entries):
             alive = 1.0
             for e in stages:
-                flows[e, c] += alive
+                entry[e, c] += alive
                 alive *= survive[e]
-        # Calls flow down the graph: callers are earlier in the topological order.
-        children: dict[int, list[tuple[int, float]]] = {}
-        for s_, t, k in zip(g.edge_src, g.edge_dst, coef, strict=True):
-            children.setdefault(int(s_), []).append((int(t), float(k)))
-        for e in g.order:
-            frames = flows[e] * per_call[e]
-            for t, k in children.get(e, []):
-                flows[t] += frames * k
-        self.flows = flows  # logical calls to e per request of class c
+        self.entry = entry
         # Holding-time parts per endpoint: waits plus calls' mean durations.
         call_part = np.zeros(self.E)
         call_var = np.zeros(self.E)
@@ -344,24 +360,33 @@ class FlowPlane:
 
     def advance(self, t_end: float) -> None:
         """Simulate ``[now, t_end)`` in ticks, then compose the window's latencies."""
-        dt = self.tick
+        dt = self._dt
         t = self.now
-        prev_state: np.ndarray | None = None
         while t < t_end - 1e-12:
             h = min(dt, t_end - t)
             lam_cls = self.traffic.expected(t, t + h) / h
+            last = self._last_lam
+            if (dt > 4 * self.tick and last is not None and self._settled and self._topology == self._last_topology
+                    and np.all(np.abs(lam_cls - last) <= 0.005 * np.abs(last) + 1e-12)):
+                # Quiet: the queues are steady and the traffic within 0.5 % of the last tick's.
+                self._account(t, h, lam_cls, self._last)
+                t += h
+                continue
+            self._last_topology = self._topology
             state = self._tick(t, h, lam_cls)
             t += h
-            # Adaptive tick: quiet stretches (rates and queues steady) take longer ticks.
-            if prev_state is not None:
-                change = (
-                    np.max(np.abs(state - prev_state) / (np.abs(prev_state) + 1e-3)) if state.size else 0.0
-                )
-                if change < 0.01:
+            # Adaptive tick: quiet stretches (rates and queues steady) take longer ticks, a
+            # change (a step in load, a replica lost) brings the base tick back.
+            prev = self._prev_state
+            if prev is not None and prev.size == state.size:
+                change = float(np.max(np.abs(state - prev) / (np.abs(prev) + 1e-3))) if state.size else 0.0
+                rate_change = change / max(h, 1e-9) * self.tick  # per base tick
+                if rate_change < 0.002:
                     dt = min(dt * 2.0, 3600.0)
-                elif change > 0.05:
-                    dt = max(self.tick, dt / 2.0)
-            prev_state = state
+                elif rate_change > 0.01:
+                    dt = self.tick
+            self._prev_state = state
+        self._dt = dt
         self.now = t_end
         if t_end > self._win_start:
             self._close_window(t_end)
@@ -372,7 +397,15 @@ class FlowPlane:
         R = rp.svc.shape[0]
         if self._w_lam.size != R:
             self._reset_window_arrays_grow(R)
-        calls = self.flows @ lam_cls  # logical calls per second to each endpoint
+        # Calls flow down the graph level by level; a caller starts only the frames its
+        # replicas admitted (a saturated caller throttles its callees, as worker pools do).
+        g = self.graph
+        calls = self.entry @ lam_cls  # logical calls per second to each endpoint
+        starts_per_call = self.per_call * self.admit[self.ep_svc]
+        for edges in self._levels:
+            src = g.edge_src[edges]
+            calls = calls + np.bincount(g.edge_dst[edges], weights=calls[src] * starts_per_call[src] * self.coef[edges],
+                                        minlength=self.E)
         attempts = calls * self.retry_mult
         reaching = attempts * (1.0 - self.breaker_open)
         svc_rate = np.bincount(self.ep_svc, weights=reaching, minlength=self.S)
@@ -383,7 +416,6 @@ class FlowPlane:
         n_ep = np.bincount(self.ep_svc, minlength=self.S)
         idle = svc_rate[self.ep_svc] <= 0
         mix[idle] = 1.0 / n_ep[self.ep_svc[idle]]
-        g = self.graph
         a_s = np.bincount(self.ep_svc, weights=mix * self.hold_fixed, minlength=self.S)
         b_s = np.bincount(self.ep_svc, weights=mix * g.cpu_mean, minlength=self.S)
         a2_s = np.bincount(
@@ -447,7 +479,7 @@ class FlowPlane:
         tmo = np.where(has_all[svc], tmo_s[svc], 0.0)
         active = (rp.alive == 1) & ((lam > 0) | (rp.n > 0) | (rp.b > 0))
         hold = np.where(active, hold, 0.0)
-        out = [np.zeros(R) for _ in range(9)]
+        out = [np.zeros(R) for _ in range(10)]
         queue_step(
             np.ascontiguousarray(lam),
             np.ascontiguousarray(hold),
@@ -462,67 +494,95 @@ class FlowPlane:
             rp.b,
             *out,
         )
-        served, rejected, dropped, busy_area, queue_area, pwait, theta, bwait, slack = out
-        # --- accounting ---------------------------------------------------------------
-        warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
-        rp.busy[:] = busy_area / dt
-        rp.qlen[:] = queue_area / dt
-        rp.busy_area += busy_area
-        rp.occ_area += busy_area + queue_area
-        rp.cpu_area += served * cpu_frame
+        served, rejected, dropped, busy_area, queue_area, pwait, theta, bwait, slack, settled = out
+        self._settled = bool(np.all(settled[rp.alive == 1] > 0))
         live = np.nonzero(rp.alive == 1)[0]
-        if live.size:
-            ep_of = [np.nonzero(self.ep_svc == s)[0] for s in range(self.S)]
-            for r in live:
-                s = int(rp.svc[r])
-                eps = ep_of[s]
-                if served[r] <= 0 and rejected[r] <= 0 and dropped[r] <= 0:
-                    continue
-                m = mix[eps]
-                loc = self.ep_local[eps]
-                fr = served[r] * m
-                fail = self.started_fail[eps]
-                rp.cnt[r, loc, L.CODE_200] += fr * (1.0 - fail)
-                rp.cnt[r, loc, L.CODE_500] += fr * fail
-                rp.cnt[r, loc, L.CODE_503] += rejected[r] * m
-                rp.cnt[r, loc, L.CODE_504] += dropped[r] * m
-                rp.lat_sum[r, loc] += fr * self.srv_mean[eps]
-                rp.lat_hist[r, loc] += fr[:, None] * self.srv_buckets[eps]
+        # What each service admitted this tick throttles what its callers' frames send next tick.
+        arrived_s = np.bincount(svc[live], weights=lam[live] * dt, minlength=self.S)
+        served_s = np.bincount(svc[live], weights=served[live], minlength=self.S)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.admit = np.where(arrived_s > 1e-12, np.minimum(served_s / arrived_s, 1.0), 1.0)
+            mwait = bwait + np.where(np.isfinite(theta) & (theta > 0), pwait / theta, 0.0)
+            pw_tail = np.where(bwait > 0, pwait, np.minimum(pwait / tail, 1.0))
+            mean_w = np.where(np.isfinite(theta) & (theta > 0), pwait / theta, 0.0)
+            drop_frac = np.where(lam > 0, dropped / np.maximum(lam * dt, 1e-300), 0.0)
+            rej_frac = np.where(lam > 0, rejected / np.maximum(lam * dt, 1e-300), 0.0)
+        inv = 1.0 / dt
+        # Rates per second, so a steady stretch can replay them without recomputing the queues.
+        self._last = {
+            "served": served * inv, "rejected": rejected * inv, "dropped": dropped * inv,
+            "busy": busy_area * inv, "queue": queue_area * inv, "cpu_frame": cpu_frame, "mix": mix,
+            "svc": svc, "live": live, "calls": calls, "attempts": attempts, "lam": lam, "mwait": mwait,
+            "pw_tail": pw_tail, "mean_w": mean_w, "bwait": bwait, "slack": slack, "drop_frac": drop_frac,
+            "rej_frac": rej_frac, "k": k,
+        }
+        self._last_lam = lam_cls.copy()
+        self._account(t0, dt, lam_cls, self._last)
+        return np.concatenate((lam[live], rp.n[live], rp.b[live]))
+
+    def _account(self, t0: float, dt: float, lam_cls: np.ndarray, r: dict[str, np.ndarray]) -> None:
+        """Count ``dt`` seconds at the rates ``r`` of a tick (just computed, or replayed)."""
+        rp = self.replicas
         st = self.stats
-        got = served + rejected + dropped
-        sv_frames = (
-            np.bincount(svc[live], weights=got[live], minlength=self.S) if live.size else np.zeros(self.S)
-        )
-        st.sv_n[:] += warm * sv_frames
-        st.sv_err[:] += warm * np.bincount(svc[live], weights=(rejected + dropped)[live], minlength=self.S)
-        ep_fail_frames = np.bincount(self.ep_svc, weights=mix * self.started_fail, minlength=self.S)
-        srv_s = (
-            np.bincount(svc[live], weights=served[live], minlength=self.S) if live.size else np.zeros(self.S)
-        )
-        st.sv_err[:] += warm * srv_s * ep_fail_frames
-        self._w_started_w += warm * srv_s
+        warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
+        served, rejected, dropped = r["served"] * dt, r["rejected"] * dt, r["dropped"] * dt
+        rp.busy[:] = r["busy"]
+        rp.qlen[:] = r["queue"]
+        rp.busy_area += r["busy"] * dt
+        rp.occ_area += (r["busy"] + r["queue"]) * dt
+        rp.cpu_area += served * r["cpu_frame"]
+        live, svc, mix = r["live"], r["svc"], r["mix"]
+        if live.size:
+            # Every (replica, endpoint of its service) pair at once.
+            pr, pe = self._pairs(live)
+            fr = served[pr] * mix[pe]
+            fail = self.started_fail[pe]
+            loc = self.ep_local[pe]
+            rp.cnt[pr, loc, L.CODE_200] += fr * (1.0 - fail)
+            rp.cnt[pr, loc, L.CODE_500] += fr * fail
+            rp.cnt[pr, loc, L.CODE_503] += rejected[pr] * mix[pe]
+            rp.cnt[pr, loc, L.CODE_504] += dropped[pr] * mix[pe]
+            rp.lat_sum[pr, loc] += fr * self.srv_mean[pe]
+            rp.lat_hist[pr, loc] += fr[:, None] * self.srv_buckets[pe]
+            sl = svc[live]
+            srv_s = np.bincount(sl, weights=served[live], minlength=self.S)
+            st.sv_n[:] += warm * np.bincount(sl, weights=(served + rejected + dropped)[live], minlength=self.S)
+            st.sv_err[:] += warm * np.bincount(sl, weights=(rejected + dropped)[live], minlength=self.S)
+            ep_fail_frames = np.bincount(self.ep_svc, weights=mix * self.started_fail, minlength=self.S)
+            st.sv_err[:] += warm * srv_s * ep_fail_frames
+            self._w_started_w += warm * srv_s
+            # Mean queue waits are exact (from the queue state), not sampled.
+            st.sv_wn[:] += warm * srv_s
+            st.sv_wsum[:] += warm * np.bincount(sl, weights=(served * r["mwait"])[live], minlength=self.S)
         st.cls_arr[:] += lam_cls * dt
         self._w_cls_all += lam_cls * dt
         self._w_cls += warm * lam_cls * dt
-        self._w_calls += warm * calls * dt
-        self._w_att += attempts * dt
-        wl = lam * dt
+        self._w_calls += warm * r["calls"] * dt
+        self._w_att += r["attempts"] * dt
+        wl = r["lam"] * dt
         self._w_lam += wl
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_w = np.where(np.isfinite(theta) & (theta > 0), pwait / theta, 0.0)
-            pw_tail = np.where(bwait > 0, pwait, np.minimum(pwait / tail, 1.0))
-        self._w_pw += wl * pw_tail
-        self._w_mw += wl * mean_w
-        self._w_bw += wl * bwait
-        self._w_slack += wl * slack
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self._w_drop += np.where(lam > 0, dropped / np.maximum(lam * dt, 1e-300), 0.0) * wl
-        self._w_stretch += wl * k
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self._w_rej += np.where(lam > 0, rejected / np.maximum(lam * dt, 1e-300), 0.0) * wl
+        self._w_pw += wl * r["pw_tail"]
+        self._w_mw += wl * r["mean_w"]
+        self._w_bw += wl * r["bwait"]
+        self._w_slack += wl * r["slack"]
+        self._w_drop += wl * r["drop_frac"]
+        self._w_stretch += wl * r["k"]
+        self._w_rej += wl * r["rej_frac"]
         if t0 + dt > self.warmup:
             self._arrived_w += warm * float(lam_cls.sum()) * dt
-        return np.concatenate((lam[live], rp.n[live], rp.b[live]))
+
+    def _pairs(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(replica, endpoint) index pairs for the live replicas, cached while they do not change."""
+        key = live.tobytes() + self.replicas.svc[live].tobytes()
+        if key != getattr(self, "_pairs_key", None):
+            pr, pe = [], []
+            for r in live:
+                eps = np.nonzero(self.ep_svc == self.replicas.svc[r])[0]
+                pr.append(np.full(eps.size, r))
+                pe.append(eps)
+            self._pairs_val = (np.concatenate(pr), np.concatenate(pe))
+            self._pairs_key = key
+        return self._pairs_val
 
     def _reset_window_arrays_grow(self, R: int) -> None:
         for name in ("_w_lam", "_w_pw", "_w_mw", "_w_bw", "_w_stretch", "_w_rej", "_w_slack", "_w_drop"):
@@ -554,11 +614,30 @@ class FlowPlane:
             err_rate=self.ver_err[rp.ver],
             breaker_open=self.breaker_open,
         )
-        ready = [np.asarray(s, dtype=np.int64) for s in self._ready]
-        calls = self.composer.compose(hop, ready)
-        journeys = self.composer.journeys(calls, self.entries)
-        self._learn(calls, t_end)
-        self._count(calls, journeys, t_end)
+        # Compose again only when the queues have changed since the last composition (or
+        # now and then); steady stretches reuse it, which is most of a day.
+        sig = np.concatenate((np.where(np.isfinite(theta) & (theta > 0), pw / np.maximum(theta, 1e-300), 0.0) + bw,
+                              pw, stretch, rej, drop, weight / max(float(weight.sum()), 1e-300), self.breaker_open,
+                              self.ver_err[rp.ver]))
+        prev = getattr(self, "_sig", None)
+        stale = (
+            prev is None
+            or prev.size != sig.size
+            or self._since_compose >= 40
+            or bool(np.any(np.abs(sig - prev) > 0.02 * np.abs(prev) + 1e-6))
+        )
+        if stale:
+            ready = [np.asarray(s, dtype=np.int64) for s in self._ready]
+            calls = self.composer.compose(hop, ready)
+            journeys = self.composer.journeys(calls, self.entries)
+            self._learn(calls, t_end)
+            self._units(calls, journeys)
+            self._topology += 1  # what was learnt changes the ticks: compute the next one afresh
+            self._sig = sig
+            self._since_compose = 0
+        else:
+            self._since_compose += 1
+        self._apply_units(t_end)
         self._reset_window()
         if self._w_lam.size != R:
             self._reset_window_arrays_grow(R)
@@ -609,97 +688,102 @@ class FlowPlane:
                 self.breaker_open[e] = 1.0
         self._recompute_flows()
 
-    def _count(
-        self, calls: dict[int, CallSamples], journeys: list[tuple[np.ndarray, np.ndarray]], t_end: float
-    ) -> None:
-        st = self.stats
-        kinds = np.arange(L.N_ERR)
-        in_system = 0.0
+    def _units(self, calls: dict[int, CallSamples], journeys: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Statistics per unit of traffic, from the composed samples (reused while queues are steady)."""
+        C, E, S = self.C, self.E, self.S
+        u: dict[str, np.ndarray] = {
+            "cls_ok": np.zeros(C), "cls_err": np.zeros((C, L.N_ERR)), "cls_lsum": np.zeros(C),
+            "cls_hist": np.zeros((C, L.LH_N)), "cls_asum": np.zeros(C), "cls_pb": np.zeros((C, L.N_PB)),
+            "slo": np.zeros((C, self._slo_cls.size)), "ep_ok": np.zeros(E), "ep_err": np.zeros((E, L.N_ERR)),
+            "ep_lsum": np.zeros(E), "ep_hist": np.zeros((E, L.LH_N)), "sv_ok": np.zeros(S),
+            "sv_lsum": np.zeros(S), "sv_hist": np.zeros((S, L.LH_N)), "sv_wsum": np.zeros(S),
+            "sv_whist": np.zeros((S, L.LH_N)),
+        }
+
+        def errors(outcome: np.ndarray) -> np.ndarray:
+            out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[: L.N_ERR + 1]
+            err = out[: L.N_ERR].astype(np.float64)
+            err[L.ERR_REJECTED] += out[L.ERR_BREAKER] if L.ERR_BREAKER < out.size else 0
+            return err / outcome.size
+
         for c, (dur, outcome) in enumerate(journeys):
             ok = outcome == L.OK
-            frac_ok = ok.mean()
-            err_frac = np.array([(outcome == kind).mean() for kind in kinds])
-            err_frac[L.ERR_REJECTED] += (outcome == L.ERR_BREAKER).mean()
-            vol_all = self._w_cls_all[c]
-            vol = self._w_cls[c]
-            st.cls_tot[c, 0] += vol_all * frac_ok
-            st.cls_tot[c, 1:] += vol_all * err_frac
+            f_ok = float(ok.mean())
+            u["cls_ok"][c] = f_ok
+            u["cls_err"][c] = errors(outcome)
+            u["cls_asum"][c] = float(dur.mean())
             okd = dur[ok]
             if okd.size:
-                pb = np.bincount(np.searchsorted(L.PROM_BUCKETS, okd, side="left"), minlength=L.N_PB)
-                st.cls_pb[c] += vol_all * frac_ok * pb / okd.size
-                st.cls_psum[c] += vol_all * frac_ok * okd.mean()
-            if vol > 0:
-                st.cls_n[c] += vol
-                st.cls_ok[c] += vol * frac_ok
-                st.cls_err[c] += vol * err_frac
-                st.cls_asum[c] += vol * dur.mean()
-                self._little_area += vol * dur.mean()
-                if okd.size:
-                    st.cls_lsum[c] += vol * frac_ok * okd.mean()
-                    st.cls_hist[c] += np.bincount(lh_indices(okd), minlength=L.LH_N) * (
-                        vol * frac_ok / okd.size
-                    )
-                for j in range(self._slo_cls.size):
-                    if self._slo_cls[j] < 0 or self._slo_cls[j] == c:
-                        st.slo_good[j] += vol * float(np.mean(ok & (dur <= self._slo_thr[j])))
-            span = max(t_end - self._win_start, 1e-12)
-            in_system += self._w_cls_all[c] / span * dur.mean()
-        self._in_system = in_system
+                u["cls_lsum"][c] = f_ok * float(okd.mean())
+                u["cls_hist"][c] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
+                u["cls_pb"][c] = np.bincount(np.searchsorted(L.PROM_BUCKETS, okd, side="left"),
+                                             minlength=L.N_PB) * (f_ok / okd.size)
+            for j in range(self._slo_cls.size):
+                if self._slo_cls[j] < 0 or self._slo_cls[j] == c:
+                    u["slo"][c, j] = float(np.mean(ok & (dur <= self._slo_thr[j])))
         for e, cs in calls.items():
-            vol = self._w_calls[e]
-            if vol <= 0:
-                continue
             ok = cs.outcome == L.OK
-            st.ep_n[e] += vol
-            st.ep_ok[e] += vol * ok.mean()
-            for kind in kinds:
-                st.ep_err[e, kind] += vol * float(np.mean(cs.outcome == kind))
-            st.ep_err[e, L.ERR_REJECTED] += vol * float(np.mean(cs.outcome == L.ERR_BREAKER))
+            f_ok = float(ok.mean())
+            u["ep_ok"][e] = f_ok
+            u["ep_err"][e] = errors(cs.outcome)
             okd = cs.duration[ok]
             if okd.size:
-                st.ep_lsum[e] += vol * ok.mean() * okd.mean()
-                st.ep_hist[e] += np.bincount(lh_indices(okd), minlength=L.LH_N) * (vol * ok.mean() / okd.size)
-        # Server side, per service: latency of answered-ok attempts and queue waits.
-        for s in range(self.S):
-            frames = self._w_started_w[s]
-            if frames <= 0:
-                continue
+                u["ep_lsum"][e] = f_ok * float(okd.mean())
+                u["ep_hist"][e] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
+        # Server side, per service and per started frame: ok answers' latency, and queue waits.
+        for s in range(S):
             eps = np.nonzero(self.ep_svc == s)[0]
-            srv_parts, wait_parts, weights_s, weights_w = [], [], [], []
-            for e in eps:
+            share = self._w_att[eps]
+            share = share / share.sum() if share.sum() > 0 else np.full(eps.size, 1.0 / max(eps.size, 1))
+            for e, w in zip(eps, share, strict=True):
                 cs = calls[int(e)]
-                share = self._w_att[e]
-                ok = cs.server_ok & np.isfinite(cs.server)
+                started = np.isfinite(cs.server)
+                n_started = int(started.sum())
+                if n_started == 0:
+                    continue
+                ok = cs.server_ok & started
                 if ok.any():
-                    srv_parts.append(cs.server[ok])
-                    weights_s.append(np.full(int(ok.sum()), share * (1 - cs.started_fail) / ok.sum()))
-                fw = cs.wait[np.isfinite(cs.wait)]
-                if fw.size:
-                    wait_parts.append(fw)
-                    weights_w.append(np.full(fw.size, share / fw.size))
-            if srv_parts:
-                x = np.concatenate(srv_parts)
-                w = np.concatenate(weights_s)
-                w = (
-                    w
-                    / w.sum()
-                    * frames
-                    * (
-                        1.0
-                        - np.average([self.started_fail[e] for e in eps], weights=self._w_att[eps] + 1e-300)
-                    )
-                )
-                st.sv_ok[s] += w.sum()
-                st.sv_lsum[s] += float((x * w).sum())
-                st.sv_hist[s] += np.bincount(lh_indices(x), weights=w, minlength=L.LH_N)
-            if wait_parts:
-                x = np.concatenate(wait_parts)
-                w = np.concatenate(weights_w)
-                w = w / w.sum() * frames
-                st.sv_wn[s] += w.sum()
-                st.sv_wsum[s] += float((x * w).sum())
-                st.sv_whist[s] += np.bincount(lh_indices(x), weights=w, minlength=L.LH_N)
+                    x = cs.server[ok]
+                    f = w * ok.sum() / n_started
+                    u["sv_ok"][s] += f
+                    u["sv_lsum"][s] += f * float(x.mean())
+                    u["sv_hist"][s] += np.bincount(lh_indices(x), minlength=L.LH_N) * (f / x.size)
+                wt = cs.wait[np.isfinite(cs.wait)]
+                if wt.size:
+                    u["sv_wsum"][s] += w * float(wt.mean())
+                    u["sv_whist"][s] += np.bincount(lh_indices(wt), minlength=L.LH_N) * (w / wt.size)
+        self._u = u
+
+    def _apply_units(self, t_end: float) -> None:
+        """Count the window's traffic with the current per-unit statistics."""
+        st, u = self.stats, self._u
+        v_all, v = self._w_cls_all, self._w_cls
+        st.cls_tot[:, 0] += v_all * u["cls_ok"]
+        st.cls_tot[:, 1:] += v_all[:, None] * u["cls_err"]
+        st.cls_pb[...] += v_all[:, None] * u["cls_pb"]
+        st.cls_psum[...] += v_all * u["cls_lsum"]
+        st.cls_n[...] += v
+        st.cls_ok[...] += v * u["cls_ok"]
+        st.cls_err[...] += v[:, None] * u["cls_err"]
+        st.cls_asum[...] += v * u["cls_asum"]
+        st.cls_lsum[...] += v * u["cls_lsum"]
+        st.cls_hist[...] += v[:, None] * u["cls_hist"]
+        if u["slo"].size:
+            st.slo_good[...] += v @ u["slo"]
+        self._little_area += float(v @ u["cls_asum"])
+        span = max(t_end - self._win_start, 1e-12)
+        self._in_system = float(v_all @ u["cls_asum"]) / span
+        ve = self._w_calls
+        st.ep_n[...] += ve
+        st.ep_ok[...] += ve * u["ep_ok"]
+        st.ep_err[...] += ve[:, None] * u["ep_err"]
+        st.ep_lsum[...] += ve * u["ep_lsum"]
+        st.ep_hist[...] += ve[:, None] * u["ep_hist"]
+        vs = self._w_started_w
+        st.sv_ok[...] += vs * u["sv_ok"]
+        st.sv_lsum[...] += vs * u["sv_lsum"]
+        st.sv_hist[...] += vs[:, None] * u["sv_hist"]
+        st.sv_whist[...] += vs[:, None] * u["sv_whist"]
 
 
 def _new_stats(C: int, E: int, S: int, Q: int) -> L.Stats:
