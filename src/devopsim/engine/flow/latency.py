@@ -65,7 +65,6 @@ class CallSamples:
     server_ok: np.ndarray  # True where that attempt answered 200
     wait: np.ndarray  # queue wait of started attempts (nan where none)
     service: np.ndarray  # time a worker was held by started attempts (nan where none)
-    service: np.ndarray  # time a worker was held by started attempts (nan where none)
     attempts: float  # mean attempts per call
     retry_fail: float  # fraction of attempts that failed with a retryable error
     started_fail: float  # fraction of started attempts that answered 500

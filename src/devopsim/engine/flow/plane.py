@@ -106,7 +106,7 @@ class FlowPlane:
             list(a["entries"][o : o + n]) for o, n in zip(a["cls_entry_off"], a["cls_entry_len"], strict=True)
         ]
         self._rows: dict[int, int] = {}
-        tables = []
+        tables: list[np.ndarray] = []
         for c in sorted(set(int(x) for x in self.conc)):
             self._rows[c] = len(tables)
             tables.append(lq_table(c))
@@ -319,26 +319,72 @@ class FlowPlane:
                 entry[e, c] += alive
                 alive *= survive[e]
         self.entry = entry
-        # Holding-time parts per endpoint: waits plus calls' mean durations.
-        call_part = np.zeros(self.E)
-        call_var = np.zeros(self.E)
+        # Holding time of a frame besides its CPU work: its waits plus its calls' durations.
+        # Sequential calls add; a parallel group lasts as long as its slowest branch.
+        seq, par, par_group, par_src = [], [], [], []
         for e, steps in enumerate(g.steps):
             for j, st in enumerate(steps):
+                r = step_reach[(e, j)]
                 if st.kind == "call":
-                    t, p = st.targets[0], st.probs[0]
-                    r = step_reach[(e, j)]
-                    call_part[e] += r * p * self.call_mean[t]
-                    call_var[e] += (
-                        r * p * (self.call_var[t] + self.call_mean[t] ** 2) - (r * p * self.call_mean[t]) ** 2
-                    )
+                    seq.append((e, st.targets[0], r * st.probs[0]))
                 elif st.kind == "par":
-                    r = step_reach[(e, j)]
-                    means = [p * self.call_mean[t] for t, p in zip(st.targets, st.probs, strict=True)]
-                    k = int(np.argmax(means))
-                    call_part[e] += r * max(means)
-                    call_var[e] += r * self.call_var[st.targets[k]]
+                    par_src.append(e)
+                    for t, p in zip(st.targets, st.probs, strict=True):
+                        par.append((t, r * p))
+                        par_group.append(len(par_src) - 1)
+        self._seq = np.array(seq, dtype=np.float64).reshape(-1, 3)
+        self._par = np.array(par, dtype=np.float64).reshape(-1, 2)
+        self._par_group = np.array(par_group, dtype=np.int64)
+        self._par_src = np.array(par_src, dtype=np.int64)
+        self._par_starts = (
+            np.flatnonzero(np.r_[True, np.diff(self._par_group) != 0]) if par else np.empty(0, np.int64)
+        )
+        self._set_holding(self.call_mean, self.call_var)
+
+    def _set_holding(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """Holding-time parts per endpoint from the mean and variance of a call to each endpoint."""
+        call_part = np.zeros(self.E)
+        call_var = np.zeros(self.E)
+        if self._seq.size:
+            src, dst, k = self._seq[:, 0].astype(np.int64), self._seq[:, 1].astype(np.int64), self._seq[:, 2]
+            call_part += np.bincount(src, weights=k * mean[dst], minlength=self.E)
+            call_var += np.bincount(
+                src, weights=k * (var[dst] + mean[dst] ** 2) - (k * mean[dst]) ** 2, minlength=self.E
+            )
+        if self._par.size:
+            dst, k = self._par[:, 0].astype(np.int64), self._par[:, 1]
+            vals = k * mean[dst]
+            longest = np.maximum.reduceat(vals, self._par_starts)
+            call_part += np.bincount(self._par_src, weights=longest, minlength=self.E)
+            call_var += np.bincount(
+                self._par_src, weights=np.maximum.reduceat(k * var[dst], self._par_starts), minlength=self.E
+            )
         self.hold_fixed = self.graph.wait_mean + call_part  # s per frame, besides CPU work
         self.hold_fixed_var = self.graph.wait_var + np.maximum(call_var, 0.0)
+
+    def _callee_means(self) -> None:
+        """Calls' mean durations from the queues as they are now (a one-tick lag, not a window's).
+
+        A caller's holding time includes its callees' responses; taking them from the last
+        tick's queue state (wait plus holding, cut at the timeout, times the attempts) keeps
+        caller and callee consistent as load shifts, where the last window's samples would
+        lag and make saturated tiers oscillate.
+        """
+        r = self._last
+        if not r:
+            return
+        live = r["live"]
+        svc = r["svc"][live]
+        w = r["lam"][live]
+        tot = np.bincount(svc, weights=w, minlength=self.S)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mw = np.bincount(svc, weights=w * r["mwait"][live], minlength=self.S) / tot
+            kk = np.bincount(svc, weights=w * r["k"][live], minlength=self.S) / tot
+        known = tot[self.ep_svc] > 1e-12
+        d = mw[self.ep_svc] + self.hold_fixed + self.graph.cpu_mean * kk[self.ep_svc]
+        d = np.where(self.timeout > 0, np.minimum(d, self.timeout), d) * self.retry_mult
+        mean = np.where(known, d, self.call_mean)
+        self._set_holding(mean, self.call_var)
 
     def _reset_window(self) -> None:
         R = self.replicas.svc.shape[0]
@@ -366,8 +412,13 @@ class FlowPlane:
             h = min(dt, t_end - t)
             lam_cls = self.traffic.expected(t, t + h) / h
             last = self._last_lam
-            if (dt > 4 * self.tick and last is not None and self._settled and self._topology == self._last_topology
-                    and np.all(np.abs(lam_cls - last) <= 0.005 * np.abs(last) + 1e-12)):
+            if (
+                dt > 4 * self.tick
+                and last is not None
+                and self._settled
+                and self._topology == self._last_topology
+                and np.all(np.abs(lam_cls - last) <= 0.005 * np.abs(last) + 1e-12)
+            ):
                 # Quiet: the queues are steady and the traffic within 0.5 % of the last tick's.
                 self._account(t, h, lam_cls, self._last)
                 t += h
@@ -397,6 +448,7 @@ class FlowPlane:
         R = rp.svc.shape[0]
         if self._w_lam.size != R:
             self._reset_window_arrays_grow(R)
+        self._callee_means()
         # Calls flow down the graph level by level; a caller starts only the frames its
         # replicas admitted (a saturated caller throttles its callees, as worker pools do).
         g = self.graph
@@ -404,8 +456,11 @@ class FlowPlane:
         starts_per_call = self.per_call * self.admit[self.ep_svc]
         for edges in self._levels:
             src = g.edge_src[edges]
-            calls = calls + np.bincount(g.edge_dst[edges], weights=calls[src] * starts_per_call[src] * self.coef[edges],
-                                        minlength=self.E)
+            calls = calls + np.bincount(
+                g.edge_dst[edges],
+                weights=calls[src] * starts_per_call[src] * self.coef[edges],
+                minlength=self.E,
+            )
         attempts = calls * self.retry_mult
         reaching = attempts * (1.0 - self.breaker_open)
         svc_rate = np.bincount(self.ep_svc, weights=reaching, minlength=self.S)
@@ -441,7 +496,10 @@ class FlowPlane:
         cores = self.cores[svc]
         conc = self.conc[svc].astype(np.float64)
         cpu_frame = b_s[svc] * lat
-        u = lam * cpu_frame / cores
+        # CPU load from what the replica serves, which exceeds arrivals while a backlog drains.
+        prev_served = self._last.get("served") if self._last else None
+        thru = np.maximum(lam, prev_served) if prev_served is not None and prev_served.size == R else lam
+        u = thru * cpu_frame / cores
         max_stretch = np.maximum(conc / cores, 1.0 / np.minimum(cores, 1.0))
         slow = np.where(u < 0.999, ps_slowdown(np.minimum(u, 0.999), cores), max_stretch)
         # No sharing when every worker has a core of its own (as in the request plane).
@@ -510,11 +568,27 @@ class FlowPlane:
         inv = 1.0 / dt
         # Rates per second, so a steady stretch can replay them without recomputing the queues.
         self._last = {
-            "served": served * inv, "rejected": rejected * inv, "dropped": dropped * inv,
-            "busy": busy_area * inv, "queue": queue_area * inv, "cpu_frame": cpu_frame, "mix": mix,
-            "svc": svc, "live": live, "calls": calls, "attempts": attempts, "lam": lam, "mwait": mwait,
-            "pw_tail": pw_tail, "mean_w": mean_w, "bwait": bwait, "slack": slack, "drop_frac": drop_frac,
-            "rej_frac": rej_frac, "k": k,
+            "served": served * inv,
+            "rejected": rejected * inv,
+            "dropped": dropped * inv,
+            "busy": busy_area * inv,
+            "queue": queue_area * inv,
+            "cpu_frame": cpu_frame,
+            "mix": mix,
+            "svc": svc,
+            "live": live,
+            "calls": calls,
+            "attempts": attempts,
+            "lam": lam,
+            "mwait": mwait,
+            "pw_tail": pw_tail,
+            "mean_w": mean_w,
+            "bwait": bwait,
+            "slack": slack,
+            "drop_frac": drop_frac,
+            "rej_frac": rej_frac,
+            "k": k,
+            "hold": hold,
         }
         self._last_lam = lam_cls.copy()
         self._account(t0, dt, lam_cls, self._last)
@@ -546,7 +620,9 @@ class FlowPlane:
             rp.lat_hist[pr, loc] += fr[:, None] * self.srv_buckets[pe]
             sl = svc[live]
             srv_s = np.bincount(sl, weights=served[live], minlength=self.S)
-            st.sv_n[:] += warm * np.bincount(sl, weights=(served + rejected + dropped)[live], minlength=self.S)
+            st.sv_n[:] += warm * np.bincount(
+                sl, weights=(served + rejected + dropped)[live], minlength=self.S
+            )
             st.sv_err[:] += warm * np.bincount(sl, weights=(rejected + dropped)[live], minlength=self.S)
             ep_fail_frames = np.bincount(self.ep_svc, weights=mix * self.started_fail, minlength=self.S)
             st.sv_err[:] += warm * srv_s * ep_fail_frames
@@ -616,15 +692,42 @@ class FlowPlane:
         )
         # Compose again only when the queues have changed since the last composition (or
         # now and then); steady stretches reuse it, which is most of a day.
-        sig = np.concatenate((np.where(np.isfinite(theta) & (theta > 0), pw / np.maximum(theta, 1e-300), 0.0) + bw,
-                              pw, stretch, rej, drop, weight / max(float(weight.sum()), 1e-300), self.breaker_open,
-                              self.ver_err[rp.ver]))
+        # What matters is judged on its own scale: waits against the holding time, chances
+        # and shares in absolute terms, stretches relatively.
+        hold = self._last.get("hold", np.ones(R))
+        if hold.size != R:
+            hold = np.ones(R)
+        mean_wait = np.where(np.isfinite(theta) & (theta > 0), pw / np.maximum(theta, 1e-300), 0.0) + bw
+        sig = np.concatenate(
+            (
+                mean_wait,
+                pw,
+                stretch,
+                rej,
+                drop,
+                weight / max(float(weight.sum()), 1e-300),
+                self.breaker_open,
+                self.ver_err[rp.ver],
+            )
+        )
+        tol = np.concatenate(
+            (
+                0.05 * hold + 1e-6,
+                np.full(R, 0.02),
+                0.02 * stretch + 1e-9,
+                np.full(R, 0.005),
+                np.full(R, 0.005),
+                np.full(R, 0.02),
+                np.full(self.E, 1e-9),
+                np.full(R, 1e-9),
+            )
+        )
         prev = getattr(self, "_sig", None)
         stale = (
             prev is None
             or prev.size != sig.size
-            or self._since_compose >= 40
-            or bool(np.any(np.abs(sig - prev) > 0.02 * np.abs(prev) + 1e-6))
+            or self._since_compose >= 240
+            or bool(np.any(np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))))
         )
         if stale:
             ready = [np.asarray(s, dtype=np.int64) for s in self._ready]
@@ -657,7 +760,7 @@ class FlowPlane:
                 for x, w in zip(parts, weights / weights.sum(), strict=True):
                     x = x[np.isfinite(x)]
                     if x.size:
-                        take.append(x[: max(1, int(round(w * x.size)))])
+                        take.append(x[: max(1, round(float(w) * x.size))])
                 if take:
                     self.resid[s] = min_residual_ratio(np.concatenate(take), int(self.conc[s]))
         self._windows += 1
@@ -675,8 +778,9 @@ class FlowPlane:
                 self.srv_buckets[e] = np.bincount(idx, minlength=L.N_PB) / srv.size
         # Circuit breakers, judged on the window's attempts (resilience4j's thresholds).
         a = self.program.arrays
-        for e in np.nonzero(self.cb)[0]:
-            cs = calls[int(e)]
+        for e_cb in np.nonzero(self.cb)[0]:
+            e = int(e_cb)
+            cs = calls[e]
             fail_rate = cs.retry_fail if cs.attempts > 0 else 0.0
             n = self._w_att[e]
             if t_end < self._cb_until[e]:
@@ -692,18 +796,30 @@ class FlowPlane:
         """Statistics per unit of traffic, from the composed samples (reused while queues are steady)."""
         C, E, S = self.C, self.E, self.S
         u: dict[str, np.ndarray] = {
-            "cls_ok": np.zeros(C), "cls_err": np.zeros((C, L.N_ERR)), "cls_lsum": np.zeros(C),
-            "cls_hist": np.zeros((C, L.LH_N)), "cls_asum": np.zeros(C), "cls_pb": np.zeros((C, L.N_PB)),
-            "slo": np.zeros((C, self._slo_cls.size)), "ep_ok": np.zeros(E), "ep_err": np.zeros((E, L.N_ERR)),
-            "ep_lsum": np.zeros(E), "ep_hist": np.zeros((E, L.LH_N)), "sv_ok": np.zeros(S),
-            "sv_lsum": np.zeros(S), "sv_hist": np.zeros((S, L.LH_N)), "sv_wsum": np.zeros(S),
+            "cls_ok": np.zeros(C),
+            "cls_err": np.zeros((C, L.N_ERR)),
+            "cls_lsum": np.zeros(C),
+            "cls_hist": np.zeros((C, L.LH_N)),
+            "cls_asum": np.zeros(C),
+            "cls_pb": np.zeros((C, L.N_PB)),
+            "slo": np.zeros((C, self._slo_cls.size)),
+            "ep_ok": np.zeros(E),
+            "ep_err": np.zeros((E, L.N_ERR)),
+            "ep_lsum": np.zeros(E),
+            "ep_hist": np.zeros((E, L.LH_N)),
+            "sv_ok": np.zeros(S),
+            "sv_lsum": np.zeros(S),
+            "sv_hist": np.zeros((S, L.LH_N)),
+            "sv_wsum": np.zeros(S),
             "sv_whist": np.zeros((S, L.LH_N)),
         }
 
         def errors(outcome: np.ndarray) -> np.ndarray:
-            out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[: L.N_ERR + 1]
+            out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[
+                : L.N_ERR + 1
+            ]
             err = out[: L.N_ERR].astype(np.float64)
-            err[L.ERR_REJECTED] += out[L.ERR_BREAKER] if L.ERR_BREAKER < out.size else 0
+            err[L.ERR_REJECTED] += out[L.ERR_BREAKER] if out.size > L.ERR_BREAKER else 0
             return err / outcome.size
 
         for c, (dur, outcome) in enumerate(journeys):
@@ -716,8 +832,9 @@ class FlowPlane:
             if okd.size:
                 u["cls_lsum"][c] = f_ok * float(okd.mean())
                 u["cls_hist"][c] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
-                u["cls_pb"][c] = np.bincount(np.searchsorted(L.PROM_BUCKETS, okd, side="left"),
-                                             minlength=L.N_PB) * (f_ok / okd.size)
+                u["cls_pb"][c] = np.bincount(
+                    np.searchsorted(L.PROM_BUCKETS, okd, side="left"), minlength=L.N_PB
+                ) * (f_ok / okd.size)
             for j in range(self._slo_cls.size):
                 if self._slo_cls[j] < 0 or self._slo_cls[j] == c:
                     u["slo"][c, j] = float(np.mean(ok & (dur <= self._slo_thr[j])))
@@ -735,8 +852,8 @@ class FlowPlane:
             eps = np.nonzero(self.ep_svc == s)[0]
             share = self._w_att[eps]
             share = share / share.sum() if share.sum() > 0 else np.full(eps.size, 1.0 / max(eps.size, 1))
-            for e, w in zip(eps, share, strict=True):
-                cs = calls[int(e)]
+            for ep_i, w in zip(eps, share, strict=True):
+                cs = calls[int(ep_i)]
                 started = np.isfinite(cs.server)
                 n_started = int(started.sum())
                 if n_started == 0:

@@ -104,4 +104,4 @@ def min_residual_ratio(samples: np.ndarray, c: int) -> float:
     fe = np.clip(excess / m, 0.0, 1.0)
     # Between samples E[(S-t)+] is linear in t; integrate fe**c with the trapezoid rule.
     emin = float(np.sum(0.5 * (fe[:-1] ** c + fe[1:] ** c) * np.diff(t)))
-    return emin / (m / c)
+    return float(emin / (m / c))
