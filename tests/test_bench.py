@@ -45,7 +45,9 @@ def test_flow_bench_quick_runs(tmp_path):
 
     out = tmp_path / "flow.json"
     script = Path(__file__).resolve().parents[1] / "bench" / "bench_flow.py"
-    subprocess.run([sys.executable, str(script), "--quick", "--json", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(script), "--quick", "--json", str(out)], check=True, capture_output=True
+    )
     rows = json.loads(out.read_text())
     assert len(rows) == 4
     assert all(r["wall_s"] > 0 and r["sim_s"] > 0 for r in rows)
