@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,33 +36,33 @@ __all__ = [
 ]
 
 
-class Distribution:
+class Distribution(ABC):
     """A non-negative random quantity (seconds, for work and delays)."""
 
     kind: str = ""
 
     @property
+    @abstractmethod
     def mean(self) -> float:
         """The analytic mean."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     @property
+    @abstractmethod
     def variance(self) -> float:
         """The analytic variance."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     @property
     def cv(self) -> float:
         """Coefficient of variation (standard deviation over mean)."""
         return math.sqrt(self.variance) / self.mean if self.mean > 0 else 0.0
 
+    @abstractmethod
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draw ``n`` independent values with ``rng``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def scaled(self, factor: float) -> Distribution:
         """The distribution of ``factor * X``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +38,10 @@ __all__ = [
 DAY = 86400.0
 
 
-class RatePattern:
+class RatePattern(ABC):
     """A rate in requests per second as a function of time since it took effect."""
 
+    @abstractmethod
     def rate(self, t: np.ndarray, clock0: float = 0.0, left: bool = False) -> np.ndarray:
         """Rate at times ``t`` (seconds since the pattern took effect).
 
@@ -48,15 +50,14 @@ class RatePattern:
             clock0: the time of day (seconds after midnight UTC) at ``t = 0``.
             left: take the limit from the left at a jump (the rate just before ``t``).
         """
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def breakpoints(self, t0: float, t1: float) -> np.ndarray:
         """Times in ``(t0, t1)`` where the rate jumps or changes slope."""
         return np.empty(0)
 
+    @abstractmethod
     def peak(self) -> float:
         """The highest rate the pattern reaches (requests per second)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def scaled(self, factor: float) -> RatePattern:
         """This pattern with every rate multiplied by ``factor``."""

@@ -16,52 +16,24 @@ results with the request plane; counts are expected values (fractions of request
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from devopsim.engine.flow._queue import queue_step
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowdown
+from devopsim.engine.flow.replicas import FlowReplicas, grow
+from devopsim.engine.flow.tally import apply_unit_stats, new_stats, unit_stats
 from devopsim.engine.request import layout as L
 from devopsim.engine.request.plane import ServiceTotals
 from devopsim.engine.streams import Streams
 from devopsim.model.program import LB_RANDOM, LB_WEIGHTED, Program
-from devopsim.results.stats import lh_indices
 from devopsim.traffic.generator import TrafficGenerator
 
 __all__ = ["FlowPlane"]
 
 
-@dataclass
-class _Replicas:
-    """Per-slot arrays, with the field names the scraper reads."""
-
-    svc: np.ndarray
-    ver: np.ndarray
-    alive: np.ndarray
-    ready: np.ndarray
-    weight: np.ndarray
-    busy: np.ndarray
-    qlen: np.ndarray
-    cpu_area: np.ndarray
-    busy_area: np.ndarray
-    occ_area: np.ndarray
-    cnt: np.ndarray
-    lat_sum: np.ndarray
-    lat_hist: np.ndarray
-    n: np.ndarray
-    b: np.ndarray
-
-
-def _grow(arr: np.ndarray, n: int, fill: float = 0) -> np.ndarray:
-    out = np.full((n, *arr.shape[1:]), fill, dtype=arr.dtype)
-    out[: arr.shape[0]] = arr
-    return out
-
-
-class FlowPlane:
+class FlowPlane(FlowReplicas):
     """Queueing theory per replica, vectorised over replicas (``plane: flow``).
 
     Args:
@@ -150,7 +122,7 @@ class FlowPlane:
         self._since_compose = 0
         self._windows = 0
         self._recompute_flows()
-        self.stats = _new_stats(self.C, self.E, self.S, a["slo_cls"].size)
+        self.stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
         self._slo_cls = a["slo_cls"]
         self._slo_thr = a["slo_thr"]
         self._totals = [ServiceTotals() for _ in range(self.S)]
@@ -158,122 +130,6 @@ class FlowPlane:
         self._arrived_w = 0.0
         self._in_system = 0.0
         self._reset_window()
-
-    # --- replicas (the control interface) ------------------------------------------
-
-    def _new_replicas(self, n: int) -> _Replicas:
-        return _Replicas(
-            svc=np.full(n, -1, dtype=np.int64),
-            ver=np.zeros(n, dtype=np.int64),
-            alive=np.zeros(n, dtype=np.int64),
-            ready=np.zeros(n, dtype=bool),
-            weight=np.ones(n),
-            busy=np.zeros(n),
-            qlen=np.zeros(n),
-            cpu_area=np.zeros(n),
-            busy_area=np.zeros(n),
-            occ_area=np.zeros(n),
-            cnt=np.zeros((n, self._lmax, L.N_CODES)),
-            lat_sum=np.zeros((n, self._lmax)),
-            lat_hist=np.zeros((n, self._lmax, L.N_PB)),
-            n=np.zeros(n),
-            b=np.zeros(n),
-        )
-
-    def add_replica(self, service: int, version: int, now: float, weight: float = 1.0) -> int:
-        """Create a replica (not ready yet) and return its slot."""
-        self._topology += 1
-        if not self._free:
-            n = self.replicas.svc.shape[0]
-            rp = self.replicas
-            for name in rp.__dataclass_fields__:
-                arr = getattr(rp, name)
-                setattr(
-                    rp, name, _grow(arr, 2 * n, -1 if name == "svc" else (1.0 if name == "weight" else 0))
-                )
-            self._gen = _grow(self._gen, 2 * n)
-            self._free = list(range(2 * n - 1, n - 1, -1))
-        r = self._free.pop()
-        rp = self.replicas
-        rp.svc[r], rp.ver[r], rp.alive[r], rp.ready[r], rp.weight[r] = service, version, 1, False, weight
-        for arr in (rp.busy, rp.qlen, rp.cpu_area, rp.busy_area, rp.occ_area, rp.n, rp.b):
-            arr[r] = 0.0
-        rp.cnt[r] = 0.0
-        rp.lat_sum[r] = 0.0
-        rp.lat_hist[r] = 0.0
-        self._gen[r] += 1
-        return r
-
-    def set_ready(self, slot: int, ready: bool) -> None:
-        """Add the replica to, or remove it from, its service's load-balancing set."""
-        self._topology += 1
-        svc = int(self.replicas.svc[slot])
-        lst = self._ready[svc]
-        if ready and slot not in lst:
-            lst.append(slot)
-        elif not ready and slot in lst:
-            lst.remove(slot)
-        self.replicas.ready[slot] = ready
-
-    def ready_slots(self, service: int) -> list[int]:
-        """Slots in the service's load-balancing set."""
-        return list(self._ready[service])
-
-    def outstanding(self, slot: int) -> int:
-        """Requests the replica holds (rounded expected value)."""
-        rp = self.replicas
-        return round(float(rp.busy[slot] + rp.qlen[slot]))
-
-    def kill(self, slot: int, now: float) -> None:
-        """The replica dies: what it holds fails (counted as unavailable)."""
-        self._topology += 1
-        rp = self.replicas
-        held = float(rp.n[slot] + rp.b[slot])
-        if now >= self.warmup:
-            self.stats.sv_err[rp.svc[slot]] += held
-        self.set_ready(slot, False)
-        rp.n[slot] = rp.b[slot] = rp.busy[slot] = rp.qlen[slot] = 0.0
-
-    def release(self, slot: int, now: float) -> None:
-        """The replica is gone; its slot may be reused."""
-        self._topology += 1
-        rp = self.replicas
-        svc = int(rp.svc[slot])
-        self.set_ready(slot, False)
-        tot = self._totals[svc]
-        tot.cpu += float(rp.cpu_area[slot])
-        tot.busy += float(rp.busy_area[slot])
-        tot.occupancy += float(rp.occ_area[slot])
-        rp.alive[slot] = 0
-        self._free.append(slot)
-
-    def set_version(self, version: int, error_rate: float, latency_factor: float) -> None:
-        """Change how a version behaves."""
-        self._topology += 1
-        if version >= self.ver_err.size:
-            self.ver_err = _grow(self.ver_err, version + 1)
-            self.ver_lat = _grow(self.ver_lat, version + 1, 1.0)
-        self.ver_err[version] = error_rate
-        self.ver_lat[version] = latency_factor
-
-    def slot_generation(self, slot: int) -> int:
-        """Increases each time a slot is given to a new replica."""
-        return int(self._gen[slot])
-
-    def service_totals(self, now: float) -> list[ServiceTotals]:
-        """Each service's integrals so far (core-seconds, worker-seconds, request-seconds)."""
-        rp = self.replicas
-        out = []
-        for s, ret in enumerate(self._totals):
-            m = (rp.alive == 1) & (rp.svc == s)
-            out.append(
-                ServiceTotals(
-                    cpu=ret.cpu + float(rp.cpu_area[m].sum()),
-                    busy=ret.busy + float(rp.busy_area[m].sum()),
-                    occupancy=ret.occupancy + float(rp.occ_area[m].sum()),
-                )
-            )
-        return out
 
     @property
     def in_system(self) -> int:
@@ -447,7 +303,7 @@ class FlowPlane:
         rp = self.replicas
         R = rp.svc.shape[0]
         if self._w_lam.size != R:
-            self._reset_window_arrays_grow(R)
+            self._reset_window_arraysgrow(R)
         self._callee_means()
         # Calls flow down the graph level by level; a caller starts only the frames its
         # replicas admitted (a saturated caller throttles its callees, as worker pools do).
@@ -660,9 +516,9 @@ class FlowPlane:
             self._pairs_key = key
         return self._pairs_val
 
-    def _reset_window_arrays_grow(self, R: int) -> None:
+    def _reset_window_arraysgrow(self, R: int) -> None:
         for name in ("_w_lam", "_w_pw", "_w_mw", "_w_bw", "_w_stretch", "_w_rej", "_w_slack", "_w_drop"):
-            setattr(self, name, _grow(getattr(self, name), R))
+            setattr(self, name, grow(getattr(self, name), R))
 
     def _close_window(self, t_end: float) -> None:
         rp = self.replicas
@@ -734,16 +590,16 @@ class FlowPlane:
             calls = self.composer.compose(hop, ready)
             journeys = self.composer.journeys(calls, self.entries)
             self._learn(calls, t_end)
-            self._units(calls, journeys)
+            self._u = unit_stats(self, calls, journeys)
             self._topology += 1  # what was learnt changes the ticks: compute the next one afresh
             self._sig = sig
             self._since_compose = 0
         else:
             self._since_compose += 1
-        self._apply_units(t_end)
+        apply_unit_stats(self, self._u, t_end)
         self._reset_window()
         if self._w_lam.size != R:
-            self._reset_window_arrays_grow(R)
+            self._reset_window_arraysgrow(R)
 
     def _learn(self, calls: dict[int, CallSamples], t_end: float) -> None:
         """What the next window's ticks assume: failure rates, retries, durations, breakers."""
@@ -791,143 +647,3 @@ class FlowPlane:
                 self._cb_until[e] = t_end + a["ep_cb_wait"][e]
                 self.breaker_open[e] = 1.0
         self._recompute_flows()
-
-    def _units(self, calls: dict[int, CallSamples], journeys: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Statistics per unit of traffic, from the composed samples (reused while queues are steady)."""
-        C, E, S = self.C, self.E, self.S
-        u: dict[str, np.ndarray] = {
-            "cls_ok": np.zeros(C),
-            "cls_err": np.zeros((C, L.N_ERR)),
-            "cls_lsum": np.zeros(C),
-            "cls_hist": np.zeros((C, L.LH_N)),
-            "cls_asum": np.zeros(C),
-            "cls_pb": np.zeros((C, L.N_PB)),
-            "slo": np.zeros((C, self._slo_cls.size)),
-            "ep_ok": np.zeros(E),
-            "ep_err": np.zeros((E, L.N_ERR)),
-            "ep_lsum": np.zeros(E),
-            "ep_hist": np.zeros((E, L.LH_N)),
-            "sv_ok": np.zeros(S),
-            "sv_lsum": np.zeros(S),
-            "sv_hist": np.zeros((S, L.LH_N)),
-            "sv_wsum": np.zeros(S),
-            "sv_whist": np.zeros((S, L.LH_N)),
-        }
-
-        def errors(outcome: np.ndarray) -> np.ndarray:
-            out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[
-                : L.N_ERR + 1
-            ]
-            err = out[: L.N_ERR].astype(np.float64)
-            err[L.ERR_REJECTED] += out[L.ERR_BREAKER] if out.size > L.ERR_BREAKER else 0
-            return err / outcome.size
-
-        for c, (dur, outcome) in enumerate(journeys):
-            ok = outcome == L.OK
-            f_ok = float(ok.mean())
-            u["cls_ok"][c] = f_ok
-            u["cls_err"][c] = errors(outcome)
-            u["cls_asum"][c] = float(dur.mean())
-            okd = dur[ok]
-            if okd.size:
-                u["cls_lsum"][c] = f_ok * float(okd.mean())
-                u["cls_hist"][c] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
-                u["cls_pb"][c] = np.bincount(
-                    np.searchsorted(L.PROM_BUCKETS, okd, side="left"), minlength=L.N_PB
-                ) * (f_ok / okd.size)
-            for j in range(self._slo_cls.size):
-                if self._slo_cls[j] < 0 or self._slo_cls[j] == c:
-                    u["slo"][c, j] = float(np.mean(ok & (dur <= self._slo_thr[j])))
-        for e, cs in calls.items():
-            ok = cs.outcome == L.OK
-            f_ok = float(ok.mean())
-            u["ep_ok"][e] = f_ok
-            u["ep_err"][e] = errors(cs.outcome)
-            okd = cs.duration[ok]
-            if okd.size:
-                u["ep_lsum"][e] = f_ok * float(okd.mean())
-                u["ep_hist"][e] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
-        # Server side, per service and per started frame: ok answers' latency, and queue waits.
-        for s in range(S):
-            eps = np.nonzero(self.ep_svc == s)[0]
-            share = self._w_att[eps]
-            share = share / share.sum() if share.sum() > 0 else np.full(eps.size, 1.0 / max(eps.size, 1))
-            for ep_i, w in zip(eps, share, strict=True):
-                cs = calls[int(ep_i)]
-                started = np.isfinite(cs.server)
-                n_started = int(started.sum())
-                if n_started == 0:
-                    continue
-                ok = cs.server_ok & started
-                if ok.any():
-                    x = cs.server[ok]
-                    f = w * ok.sum() / n_started
-                    u["sv_ok"][s] += f
-                    u["sv_lsum"][s] += f * float(x.mean())
-                    u["sv_hist"][s] += np.bincount(lh_indices(x), minlength=L.LH_N) * (f / x.size)
-                wt = cs.wait[np.isfinite(cs.wait)]
-                if wt.size:
-                    u["sv_wsum"][s] += w * float(wt.mean())
-                    u["sv_whist"][s] += np.bincount(lh_indices(wt), minlength=L.LH_N) * (w / wt.size)
-        self._u = u
-
-    def _apply_units(self, t_end: float) -> None:
-        """Count the window's traffic with the current per-unit statistics."""
-        st, u = self.stats, self._u
-        v_all, v = self._w_cls_all, self._w_cls
-        st.cls_tot[:, 0] += v_all * u["cls_ok"]
-        st.cls_tot[:, 1:] += v_all[:, None] * u["cls_err"]
-        st.cls_pb[...] += v_all[:, None] * u["cls_pb"]
-        st.cls_psum[...] += v_all * u["cls_lsum"]
-        st.cls_n[...] += v
-        st.cls_ok[...] += v * u["cls_ok"]
-        st.cls_err[...] += v[:, None] * u["cls_err"]
-        st.cls_asum[...] += v * u["cls_asum"]
-        st.cls_lsum[...] += v * u["cls_lsum"]
-        st.cls_hist[...] += v[:, None] * u["cls_hist"]
-        if u["slo"].size:
-            st.slo_good[...] += v @ u["slo"]
-        self._little_area += float(v @ u["cls_asum"])
-        span = max(t_end - self._win_start, 1e-12)
-        self._in_system = float(v_all @ u["cls_asum"]) / span
-        ve = self._w_calls
-        st.ep_n[...] += ve
-        st.ep_ok[...] += ve * u["ep_ok"]
-        st.ep_err[...] += ve[:, None] * u["ep_err"]
-        st.ep_lsum[...] += ve * u["ep_lsum"]
-        st.ep_hist[...] += ve[:, None] * u["ep_hist"]
-        vs = self._w_started_w
-        st.sv_ok[...] += vs * u["sv_ok"]
-        st.sv_lsum[...] += vs * u["sv_lsum"]
-        st.sv_hist[...] += vs[:, None] * u["sv_hist"]
-        st.sv_whist[...] += vs[:, None] * u["sv_whist"]
-
-
-def _new_stats(C: int, E: int, S: int, Q: int) -> L.Stats:
-    f = np.zeros
-    return L.Stats(
-        cls_n=f(C),
-        cls_ok=f(C),
-        cls_err=f((C, L.N_ERR)),
-        cls_lsum=f(C),
-        cls_hist=f((C, L.LH_N)),
-        cls_asum=f(C),
-        ep_n=f(E),
-        ep_ok=f(E),
-        ep_err=f((E, L.N_ERR)),
-        ep_lsum=f(E),
-        ep_hist=f((E, L.LH_N)),
-        sv_n=f(S),
-        sv_err=f(S),
-        sv_ok=f(S),
-        sv_lsum=f(S),
-        sv_hist=f((S, L.LH_N)),
-        sv_wn=f(S),
-        sv_wsum=f(S),
-        sv_whist=f((S, L.LH_N)),
-        slo_good=f(Q),
-        cls_tot=f((C, 1 + L.N_ERR)),
-        cls_pb=f((C, L.N_PB)),
-        cls_psum=f(C),
-        cls_arr=f(C),
-    )

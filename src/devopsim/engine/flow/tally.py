@@ -1,0 +1,164 @@
+"""Counting a window's traffic with statistics per unit of traffic (the flow plane's tallies).
+
+A composition gives, per request of a class, per call to an endpoint and per frame a
+service starts, the chances of each outcome and the latency histograms. Those "unit"
+statistics are reused while the queues stay steady; each window's traffic volumes
+multiply them into the run's statistics.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from devopsim.engine.flow.latency import CallSamples
+from devopsim.engine.request import layout as L
+from devopsim.results.stats import lh_indices
+
+if TYPE_CHECKING:
+    from devopsim.engine.flow.plane import FlowPlane
+
+__all__ = ["apply_unit_stats", "new_stats", "unit_stats"]
+
+
+def unit_stats(
+    plane: FlowPlane, calls: dict[int, CallSamples], journeys: list[tuple[np.ndarray, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Statistics per unit of traffic, from the composed samples (reused while queues are steady)."""
+    C, E, S = plane.C, plane.E, plane.S
+    u: dict[str, np.ndarray] = {
+        "cls_ok": np.zeros(C),
+        "cls_err": np.zeros((C, L.N_ERR)),
+        "cls_lsum": np.zeros(C),
+        "cls_hist": np.zeros((C, L.LH_N)),
+        "cls_asum": np.zeros(C),
+        "cls_pb": np.zeros((C, L.N_PB)),
+        "slo": np.zeros((C, plane._slo_cls.size)),
+        "ep_ok": np.zeros(E),
+        "ep_err": np.zeros((E, L.N_ERR)),
+        "ep_lsum": np.zeros(E),
+        "ep_hist": np.zeros((E, L.LH_N)),
+        "sv_ok": np.zeros(S),
+        "sv_lsum": np.zeros(S),
+        "sv_hist": np.zeros((S, L.LH_N)),
+        "sv_wsum": np.zeros(S),
+        "sv_whist": np.zeros((S, L.LH_N)),
+    }
+
+    def errors(outcome: np.ndarray) -> np.ndarray:
+        out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[: L.N_ERR + 1]
+        err = out[: L.N_ERR].astype(np.float64)
+        err[L.ERR_REJECTED] += out[L.ERR_BREAKER] if out.size > L.ERR_BREAKER else 0
+        return err / outcome.size
+
+    for c, (dur, outcome) in enumerate(journeys):
+        ok = outcome == L.OK
+        f_ok = float(ok.mean())
+        u["cls_ok"][c] = f_ok
+        u["cls_err"][c] = errors(outcome)
+        u["cls_asum"][c] = float(dur.mean())
+        okd = dur[ok]
+        if okd.size:
+            u["cls_lsum"][c] = f_ok * float(okd.mean())
+            u["cls_hist"][c] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
+            u["cls_pb"][c] = np.bincount(
+                np.searchsorted(L.PROM_BUCKETS, okd, side="left"), minlength=L.N_PB
+            ) * (f_ok / okd.size)
+        for j in range(plane._slo_cls.size):
+            if plane._slo_cls[j] < 0 or plane._slo_cls[j] == c:
+                u["slo"][c, j] = float(np.mean(ok & (dur <= plane._slo_thr[j])))
+    for e, cs in calls.items():
+        ok = cs.outcome == L.OK
+        f_ok = float(ok.mean())
+        u["ep_ok"][e] = f_ok
+        u["ep_err"][e] = errors(cs.outcome)
+        okd = cs.duration[ok]
+        if okd.size:
+            u["ep_lsum"][e] = f_ok * float(okd.mean())
+            u["ep_hist"][e] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
+    # Server side, per service and per started frame: ok answers' latency, and queue waits.
+    for s in range(S):
+        eps = np.nonzero(plane.ep_svc == s)[0]
+        share = plane._w_att[eps]
+        share = share / share.sum() if share.sum() > 0 else np.full(eps.size, 1.0 / max(eps.size, 1))
+        for ep_i, w in zip(eps, share, strict=True):
+            cs = calls[int(ep_i)]
+            started = np.isfinite(cs.server)
+            n_started = int(started.sum())
+            if n_started == 0:
+                continue
+            ok = cs.server_ok & started
+            if ok.any():
+                x = cs.server[ok]
+                f = w * ok.sum() / n_started
+                u["sv_ok"][s] += f
+                u["sv_lsum"][s] += f * float(x.mean())
+                u["sv_hist"][s] += np.bincount(lh_indices(x), minlength=L.LH_N) * (f / x.size)
+            wt = cs.wait[np.isfinite(cs.wait)]
+            if wt.size:
+                u["sv_wsum"][s] += w * float(wt.mean())
+                u["sv_whist"][s] += np.bincount(lh_indices(wt), minlength=L.LH_N) * (w / wt.size)
+    return u
+
+
+def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -> None:
+    """Count the window's traffic with the current per-unit statistics."""
+    st = plane.stats
+    v_all, v = plane._w_cls_all, plane._w_cls
+    st.cls_tot[:, 0] += v_all * u["cls_ok"]
+    st.cls_tot[:, 1:] += v_all[:, None] * u["cls_err"]
+    st.cls_pb[...] += v_all[:, None] * u["cls_pb"]
+    st.cls_psum[...] += v_all * u["cls_lsum"]
+    st.cls_n[...] += v
+    st.cls_ok[...] += v * u["cls_ok"]
+    st.cls_err[...] += v[:, None] * u["cls_err"]
+    st.cls_asum[...] += v * u["cls_asum"]
+    st.cls_lsum[...] += v * u["cls_lsum"]
+    st.cls_hist[...] += v[:, None] * u["cls_hist"]
+    if u["slo"].size:
+        st.slo_good[...] += v @ u["slo"]
+    plane._little_area += float(v @ u["cls_asum"])
+    span = max(t_end - plane._win_start, 1e-12)
+    plane._in_system = float(v_all @ u["cls_asum"]) / span
+    ve = plane._w_calls
+    st.ep_n[...] += ve
+    st.ep_ok[...] += ve * u["ep_ok"]
+    st.ep_err[...] += ve[:, None] * u["ep_err"]
+    st.ep_lsum[...] += ve * u["ep_lsum"]
+    st.ep_hist[...] += ve[:, None] * u["ep_hist"]
+    vs = plane._w_started_w
+    st.sv_ok[...] += vs * u["sv_ok"]
+    st.sv_lsum[...] += vs * u["sv_lsum"]
+    st.sv_hist[...] += vs[:, None] * u["sv_hist"]
+    st.sv_whist[...] += vs[:, None] * u["sv_whist"]
+
+
+def new_stats(C: int, E: int, S: int, Q: int) -> L.Stats:
+    f = np.zeros
+    return L.Stats(
+        cls_n=f(C),
+        cls_ok=f(C),
+        cls_err=f((C, L.N_ERR)),
+        cls_lsum=f(C),
+        cls_hist=f((C, L.LH_N)),
+        cls_asum=f(C),
+        ep_n=f(E),
+        ep_ok=f(E),
+        ep_err=f((E, L.N_ERR)),
+        ep_lsum=f(E),
+        ep_hist=f((E, L.LH_N)),
+        sv_n=f(S),
+        sv_err=f(S),
+        sv_ok=f(S),
+        sv_lsum=f(S),
+        sv_hist=f((S, L.LH_N)),
+        sv_wn=f(S),
+        sv_wsum=f(S),
+        sv_whist=f((S, L.LH_N)),
+        slo_good=f(Q),
+        cls_tot=f((C, 1 + L.N_ERR)),
+        cls_pb=f((C, L.N_PB)),
+        cls_psum=f(C),
+        cls_arr=f(C),
+    )
