@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devopsim.engine.request import layout as L
@@ -79,9 +79,32 @@ def scenarios(draw: st.DrawFn) -> dict:
     }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+KILLED_WITH_A_LONG_QUEUE = {  # found by hypothesis: a pod killed holding ~14,000 queued requests
+    "duration": "120s",
+    "plane": "request",
+    "monitoring": {"scrapeInterval": "10s"},
+    "traffic": {"rate": "400/s", "classes": [{"name": "c", "entry": "s0.op"}]},
+    "services": {
+        "s0": {
+            "replicas": 1,
+            "concurrency": 1,
+            "resources": {"requests": {"cpu": "250m"}},
+            "loadBalancer": "round-robin",
+            "errorRate": "0%",
+            "endpoints": {"op": {"steps": [{"work": "const(5ms)"}]}},
+        }
+    },
+    "timeline": [{"at": "40s", "scale": {"service": "s0", "replicas": 0}}],
+    "_min_work": {"s0": 0.005},
+}
+
+
+# Derandomized so CI is reproducible; new seeds are explored by running with --hypothesis-seed.
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@example(KILLED_WITH_A_LONG_QUEUE)
 @given(scenarios())
 def test_invariants(data: dict) -> None:
+    data = dict(data)
     min_work = data.pop("_min_work")
     sim = Simulation(load_scenario(text=__import__("yaml").safe_dump(data)))
     plane = sim.plane

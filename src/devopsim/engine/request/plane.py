@@ -241,10 +241,11 @@ class RequestPlane:
             rq_free=np.arange(n - 1, -1, -1, dtype=np.int64),
         )
 
-    def _grow_entities(self) -> None:
+    def _grow_entities(self, extra: int = 0) -> None:
+        """Grow whichever tables are short of the kernel's margin (plus ``extra`` FIFO slots)."""
         e, q = self.entities, self.queues
         ic = q.ic
-        m = int(ic[L.I_MARGIN])
+        m = int(ic[L.I_MARGIN]) + extra
         fields = {}
         for prefix, free_slot, free_name in (
             ("fr_", L.I_FR_FREE, "fr_free"),
@@ -385,6 +386,8 @@ class RequestPlane:
     def kill(self, slot: int, now: float) -> None:
         """The replica dies now: its queued and in-flight requests fail (connection reset)."""
         self.set_ready(slot, False)
+        # Every request it holds will fail through the FIFO at once: make room for them.
+        self._grow_entities(extra=self.outstanding(slot))
         kill_replica(self.static, self.replicas, self.entities, self.queues, self.stats, self._rr, slot, now)
 
     def release(self, slot: int, now: float) -> None:
