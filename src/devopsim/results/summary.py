@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from devopsim import __version__
-from devopsim.engine.request import layout as L
 from devopsim.engine.request.plane import ServiceTotals
 from devopsim.model.platform import Platform
 from devopsim.model.program import ERROR_NAMES, Program
@@ -175,5 +174,3 @@ def _slos(x: SummaryInputs) -> list[dict[str, Any]]:
         )
     return out
 
-
-_ = L  # the layout's constants document the arrays read above
