@@ -17,8 +17,9 @@ import numpy as np
 
 from devopsim.engine.clock import Clock
 from devopsim.engine.flow.plane import FlowPlane
-from devopsim.engine.request.plane import RequestPlane, ServiceTotals
+from devopsim.engine.request.plane import RequestPlane
 from devopsim.engine.streams import Streams
+from devopsim.engine.totals import ServiceTotals
 from devopsim.model.platform import Platform
 from devopsim.model.program import Program, compile_program
 from devopsim.observe.scrape import Scraper

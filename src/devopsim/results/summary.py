@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from devopsim import __version__
-from devopsim.engine.request.plane import ServiceTotals
+from devopsim.engine.totals import ServiceTotals
 from devopsim.model.platform import Platform
 from devopsim.model.program import ERROR_NAMES, Program
 from devopsim.results.stats import latency_block
@@ -173,4 +173,3 @@ def _slos(x: SummaryInputs) -> list[dict[str, Any]]:
             }
         )
     return out
-

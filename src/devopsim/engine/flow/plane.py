@@ -25,8 +25,8 @@ from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowd
 from devopsim.engine.flow.replicas import FlowReplicas, grow
 from devopsim.engine.flow.tally import apply_unit_stats, new_stats, unit_stats
 from devopsim.engine.request import layout as L
-from devopsim.engine.request.plane import ServiceTotals
 from devopsim.engine.streams import Streams
+from devopsim.engine.totals import ServiceTotals
 from devopsim.model.program import LB_RANDOM, LB_WEIGHTED, Program
 from devopsim.traffic.generator import TrafficGenerator
 

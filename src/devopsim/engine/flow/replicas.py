@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devopsim.engine.request import layout as L
-from devopsim.engine.request.plane import ServiceTotals
+from devopsim.engine.totals import ServiceTotals, retire, service_totals
 
 if TYPE_CHECKING:
     from devopsim.engine.request.layout import Stats
@@ -138,10 +138,7 @@ class FlowReplicas:
         rp = self.replicas
         svc = int(rp.svc[slot])
         self.set_ready(slot, False)
-        tot = self._totals[svc]
-        tot.cpu += float(rp.cpu_area[slot])
-        tot.busy += float(rp.busy_area[slot])
-        tot.occupancy += float(rp.occ_area[slot])
+        retire(self._totals[svc], rp.cpu_area[slot], rp.busy_area[slot], rp.occ_area[slot])
         rp.alive[slot] = 0
         self._free.append(slot)
 
@@ -161,14 +158,4 @@ class FlowReplicas:
     def service_totals(self, now: float) -> list[ServiceTotals]:
         """Each service's integrals so far (core-seconds, worker-seconds, request-seconds)."""
         rp = self.replicas
-        out = []
-        for s, ret in enumerate(self._totals):
-            m = (rp.alive == 1) & (rp.svc == s)
-            out.append(
-                ServiceTotals(
-                    cpu=ret.cpu + float(rp.cpu_area[m].sum()),
-                    busy=ret.busy + float(rp.busy_area[m].sum()),
-                    occupancy=ret.occupancy + float(rp.occ_area[m].sum()),
-                )
-            )
-        return out
+        return service_totals(self._totals, rp.svc, rp.alive, rp.cpu_area, rp.busy_area, rp.occ_area)

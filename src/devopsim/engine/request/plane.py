@@ -8,26 +8,17 @@ version's behaviour); the kernel does the rest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from devopsim.engine.request import layout as L
 from devopsim.engine.request._kernel import kill_replica, run_window
 from devopsim.engine.streams import Streams
+from devopsim.engine.totals import ServiceTotals, retire, service_totals
 from devopsim.errors import SimulationError
 from devopsim.model.program import Program
 
-__all__ = ["RequestPlane", "ServiceTotals"]
-
-
-@dataclass
-class ServiceTotals:
-    """Time integrals of a service's replicas (core-seconds, worker-seconds, request-seconds)."""
-
-    cpu: float = 0.0
-    busy: float = 0.0
-    occupancy: float = 0.0
+__all__ = ["RequestPlane"]
 
 
 def _grow(arr: np.ndarray, n: int, fill: float | int = 0) -> np.ndarray:
@@ -396,10 +387,7 @@ class RequestPlane:
         svc = int(rp.svc[slot])
         self.set_ready(slot, False)
         self._flush_areas(now)
-        tot = self.retired[svc]
-        tot.cpu += float(rp.cpu_area[slot])
-        tot.busy += float(rp.busy_area[slot])
-        tot.occupancy += float(rp.occ_area[slot])
+        retire(self.retired[svc], rp.cpu_area[slot], rp.busy_area[slot], rp.occ_area[slot])
         rp.alive[slot] = 0
         self._free_slots.append(slot)
 
@@ -477,17 +465,7 @@ class RequestPlane:
         """Each service's integrals so far: retired replicas plus live ones, up to ``now``."""
         self._flush_areas(now)
         rp = self.replicas
-        out = []
-        for svc, ret in enumerate(self.retired):
-            mask = (rp.alive == 1) & (rp.svc == svc)
-            out.append(
-                ServiceTotals(
-                    cpu=ret.cpu + float(rp.cpu_area[mask].sum()),
-                    busy=ret.busy + float(rp.busy_area[mask].sum()),
-                    occupancy=ret.occupancy + float(rp.occ_area[mask].sum()),
-                )
-            )
-        return out
+        return service_totals(self.retired, rp.svc, rp.alive, rp.cpu_area, rp.busy_area, rp.occ_area)
 
     @property
     def in_system(self) -> int:

@@ -1,0 +1,52 @@
+"""Per-service time integrals of replicas, shared by both data planes.
+
+A service's CPU, busy-worker and occupancy integrals are those of its retired replicas plus
+those of its live ones; a replica's integrals move into its service's retired totals when it
+is released.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ServiceTotals", "retire", "service_totals"]
+
+
+@dataclass
+class ServiceTotals:
+    """Time integrals of a service's replicas (core-seconds, worker-seconds, request-seconds)."""
+
+    cpu: float = 0.0
+    busy: float = 0.0
+    occupancy: float = 0.0
+
+
+def retire(total: ServiceTotals, cpu: float, busy: float, occupancy: float) -> None:
+    """Add a released replica's integrals to its service's retired totals."""
+    total.cpu += float(cpu)
+    total.busy += float(busy)
+    total.occupancy += float(occupancy)
+
+
+def service_totals(
+    retired: list[ServiceTotals],
+    svc: np.ndarray,
+    alive: np.ndarray,
+    cpu: np.ndarray,
+    busy: np.ndarray,
+    occupancy: np.ndarray,
+) -> list[ServiceTotals]:
+    """Retired totals plus the integrals of every live replica, per service."""
+    live = alive == 1
+    n = len(retired)
+    sums = [np.bincount(svc[live], weights=a[live], minlength=n) for a in (cpu, busy, occupancy)]
+    return [
+        ServiceTotals(
+            cpu=r.cpu + float(sums[0][s]),
+            busy=r.busy + float(sums[1][s]),
+            occupancy=r.occupancy + float(sums[2][s]),
+        )
+        for s, r in enumerate(retired)
+    ]
