@@ -44,6 +44,7 @@ class CallGraph:
     edge_dst: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     edge_prob: np.ndarray = field(default_factory=lambda: np.empty(0))
     edge_step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    levels: list[np.ndarray] = field(default_factory=list)  # edge indices, grouped by caller depth
 
     @classmethod
     def build(cls, program: Program) -> CallGraph:
@@ -113,6 +114,13 @@ class CallGraph:
             i += 1
         if len(order) != n_ep:  # pragma: no cover - guarded by the loader
             raise AssertionError("the call graph has a cycle")
+        # Depth of each endpoint (longest chain of callers above it); calls flow level by level.
+        depth = np.zeros(n_ep, dtype=np.int64)
+        for e in order:
+            for t in children[e]:
+                depth[t] = max(depth[t], depth[e] + 1)
+        src_depth = depth[np.asarray(src, dtype=np.int64)] if src else np.empty(0, np.int64)
+        levels = [np.nonzero(src_depth == d)[0] for d in range(int(depth.max()) + 1 if n_ep else 0)]
         return cls(
             steps=steps,
             order=order,
@@ -124,4 +132,5 @@ class CallGraph:
             edge_dst=np.asarray(dst, dtype=np.int64),
             edge_prob=np.asarray(prob, dtype=np.float64),
             edge_step=np.asarray(stp, dtype=np.int64),
+            levels=[lv for lv in levels if lv.size],
         )

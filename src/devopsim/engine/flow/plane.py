@@ -85,14 +85,6 @@ class FlowPlane(FlowReplicas):
         self._lq = np.ascontiguousarray(np.vstack(tables)) if tables else np.zeros((1, 1401))
         self.svc_row = np.array([self._rows[int(c)] for c in self.conc], dtype=np.int64)
         self.composer = Composer(program, self.graph, streams, samples)
-        depth = np.zeros(self.E, dtype=np.int64)
-        for e in self.graph.order:
-            for s_, t in zip(self.graph.edge_src, self.graph.edge_dst, strict=True):
-                if s_ == e:
-                    depth[t] = max(depth[t], depth[e] + 1)
-        src_depth = depth[self.graph.edge_src] if self.graph.edge_src.size else np.empty(0, np.int64)
-        self._levels = [np.nonzero(src_depth == d)[0] for d in range(int(depth.max()) + 1 if self.E else 0)]
-        self._levels = [lv for lv in self._levels if lv.size]
         self.admit = np.ones(self.S)  # share of a service's arrivals that started last tick
         self.replicas = self._new_replicas(16)
         self._free = list(range(15, -1, -1))
@@ -310,7 +302,7 @@ class FlowPlane(FlowReplicas):
         g = self.graph
         calls = self.entry @ lam_cls  # logical calls per second to each endpoint
         starts_per_call = self.per_call * self.admit[self.ep_svc]
-        for edges in self._levels:
+        for edges in self.graph.levels:
             src = g.edge_src[edges]
             calls = calls + np.bincount(
                 g.edge_dst[edges],
