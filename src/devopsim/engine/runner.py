@@ -17,6 +17,7 @@ import numpy as np
 
 from devopsim.engine.clock import Clock
 from devopsim.engine.flow.plane import FlowPlane
+from devopsim.engine.loops import Loop, default_loops
 from devopsim.engine.request.plane import RequestPlane
 from devopsim.engine.streams import Streams
 from devopsim.engine.totals import ServiceTotals
@@ -91,6 +92,7 @@ class Simulation:
                 self._peak = max(self._peak, entry.traffic.rate.peak())
         self.scraper: Scraper | None = None
         self._totals_warm: list[ServiceTotals] | None = None
+        self.loops: list[Loop] = []
 
     def _schedule(self) -> None:
         sc = self.scenario
@@ -133,6 +135,9 @@ class Simulation:
         self.platform.start()
         self.scraper = Scraper(self.store, self.program, self.platform, self.plane, sc)
         self._schedule()
+        self.loops = default_loops(self)
+        for loop in self.loops:
+            loop.attach(self)
         max_window = max(1e-3, MAX_ARRIVALS_PER_WINDOW / max(self._peak, 1e-9))
         if isinstance(self.plane, FlowPlane):
             max_window = float("inf")
@@ -171,4 +176,6 @@ class Simulation:
                 unsupported=self.loaded.unsupported,
             )
         )
+        for loop in self.loops:
+            loop.finish(self, summary)
         return RunOutput(summary=summary, store=self.store, log=self.log, program=self.program)

@@ -1,0 +1,37 @@
+"""Control loops: what acts on the platform at known times while the data plane runs.
+
+A loop is attached once the platform has started: it schedules its own
+callbacks on the simulation's control clock (``sim.clock.schedule(t, fn,
+priority)``), reads what it needs (the plane, the platform, the metric store)
+and acts through the model (``sim.platform``, ``sim.traffic``, ``sim.log``).
+When the run ends, ``finish`` adds its part to the summary (``alerts``,
+``deployments``, ...). Capabilities register their loop in :func:`default_loops`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from devopsim.engine.runner import Simulation
+
+__all__ = ["Loop", "default_loops"]
+
+
+class Loop(Protocol):
+    """A control loop of one run."""
+
+    name: str
+
+    def attach(self, sim: Simulation) -> None:
+        """Schedule the loop's first callbacks on ``sim.clock``."""
+
+    def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
+        """Add what the loop saw and did to the run's summary."""
+
+
+def default_loops(sim: Simulation) -> list[Loop]:
+    """The loops the scenario asks for, in the order they act at equal times."""
+    loops: list[Loop] = []
+    # Each capability appends its loop here, one line each.
+    return loops
