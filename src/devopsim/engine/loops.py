@@ -34,4 +34,7 @@ def default_loops(sim: Simulation) -> list[Loop]:
     """The loops the scenario asks for, in the order they act at equal times."""
     loops: list[Loop] = []
     # Each capability appends its loop here, one line each.
+    from devopsim.control.autoscaling import AutoscalingLoop
+
+    loops.append(AutoscalingLoop())
     return loops

@@ -69,6 +69,8 @@ class Pod:
     region: str = "local"
     cloud: str = "local"
     deleted: float | None = None
+    ready_since: float | None = None  # the Ready condition's last transition time
+    restarts: int = 0
 
     def labels(self) -> dict[str, str]:
         """The labels every series of this pod carries."""
@@ -167,6 +169,7 @@ class Platform:
             return
         pod.phase = PodPhase.RUNNING
         pod.ready = True
+        pod.ready_since = now
         self.plane.set_ready(pod.slot, True)
         self.log.emit(now, "pod.ready", pod=pod.name, service=pod.service)
 
@@ -198,6 +201,8 @@ class Platform:
 
     def _terminate(self, pod: Pod, now: float) -> None:
         pod.phase = PodPhase.TERMINATING
+        if pod.ready:
+            pod.ready_since = now
         pod.ready = False
         pod.deleted = now
         self.plane.set_ready(pod.slot, False)

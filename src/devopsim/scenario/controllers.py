@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from devopsim.scenario.base import Spec
 from devopsim.scenario.types import Duration, Fraction, IntOrPercent
+from devopsim.scenario.units import parse_cpu, parse_size
 
 __all__ = [
     "HPA",
@@ -48,11 +49,28 @@ class Probe(Spec):
 # --- HPA autoscaling/v2 -------------------------------------------------------
 
 
+def _quantity(value: Any) -> Any:
+    """A Kubernetes quantity (``500m``, ``2``, ``100Mi``, ``1k``) as a plain number."""
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        return parse_cpu(value)
+    except ValueError:
+        pass
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise ValueError(f"expected a quantity like 500m, 2, 100Mi or 1k (got {value!r})") from None
+
+
+Quantity = Annotated[float, BeforeValidator(_quantity)]
+
+
 class MetricTarget(Spec):
     type: Literal["Utilization", "AverageValue", "Value"]
     average_utilization: int | None = Field(None, ge=1)
-    average_value: float | str | None = None
-    value: float | str | None = None
+    average_value: Quantity | None = None
+    value: Quantity | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MetricTarget:
@@ -160,6 +178,14 @@ class HPA(Spec):
     max_replicas: int = Field(ge=1)
     metrics: list[MetricSpec] = Field(default_factory=_default_metrics)
     behavior: Behavior | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_metrics(cls, data: Any) -> Any:
+        # The API fills in the default CPU metric when ``metrics`` is empty, not only when absent.
+        if isinstance(data, dict) and data.get("metrics") == []:
+            data = {k: v for k, v in data.items() if k != "metrics"}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> HPA:

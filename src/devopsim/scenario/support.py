@@ -64,7 +64,7 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
         add(("traffic", "clients"), "client geography", "chaos", "all clients are equally close")
     for name, svc in sc.services.items():
         base: PathKey = ("services", name)
-        if svc.autoscaler is not None and svc.autoscaler.kind != "manual":
+        if svc.autoscaler is not None and svc.autoscaler.kind not in ("manual", "hpa"):
             add(
                 (*base, "autoscaler"),
                 f"the {svc.autoscaler.kind} autoscaler",

@@ -1,0 +1,213 @@
+"""The HorizontalPodAutoscaler as a control loop of a run.
+
+Each service whose ``autoscaler`` is ``kind: hpa`` gets one
+:class:`~devopsim.control.hpa.HPAController`, synced every 15 s
+(``--horizontal-pod-autoscaler-sync-period``) from t = 15 s. A sync reads what
+the real controller reads: ``scale.spec.replicas`` (the workload's desired
+replicas), the pods with their phase, readiness and start times, and the
+metrics APIs: resource metrics from :class:`MetricsServer` (CPU averaged over
+its 15 s resolution, so decisions lag the load), custom and external metrics
+through PromQL on the twin's own scraped series the way prometheus-adapter
+serves them. It acts only through ``Platform.scale`` and logs ``hpa.scale``
+with ``from_replicas``, ``to_replicas`` and ``reason``. kube-state-metrics'
+HPA series are recorded at every scrape:
+``kube_horizontalpodautoscaler_spec_min_replicas``, ``..._spec_max_replicas``,
+``..._status_current_replicas``, ``..._status_desired_replicas``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from devopsim.control.hpa import SYNC_PERIOD, Decision, HPAController
+from devopsim.control.hpa_metrics import MetricReading, PodInfo, PodSample
+from devopsim.control.metrics_server import MetricsServer
+from devopsim.model.platform import PodPhase, Workload
+from devopsim.scenario.controllers import HPA, MetricSpec, MetricTarget
+
+if TYPE_CHECKING:
+    from devopsim.engine.runner import Simulation
+
+__all__ = ["AutoscalingLoop", "pod_infos"]
+
+_KSM = (
+    "kube_horizontalpodautoscaler_spec_min_replicas",
+    "kube_horizontalpodautoscaler_spec_max_replicas",
+    "kube_horizontalpodautoscaler_status_current_replicas",
+    "kube_horizontalpodautoscaler_status_desired_replicas",
+)
+
+
+def pod_infos(w: Workload, resource: str | None) -> list[PodInfo]:
+    """The workload's pods as the HPA sees them (``resource`` picks the request reported)."""
+    if resource == "cpu":
+        request = w.spec.resources.requests.cpu
+    elif resource == "memory":
+        request = w.spec.resources.requests.memory
+    else:
+        request = None
+    out = []
+    for p in w.pods:
+        if p.phase == PodPhase.GONE:
+            continue
+        out.append(
+            PodInfo(
+                name=p.name,
+                phase="Running",
+                ready=p.ready,
+                deleting=p.phase == PodPhase.TERMINATING,
+                start=p.created,
+                ready_since=p.created if p.ready_since is None else p.ready_since,
+                request=request,
+            )
+        )
+    return out
+
+
+def _target(t: MetricTarget) -> tuple[Any, float]:
+    if t.type == "Utilization":
+        assert t.average_utilization is not None
+        return "Utilization", float(t.average_utilization)
+    value = t.average_value if t.type == "AverageValue" else t.value
+    assert value is not None
+    return t.type, float(value)
+
+
+@dataclass
+class _HPA:
+    service: str
+    spec: HPA
+    ctl: HPAController
+    decisions: list[Decision] = field(default_factory=list)
+    desired: int = 0
+    ksm_ids: np.ndarray | None = None
+
+
+class AutoscalingLoop:
+    """Every HPA of the scenario, and the metrics-server they read."""
+
+    name = "autoscaling"
+
+    def __init__(self) -> None:
+        self.hpas: list[_HPA] = []
+        self.metrics = MetricsServer()
+        self._engine: Any = None
+        self._engine_error: str | None = None
+
+    def attach(self, sim: Simulation) -> None:
+        """Create one controller per ``kind: hpa`` autoscaler and schedule their syncs."""
+        self.sim = sim
+        for name, svc in sim.scenario.services.items():
+            a = svc.autoscaler
+            if isinstance(a, HPA):
+                h = _HPA(name, a, HPAController.from_spec(a), desired=sim.platform.workloads[name].desired)
+                labels = {"namespace": "default", "horizontalpodautoscaler": name}
+                h.ksm_ids = np.array([sim.store.series(m, labels) for m in _KSM], dtype=np.int64)
+                self.hpas.append(h)
+        if not self.hpas:
+            return
+        self.metrics.attach(sim)
+        sim.clock.schedule(SYNC_PERIOD, self._sync, priority=-10)
+        interval = sim.scenario.monitoring.scrape_interval
+        k = 0
+        while k * interval < sim.scenario.duration:
+            sim.clock.schedule(k * interval, self._record, priority=10)
+            k += 1
+
+    # --- metrics ---------------------------------------------------------------------------
+
+    def _promql(self, expr: str, t: float) -> Any:
+        if self._engine is None and self._engine_error is None:
+            try:
+                from devopsim.observe.promql import Engine  # type: ignore[import-not-found, unused-ignore]
+
+                self._engine = Engine(self.sim.store)
+            except ImportError:
+                self._engine_error = "custom metrics need PromQL (devopsim.observe.promql), not available"
+        if self._engine is None:
+            raise LookupError(self._engine_error)
+        return self._engine.instant(expr, t)
+
+    def _reading(self, h: _HPA, m: MetricSpec, t: float) -> MetricReading:
+        if m.type in ("Resource", "ContainerResource"):
+            res = m.resource if m.type == "Resource" else m.container_resource
+            assert res is not None
+            ttype, target = _target(res.target)
+            samples = self.metrics.cpu if res.name == "cpu" else self.metrics.memory
+            return MetricReading(m.type, res.name, ttype, target, samples=samples)
+        sel = f'service="{h.service}"'
+        try:
+            if m.type == "Pods":
+                assert m.pods is not None
+                ttype, target = _target(m.pods.target)
+                name = m.pods.metric.name
+                res = self._promql(f"sum by (pod) (rate({name}_total{{{sel}}}[1m]))", t)
+                samples = {s.labels["pod"]: PodSample(s.value, t, 60.0) for s in res if "pod" in s.labels}
+                return MetricReading("Pods", name, ttype, target, samples=samples)
+            spec = m.object if m.type == "Object" else m.external
+            assert spec is not None
+            ttype, target = _target(spec.target)
+            name = spec.metric.name
+            matchers = ", ".join(
+                f'{k}="{v}"' for k, v in ((spec.metric.selector or {}).get("matchLabels") or {}).items()
+            )
+            res = self._promql(f"sum({name}{{{matchers}}})", t)
+            if not res:
+                raise LookupError(f"no series for {name}")
+            return MetricReading(m.type, name, ttype, target, value=float(res[0].value))
+        except LookupError as e:
+            return MetricReading(m.type, m.type.lower(), "Value", 1.0, error=str(e))
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _sync(self, t: float) -> None:
+        sim = self.sim
+        for h in self.hpas:
+            w = sim.platform.workloads[h.service]
+            readings = [self._reading(h, m, t) for m in h.spec.metrics]
+            resource = next((r.name for r in readings if r.type in ("Resource", "ContainerResource")), None)
+            pods = pod_infos(w, resource)
+            current = w.desired
+            d = h.ctl.reconcile(t, current, readings, pods, status_replicas=len(w.live()))
+            h.decisions.append(d)
+            h.desired = d.desired
+            if d.rescale:
+                sim.log.emit(
+                    t,
+                    "hpa.scale",
+                    service=h.service,
+                    from_replicas=current,
+                    to_replicas=d.desired,
+                    reason=d.reason or d.able_to_scale,
+                )
+                sim.platform.scale(h.service, d.desired, t, reason="hpa")
+        if t + SYNC_PERIOD < sim.scenario.duration:
+            sim.clock.schedule(t + SYNC_PERIOD, self._sync, priority=-10)
+
+    def _record(self, t: float) -> None:
+        for h in self.hpas:
+            w = self.sim.platform.workloads[h.service]
+            assert h.ksm_ids is not None
+            vals = [h.spec.min_replicas, h.spec.max_replicas, len(w.live()), h.desired or w.desired]
+            self.sim.store.append(t, h.ksm_ids, np.array(vals, dtype=np.float64))
+
+    def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
+        """Record the final HPA series and a per-HPA summary (``autoscalers.<service>``)."""
+        if not self.hpas:
+            return
+        self._record(sim.scenario.duration)
+        out = {}
+        for h in self.hpas:
+            scaled = [d for d in h.decisions if d.rescale]
+            out[h.service] = {
+                "kind": "hpa",
+                "syncs": len(h.decisions),
+                "rescales": len(scaled),
+                "scale_ups": sum(1 for d in scaled if d.desired > d.current),
+                "scale_downs": sum(1 for d in scaled if d.desired < d.current),
+                "failed_syncs": sum(1 for d in h.decisions if not d.active),
+            }
+        summary["autoscalers"] = out
