@@ -35,6 +35,8 @@ def default_loops(sim: Simulation) -> list[Loop]:
     loops: list[Loop] = []
     # Each capability appends its loop here, one line each.
     from devopsim.control.autoscaling import AutoscalingLoop
+    from devopsim.control.rollout import RolloutLoop
 
     loops.append(AutoscalingLoop())
+    loops.append(RolloutLoop())
     return loops

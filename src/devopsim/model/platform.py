@@ -99,6 +99,7 @@ class Workload:
     desired: int
     pods: list[Pod] = field(default_factory=list)
     history: list[tuple[float, int, int]] = field(default_factory=list)  # (t, ready, existing)
+    rolling: bool = False  # a rollout controller sizes the ReplicaSets
 
     def live(self) -> list[Pod]:
         """Pods that exist (not yet gone)."""
@@ -151,17 +152,19 @@ class Platform:
                 self._become_ready(pod, 0.0)
             self._record(w, 0.0)
 
-    def _create(self, w: Workload, now: float) -> Pod:
+    def _create(self, w: Workload, now: float, version: str | None = None) -> Pod:
+        version = w.version if version is None else version
+        vi = self.program.ver_index[(w.name, version)]
         self._counter += 1
-        rs = _token(f"{w.name}/{w.version}", 9)
+        rs = _token(f"{w.name}/{version}", 9)
         name = f"{w.name}-{rs}-{_token(f'{w.name}/{self._counter}', 5)}"
         weights = w.spec.weights
         k = len(w.live())
         weight = weights[k] if weights is not None and k < len(weights) else 1.0
-        slot = self.plane.add_replica(w.index, w.version_index, now, weight)
-        pod = Pod(name=name, service=w.name, version=w.version, slot=slot, created=now)
+        slot = self.plane.add_replica(w.index, vi, now, weight)
+        pod = Pod(name=name, service=w.name, version=version, slot=slot, created=now)
         w.pods.append(pod)
-        self.log.emit(now, "pod.created", pod=name, service=w.name, version=w.version)
+        self.log.emit(now, "pod.created", pod=name, service=w.name, version=version)
         return pod
 
     def _become_ready(self, pod: Pod, now: float) -> None:
@@ -174,15 +177,34 @@ class Platform:
         self.log.emit(now, "pod.ready", pod=pod.name, service=pod.service)
 
     def scale(self, service: str, replicas: int, now: float, reason: str = "manual") -> None:
-        """Set a workload's desired replicas: new pods start, surplus pods terminate gracefully."""
+        """Set a workload's desired replicas: new pods start, surplus pods terminate gracefully.
+
+        While a rollout controller owns the workload (``w.rolling``), only the desired count
+        changes; the controller sizes the ReplicaSets at its next sync.
+        """
         w = self.workloads[service]
         old = w.desired
         w.desired = replicas
         self.log.emit(now, "scale", service=service, from_replicas=old, to_replicas=replicas, reason=reason)
-        active = [p for p in w.pods if p.phase in (PodPhase.STARTING, PodPhase.RUNNING)]
+        if w.rolling:
+            return
+        self.scale_replicaset(service, w.version, replicas, now)
+
+    def replicaset(self, service: str, version: str) -> list[Pod]:
+        """The pods of one version (a ReplicaSet) that are starting or running."""
+        return [
+            p
+            for p in self.workloads[service].pods
+            if p.version == version and p.phase in (PodPhase.STARTING, PodPhase.RUNNING)
+        ]
+
+    def scale_replicaset(self, service: str, version: str, replicas: int, now: float) -> None:
+        """Bring one version's pods to ``replicas``: create pods, or terminate the surplus."""
+        w = self.workloads[service]
+        active = self.replicaset(service, version)
         if len(active) < replicas:
             for _ in range(replicas - len(active)):
-                pod = self._create(w, now)
+                pod = self._create(w, now, version)
                 startup = w.spec.startup
                 if startup <= 0:
                     self._become_ready(pod, now)
@@ -194,6 +216,17 @@ class Platform:
             for pod in victims:
                 self._terminate(pod, now)
         self._record(w, now)
+
+    def set_template(self, service: str, version: str) -> None:
+        """Point the workload's pod template at ``version`` (a registered version of the program)."""
+        w = self.workloads[service]
+        w.version = version
+        w.version_index = self.program.ver_index[(service, version)]
+
+    @staticmethod
+    def available(pod: Pod, now: float, min_ready_seconds: float) -> bool:
+        """Ready for at least ``minReadySeconds`` (the Deployment's notion of available)."""
+        return pod.ready and pod.ready_since is not None and now - pod.ready_since >= min_ready_seconds
 
     def _ready_then_record(self, pod: Pod, now: float) -> None:
         self._become_ready(pod, now)

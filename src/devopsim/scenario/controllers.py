@@ -271,9 +271,30 @@ Autoscaler = Annotated[HPA | KedaKafka | Knative | Predictive | Learned | Manual
 # --- rollout strategies -----------------------------------------------------
 
 
+def _zero(v: int | str) -> bool:
+    return v == 0 if isinstance(v, int) else float(v.rstrip("%")) == 0.0
+
+
+def _check_fenceposts(max_surge: int | str, max_unavailable: int | str) -> None:
+    if _zero(max_surge) and _zero(max_unavailable):
+        raise ValueError(
+            f"maxSurge and maxUnavailable cannot both be 0 (got maxSurge={max_surge}, "
+            f"maxUnavailable={max_unavailable}): the rollout could never replace a pod"
+        )
+    if isinstance(max_unavailable, str) and float(max_unavailable.rstrip("%")) > 100:
+        raise ValueError(f"maxUnavailable must not be greater than 100% (got {max_unavailable})")
+
+
 class RollingUpdateParams(Spec):
+    """``strategy.rollingUpdate`` of a Deployment (apps/v1 defaults 25 % / 25 %)."""
+
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
+
+    @model_validator(mode="after")
+    def _check(self) -> RollingUpdateParams:
+        _check_fenceposts(self.max_surge, self.max_unavailable)
+        return self
 
 
 class AnalysisRef(Spec):
@@ -345,6 +366,11 @@ class Canary(Spec):
     abort_scale_down_delay_seconds: int = Field(30, ge=0)
     stable_service: str | None = None
     canary_service: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Canary:
+        _check_fenceposts(self.max_surge, self.max_unavailable)
+        return self
 
 
 class BlueGreen(Spec):

@@ -71,12 +71,12 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
                 "control",
                 "replicas change only through timeline 'scale' entries",
             )
-        if svc.strategy is not None:
+        if svc.strategy is not None and svc.strategy.type in ("Canary", "BlueGreen"):
             add(
                 (*base, "strategy"),
                 f"the {svc.strategy.type} strategy",
                 "control",
-                "deploys are not simulated either",
+                "deploys roll out as a RollingUpdate with its maxSurge/maxUnavailable",
             )
         for probe in ("readiness_probe", "liveness_probe", "startup_probe"):
             if getattr(svc, probe) is not None:
@@ -125,11 +125,7 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
     if sc.security is not None:
         add(("security",), "the security posture", "security", "it is recorded in the summary only")
     for i, entry in enumerate(sc.timeline):
-        if entry.action == "deploy":
-            add(("timeline", i, "deploy"), "a deploy", "control", "the service keeps its version")
-        elif entry.action == "rollback":
-            add(("timeline", i, "rollback"), "a rollback", "control", "nothing changes")
-        elif entry.action == "fault":
+        if entry.action == "fault":
             add(
                 ("timeline", i, "fault"),
                 f"the {entry.fault.kind} fault" if entry.fault else "a fault",
