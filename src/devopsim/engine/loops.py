@@ -39,4 +39,7 @@ def default_loops(sim: Simulation) -> list[Loop]:
 
     loops.append(AutoscalingLoop())
     loops.append(RolloutLoop())
+    from devopsim.stateful.loop import StatefulLoop  # datastores: lag, failover, cache, Kafka lag
+
+    loops.append(StatefulLoop())
     return loops

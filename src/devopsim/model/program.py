@@ -9,11 +9,15 @@ source of randomness gets a named sampler. Both data planes read this.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from devopsim.scenario.dists import Distribution
 from devopsim.scenario.schema import Scenario, Step
+
+if TYPE_CHECKING:
+    from devopsim.model.datastores import DatastoreCompiler
 
 __all__ = ["ERROR_NAMES", "LB_CODES", "Program", "Sampler", "compile_program"]
 
@@ -66,6 +70,7 @@ class Program:
     ver_lat: list[float]
     max_local: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    datastores: DatastoreCompiler | None = None  # how query/cache/publish steps were compiled
 
     def add_version(self, service: str, version: str, error_rate: float, latency_factor: float) -> int:
         """Register (or update) a version of a service; returns its index."""
@@ -90,7 +95,12 @@ def _compile_steps(
     prog: list[tuple[int, int, int, float]],
     samplers: list[Sampler],
     ep_index: dict[str, int],
+    stores: DatastoreCompiler | None = None,
 ) -> None:
+    def smp(name: str) -> int:
+        samplers.append(Sampler(name))
+        return len(samplers) - 1
+
     for i, step in enumerate(steps):
         here = f"{path}{i}"
         kind = step.kind
@@ -107,9 +117,13 @@ def _compile_steps(
             for j, branch in enumerate(step.parallel):
                 if branch.kind == "call":
                     prog.append(_call_op(branch, svc, ep, f"{here}.{j}", samplers, ep_index))
+                elif stores is not None:  # query, publish: a call to the datastore's service
+                    stores.compile(branch, f"{svc}/{ep}/{here}.{j}", prog, smp, ep_index, OP_CALL, OP_NOP)
                 else:
                     prog.append((OP_NOP, 0, -1, 1.0))
-        else:  # query, cache, publish: simulated by the stateful tier (a later capability)
+        elif stores is not None:  # query, cache, publish: calls to datastores (model/datastores.py)
+            stores.compile(step, f"{svc}/{ep}/{here}", prog, smp, ep_index, OP_CALL, OP_NOP)
+        else:
             prog.append((OP_NOP, 0, -1, 1.0))
 
 
@@ -128,6 +142,9 @@ def _call_op(
 
 def compile_program(sc: Scenario) -> Program:
     """Compile the services, endpoints and classes of ``sc`` into dense arrays."""
+    from devopsim.model.datastores import DatastoreCompiler
+
+    stores = DatastoreCompiler.expand(sc)  # datastores become synthetic services first
     services = list(sc.services)
     endpoints = [(s, e) for s in services for e in sc.services[s].endpoints]
     ep_index = {f"{s}.{e}": i for i, (s, e) in enumerate(endpoints)}
@@ -180,7 +197,7 @@ def compile_program(sc: Scenario) -> Program:
         i["ep_local"][k] = local_count[s]
         local_count[s] += 1
         i["ep_prog"][k] = len(prog)
-        _compile_steps(ep.steps, s, e, "", prog, samplers, ep_index)
+        _compile_steps(ep.steps, s, e, "", prog, samplers, ep_index, stores)
         prog.append((OP_END, 0, -1, 1.0))
         f["ep_timeout"][k] = ep.timeout or 0.0
         if ep.retries is not None:
@@ -238,6 +255,7 @@ def compile_program(sc: Scenario) -> Program:
         ver_lat=[],
         max_local=max([*local_count.values(), 1]),
         arrays=a,
+        datastores=stores,
     )
     for s in services:
         spec = sc.services[s]

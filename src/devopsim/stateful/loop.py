@@ -1,0 +1,393 @@
+"""The stateful tier's control loop: lag, failover, cache state, Kafka lag, exporter metrics.
+
+At every scrape the loop reads what the synthetic datastore services served
+(from the plane's per-replica counters), carries the time-varying models
+forward (replication lag, consumer-group lag, cache warm-up), writes the
+series postgres_exporter, redis_exporter and kafka_exporter would expose, and
+acts through the model for datastore faults in the timeline:
+
+* ``db-primary-crash`` on a PostgreSQL: the primary's pods die at once; with
+  replicas, Patroni's timeline (lease expiry, next HA loop, replay, promotion)
+  decides when a replica becomes the primary; asynchronous replication loses
+  the writes the standby had not received.
+* ``replication-break`` / ``recover``: the WAL stream stops and resumes.
+* ``cache-flush`` and ``cache-shard-loss``: the cache empties (or a shard's
+  keys go) and warms up again; the miss ratio of the compiled cache steps
+  follows (the request plane reads it live; the flow plane keeps its compiled
+  routing, see the report).
+* ``broker-loss``: a broker's pods die; its partitions' leaders are re-elected
+  after ``broker.session.timeout.ms``.
+
+``finish`` writes ``datastores.<name>`` into the summary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from devopsim.model.datastores import cache_loads, network_rtt
+from devopsim.scenario.infra import Fault, Kafka, Postgres, Redis
+from devopsim.stateful.cache import che, warm_hit_ratio
+from devopsim.stateful.kafka import BROKER_SESSION_TIMEOUT, ConsumerGroup
+from devopsim.stateful.postgres import (
+    REPLAY_COST_FRACTION,
+    WAL_BYTES_PER_WRITE,
+    ReplicationLink,
+    backup_plan,
+    failover_timeline,
+    patroni_timing,
+)
+
+if TYPE_CHECKING:
+    from devopsim.engine.runner import Simulation
+
+__all__ = ["DEFAULT_DATA_SIZE", "StatefulLoop"]
+
+DEFAULT_DATA_SIZE = 10 * 1024**3  # bytes of a database whose scenario gives no dataSize
+
+
+@dataclass
+class _Store:
+    name: str
+    kind: str
+    services: list[str]
+    totals: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (svc, ep) -> [ok, err]
+    last: dict[tuple[str, str], float] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class StatefulLoop:
+    """Runs the stateful tier's time-varying models alongside the data plane."""
+
+    name = "stateful"
+
+    def __init__(self) -> None:
+        self.stores: dict[str, _Store] = {}
+        self.links: dict[str, list[ReplicationLink]] = {}
+        self.groups: dict[str, tuple[str, str, ConsumerGroup]] = {}  # consumer svc -> (kafka, topic, group)
+        self.flushed: dict[str, float] = {}  # cache -> time it was emptied
+        self.t_prev = 0.0
+
+    # --- set-up --------------------------------------------------------------------------
+
+    def attach(self, sim: Simulation) -> None:
+        """Build the models and schedule the scrape-time ticks and the datastore faults."""
+        sc = sim.scenario
+        comp = sim.program.datastores
+        for name, ds in sc.datastores.items():
+            svcs = sorted(
+                {a.split(".")[0] for k, a in (comp.alias.items() if comp else []) if k.startswith(name + ".")}
+            )
+            st = _Store(name, ds.kind, svcs or [name])
+            self.stores[name] = st
+            if isinstance(ds, Postgres) and ds.topology == "primary-replica":
+                write = [op.work.mean for n, op in ds.operations.items() if (op.kind or n) != "read"]
+                replay = 1.0 / (REPLAY_COST_FRACTION * (write[0] if write else 1e-3))
+                rtt = network_rtt(ds.placement.clouds if ds.placement else None)
+                self.links[name] = [ReplicationLink(rtt / 2, replay) for _ in range(ds.replicas)]
+            st.facts.update(failovers=0, writes_lost=0.0, conflicts=0.0, peak_lag_s=0.0, rto_s=None)
+        for sname, svc in sc.services.items():
+            if svc.consume is None:
+                continue
+            kname, _, topic = svc.consume.topic.partition(".")
+            kds = sc.datastores.get(kname)
+            if not isinstance(kds, Kafka) or topic not in kds.topics:
+                continue
+            work = sum(s.work.mean for s in svc.consume.steps if s.work is not None) or 1e-3
+            cap = min(svc.concurrency, svc.cores) / work
+            self.groups[sname] = (kname, topic, ConsumerGroup(kds.topics[topic].partitions, cap))
+        interval = sc.monitoring.scrape_interval
+        for k in range(int(sc.duration // interval) + 1):
+            if k * interval < sc.duration:
+                sim.clock.schedule(k * interval, partial(self._tick, sim), priority=11)
+        for i, entry in enumerate(sc.timeline):
+            f = entry.fault
+            if f is not None and f.target in sc.datastores:
+                sim.clock.schedule(entry.at, partial(self._fault, sim, f, i), priority=1)
+
+    # --- reading the plane -------------------------------------------------------------------
+
+    def _counts(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], tuple[float, float]]:
+        out: dict[tuple[str, str], tuple[float, float]] = {}
+        cnt = sim.plane.replicas.cnt
+        for svc in st.services:
+            w = sim.platform.workloads.get(svc)
+            if w is None:
+                continue
+            for k, (s, e) in enumerate(sim.program.endpoints):
+                if s != svc:
+                    continue
+                local = int(sim.program.arrays["ep_local"][k])
+                ok = err = 0.0
+                for pod in w.live():
+                    row = cnt[pod.slot, local]
+                    ok += float(row[0])
+                    err += float(row[1:].sum())
+                out[(s, e)] = (ok, err)
+        return out
+
+    def _delta(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], float]:
+        """Requests per endpoint since the last tick (counter resets folded in)."""
+        d: dict[tuple[str, str], float] = {}
+        for key, (ok, err) in self._counts(sim, st).items():
+            tot = st.totals.setdefault(key, [0.0, 0.0])
+            now = ok + err
+            prev = st.last.get(key, 0.0)
+            inc = now - prev if now >= prev else now
+            st.last[key] = now
+            d[key] = inc
+            tot[1] = tot[1] + inc
+            st.facts.setdefault("errors_now", {})[key] = err
+        return d
+
+    # --- the tick ------------------------------------------------------------------------------
+
+    def _tick(self, sim: Simulation, t: float) -> None:
+        dt = t - self.t_prev
+        self.t_prev = t
+        sc = sim.scenario
+        put: list[tuple[str, dict[str, str], float]] = []
+        for name, st in self.stores.items():
+            ds = sc.datastores[name]
+            delta = self._delta(sim, st)
+            if isinstance(ds, Postgres):
+                self._postgres(sim, st, ds, delta, dt, t, put)
+            elif isinstance(ds, Redis):
+                self._redis(sim, st, ds, delta, t, put)
+            else:
+                self._kafka(sim, st, ds, delta, dt, t, put)
+        if put:
+            ids = np.array([sim.store.series(m, lb) for m, lb, _ in put], dtype=np.int64)
+            sim.store.append(t, ids, np.array([v for _, _, v in put], dtype=np.float64))
+
+    def _postgres(
+        self,
+        sim: Simulation,
+        st: _Store,
+        ds: Postgres,
+        delta: dict[tuple[str, str], float],
+        dt: float,
+        t: float,
+        put: list[tuple[str, dict[str, str], float]],
+    ) -> None:
+        writes = sum(
+            v for (s, e), v in delta.items() if (ds.operations[e].kind or e) != "read" and e in ds.operations
+        )
+        rate = writes / dt if dt > 0 else 0.0
+        st.facts["writes"] = st.facts.get("writes", 0.0) + writes
+        st.facts["queries"] = sum(v[1] for v in st.totals.values())
+        lab = {"datastore": st.name, "datname": "app"}
+        up = 1.0 if sim.platform.workloads[st.name].ready_count() > 0 else 0.0
+        put.append(("pg_up", {"datastore": st.name}, up))
+        put.append(("pg_stat_database_xact_commit", lab, float(sum(self._ok(st)))))
+        put.append(
+            ("pg_stat_database_xact_rollback", lab, float(sum(st.facts.get("errors_now", {}).values())))
+        )
+        put.append(("pg_settings_max_connections", {"datastore": st.name}, float(ds.resources.connections)))
+        for i, link in enumerate(self.links.get(st.name, [])):
+            link.advance(dt, rate, t)
+            st.facts["peak_lag_s"] = max(st.facts["peak_lag_s"], link.replay_lag)
+            put.append(
+                (
+                    "pg_replication_lag_seconds",
+                    {"datastore": st.name, "replica": f"{st.name}-{i + 1}"},
+                    link.replay_lag,
+                )
+            )
+        if ds.topology == "multi-master" and (ds.nodes or 1) > 1:
+            from devopsim.stateful.cache import zipf_groups
+
+            if "keys" not in st.facts:
+                st.facts["keys"] = zipf_groups(1_000_000, 0.99)
+            p, c = st.facts["keys"]
+            window = network_rtt(ds.placement.clouds if ds.placement else None) / 2
+            n = ds.nodes or 1
+            lam = rate * p
+            cr = float(np.sum(c * lam * -np.expm1(-2.0 * window * lam * (n - 1) / n)))
+            st.facts["conflicts"] += cr * dt
+            put.append(("devopsim_pg_write_conflicts_total", {"datastore": st.name}, st.facts["conflicts"]))
+
+    @staticmethod
+    def _ok(st: _Store) -> list[float]:
+        return [v[1] for v in st.totals.values()]
+
+    def _redis(
+        self,
+        sim: Simulation,
+        st: _Store,
+        ds: Redis,
+        delta: dict[tuple[str, str], float],
+        t: float,
+        put: list[tuple[str, dict[str, str], float]],
+    ) -> None:
+        comp = sim.program.datastores
+        if "loads" not in st.facts:
+            loads = cache_loads(sim.scenario, st.name)
+            fit = che(loads, float(ds.memory))
+            st.facts.update(loads=loads, fit=fit, hits=0.0, misses=0.0)
+        loads, fit = st.facts["loads"], st.facts["fit"]
+        lost = st.facts.get("shards_lost", 0)
+        since = t - self.flushed[st.name] if st.name in self.flushed else math.inf
+        for (ks_name, _ks), base in zip(ds.keyspaces.items(), fit.keyspace_hit_ratio, strict=True):
+            idx = list(ds.keyspaces).index(ks_name)
+            h = base if math.isinf(since) else warm_hit_ratio(loads[idx], fit.characteristic_time, since)
+            h *= 1.0 - lost / ds.shards
+            n = delta.get((st.name, ks_name), 0.0)
+            st.facts["hits"] += n * h
+            st.facts["misses"] += n * (1 - h)
+            key = f"{st.name}.{ks_name}"
+            if comp is not None:
+                p = sim.program.arrays["prog_p"]
+                for pc in comp.miss_pcs.get(key, []):
+                    p[pc] = 1.0 - h
+        put.append(("redis_up", {"datastore": st.name}, 1.0 if lost < ds.shards else 0.0))
+        put.append(("redis_keyspace_hits_total", {"datastore": st.name}, st.facts["hits"]))
+        put.append(("redis_keyspace_misses_total", {"datastore": st.name}, st.facts["misses"]))
+        put.append(("redis_memory_max_bytes", {"datastore": st.name}, float(ds.memory)))
+        put.append(("redis_memory_used_bytes", {"datastore": st.name}, min(float(ds.memory), fit.used_bytes)))
+
+    def _kafka(
+        self,
+        sim: Simulation,
+        st: _Store,
+        ds: Kafka,
+        delta: dict[tuple[str, str], float],
+        dt: float,
+        t: float,
+        put: list[tuple[str, dict[str, str], float]],
+    ) -> None:
+        put.append(
+            ("kafka_brokers", {"datastore": st.name}, float(sim.platform.workloads[st.name].ready_count()))
+        )
+        for topic, tp in ds.topics.items():
+            put.append(
+                ("kafka_topic_partitions", {"datastore": st.name, "topic": topic}, float(tp.partitions))
+            )
+        for svc, (kname, topic, g) in self.groups.items():
+            if kname != st.name:
+                continue
+            rate = delta.get((st.name, topic), 0.0) / dt if dt > 0 else 0.0
+            g.set_members(sim.platform.workloads[svc].ready_count(), t)
+            g.advance(t - dt, dt, rate)
+            st.facts["peak_consumer_lag"] = max(st.facts.get("peak_consumer_lag", 0.0), g.total_lag)
+            group = sim.scenario.services[svc].consume
+            gname = group.group if group is not None else svc
+            for p, lag in enumerate(g.lag):
+                put.append(
+                    (
+                        "kafka_consumergroup_lag",
+                        {"consumergroup": gname, "topic": topic, "partition": str(p)},
+                        float(lag),
+                    )
+                )
+
+    # --- faults -----------------------------------------------------------------------------------
+
+    def _fault(self, sim: Simulation, f: Fault, index: int, t: float) -> None:
+        sc = sim.scenario
+        ds = sc.datastores[f.target]
+        st = self.stores[f.target]
+        sim.log.emit(t, "datastore.fault", datastore=f.target, fault=f.kind, source=f"timeline[{index}]")
+        if f.kind == "db-primary-crash" and isinstance(ds, Postgres):
+            sim.platform.scale(f.target, 0, t, reason="db-primary-crash")
+            links = self.links.get(f.target, [])
+            if ds.topology == "primary-replica" and links:
+                fo = ds.failover
+                timing = patroni_timing(*(fo.ttl, fo.loop_wait, fo.retry_timeout) if fo else ())
+                rng = sim.streams.generator(f"stateful/patroni/{f.target}")
+                best = min(links, key=lambda lk: lk.received_lag_bytes)
+                limit = fo.maximum_lag_on_failover if fo else 1048576.0
+                eligible = best.received_lag_bytes <= limit
+                tl = failover_timeline(
+                    t,
+                    timing,
+                    float(rng.uniform(0, timing.loop_wait)),
+                    float(rng.uniform(0, timing.loop_wait)),
+                    best.replay_backlog_seconds,
+                    eligible,
+                )
+                lost = 0.0 if ds.replication == "sync" else best.unshipped
+                st.facts["writes_lost"] += lost
+                st.facts["rto_s"] = tl.rto if math.isfinite(tl.rto) else None
+                if eligible:
+                    st.facts["failovers"] += 1
+                    sim.clock.schedule(
+                        tl.promoted, partial(self._promote, sim, f.target, links.index(best), lost)
+                    )
+            elif f.duration:
+                sim.clock.schedule(t + f.duration, partial(self._restart, sim, f.target))
+        elif f.kind == "replication-break":
+            for lk in self.links.get(f.target, []):
+                lk.break_stream(t)
+        elif f.kind == "recover":
+            for lk in self.links.get(f.target, []):
+                lk.heal(t)
+            self.stores[f.target].facts["shards_lost"] = 0
+        elif f.kind == "cache-flush":
+            self.flushed[f.target] = t
+        elif f.kind == "cache-shard-loss" and isinstance(ds, Redis):
+            st.facts["shards_lost"] = min(ds.shards, st.facts.get("shards_lost", 0) + (f.count or 1))
+        elif f.kind == "broker-loss" and isinstance(ds, Kafka):
+            w = sim.platform.workloads[f.target]
+            sim.platform.scale(f.target, max(0, w.desired - (f.count or 1)), t, reason="broker-loss")
+            st.facts["leader_election_pause_s"] = BROKER_SESSION_TIMEOUT
+
+    def _promote(self, sim: Simulation, name: str, replica: int, lost: float, t: float) -> None:
+        sim.platform.scale(name, 1, t, reason="patroni failover")
+        # The old primary rejoins as a replica (pg_rewind), so the read pool keeps its size.
+        self.links[name].pop(replica)
+        sim.log.emit(t, "datastore.failover", datastore=name, writes_lost=lost)
+
+    def _restart(self, sim: Simulation, name: str, t: float) -> None:
+        sim.platform.scale(name, 1, t, reason="primary restarted")
+
+    # --- summary -------------------------------------------------------------------------------------
+
+    def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
+        """Write ``datastores.<name>``."""
+        sc = sim.scenario
+        out: dict[str, Any] = {}
+        for name, st in self.stores.items():
+            ds = sc.datastores[name]
+            total = sum(v[1] for v in st.totals.values())
+            errors = sum(st.facts.get("errors_now", {}).values())
+            d: dict[str, Any] = {"kind": st.kind, "queries": total, "errors": errors}
+            if isinstance(ds, Postgres):
+                wal_rate = st.facts.get("writes", 0.0) / max(sc.duration, 1e-9) * WAL_BYTES_PER_WRITE
+                d.update(
+                    failovers=st.facts["failovers"],
+                    writes_lost=st.facts["writes_lost"],
+                    rto_s=st.facts["rto_s"],
+                    peak_replication_lag_s=st.facts["peak_lag_s"],
+                    write_conflicts=st.facts["conflicts"],
+                )
+                if ds.backup is not None:
+                    b = ds.backup
+                    plan = backup_plan(
+                        b.full,
+                        b.wal,
+                        b.geo_redundant,
+                        b.retention,
+                        float(ds.data_size or DEFAULT_DATA_SIZE),
+                        wal_rate,
+                        b.throughput,
+                    )
+                    d["backup"] = {
+                        "rpo_worst_s": plan.rpo_worst if math.isfinite(plan.rpo_worst) else None,
+                        "rpo_expected_s": plan.rpo_expected if math.isfinite(plan.rpo_expected) else None,
+                        "rto_worst_s": plan.rto_worst if math.isfinite(plan.rto_worst) else None,
+                        "notes": list(plan.notes),
+                    }
+            elif isinstance(ds, Redis):
+                hits, misses = st.facts.get("hits", 0.0), st.facts.get("misses", 0.0)
+                d.update(hit_ratio=hits / (hits + misses) if hits + misses > 0 else None)
+            else:
+                d.update(peak_consumer_lag=st.facts.get("peak_consumer_lag", 0.0))
+            out[name] = d
+        if out:
+            summary["datastores"] = out
