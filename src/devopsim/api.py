@@ -47,14 +47,25 @@ class Result:
             self._metrics = self.store.to_pandas()
         return self._metrics
 
-    def write(self, out: str | Path) -> list[Path]:
-        """Write ``summary.json``, ``metrics.parquet`` and ``events.jsonl`` into ``out``."""
+    def write(self, out: str | Path, report: bool = True) -> list[Path]:
+        """Write ``summary.json``, ``metrics.parquet``, ``events.jsonl`` and ``report.html`` into ``out``.
+
+        The HTML report needs the ``report`` extra (Jinja2); without it, or with
+        ``report=False``, the other files are written alone.
+        """
         from devopsim.results.events import EventLog
         from devopsim.results.writer import write_results
 
         log = EventLog()
         log.events = self.events
-        return write_results(Path(out), self.summary, self.store, log)
+        written = write_results(Path(out), self.summary, self.store, log)
+        if report:
+            try:
+                from devopsim.report import from_result, render_report, write_html
+            except ImportError:  # pragma: no cover - the report extra is not installed
+                return written
+            written.append(write_html(render_report(from_result(self)), Path(out) / "report.html"))
+        return written
 
 
 def _load(

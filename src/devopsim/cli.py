@@ -90,7 +90,9 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Write summary.json, metrics.parquet and events.jsonl into this folder."
+            "--out",
+            "-o",
+            help="Write summary.json, metrics.parquet, events.jsonl and report.html into this folder.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
@@ -214,6 +216,50 @@ def init(
         raise typer.Exit(2)
     output.write_text(text, encoding="utf-8")
     err.print(f"wrote {output} (the {env} environment)")
+
+
+@app.command()
+def report(
+    run_ref: Annotated[
+        str, typer.Argument(metavar="RUN", help="A results folder (devopsim run --out DIR) or a run id.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file to write (default: RUN/report.html).")
+    ] = None,
+) -> None:
+    """Render a run as a self-contained HTML report (opens offline)."""
+    try:
+        from devopsim.report import load_run, render_report, write_html
+
+        run_data = load_run(run_ref)
+        target = output if output is not None else _default_report_path(run_ref, "report.html")
+        write_html(render_report(run_data), target)
+    except DevopsimError as exc:
+        raise _fail(exc) from None
+    err.print(f"report in [bold]{target}[/]")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(metavar="RUN_A", help="The baseline run (folder or id).")],
+    run_b: Annotated[str, typer.Argument(metavar="RUN_B", help="The run compared with it (folder or id).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
+        "compare.html"
+    ),
+) -> None:
+    """Render two runs side by side: overlaid charts and the differences that matter."""
+    try:
+        from devopsim.report import load_run, render_comparison, write_html
+
+        write_html(render_comparison(load_run(run_a), load_run(run_b)), output)
+    except DevopsimError as exc:
+        raise _fail(exc) from None
+    err.print(f"comparison in [bold]{output}[/]")
+
+
+def _default_report_path(run_ref: str, name: str) -> Path:
+    folder = Path(run_ref)
+    return folder / name if folder.is_dir() else Path(f"{folder.name}-{name}")
 
 
 @app.command()

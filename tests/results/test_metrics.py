@@ -125,7 +125,7 @@ def test_replica_gauges(checkout):
 
 def test_parquet_has_the_contract_columns(checkout, tmp_path):
     files = checkout.write(tmp_path / "run")
-    assert sorted(f.name for f in files) == ["events.jsonl", "metrics.parquet", "summary.json"]
+    assert sorted(f.name for f in files) == ["events.jsonl", "metrics.parquet", "report.html", "summary.json"]
     table = pq.read_table(tmp_path / "run" / "metrics.parquet")
     assert table.column_names == ["t", "metric", "labels", "value"]
     df = table.to_pandas()
