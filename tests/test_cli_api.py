@@ -66,7 +66,12 @@ def test_run_writes_results_and_a_table(tmp_path: Path) -> None:
         app, ["run", str(EXAMPLES / "mmc.yaml"), "--set", "duration=2h", "--out", str(out)]
     )
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "metrics.parquet", "report.html", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "events.jsonl",
+        "metrics.parquet",
+        "report.html",
+        "summary.json",
+    ]
     assert "What users saw" in res.stdout and "get" in res.stdout
     _check_contract(json.loads((out / "summary.json").read_text()))
 
