@@ -39,17 +39,34 @@ def _segreduce(ufunc: np.ufunc, x: np.ndarray, start: np.ndarray, end: np.ndarra
     return res
 
 
-def _exact_sum(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Per-segment sums, exact to rounding where cancellation could bite (Prometheus sums with Kahan)."""
-    import math
+def _kahan(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment Kahan-Neumaier sums ``(sum, compensation)``, as Prometheus' ``kahansum.Inc``.
 
-    plain = _segreduce(np.add, x, start, end)
+    Sequential within a segment, vectorised across segments (one pass per sample position).
+    """
+    total = np.zeros(start.size)
+    comp = np.zeros(start.size)
+    n = end - start
+    longest = int(n.max()) if n.size else 0
     with np.errstate(all="ignore"):
-        mag = _segreduce(np.add, np.abs(x), start, end)
-        risky = np.flatnonzero(np.isfinite(mag) & (mag > 0) & (np.abs(plain) < mag * 1e-9))
-    for k in risky.tolist():
-        plain[k] = math.fsum(x[start[k] : end[k]].tolist())
-    return plain
+        for j in range(longest):
+            act = np.flatnonzero(n > j)
+            inc = x[start[act] + j]
+            cur = total[act]
+            t = cur + inc
+            big = np.abs(cur) >= np.abs(inc)
+            delta = np.where(big, (cur - t) + inc, (inc - t) + cur)
+            comp[act] = np.where(np.isinf(t), 0.0, comp[act] + delta)
+            total[act] = t
+    return total, comp
+
+
+def _exact_sum(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Per-segment sums with Kahan compensation, as Prometheus computes them."""
+    total, comp = _kahan(x, start, end)
+    with np.errstate(all="ignore"):
+        out: np.ndarray = np.where(np.isinf(total), total, total + comp)
+    return out
 
 
 def _extrapolated(
@@ -65,7 +82,7 @@ def _extrapolated(
         prev[1:] = v[:-1]
         prev[:1] = 0.0
         drops = np.where(v < prev, prev, 0.0)
-        result = result + _exact_sum_or_zero(drops, s + 1, e)
+        result = _sequential_add(result, drops, s + 1, e)
     range_start = w.ts - range_ms
     first_t, last_t = t[s], t[e - 1]
     to_start = (first_t - range_start) / 1000.0
@@ -96,12 +113,16 @@ def _extrapolated(
     return w.lids[keep], out
 
 
-def _exact_sum_or_zero(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    res = np.zeros(start.size)
-    nonempty = end > start
-    if nonempty.any():
-        res[nonempty] = _exact_sum(x, start[nonempty], end[nonempty])
-    return res
+def _sequential_add(init: np.ndarray, x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``init[k] + x[start[k]] + ... + x[end[k]-1]`` added left to right (plain floats, as Go does)."""
+    acc = init.astype(np.float64, copy=True)
+    n = end - start
+    hits = np.flatnonzero(_segsum((x != 0).astype(np.float64), start, end) > 0)
+    longest = int(n[hits].max()) if hits.size else 0
+    for j in range(longest):
+        act = hits[n[hits] > j]
+        acc[act] = acc[act] + x[start[act] + j]
+    return acc
 
 
 def _instant(w: Window, is_rate: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +227,8 @@ def apply_range_function(
         if name == "sum_over_time":
             return w.lids, _exact_sum(v, s, e)
         if name == "avg_over_time":
-            return w.lids, _exact_sum(v, s, e) / n
+            total, comp = _kahan(v, s, e)
+            return w.lids, np.where(np.isinf(total), total / n, total / n + comp / n)
         if name == "min_over_time":
             return w.lids, _segreduce(np.fmin, v, s, e)
         if name == "max_over_time":

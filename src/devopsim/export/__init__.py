@@ -1,0 +1,1 @@
+"""Exports of a stored run: OpenMetrics text for Prometheus backfill, Grafana dashboards."""
