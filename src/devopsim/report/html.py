@@ -69,8 +69,8 @@ def _fmt_duration(s: float | None) -> str:
 def _fmt_num(x: float | None, digits: int = 4) -> str:
     if x is None:
         return "-"
-    if isinstance(x, int) or float(x).is_integer():
-        return f"{int(x):,}"
+    if isinstance(x, int) or float(x).is_integer() or abs(x) >= 10**digits:
+        return f"{round(x):,}"
     return f"{x:,.{digits}g}"
 
 
@@ -86,7 +86,9 @@ def _fmt_pct(x: float | None, digits: int = 4) -> str:
     return "-" if x is None else f"{100 * x:.{digits}g} %"
 
 
-def _fmt_value(x: float | None, unit: str) -> str:
+def _fmt_value(x: float | None, unit: str, delta: bool = False) -> str:
+    if unit == "%" and delta:
+        return "-" if x is None else f"{100 * x:+.3g} pp"
     if unit == "s":
         return _fmt_secs(x)
     if unit == "%":
@@ -213,6 +215,7 @@ def render_comparison(a: RunData, b: RunData, title: str | None = None) -> str:
             rows=rows,
             groups=_groups(rows),
             headline=_headline(rows),
+            trade_off=_trade_off(rows),
             palette=palette,
             panels=panels,
             echarts=_echarts(),
@@ -226,6 +229,26 @@ def _groups(rows: list[Change]) -> list[tuple[str, list[Change]]]:
     for r in rows:
         out.setdefault(r.group, []).append(r)
     return list(out.items())
+
+
+def _trade_off(rows: list[Change]) -> str | None:
+    """One sentence when cost and latency moved in opposite directions."""
+    cost = next((r for r in rows if r.group == "Cost" and r.verdict), None)
+    lat = [r for r in rows if r.group == "Request classes" and r.name.endswith(" p99") and r.verdict]
+    if cost is None or cost.relative is None or not lat:
+        return None
+    cheaper = cost.verdict == "better"
+    opposite = [r for r in lat if (r.verdict == "worse") == cheaper]
+    if not opposite:
+        return None
+    what = "cost" if cost.name == "cost" else "replica-seconds"
+    parts = ", ".join(
+        f"{r.name.removesuffix(' p99')} {100 * r.relative:+.3g} %" for r in opposite if r.relative is not None
+    )
+    pct = f"{abs(100 * cost.relative):.3g} %"
+    if cheaper:
+        return f"Trade-off: B saves {pct} of {what} and pays for it in p99 latency ({parts})."
+    return f"Trade-off: B spends {pct} more {what} and buys lower p99 latency with it ({parts})."
 
 
 def _headline(rows: list[Change]) -> list[str]:
@@ -257,6 +280,9 @@ def write_html(text: str, path: str | Path) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # a page like any other file, not mkstemp's 0600
         os.replace(tmp, path)
     except OSError as exc:
         raise TelemetryError(f"cannot write {path}: {exc}") from None

@@ -66,6 +66,11 @@ class Palette:
             self.services[name] = SERVICE_COLORS[len(self.services) % len(SERVICE_COLORS)]
         return self.services[name]
 
+    def service_rank(self, name: str) -> int:
+        """Where a service comes in the palette (its place in tables and legends)."""
+        self.service(name)
+        return list(self.services).index(name)
+
     def cls(self, name: str) -> str:
         """The colour of a request class."""
         if name not in self.classes:
@@ -99,10 +104,6 @@ def _panel(pid: str, title: str, unit: str, series: list[dict[str, Any]], **extr
         "series": series,
         **extra,
     }
-
-
-def _deploy_key(labels: dict[str, str]) -> bool:
-    return True
 
 
 def build_panels(run: RunData, grid: Grid, palette: Palette, run_index: int = 0) -> list[dict[str, Any]]:
@@ -157,7 +158,8 @@ def build_panels(run: RunData, grid: Grid, palette: Palette, run_index: int = 0)
     # -- services
     svc_lat = grid.quantiles("http_request_duration_seconds_bucket", (0.99,), ("service",))
     if svc_lat:
-        series = [_series(k[0], v[0.99], palette.service(k[0]), ri) for k, v in svc_lat.items()]
+        order = sorted(svc_lat, key=lambda k: palette.service_rank(k[0]))
+        series = [_series(k[0], svc_lat[k][0.99], palette.service(k[0]), ri) for k in order]
         panels.append(
             _panel(
                 "service_latency",

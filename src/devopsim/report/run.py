@@ -69,7 +69,7 @@ def load_run(ref: str | Path) -> RunData:
     """
     path = Path(ref)
     if path.is_dir():
-        return _from_folder(path, str(ref))
+        return _from_folder(path, path.resolve().name)
     try:
         store_mod = importlib.import_module("devopsim.store")
     except ImportError:
