@@ -90,6 +90,8 @@ def _rank_key(x: float, top: bool) -> tuple[int, float]:
 def aggregate(node: Aggregate, vec: Vector, param: float | None, labels: LabelTable) -> Vector:
     """Apply aggregation ``node`` to ``vec`` (``param`` is k or the quantile, when the op has one)."""
     op = node.op
+    if op in ("topk", "bottomk") and (param is None or math.isnan(param)):
+        raise ValueError("Parameter value is NaN")
     groups = labels.without(vec.ids, node.labels) if node.without else labels.keep(vec.ids, node.labels)
     if vec.ids.size == 0:
         return Vector.empty()
@@ -139,7 +141,7 @@ def aggregate(node: Aggregate, vec: Vector, param: float | None, labels: LabelTa
 
 def _topk(vec: Vector, inv: np.ndarray, n: int, param: float | None, top: bool) -> Vector:
     if param is None or math.isnan(param):
-        return Vector.empty()
+        raise ValueError("Parameter value is NaN")
     k = int(param) if math.isfinite(param) else (1 << 62 if param > 0 else 0)
     if k < 1:
         return Vector.empty()

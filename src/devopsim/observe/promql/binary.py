@@ -121,7 +121,9 @@ def set_op(node: Binary, lhs: Vector, rhs: Vector, labels: LabelTable) -> Vector
     return Vector(np.concatenate([lhs.ids, rhs.ids[extra]]), np.concatenate([lhs.vals, rhs.vals[extra]]))
 
 
-def vector_vector_op(node: Binary, lhs: Vector, rhs: Vector, labels: LabelTable) -> Vector:
+def vector_vector_op(
+    node: Binary, lhs: Vector, rhs: Vector, labels: LabelTable, check_all: bool = True
+) -> Vector:
     """Arithmetic or comparison between two vectors with one-to-one or many-to-one matching."""
     if node.card == "many-to-many":
         return set_op(node, lhs, rhs, labels)
@@ -151,6 +153,8 @@ def vector_vector_op(node: Binary, lhs: Vector, rhs: Vector, labels: LabelTable)
     if keep is not None and node.return_bool:
         val = keep.astype(np.float64)
         keep = None
+    if check_all and keep is not None and node.card == "one-to-one":
+        _check_one_to_one(sig_many[mi])
     if keep is not None:
         mi, oi, val = mi[keep], oi[keep], val[keep]
     res = _result_labels(node, many.ids[mi], one.ids[oi], labels)
@@ -163,6 +167,13 @@ def vector_vector_op(node: Binary, lhs: Vector, rhs: Vector, labels: LabelTable)
     elif sig.size and np.unique(np.stack([sig, res]), axis=1).shape[1] != sig.size:
         raise MatchError("multiple matches for labels: grouping labels must ensure unique matches")
     return Vector(res, np.asarray(val, dtype=np.float64))
+
+
+def _check_one_to_one(sig: np.ndarray) -> None:
+    if np.unique(sig).size != sig.size:
+        raise MatchError(
+            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+        )
 
 
 def _result_labels(node: Binary, many_ids: np.ndarray, one_ids: np.ndarray, labels: LabelTable) -> np.ndarray:

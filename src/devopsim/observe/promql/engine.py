@@ -179,7 +179,7 @@ class Engine:
         if isinstance(lhs, Vector) and isinstance(rhs, Vector):
             if node.card == "many-to-many":
                 return set_op(node, lhs, rhs, self.labels)
-            return _unique(vector_vector_op(node, lhs, rhs, self.labels))
+            return _unique(vector_vector_op(node, lhs, rhs, self.labels, check_all=not self.v2))
         if isinstance(lhs, Vector):
             assert not isinstance(rhs, Vector)
             return _unique(vector_scalar_op(node, lhs, rhs, False, self.labels))

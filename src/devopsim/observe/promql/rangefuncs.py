@@ -11,6 +11,8 @@ unless every sample is NaN).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from devopsim.observe.promql.select import Window
@@ -111,6 +113,36 @@ def _extrapolated(
             factor = factor / (range_ms / 1000.0)
         out = result * factor
     return w.lids[keep], out
+
+
+def _kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    t = total + inc
+    if math.isinf(t):
+        return t, 0.0
+    if abs(total) >= abs(inc):
+        return t, c + ((total - t) + inc)
+    return t, c + ((inc - t) + total)
+
+
+def _incremental_mean(values: list[float]) -> float:
+    """Prometheus' mean: a Kahan sum, switching to an incremental mean if the sum overflows."""
+    total, count, mean, c = values[0], 1.0, 0.0, 0.0
+    incremental = False
+    for i, x in enumerate(values[1:]):
+        count = float(i + 2)
+        if not incremental:
+            new_sum, new_c = _kahan_inc(x, total, c)
+            if not math.isinf(new_sum):
+                total, c = new_sum, new_c
+                continue
+            incremental = True
+            mean = total / (count - 1)
+            c /= count - 1
+        q = (count - 1) / count
+        mean, c = _kahan_inc(x / count, q * mean, q * c)
+    if incremental:
+        return mean + c
+    return total / count + c / count
 
 
 def _sequential_add(init: np.ndarray, x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -228,7 +260,10 @@ def apply_range_function(
             return w.lids, _exact_sum(v, s, e)
         if name == "avg_over_time":
             total, comp = _kahan(v, s, e)
-            return w.lids, np.where(np.isinf(total), total / n, total / n + comp / n)
+            out = np.where(np.isinf(total), total / n, total / n + comp / n)
+            for k in np.flatnonzero(np.isinf(total)).tolist():
+                out[k] = _incremental_mean(v[s[k] : e[k]].tolist())
+            return w.lids, out
         if name == "min_over_time":
             return w.lids, _segreduce(np.fmin, v, s, e)
         if name == "max_over_time":
