@@ -108,8 +108,16 @@ class Grid:
         """Grid times, seconds of simulated time."""
         self.step: float = float(np.median(np.diff(grid))) if grid.size > 1 else 0.0
         """Typical grid step, seconds."""
-        self._bounds = np.searchsorted(t, grid, side="left")
-        self._ends = np.searchsorted(t, grid, side="right")
+        lo = np.searchsorted(t, grid, side="left")
+        hi = np.searchsorted(t, grid, side="right")
+        # Only samples at grid times matter; group them by metric, keeping time order within a metric.
+        counts = hi - lo
+        rows = np.repeat(hi - np.cumsum(counts), counts) + np.arange(int(counts.sum()))
+        gi = np.repeat(np.arange(grid.size), counts)
+        mids = self._mids[rows] if rows.size else rows
+        order = np.argsort(mids, kind="stable")
+        self._rows, self._gi, mids_sorted = rows[order], gi[order], mids[order]
+        self._block = np.searchsorted(mids_sorted, np.arange(len(store.metric_names) + 1))
 
     def has(self, metric: str) -> bool:
         """Whether the run has any sample of ``metric``."""
@@ -131,14 +139,17 @@ class Grid:
             gidx[sid] = keys.setdefault(key, len(keys))
         return list(keys), gidx
 
-    def _slices(self, metric: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per grid time, the ``(series ids, values)`` of ``metric`` scraped at that time."""
+    def _samples(
+        self, metric: str, gidx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(grid index, series id, group, value)`` of the metric's samples at grid times, in time order."""
         mid = self.store.metric_names.index(metric)
-        out = []
-        for lo, hi in zip(self._bounds, self._ends, strict=True):
-            sel = self._mids[lo:hi] == mid
-            out.append((self._ids[lo:hi][sel], self._v[lo:hi][sel]))
-        return out
+        a, b = int(self._block[mid]), int(self._block[mid + 1])
+        rows = self._rows[a:b]
+        sids = self._ids[rows]
+        g = gidx[sids]
+        m = g >= 0
+        return self._gi[a:b][m], sids[m], g[m], self._v[rows][m]
 
     def gauge(
         self,
@@ -150,14 +161,12 @@ class Grid:
         if not self.has(metric):
             return {}
         keys, gidx = self._groups(metric, by, keep)
-        out = np.full((self.times.size, len(keys)), np.nan)
-        for i, (sids, vals) in enumerate(self._slices(metric)):
-            g = gidx[sids]
-            m = g >= 0
-            if np.any(m):
-                present = np.bincount(g[m], minlength=len(keys)) > 0
-                sums = np.bincount(g[m], weights=vals[m], minlength=len(keys))
-                out[i, present] = sums[present]
+        gi, _, g, v = self._samples(metric, gidx)
+        n, k = self.times.size, len(keys)
+        cell = gi * k + g
+        sums = np.bincount(cell, weights=v, minlength=n * k).reshape(n, k)
+        present = np.bincount(cell, minlength=n * k).reshape(n, k) > 0
+        out = np.where(present, sums, np.nan)
         return {key: out[:, j] for j, key in enumerate(keys)}
 
     def increase(
@@ -170,18 +179,17 @@ class Grid:
         if not self.has(metric):
             return {}
         keys, gidx = self._groups(metric, by, keep)
-        out = np.zeros((self.times.size, len(keys)))
-        last = np.full(len(self.store.series_metric), np.nan)
-        for i, (sids, vals) in enumerate(self._slices(metric)):
-            g = gidx[sids]
-            m = g >= 0
-            sids, vals, g = sids[m], vals[m], g[m]
-            prev = last[sids]
-            prev = np.where(np.isnan(prev), 0.0, prev)
-            inc = np.where(vals < prev, vals, vals - prev)  # a drop is a counter reset
-            last[sids] = vals
-            if i > 0 and g.size:
-                out[i] = np.bincount(g, weights=inc, minlength=len(keys))
+        gi, sids, g, v = self._samples(metric, gidx)
+        # each sample minus the same series' previous one on the grid (a series starts from 0)
+        order = np.argsort(sids, kind="stable")
+        gi, sids, g, v = gi[order], sids[order], g[order], v[order]
+        prev = np.empty_like(v)
+        if v.size:
+            prev[0] = 0.0
+            prev[1:] = np.where(sids[1:] == sids[:-1], v[:-1], 0.0)
+        inc = np.where(v < prev, v, v - prev)  # a drop is a counter reset
+        n, k = self.times.size, len(keys)
+        out = np.bincount(gi * k + g, weights=inc, minlength=n * k).reshape(n, k)
         out[0] = np.nan
         return {key: out[:, j] for j, key in enumerate(keys)}
 
