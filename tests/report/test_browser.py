@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.report.conftest import save_artifact
 
 # Per chart: the non-marker series and how many of them hold at least one number.
@@ -114,14 +112,3 @@ def test_comparison_shows_the_cost_latency_trade_off(browser, hpa_runs, tmp_path
     html = seen["html"]
     assert "replica-seconds (cost proxy" in html
     assert "Key figures" in html
-
-
-@pytest.mark.parametrize("missing", ["nope"])
-def test_report_command_rejects_a_missing_run(missing, tmp_path):
-    from typer.testing import CliRunner
-
-    from devopsim.cli import app
-
-    res = CliRunner().invoke(app, ["report", str(tmp_path / missing)])
-    assert res.exit_code == 1
-    assert "no such results folder" in res.output
