@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from devopsim.errors import ConfigError, DevopsimError
 
@@ -44,7 +45,7 @@ SetOpt = Annotated[
 def _fail(exc: DevopsimError) -> typer.Exit:
     if isinstance(exc, ConfigError):
         for issue in exc.issues:
-            err.print(f"[bold red]error[/] {issue}", markup=True, soft_wrap=True)
+            err.print(f"[bold red]error[/] {escape(str(issue))}", markup=True, soft_wrap=True)
         n = len(exc.issues)
         if n > 1:
             err.print(f"{n} problems found", style="red")
@@ -260,6 +261,108 @@ def compare(
 def _default_report_path(run_ref: str, name: str) -> Path:
     folder = Path(run_ref)
     return folder / name if folder.is_dir() else Path(f"{folder.name}-{name}")
+
+
+export_app = typer.Typer(help="Export a stored run (OpenMetrics for Prometheus, a Grafana dashboard).")
+app.add_typer(export_app, name="export")
+RunArg = Annotated[str, typer.Argument(help="A results folder written by `devopsim run --out DIR`.")]
+OutOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")]
+StartOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Wall-clock time of simulated t=0: Unix seconds or ISO 8601 (default 2026-01-01T00:00:00Z)."
+    ),
+]
+
+
+def _write_out(output: Path | None, write: Any) -> None:
+    if output is None:
+        write(sys.stdout)
+        return
+    tmp = output.with_name(output.name + ".part")
+    with tmp.open("w", encoding="utf-8") as f:
+        write(f)
+    tmp.replace(output)
+    err.print(f"wrote {output}")
+
+
+@export_app.command("openmetrics")
+def export_openmetrics(run: RunArg, output: OutOpt = None, start: StartOpt = None) -> None:
+    """Write the run's metrics as OpenMetrics text for `promtool tsdb create-blocks-from openmetrics`."""
+    from devopsim.export.openmetrics import DEFAULT_EPOCH, parse_start, write_openmetrics
+    from devopsim.export.run_ref import load_store, resolve_run
+
+    try:
+        origin = parse_start(start) if start is not None else float(DEFAULT_EPOCH)
+        store = load_store(resolve_run(run))
+        _write_out(output, lambda f: write_openmetrics(store, f, start=origin))
+    except DevopsimError as exc:
+        raise _fail(exc) from None
+
+
+@export_app.command("grafana")
+def export_grafana(run: RunArg, output: OutOpt = None, start: StartOpt = None) -> None:
+    """Write a Grafana dashboard (JSON) for the run's services: traffic, errors, latency, CPU, replicas."""
+    import json
+
+    from devopsim.export.grafana import dashboard
+    from devopsim.export.openmetrics import DEFAULT_EPOCH, parse_start
+    from devopsim.export.run_ref import load_store, resolve_run
+
+    try:
+        origin = parse_start(start) if start is not None else float(DEFAULT_EPOCH)
+        path = resolve_run(run)
+        store = load_store(path)
+        t, _, _ = store.columns()
+        summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
+        title = f"devopsim: {summary.get('scenario', path.name)}"
+        duration = float(summary.get("duration_s", float(t.max()) if t.size else 0.0))
+        board = dashboard(store, title, origin, duration)
+        _write_out(output, lambda f: f.write(json.dumps(board, indent=2) + "\n"))
+    except DevopsimError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def query(
+    run: RunArg,
+    expr: Annotated[str, typer.Argument(help="A PromQL expression (see docs/promql.md for the subset).")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="Simulated time: seconds or a duration (default: end of run).")
+    ] = None,
+    range_: Annotated[
+        str | None, typer.Option("--range", help="START:END:STEP, e.g. 0:1h:1m (seconds or durations).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print Prometheus-API-shaped JSON.")] = False,
+) -> None:
+    """Evaluate PromQL over a stored run, at one time or over a range."""
+    from devopsim.export.query import dumps, parse_range, parse_time, query_json, render_query
+    from devopsim.export.run_ref import load_store, resolve_run
+    from devopsim.observe.promql import Engine, check
+
+    try:
+        if at is not None and range_ is not None:
+            raise ConfigError("give --at or --range, not both")
+        check(expr)
+        store = load_store(resolve_run(run))
+        engine = Engine(store)
+        if range_ is not None:
+            start, end, step = parse_range(range_)
+            result: Any = engine.range(expr, start, end, step)
+            t = None
+        else:
+            if at is not None:
+                t = parse_time(at, "--at")
+            else:
+                times, _, _ = store.columns()
+                t = float(times.max()) if times.size else 0.0
+            result = engine.instant(expr, t)
+    except DevopsimError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(dumps(query_json(result, t)))
+    else:
+        render_query(result, t, Console(highlight=False))
 
 
 @app.command()
