@@ -104,6 +104,12 @@ def _json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _flag_flat(panels: list[dict[str, Any]]) -> None:
+    """Mark panels whose every value is 0 (or missing): their axis gets a small fixed range."""
+    for p in panels:
+        p["flat"] = all(not v for s in p["series"] for v in s["y"])
+
+
 def _times(grid: Grid) -> list[float]:
     return [round(float(t), 3) for t in grid.times]
 
@@ -148,6 +154,7 @@ def render_report(run: RunData, title: str | None = None) -> str:
     view = _view(run, palette)
     grid = Grid(run.store)
     panels = build_panels(run, grid, palette)
+    _flag_flat(panels)
     marks = markers(run)
     data: dict[str, Any] = {
         "mode": "report",
@@ -195,6 +202,7 @@ def render_comparison(a: RunData, b: RunData, title: str | None = None) -> str:
     va, vb = _view(a, palette), _view(b, palette)
     ga, gb = Grid(a.store), Grid(b.store)
     panels = _merge(build_panels(a, ga, palette, 0), build_panels(b, gb, palette, 1))
+    _flag_flat(panels)
     rows = diff_figures(a.summary, b.summary)
     ma, mb = markers(a), markers(b)
     data = {

@@ -71,6 +71,11 @@ class Palette:
         self.service(name)
         return list(self.services).index(name)
 
+    def class_rank(self, name: str) -> int:
+        """Where a request class comes in the palette."""
+        self.cls(name)
+        return list(self.classes).index(name)
+
     def cls(self, name: str) -> str:
         """The colour of a request class."""
         if name not in self.classes:
@@ -115,12 +120,13 @@ def build_panels(run: RunData, grid: Grid, palette: Palette, run_index: int = 0)
     # -- traffic and what clients saw
     by_cls = grid.rate("devopsim_client_requests_total", ("class",))
     if by_cls:
-        series = [_series(k[0], v, palette.cls(k[0]), ri) for k, v in sorted(by_cls.items())]
+        order = sorted(by_cls, key=lambda k: palette.class_rank(k[0]))
+        series = [_series(k[0], by_cls[k], palette.cls(k[0]), ri) for k in order]
         panels.append(_panel("traffic", "Traffic: requests per second by class", "req/s", series))
     q = grid.quantiles("devopsim_client_request_duration_seconds_bucket", (0.5, 0.99), ("class",))
     if q:
         series = []
-        for (cls,), qv in q.items():
+        for (cls,), qv in sorted(q.items(), key=lambda kv: palette.class_rank(kv[0][0])):
             series.append(_series(f"{cls} p99", qv[0.99], palette.cls(cls), ri))
             series.append({**_series(f"{cls} p50", qv[0.5], palette.cls(cls), ri), "thin": True})
         panels.append(
