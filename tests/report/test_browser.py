@@ -69,10 +69,12 @@ def test_report_renders_offline_with_data_in_every_chart(browser, checkout_run, 
         assert needed in state, f"panel {needed} missing"
     for pid, s in state.items():
         assert s["series"] > 0 and s["with_data"] == s["series"], f"chart {pid} has an empty trace: {s}"
-    # the deploy (30 min), the rollback (60 min) and the pod kill, if simulated, are marked on every axis
+    # the deploy (30 min), the rollback (60 min), the pod kill and alerts firing / resolving, when
+    # simulated, are marked on every axis; notifications and pending alerts are not
     events = [json.loads(line) for line in (checkout_run / "events.jsonl").read_text().splitlines()]
-    expected = [e for e in events if e["kind"] in ("deploy", "rollback", "pod.killed")]
-    assert len(expected) >= 2
+    marked = ("deploy", "rollback", "pod.killed", "alert.firing", "alert.resolved")
+    expected = [e for e in events if e["kind"] in marked]
+    assert {"deploy", "rollback"} <= {e["kind"] for e in expected}
     assert all(s["markers"] == len(expected) for s in state.values())
 
 

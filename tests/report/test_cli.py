@@ -44,5 +44,5 @@ def test_report_of_a_folder_without_results(tmp_path):
 
 def test_report_of_a_missing_run(tmp_path):
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
-    assert res.exit_code == 1
+    assert res.exit_code in (1, 2)  # 2 once the run store reads it as a bad run id
     assert "no such results folder" in res.output

@@ -131,3 +131,20 @@ def test_grid_quantiles_from_bucket_counters():
     q = g.quantiles("lat_bucket", (0.5, 0.9), ("svc",))[("x",)]
     assert math.isnan(q[0.5][0])
     assert np.allclose(q[0.5][1:], 0.5) and np.allclose(q[0.9][1:], 0.9)
+
+
+def test_a_missing_scrape_is_a_gap_not_a_zero_rate():
+    # A counter growing 4/s that was not scraped at 300 s: PromQL has no sample there, not a zero.
+    t = [float(x) for x in range(0, 601, 15) if x != 300]
+    store = MetricStore.from_series(
+        [
+            ("c_total", {}, [(x, 4.0 * x) for x in t]),
+            ("other", {}, [(float(x), 1.0) for x in range(0, 601, 15)]),
+        ]
+    )
+    g = Grid(store)
+    r = g.rate("c_total", ())[()]
+    assert math.isnan(r[g.times == 300][0])
+    # the next window spans the gap (30 s of growth in a 15 s step: the increase is not lost)
+    assert r[g.times == 315][0] == pytest.approx(8.0)
+    assert np.allclose(r[(g.times > 0) & (g.times != 300) & (g.times != 315)], 4.0)

@@ -36,17 +36,10 @@ OUTCOME_COLORS = {
 }
 ERROR_CAUSES = ("timeout", "rejected", "downstream", "injected", "unavailable")
 
-#: Event kinds drawn as markers on every time axis (pod lifecycle and scaling have their own panel).
-MARKER_KINDS = (
-    "deploy",
-    "rollback",
-    "pod.killed",
-    "traffic.change",
-    "datastore.",
-    "fault",
-    "alert",
-    "incident",
-)
+#: Event kinds drawn as markers on every time axis (pod lifecycle and scaling have their own panel;
+#: alert notifications and pending states would only crowd the axis).
+MARKER_KINDS = {"deploy", "rollback", "pod.killed", "traffic.change", "alert.firing", "alert.resolved"}
+MARKER_PREFIXES = ("datastore.", "fault", "chaos.", "incident")
 
 
 class Palette:
@@ -260,6 +253,8 @@ def _datastore_panels(grid: Grid, palette: Palette, ri: int) -> list[dict[str, A
 
 def _label(ev: dict[str, Any]) -> str:
     kind = str(ev.get("kind", ""))
+    if kind.startswith("alert."):
+        return f"{ev.get('alertname', 'alert')} {kind.removeprefix('alert.')}"
     who = ev.get("service") or ev.get("datastore") or ev.get("target") or ev.get("alertname") or ""
     what = ev.get("version") or ev.get("to_version") or ev.get("fault") or ""
     return " ".join(str(p) for p in (kind, who, what) if p)
@@ -271,11 +266,13 @@ def markers(run: RunData) -> list[dict[str, Any]]:
     Alerts and incidents come from the summary's ``alerts[]`` and ``incidents[]`` when present.
     """
     out: list[dict[str, Any]] = []
+    alert_events = False
     for ev in run.events:
         kind = str(ev.get("kind", ""))
-        if kind.startswith(MARKER_KINDS) and kind != "not_simulated":
+        if kind in MARKER_KINDS or kind.startswith(MARKER_PREFIXES):
             out.append({"t": float(ev["t"]), "label": _label(ev), "kind": kind.split(".")[0]})
-    for alert in run.summary.get("alerts") or []:
+            alert_events = alert_events or kind.startswith("alert.")
+    for alert in [] if alert_events else run.summary.get("alerts") or []:
         t = _first(alert, ("fired_s", "firing_s", "active_at_s", "started_s", "start_s", "t"))
         if t is not None:
             name = alert.get("name") or alert.get("alertname") or "alert"

@@ -78,9 +78,13 @@ def load_run(ref: str | Path) -> RunData:
     if resolve_run is None:
         raise TelemetryError(f"{ref}: no such results folder")
     resolved = resolve_run(str(ref))
-    folder = getattr(resolved, "path", resolved)
-    if isinstance(folder, str | Path) and Path(folder).is_dir():
-        return _from_folder(Path(folder), str(ref))
+    if hasattr(resolved, "__enter__"):  # the run store's RunSource, a context manager
+        with resolved as src:
+            if getattr(src, "path", None) is not None:
+                return _from_folder(Path(src.path), str(ref))
+            return RunData(src.summary, src.events(), src.metric_store(), str(getattr(src, "label", ref)))
+    if isinstance(resolved, str | Path) and Path(resolved).is_dir():
+        return _from_folder(Path(resolved), str(ref))
     raise TelemetryError(f"{ref}: no such results folder or run")
 
 

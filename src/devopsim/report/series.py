@@ -175,7 +175,10 @@ class Grid:
         by: Sequence[str],
         keep: Callable[[dict[str, str]], bool] | None = None,
     ) -> dict[tuple[str, ...], np.ndarray]:
-        """``sum by (by) (increase(metric[step]))`` ending at every grid time (NaN at the first)."""
+        """``sum by (by) (increase(metric[step]))`` ending at every grid time.
+
+        NaN at the first grid time and where no series of a group was scraped.
+        """
         if not self.has(metric):
             return {}
         keys, gidx = self._groups(metric, by, keep)
@@ -189,7 +192,9 @@ class Grid:
             prev[1:] = np.where(sids[1:] == sids[:-1], v[:-1], 0.0)
         inc = np.where(v < prev, v, v - prev)  # a drop is a counter reset
         n, k = self.times.size, len(keys)
-        out = np.bincount(gi * k + g, weights=inc, minlength=n * k).reshape(n, k)
+        cell = gi * k + g
+        out = np.bincount(cell, weights=inc, minlength=n * k).reshape(n, k)
+        out[np.bincount(cell, minlength=n * k).reshape(n, k) == 0] = np.nan  # no sample: no data
         out[0] = np.nan
         return {key: out[:, j] for j, key in enumerate(keys)}
 
