@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from devopsim.errors import ConfigError, DevopsimError
+from devopsim.store.cli import runs_app, store_app
 
 __all__ = ["app", "main"]
 
@@ -101,12 +102,28 @@ def run(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every field not simulated yet.")
     ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Record the run in this store: a database URL or SQLite file "
+            "(default: $DEVOPSIM_DB, else the per-user store).",
+            show_default=False,
+        ),
+    ] = None,
+    store: Annotated[
+        bool, typer.Option("--store/--no-store", help="Record the run in the run store.")
+    ] = True,
 ) -> None:
     """Simulate a scenario and report what its users experienced."""
     try:
         loaded = _load(scenario, env, overrides)
         _warn_unsupported(loaded, verbose)
-        result = _simulate(loaded, seed, progress and not as_json and err.is_terminal)
+        from devopsim.store.recorder import recording
+
+        with recording(loaded, seed, db=db, enabled=store) as rec:
+            result = _simulate(loaded, seed, progress and not as_json and err.is_terminal)
+            rec.complete(result)
         if out is not None:
             files = result.write(out)
             if not as_json:
@@ -124,6 +141,8 @@ def run(
         if not console.is_terminal:
             console = Console(highlight=False, width=max(console.width, 120))
         render_summary(result.summary, console)
+    if rec.run_id is not None:
+        err.print(f"recorded as run [bold]{rec.run_id[:8]}[/] (devopsim runs show {rec.run_id[:8]})")
 
 
 def _simulate(loaded: Any, seed: int | None, show: bool) -> Any:
@@ -371,6 +390,10 @@ def version() -> None:
     from devopsim import __version__
 
     typer.echo(__version__)
+
+
+app.add_typer(runs_app, name="runs")
+app.add_typer(store_app, name="store")
 
 
 def main() -> None:
