@@ -179,6 +179,9 @@ class RunStore:
         except sa_exc.SQLAlchemyError as exc:
             self.engine.dispose()
             raise TelemetryError(f"cannot open the run store at {self.label}: {_why(exc)}") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @property
     def label(self) -> str:
