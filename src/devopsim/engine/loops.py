@@ -42,4 +42,7 @@ def default_loops(sim: Simulation) -> list[Loop]:
     from devopsim.stateful.loop import StatefulLoop  # datastores: lag, failover, cache, Kafka lag
 
     loops.append(StatefulLoop())
+    from devopsim.observe.rules.loop import RulesLoop  # alerting and recording rules
+
+    loops.append(RulesLoop())
     return loops

@@ -234,6 +234,7 @@ class RuleGroup(Spec):
     interval: Duration | None = None
     limit: int | None = Field(None, ge=0)
     query_offset: Duration | None = Field(None, alias="query_offset")
+    labels: dict[str, str] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
 
 
@@ -270,6 +271,8 @@ class Monitoring(Spec):
     console_logs: bool = False
     rules: RuleFile | None = None
     rule_files: list[str] = Field(default_factory=list)
+    external_labels: dict[str, str] = Field(default_factory=dict)
+    external_url: str | None = None
     notify: list[Notify] = Field(default_factory=list)
     detectors: list[Detector] = Field(default_factory=list)
 

@@ -107,17 +107,6 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
     if sc.datastores:
         add(("datastores",), "datastores", "stateful", "they are not modelled")
     mon = sc.monitoring
-    if mon.rules is not None and mon.rules.groups:
-        add(
-            ("monitoring", "rules"),
-            "alerting and recording rules",
-            "observability",
-            "no rules are evaluated and no alerts fire",
-        )
-    if mon.rule_files:
-        add(("monitoring", "ruleFiles"), "rule files", "observability", "they are not read")
-    if mon.notify:
-        add(("monitoring", "notify"), "notifications", "observability", "nothing is sent or recorded")
     if mon.detectors:
         add(("monitoring", "detectors"), "anomaly detectors", "observability", "none run")
     if sc.analysis_templates:

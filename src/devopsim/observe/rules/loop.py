@@ -1,0 +1,249 @@
+"""The rules control loop: evaluate the scenario's rule groups during a run.
+
+Each group is evaluated every ``interval`` (the group's, else
+``monitoring.evaluationInterval``, whose default is Prometheus' 1m) at
+``0, interval, 2*interval, ...`` simulated seconds, right after the scrape
+of the same instant (Prometheus staggers groups by a hash of their name;
+devopsim aligns them to the start of the run, so times are predictable).
+
+What it adds to the run:
+
+* events ``alert.pending``, ``alert.firing``, ``alert.resolved``,
+  ``alert.inactive`` (a pending alert that went away without firing) and
+  ``rule.error`` (an evaluation that failed, as Prometheus logs it);
+* per notification target (``monitoring.notify``) whose ``match`` selects
+  some of the alerts Prometheus would post at that evaluation, an
+  ``alert.notify`` event holding the Alertmanager API v2 body that would
+  have been POSTed (``/api/v2/alerts``): recorded, never delivered;
+* ``summary.alerts[]``: every alert that fired, with ``name``, ``labels``,
+  ``annotations``, ``pending_at``, ``firing_at``, ``resolved_at`` (null if
+  still firing at the end) and ``value`` (the expression's value when it
+  fired); ``summary.rules``: groups, evaluations, failed evaluations and
+  notifications recorded per target.
+
+A rule that selects a metric the run never had (no scrape, recording rule
+or alert wrote a series of that name) is an error at the end of the run:
+a :class:`~devopsim.observe.rules.files.RuleFileError` naming the file,
+line and metric, with the closest known names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
+
+from devopsim.errors import Issue
+from devopsim.observe.rules.evaluator import Alert, GroupEvaluator, RuleEvent
+from devopsim.observe.rules.files import GroupDef, RuleFileError, selector_metrics
+from devopsim.observe.rules.load import scenario_rule_groups
+from devopsim.observe.rules.window import WindowStore, needed_history
+from devopsim.scenario.base import suggest
+
+if TYPE_CHECKING:
+    from devopsim.engine.runner import Simulation
+    from devopsim.scenario.infra import Notify
+
+__all__ = ["EVAL_PRIORITY", "RulesLoop", "postable_alert"]
+
+EVAL_PRIORITY = 20  # after the scrape of the same instant (priority 10)
+
+
+def _rfc3339(origin: datetime, t: float) -> str:
+    return (origin + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def postable_alert(
+    alert: Alert, expr: str, origin: datetime, external_labels: dict[str, str], external_url: str
+) -> dict[str, Any]:
+    """The Alertmanager API v2 ``postableAlert`` Prometheus sends for ``alert``."""
+    labels = {**{k: v for k, v in external_labels.items() if k not in alert.labels}, **alert.labels}
+    ends = alert.resolved_at if alert.resolved_at is not None else alert.valid_until
+    return {
+        "labels": dict(sorted(labels.items())),
+        "annotations": dict(sorted(alert.annotations.items())),
+        "startsAt": _rfc3339(origin, alert.fired_at if alert.fired_at is not None else alert.active_at),
+        "endsAt": _rfc3339(origin, ends),
+        "generatorURL": f"{external_url}/graph?g0.expr={quote_plus(expr)}&g0.tab=1",
+    }
+
+
+def _target_name(n: Notify) -> str:
+    return f"{n.kind}:{n.to or n.url or ''}".rstrip(":")
+
+
+class RulesLoop:
+    """Evaluates the scenario's alerting and recording rules (see the module docstring)."""
+
+    name = "rules"
+
+    def __init__(self) -> None:
+        self.groups: list[GroupDef] = []
+        self.evaluators: list[GroupEvaluator] = []
+        self.episodes: list[dict[str, Any]] = []
+        self._open: dict[int, dict[str, Any]] = {}
+        self.evaluations = 0
+        self.errors = 0
+        self.notified: dict[str, dict[str, int]] = {}
+
+    def attach(self, sim: Simulation) -> None:
+        """Load the rules and schedule each group's first evaluation at t = 0."""
+        from devopsim.observe.promql import Engine
+
+        sc = sim.scenario
+        mon = sc.monitoring
+        self.groups = scenario_rule_groups(sim.loaded)
+        if not self.groups:
+            return
+        self.origin = sc.start or datetime(1970, 1, 1, tzinfo=UTC)
+        self.external_labels = dict(mon.external_labels)
+        self.external_url = (mon.external_url or "http://devopsim:9090").rstrip("/")
+        self.duration = sc.duration
+        self.notify = list(mon.notify)
+        for n in self.notify:
+            self.notified[_target_name(n)] = {"posts": 0, "alerts": 0}
+        intervals = [g.interval or mon.evaluation_interval for g in self.groups]
+        history = needed_history([r.expr for g in self.groups for r in g.rules])
+        self.window: WindowStore | None = None
+        if history is None:
+            self.engine = Engine(sim.store)
+        else:
+            offset = max(g.query_offset for g in self.groups)
+            self.window = win = WindowStore(sim.store, history + offset + max(intervals))
+            self.engine = Engine(win.store)
+            win.on_rebuild = lambda: setattr(self, "engine", Engine(win.store))
+            main_append = sim.store.append
+
+            def tee(t: float, ids: Any, values: Any) -> None:
+                main_append(t, ids, values)
+                win.tee(t, ids, values)
+
+            sim.store.append = tee  # type: ignore[method-assign]
+        for g in self.groups:
+            ev = GroupEvaluator(
+                g,
+                sim.store,
+                self._query,
+                g.interval or mon.evaluation_interval,
+                self.external_labels,
+                self.external_url,
+            )
+            self.evaluators.append(ev)
+            sim.clock.schedule(0.0, partial(self._eval, sim=sim, ev=ev), priority=EVAL_PRIORITY)
+
+    def _query(self, expr: str, t: float) -> Any:
+        return self.engine.instant(expr, t)
+
+    def _eval(self, t: float, *, sim: Simulation, ev: GroupEvaluator) -> None:
+        if self.window is not None:
+            self.window.trim(t)
+        events, send = ev.eval(t)
+        self.evaluations += 1
+        for e in events:
+            self._record(sim, e)
+        if send and self.notify:
+            self._post(sim, t, ev, send)
+        nxt = t + ev.interval
+        if nxt < self.duration:
+            sim.clock.schedule(nxt, partial(self._eval, sim=sim, ev=ev), priority=EVAL_PRIORITY)
+
+    def _record(self, sim: Simulation, e: RuleEvent) -> None:
+        if e.kind == "error":
+            self.errors += 1
+            sim.log.emit(e.t, "rule.error", rule=e.rule, group=e.group, error=e.message)
+            return
+        a = e.alert
+        assert a is not None
+        fields: dict[str, Any] = {"alertname": e.rule, "group": e.group, "labels": dict(e.labels)}
+        if e.kind == "pending":
+            sim.log.emit(e.t, "alert.pending", **fields, value=e.value)
+        elif e.kind == "firing":
+            ep = {
+                "name": e.rule,
+                "group": e.group,
+                "labels": dict(sorted(a.labels.items())),
+                "annotations": dict(sorted(a.annotations.items())),
+                "pending_at": a.active_at,
+                "firing_at": e.t,
+                "resolved_at": None,
+                "value": a.value_at_firing,
+            }
+            self.episodes.append(ep)
+            self._open[id(a)] = ep
+            sim.log.emit(e.t, "alert.firing", **fields, value=e.value, pending_at=a.active_at)
+        elif e.kind == "resolved":
+            ep2 = self._open.pop(id(a), None)
+            if ep2 is not None:
+                ep2["resolved_at"] = e.t
+            sim.log.emit(e.t, "alert.resolved", **fields, firing_at=a.fired_at)
+        else:
+            sim.log.emit(e.t, "alert.inactive", **fields, pending_at=a.active_at)
+
+    def _post(self, sim: Simulation, t: float, ev: GroupEvaluator, send: list[Alert]) -> None:
+        exprs = {r.name: r.expr for r in ev.group.rules}
+        for n in self.notify:
+            chosen = [
+                a
+                for a in send
+                if all(a.labels.get(k) == v for k, v in n.match.items())
+                and (n.send_resolved or a.resolved_at is None)
+            ]
+            if not chosen:
+                continue
+            body = [
+                postable_alert(
+                    a, exprs[a.labels["alertname"]], self.origin, self.external_labels, self.external_url
+                )
+                for a in chosen
+            ]
+            name = _target_name(n)
+            self.notified[name]["posts"] += 1
+            self.notified[name]["alerts"] += len(body)
+            target: dict[str, Any] = {"kind": n.kind}
+            if n.to:
+                target["to"] = n.to
+            if n.url:
+                target["url"] = n.url
+            sim.log.emit(t, "alert.notify", target=target, path="/api/v2/alerts", body=body)
+
+    def _unknown_metrics(self, sim: Simulation) -> list[Issue]:
+        known = set(sim.store.metric_names) | {"ALERTS", "ALERTS_FOR_STATE"}
+        known |= {r.name for g in self.groups for r in g.rules if r.kind == "record"}
+        issues = []
+        for g in self.groups:
+            for r in g.rules:
+                for m in sorted(selector_metrics(r.expr) - known):
+                    hint = suggest(m, sorted(known))
+                    tail = f" (did you mean {hint!r}?)" if hint else ""
+                    issues.append(
+                        r.issue(
+                            "expr",
+                            f"rule {r.name!r} selects {m!r}, but the run has no series of that name{tail}; "
+                            "the twin emits: "
+                            + ", ".join(sorted(known - {"ALERTS", "ALERTS_FOR_STATE"}))[:400],
+                        )
+                    )
+        return issues
+
+    def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
+        """Add ``alerts`` and ``rules`` to the summary.
+
+        Raises:
+            RuleFileError: a rule selects a metric the run never had.
+        """
+        if not self.groups:
+            return
+        issues = self._unknown_metrics(sim)
+        if issues:
+            raise RuleFileError(issues)
+        summary["alerts"] = self.episodes
+        summary["rules"] = {
+            "groups": [
+                {"name": ev.group.name, "interval_s": ev.interval, "rules": len(ev.group.rules)}
+                for ev in self.evaluators
+            ],
+            "evaluations": self.evaluations,
+            "failed_evaluations": self.errors,
+            "notifications": self.notified,
+        }
