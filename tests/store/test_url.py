@@ -52,3 +52,15 @@ def test_unreachable_server_is_an_error_not_a_traceback() -> None:
 def test_run_with_a_bad_db_fails_before_simulating(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["run", "--env", "development", "--db", "mysql://x/y", "--json"])
     assert res.exit_code == 2 and res.stdout == ""
+
+
+def test_the_cli_does_not_import_the_database_libraries_to_start() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, devopsim.cli; print([m for m in ('sqlalchemy', 'alembic', 'psycopg', 'platformdirs') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
