@@ -396,6 +396,36 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(store_app, name="store")
 
 
+rules_app = typer.Typer(help="Prometheus rules: run promtool-format rule unit tests.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("test")
+def rules_test(
+    files: Annotated[list[Path], typer.Argument(help="promtool test files (YAML).", show_default=False)],
+) -> None:
+    """Run rule unit-test files like `promtool test rules` (exit 1 if a test fails, 2 on bad input)."""
+    from devopsim.observe.rules.promtool import run_test_file
+
+    failed = False
+    for f in files:
+        typer.echo(f"Unit Testing:  {f}")
+        try:
+            res = run_test_file(f)
+        except ConfigError as exc:
+            raise _fail(exc) from None
+        if res.errors:
+            failed = True
+            err.print("  FAILED:", highlight=False)
+            for e in res.errors:
+                err.print(e, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        else:
+            typer.echo("  SUCCESS")
+        typer.echo()
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point of the ``devopsim`` console script."""
     app()

@@ -57,7 +57,7 @@ def test_for_delays_firing_to_the_evaluation_tick() -> None:
     # is reached at 165 s, but evaluations happen at 150 and 180: firing at 180.
     # Up again at 300 s: resolved at the 300 s evaluation.
     store = _store([(120.0, 300.0)])
-    events, ev = _run(store, RULE.format(for_="45s", extra=""))
+    events, _ = _run(store, RULE.format(for_="45s", extra=""))
     assert events == [("pending", 120.0), ("firing", 180.0), ("resolved", 300.0)]
 
 
