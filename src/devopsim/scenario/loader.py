@@ -266,6 +266,9 @@ def validate_source(src: Source, base_dir: Path | None) -> LoadedScenario:
         raise ScenarioError(_issues_from(exc, src)) from None
     checker = Checker(sc, src)
     issues = checker.run()
+    from devopsim.observe.rules.load import rule_issues  # rules: PromQL, templates, rule files
+
+    issues += rule_issues(src, sc.monitoring.rule_files, base_dir)
     if issues:
         raise ScenarioError(issues)
     return LoadedScenario(

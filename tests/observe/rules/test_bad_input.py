@@ -151,3 +151,22 @@ def test_cli_exit_2_on_missing_rule_file(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["run", str(sc)])
     assert res.exit_code == 2
     assert "nope.yml: no such rule file" in res.output
+
+
+def test_validate_reports_bad_rules_without_running(tmp_path: Path) -> None:
+    sc = _scenario(
+        tmp_path,
+        "          - alert: A\n            expr: nosuchfn(up)\n"
+        "          - record: bad-name\n            expr: up\n",
+    )
+    res = CliRunner().invoke(app, ["validate", str(sc)])
+    assert res.exit_code == 2
+    lines = sc.read_text().splitlines()
+    expr_line = lines.index("            expr: nosuchfn(up)") + 1
+    rec_line = lines.index("          - record: bad-name") + 1
+    assert f"sc.yaml:{expr_line}: monitoring.rules.groups[0].rules[0].expr:" in res.output
+    assert "unknown function with name 'nosuchfn'" in res.output
+    assert (
+        f"sc.yaml:{rec_line}: monitoring.rules.groups[0].rules[1].record: invalid recording rule name"
+        in res.output
+    )
