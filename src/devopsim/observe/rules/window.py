@@ -44,6 +44,7 @@ class WindowStore:
         self.history = history
         self.store = MetricStore()
         self._map: dict[int, int] = {}
+        self._lut = np.full(0, -1, dtype=np.int64)  # source series id -> window series id
         self._oldest = float("inf")
         self.on_rebuild: Callable[[], None] | None = None
 
@@ -59,7 +60,15 @@ class WindowStore:
         """Copy one append of the source store into the window."""
         if ids.size == 0:
             return
-        wids = np.fromiter((self._wid(int(s)) for s in ids.tolist()), dtype=np.int64, count=ids.size)
+        ids = np.asarray(ids, dtype=np.int64)
+        n = len(self.source.series_metric)
+        if self._lut.size < n:
+            self._lut = np.concatenate((self._lut, np.full(n - self._lut.size, -1, dtype=np.int64)))
+        wids = self._lut[ids]
+        if (wids < 0).any():
+            for sid in np.unique(ids[wids < 0]).tolist():
+                self._lut[sid] = self._wid(int(sid))
+            wids = self._lut[ids]
         self.store.append(t, wids, values)
         self._oldest = min(self._oldest, t)
 
