@@ -69,6 +69,33 @@ def postable_alert(
     }
 
 
+def _selected_metrics(groups: list[GroupDef]) -> set[str] | None:
+    """The metric names the rules read (None when a selector has no fixed name)."""
+    import promql_parser
+
+    names = {"ALERTS", "ALERTS_FOR_STATE"}
+    for g in groups:
+        for r in g.rules:
+            names.add(r.name)
+            unnamed: list[bool] = []
+
+            def visit(node: Any, unnamed: list[bool] = unnamed) -> None:
+                if (
+                    isinstance(node, promql_parser.VectorSelector)
+                    and not node.name
+                    and not any(
+                        m.name == "__name__" and str(m.op) == "MatchOp.Equal" for m in node.matchers.matchers
+                    )
+                ):
+                    unnamed.append(True)
+
+            promql_parser.walk(promql_parser.parse(r.expr), visit)
+            if unnamed:
+                return None
+            names |= selector_metrics(r.expr)
+    return names
+
+
 def _target_name(n: Notify) -> str:
     return f"{n.kind}:{n.to or n.url or ''}".rstrip(":")
 
@@ -110,7 +137,9 @@ class RulesLoop:
             self.engine = Engine(sim.store)
         else:
             offset = max(g.query_offset for g in self.groups)
-            self.window = win = WindowStore(sim.store, history + offset + max(intervals))
+            self.window = win = WindowStore(
+                sim.store, history + offset + max(intervals), _selected_metrics(self.groups)
+            )
             self.engine = Engine(win.store)
             win.on_rebuild = lambda: setattr(self, "engine", Engine(win.store))
             main_append = sim.store.append

@@ -37,11 +37,15 @@ def needed_history(exprs: list[str], lookback: float = 300.0) -> float | None:
 
 
 class WindowStore:
-    """The last ``history`` seconds of a store, fed by :meth:`tee` (see the module docstring)."""
+    """The last ``history`` seconds of a store, fed by :meth:`tee` (see the module docstring).
 
-    def __init__(self, source: MetricStore, history: float) -> None:
+    With ``metrics``, only series of those metric names are kept (the names the rules select).
+    """
+
+    def __init__(self, source: MetricStore, history: float, metrics: set[str] | None = None) -> None:
         self.source = source
         self.history = history
+        self.metrics = metrics
         self.store = MetricStore()
         self._map: dict[int, int] = {}
         self._lut = np.full(0, -1, dtype=np.int64)  # source series id -> window series id
@@ -65,10 +69,18 @@ class WindowStore:
         if self._lut.size < n:
             self._lut = np.concatenate((self._lut, np.full(n - self._lut.size, -1, dtype=np.int64)))
         wids = self._lut[ids]
-        if (wids < 0).any():
-            for sid in np.unique(ids[wids < 0]).tolist():
-                self._lut[sid] = self._wid(int(sid))
+        if (wids == -1).any():
+            src = self.source
+            for sid in np.unique(ids[wids == -1]).tolist():
+                metric = src.metric_names[src.series_metric[sid]]
+                wanted = self.metrics is None or metric in self.metrics
+                self._lut[sid] = self._wid(int(sid)) if wanted else -2
             wids = self._lut[ids]
+        keep = wids >= 0
+        if not keep.all():
+            wids, values = wids[keep], np.asarray(values)[keep]
+            if wids.size == 0:
+                return
         self.store.append(t, wids, values)
         self._oldest = min(self._oldest, t)
 
