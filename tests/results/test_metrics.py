@@ -54,7 +54,7 @@ def test_metric_names_are_the_real_ones(checkout):
     ):
         assert name in names, name
     for name in names:
-        assert name.startswith(("http_", "container_", "kube_", "devopsim_")), name
+        assert name.startswith(("http_", "container_", "kube_", "devopsim_", "ALERTS")), name  # ALERTS*: rules
 
 
 def test_pod_series_carry_the_pod_labels(checkout):
