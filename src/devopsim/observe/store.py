@@ -70,6 +70,8 @@ class MetricStore:
         """All samples as ``(t, series_id, value)`` arrays."""
         if not self._t:
             return np.empty(0), np.empty(0, dtype=np.int64), np.empty(0)
+        if len(self._t) == 1:
+            return self._t[0], self._ids[0], self._v[0]
         t = np.concatenate(self._t)
         ids = np.concatenate(self._ids)
         v = np.concatenate(self._v)
