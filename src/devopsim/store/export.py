@@ -7,12 +7,10 @@ as run (the file's own text, or with ``--set`` overrides applied).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+from functools import partial
 from pathlib import Path
 
-from devopsim.errors import ConfigError, Issue, TelemetryError
+from devopsim.errors import ConfigError, Issue
 from devopsim.store.runstore import RunStore, StoredRun
 
 __all__ = ["EXPORT_FILES", "export_run", "scenario_as_run"]
@@ -46,7 +44,7 @@ def export_run(store: RunStore, ref: str, out: str | Path) -> list[Path]:
         ConfigError: no such run, or it has no results (it did not complete).
         TelemetryError: the folder cannot be written.
     """
-    from devopsim.results.writer import dump_summary
+    from devopsim.results.writer import dump_summary, write_folder
 
     run = store.get(ref)
     metrics = store.metrics_parquet(run.id)
@@ -61,24 +59,6 @@ def export_run(store: RunStore, ref: str, out: str | Path) -> list[Path]:
         "events.jsonl": events,
         "scenario.yaml": scenario_as_run(run).encode(),
     }
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists() and not out.is_dir():
-            raise TelemetryError(f"{out}: exists and is not a folder")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as exc:
-        raise TelemetryError(f"cannot write to {out}: {exc}") from None
-    try:
-        for name, data in contents.items():
-            (tmp / name).write_bytes(data)
-        out.mkdir(exist_ok=True)
-        written = []
-        for name in EXPORT_FILES:
-            os.replace(tmp / name, out / name)
-            written.append(out / name)
-        return written
-    except OSError as exc:
-        raise TelemetryError(f"cannot write to {out}: {exc}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    assert tuple(contents) == EXPORT_FILES
+    writers = {name: partial(Path.write_bytes, data=data) for name, data in contents.items()}
+    return write_folder(Path(out), writers, what="the run")
