@@ -30,6 +30,7 @@ from devopsim.scenario.controllers import HPA, MetricSpec, MetricTarget
 
 if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
+    from devopsim.scenario.infra import TimelineEntry
 
 __all__ = ["AutoscalingLoop", "pod_infos"]
 
@@ -193,6 +194,10 @@ class AutoscalingLoop:
             assert h.ksm_ids is not None
             vals = [h.spec.min_replicas, h.spec.max_replicas, len(w.live()), h.desired or w.desired]
             self.sim.store.append(t, h.ksm_ids, np.array(vals, dtype=np.float64))
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Acts on no timeline entry."""
+        return False
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Record the final HPA series and a per-HPA summary (``autoscalers.<service>``)."""

@@ -31,7 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from devopsim.model.platform import Pod, PodPhase, Workload
-from devopsim.scenario.infra import Deploy, Rollback
+from devopsim.scenario.infra import Deploy, Rollback, TimelineEntry
 
 if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
@@ -309,6 +309,10 @@ class RolloutLoop:
                 budget -= n
 
     # --- results -------------------------------------------------------------------------------
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Deploys and rollbacks are this loop's."""
+        return entry.deploy is not None or entry.rollback is not None
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Add ``deployments[]`` and ``dora`` to the summary."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
+    from devopsim.scenario.infra import TimelineEntry
 
 __all__ = ["Loop", "default_loops"]
 
@@ -25,6 +26,9 @@ class Loop(Protocol):
 
     def attach(self, sim: Simulation) -> None:
         """Schedule the loop's first callbacks on ``sim.clock``."""
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Whether the loop acts on this timeline entry (else the run reports it not simulated)."""
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Add what the loop saw and did to the run's summary."""

@@ -121,9 +121,7 @@ class Simulation:
         elif entry.traffic is not None:
             self.traffic.set_pattern(entry.traffic.rate, t)
             self.log.emit(t, "traffic.change", rate=str(entry.traffic.rate), source=f"timeline[{index}]")
-        elif entry.action in ("deploy", "rollback"):
-            pass  # the rollout loop (control/rollout.py) acts on these
-        else:
+        elif not any(loop.handles(self, entry) for loop in self.loops):
             self.log.emit(t, "not_simulated", source=f"timeline[{index}]", action=entry.action)
 
     def run(self) -> RunOutput:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from devopsim.model.datastores import cache_loads, network_rtt
-from devopsim.scenario.infra import Fault, Kafka, Postgres, Redis
+from devopsim.scenario.infra import Fault, Kafka, Postgres, Redis, TimelineEntry
 from devopsim.stateful.cache import che, warm_hit_ratio
 from devopsim.stateful.kafka import BROKER_SESSION_TIMEOUT, ConsumerGroup
 from devopsim.stateful.postgres import (
@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_DATA_SIZE", "StatefulLoop"]
 
+# The timeline faults this loop simulates when aimed at a datastore (the rest stay "not simulated").
+DATASTORE_FAULTS = frozenset(
+    {"db-primary-crash", "replication-break", "recover", "cache-flush", "cache-shard-loss", "broker-loss"}
+)
 DEFAULT_DATA_SIZE = 10 * 1024**3  # bytes of a database whose scenario gives no dataSize
 
 
@@ -107,7 +111,8 @@ class StatefulLoop:
                 sim.clock.schedule(k * interval, partial(self._tick, sim), priority=11)
         for i, entry in enumerate(sc.timeline):
             f = entry.fault
-            if f is not None and f.target in sc.datastores:
+            if self.handles(sim, entry):
+                assert f is not None
                 sim.clock.schedule(entry.at, partial(self._fault, sim, f, i), priority=1)
 
     # --- reading the plane -------------------------------------------------------------------
@@ -347,6 +352,11 @@ class StatefulLoop:
         sim.platform.scale(name, 1, t, reason="primary restarted")
 
     # --- summary -------------------------------------------------------------------------------------
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Faults aimed at a datastore, of a kind this loop simulates."""
+        f = entry.fault
+        return f is not None and f.target in sim.scenario.datastores and f.kind in DATASTORE_FAULTS
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Write ``datastores.<name>``."""

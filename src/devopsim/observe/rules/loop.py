@@ -43,7 +43,7 @@ from devopsim.scenario.base import suggest
 
 if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
-    from devopsim.scenario.infra import Notify
+    from devopsim.scenario.infra import Notify, TimelineEntry
 
 __all__ = ["EVAL_PRIORITY", "RulesLoop", "postable_alert"]
 
@@ -254,6 +254,10 @@ class RulesLoop:
                         )
                     )
         return issues
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Acts on no timeline entry."""
+        return False
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Add ``alerts`` and ``rules`` to the summary.
