@@ -130,6 +130,10 @@ class Platform:
         self.clock = clock
         self.log = log
         self._counter = 0
+        # Bumped whenever a pod is created, changes readiness or goes: readers (the scraper,
+        # the data plane's caches) rebuild what they derived from the pods only when it moves.
+        self.generation = 0
+        self._terminating: dict[str, Pod] = {}
         self.workloads: dict[str, Workload] = {}
         for i, name in enumerate(program.services):
             spec = scenario.services[name]
@@ -164,6 +168,7 @@ class Platform:
         slot = self.plane.add_replica(w.index, vi, now, weight)
         pod = Pod(name=name, service=w.name, version=version, slot=slot, created=now)
         w.pods.append(pod)
+        self.generation += 1
         self.log.emit(now, "pod.created", pod=name, service=w.name, version=version)
         return pod
 
@@ -173,6 +178,7 @@ class Platform:
         pod.phase = PodPhase.RUNNING
         pod.ready = True
         pod.ready_since = now
+        self.generation += 1
         self.plane.set_ready(pod.slot, True)
         self.log.emit(now, "pod.ready", pod=pod.name, service=pod.service)
 
@@ -238,6 +244,8 @@ class Platform:
             pod.ready_since = now
         pod.ready = False
         pod.deleted = now
+        self.generation += 1
+        self._terminating[pod.name] = pod
         self.plane.set_ready(pod.slot, False)
         self.log.emit(now, "pod.terminating", pod=pod.name, service=pod.service)
         grace = self.workloads[pod.service].spec.termination_grace_period_seconds
@@ -253,16 +261,19 @@ class Platform:
 
     def _gone(self, pod: Pod, now: float) -> None:
         pod.phase = PodPhase.GONE
+        self.generation += 1
+        self._terminating.pop(pod.name, None)
         self.plane.release(pod.slot, now)
         self.log.emit(now, "pod.deleted", pod=pod.name, service=pod.service)
         self._record(self.workloads[pod.service], now)
 
     def reap(self, now: float) -> None:
         """Remove terminating pods that have finished their work."""
-        for w in self.workloads.values():
-            for pod in w.pods:
-                if pod.phase == PodPhase.TERMINATING and self.plane.outstanding(pod.slot) == 0:
-                    self._gone(pod, now)
+        if not self._terminating:
+            return
+        for pod in list(self._terminating.values()):
+            if pod.phase == PodPhase.TERMINATING and self.plane.outstanding(pod.slot) == 0:
+                self._gone(pod, now)
 
     def _record(self, w: Workload, now: float) -> None:
         entry = (now, w.ready_count(), len(w.live()))
