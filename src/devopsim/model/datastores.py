@@ -203,11 +203,14 @@ class DatastoreCompiler:
         alias: ``store.part`` -> ``service.endpoint`` of the synthetic service that serves it.
         miss: ``store.keyspace`` -> the miss ratio the compiled program uses.
         miss_pcs: ``store.keyspace`` -> program counters of the calls made on a miss.
+        miss_base: program counter of a call made on a miss -> the step's own probability
+            (the call's probability is this times the miss ratio).
     """
 
     alias: dict[str, str] = field(default_factory=dict)
     miss: dict[str, float] = field(default_factory=dict)
     miss_pcs: dict[str, list[int]] = field(default_factory=dict)
+    miss_base: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def expand(cls, sc: Scenario) -> DatastoreCompiler:
@@ -259,6 +262,7 @@ class DatastoreCompiler:
             assert callable(new_sampler)
             smp = int(new_sampler(f"miss/{where}.{j}"))
             self.miss_pcs.setdefault(key, []).append(len(prog))
+            self.miss_base[len(prog)] = p
             tgt = ep_index[ref] if sub.call is not None else self.target(ref, ep_index)
             prog.append((op_call, tgt, smp, p * miss))
         if not math.isfinite(miss):  # pragma: no cover - guarded by the clamp above

@@ -13,8 +13,7 @@ acts through the model for datastore faults in the timeline:
 * ``replication-break`` / ``recover``: the WAL stream stops and resumes.
 * ``cache-flush`` and ``cache-shard-loss``: the cache empties (or a shard's
   keys go) and warms up again; the miss ratio of the compiled cache steps
-  follows (the request plane reads it live; the flow plane keeps its compiled
-  routing, see the report).
+  follows on both planes (``plane.set_call_probability``).
 * ``broker-loss``: a broker's pods die; its partitions' leaders are re-elected
   after ``broker.session.timeout.ms``.
 
@@ -221,6 +220,55 @@ class StatefulLoop:
     def _ok(st: _Store) -> list[float]:
         return [v[1] for v in st.totals.values()]
 
+    def _hit_ratios(self, sim: Simulation, st: _Store, ds: Redis, t0: float, t1: float) -> list[float]:
+        """Each keyspace's mean hit ratio over ``[t0, t1]`` (warming up after a flush, shards lost)."""
+        if "loads" not in st.facts:
+            loads = cache_loads(sim.scenario, st.name)
+            fit = che(loads, float(ds.memory))
+            st.facts.update(loads=loads, fit=fit, hits=0.0, misses=0.0)
+        loads, fit = st.facts["loads"], st.facts["fit"]
+        lost = st.facts.get("shards_lost", 0)
+        flushed = self.flushed.get(st.name)
+        out = []
+        for idx, base in enumerate(fit.keyspace_hit_ratio):
+            if flushed is None or t1 <= flushed:
+                h = float(base)
+            else:
+                # Midpoint rule over the interval (the warm-up curve is smooth and concave).
+                k = 8
+                mids = t0 + (np.arange(k) + 0.5) * (t1 - t0) / k
+                h = float(
+                    np.mean([warm_hit_ratio(loads[idx], fit.characteristic_time, m - flushed) for m in mids])
+                )
+            out.append(h * (1.0 - lost / ds.shards))
+        return out
+
+    def _set_miss(self, sim: Simulation, st: _Store, ds: Redis, t: float) -> None:
+        """Make the compiled on-miss calls follow the hit ratio of the coming scrape interval."""
+        comp = sim.program.datastores
+        h = self._hit_ratios(sim, st, ds, t, t + sim.scenario.monitoring.scrape_interval)
+        st.facts["applied"] = h
+        if comp is None:
+            return
+        p = sim.program.arrays["prog_p"]
+        for ks_name, hk in zip(ds.keyspaces, h, strict=True):
+            for pc in comp.miss_pcs.get(f"{st.name}.{ks_name}", []):
+                want = comp.miss_base.get(pc, 1.0) * (1.0 - hk)
+                if abs(float(p[pc]) - want) > 1e-12:
+                    sim.plane.set_call_probability(pc, want)
+
+    def _count_lookups(
+        self, sim: Simulation, st: _Store, ds: Redis, delta: dict[tuple[str, str], float], t: float
+    ) -> None:
+        """Lookups since the last count hit at the ratio the planes used for them."""
+        applied = st.facts.get("applied")
+        if applied is None:
+            applied = self._hit_ratios(sim, st, ds, t, t)
+        for ks_name, h in zip(ds.keyspaces, applied, strict=True):
+            n = delta.get((st.name, ks_name), 0.0)
+            st.facts["hits"] += n * h
+            st.facts["misses"] += n * (1 - h)
+
     def _redis(
         self,
         sim: Simulation,
@@ -230,26 +278,10 @@ class StatefulLoop:
         t: float,
         put: list[tuple[str, dict[str, str], float]],
     ) -> None:
-        comp = sim.program.datastores
-        if "loads" not in st.facts:
-            loads = cache_loads(sim.scenario, st.name)
-            fit = che(loads, float(ds.memory))
-            st.facts.update(loads=loads, fit=fit, hits=0.0, misses=0.0)
-        loads, fit = st.facts["loads"], st.facts["fit"]
+        self._count_lookups(sim, st, ds, delta, t)
+        self._set_miss(sim, st, ds, t)
         lost = st.facts.get("shards_lost", 0)
-        since = t - self.flushed[st.name] if st.name in self.flushed else math.inf
-        for (ks_name, _ks), base in zip(ds.keyspaces.items(), fit.keyspace_hit_ratio, strict=True):
-            idx = list(ds.keyspaces).index(ks_name)
-            h = base if math.isinf(since) else warm_hit_ratio(loads[idx], fit.characteristic_time, since)
-            h *= 1.0 - lost / ds.shards
-            n = delta.get((st.name, ks_name), 0.0)
-            st.facts["hits"] += n * h
-            st.facts["misses"] += n * (1 - h)
-            key = f"{st.name}.{ks_name}"
-            if comp is not None:
-                p = sim.program.arrays["prog_p"]
-                for pc in comp.miss_pcs.get(key, []):
-                    p[pc] = 1.0 - h
+        fit = st.facts["fit"]
         put.append(("redis_up", {"datastore": st.name}, 1.0 if lost < ds.shards else 0.0))
         put.append(("redis_keyspace_hits_total", {"datastore": st.name}, st.facts["hits"]))
         put.append(("redis_keyspace_misses_total", {"datastore": st.name}, st.facts["misses"]))
@@ -298,6 +330,8 @@ class StatefulLoop:
         ds = sc.datastores[f.target]
         st = self.stores[f.target]
         sim.log.emit(t, "datastore.fault", datastore=f.target, fault=f.kind, source=f"timeline[{index}]")
+        if isinstance(ds, Redis) and "loads" in st.facts:
+            self._count_lookups(sim, st, ds, self._delta(sim, st), t)  # at the ratio before the fault
         if f.kind == "db-primary-crash" and isinstance(ds, Postgres):
             sim.platform.scale(f.target, 0, t, reason="db-primary-crash")
             links = self.links.get(f.target, [])
@@ -337,6 +371,10 @@ class StatefulLoop:
             self.flushed[f.target] = t
         elif f.kind == "cache-shard-loss" and isinstance(ds, Redis):
             st.facts["shards_lost"] = min(ds.shards, st.facts.get("shards_lost", 0) + (f.count or 1))
+        if isinstance(ds, Redis) and f.kind in ("cache-flush", "cache-shard-loss", "recover"):
+            self._set_miss(
+                sim, st, ds, t
+            )  # misses jump now, not at the next scrape  # misses jump now, not at the next scrape
         elif f.kind == "broker-loss" and isinstance(ds, Kafka):
             w = sim.platform.workloads[f.target]
             sim.platform.scale(f.target, max(0, w.desired - (f.count or 1)), t, reason="broker-loss")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class CallGraph:
         wait_mean, wait_var: the same for its non-CPU waits.
         edge_src, edge_dst, edge_prob, edge_step: one row per call: caller, callee,
             probability, and the index of the step it belongs to.
+        pc_site: program counter of each compiled call -> (endpoint, step index, branch
+            within the step, edge row), so a probability changed at run time finds its edge.
     """
 
     steps: list[list[Step]]
@@ -45,6 +47,7 @@ class CallGraph:
     edge_prob: np.ndarray = field(default_factory=lambda: np.empty(0))
     edge_step: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     levels: list[np.ndarray] = field(default_factory=list)  # edge indices, grouped by caller depth
+    pc_site: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, program: Program) -> CallGraph:
@@ -55,10 +58,15 @@ class CallGraph:
         steps: list[list[Step]] = []
         cpu_mean, cpu_var = np.zeros(n_ep), np.zeros(n_ep)
         wait_mean, wait_var = np.zeros(n_ep), np.zeros(n_ep)
-        src, dst, prob, stp = [], [], [], []
+        src: list[int] = []
+        dst: list[int] = []
+        prob: list[float] = []
+        stp: list[int] = []
+        pc_site: dict[int, tuple[int, int, int, int]] = {}
         for e in range(n_ep):
             pc = int(a["ep_prog"][e])
             lst: list[Step] = []
+            mine: list[tuple[int, int, int]] = []  # (pc, step, branch) of this endpoint's calls
             while op[pc] != OP_END:
                 o = int(op[pc])
                 if o in (OP_WORK, OP_WAIT):
@@ -73,14 +81,17 @@ class CallGraph:
                     lst.append(Step("work" if o == OP_WORK else "wait", sampler=int(pa[pc])))
                     pc += 1
                 elif o == OP_CALL:
+                    mine.append((pc, len(lst), 0))
                     lst.append(Step("call", targets=(int(pa[pc]),), probs=(float(pp[pc]),)))
                     pc += 1
                 elif o == OP_PAR:
                     nb = int(pa[pc])
-                    targets, probs = [], []
+                    targets: list[int] = []
+                    probs: list[float] = []
                     for b in range(nb):
                         bpc = pc + 1 + b
                         if op[bpc] == OP_CALL:
+                            mine.append((bpc, len(lst), len(targets)))
                             targets.append(int(pa[bpc]))
                             probs.append(float(pp[bpc]))
                     if targets:
@@ -90,6 +101,9 @@ class CallGraph:
                     pc += 1
                 else:  # pragma: no cover - the compiler emits nothing else
                     raise AssertionError(f"unknown opcode {o}")
+            first = np.cumsum([0] + [len(st.targets) for st in lst]) + len(src)  # edge row of each step
+            for pc_, j_, b_ in mine:
+                pc_site[pc_] = (e, j_, b_, int(first[j_]) + b_)
             for j, st in enumerate(lst):
                 for t, p in zip(st.targets, st.probs, strict=True):
                     src.append(e)
@@ -133,4 +147,21 @@ class CallGraph:
             edge_prob=np.asarray(prob, dtype=np.float64),
             edge_step=np.asarray(stp, dtype=np.int64),
             levels=[lv for lv in levels if lv.size],
+            pc_site=pc_site,
         )
+
+    def set_probability(self, pc: int, p: float) -> bool:
+        """The call compiled at program counter ``pc`` is now made with probability ``p``.
+
+        Returns False when ``pc`` is no call of the graph (nothing changes).
+        """
+        site = self.pc_site.get(pc)
+        if site is None:
+            return False
+        e, j, b, row = site
+        st = self.steps[e][j]
+        probs = list(st.probs)
+        probs[b] = p
+        self.steps[e][j] = replace(st, probs=tuple(probs))
+        self.edge_prob[row] = p
+        return True

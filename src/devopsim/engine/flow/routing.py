@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from devopsim.engine.flow.graph import CallGraph
+from devopsim.model.program import Program
 
 __all__ = ["FlowRouting"]
 
@@ -19,6 +20,7 @@ class FlowRouting:
     """Flows and holding times (mixed into the flow plane, which owns the state)."""
 
     graph: CallGraph
+    program: Program
     E: int
     C: int
     S: int
@@ -31,6 +33,20 @@ class FlowRouting:
     retry_mult: np.ndarray
     breaker_open: np.ndarray
     _last: dict[str, np.ndarray]
+    _topology: int
+    _sig: np.ndarray | None
+
+    def set_call_probability(self, pc: int, p: float) -> None:
+        """The call compiled at program counter ``pc`` is made with probability ``p`` from now on.
+
+        The flows are recomputed at once; the next tick is computed afresh (not replayed)
+        and the next window composes its latencies again.
+        """
+        self.program.arrays["prog_p"][pc] = p
+        if self.graph.set_probability(pc, p):
+            self._recompute_flows()
+            self._topology += 1
+            self._sig = None
 
     def _recompute_flows(self) -> None:
         """Per window: how class arrivals turn into calls to each endpoint (an E x C matrix)."""

@@ -400,6 +400,10 @@ class RequestPlane:
         self.static.ver_err[version] = error_rate
         self.static.ver_lat[version] = latency_factor
 
+    def set_call_probability(self, pc: int, p: float) -> None:
+        """The call compiled at program counter ``pc`` is made with probability ``p`` from now on."""
+        self.static.prog_p[pc] = p
+
     def slot_generation(self, slot: int) -> int:
         """Increases each time a slot is given to a new replica."""
         return int(self._slot_gen[slot])
