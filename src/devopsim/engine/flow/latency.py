@@ -89,6 +89,10 @@ class Composer:
         self._pools: dict[int, np.ndarray] = {}
         self._pos: dict[int, int] = {}
         self._gen = {i: streams.generator(f"flow/{s.name}") for i, s in enumerate(program.samplers) if s.dist}
+        # Per endpoint, set by chaos (set_impairment): network delay on the way (s), and the
+        # chance an attempt fails to connect.
+        self.net_delay: np.ndarray | None = None
+        self.net_loss: np.ndarray | None = None
 
     def _draw(self, sampler: int, n: int) -> np.ndarray:
         pool = self._pools.get(sampler)
@@ -114,11 +118,13 @@ class Composer:
         """``n`` attempts at ``e``: client duration, outcome, server response, server ok, wait, service."""
         rng = self._rng
         tmo = float(self.timeout[e])
+        d_net = float(self.net_delay[e]) if self.net_delay is not None else 0.0
+        p_loss = float(self.net_loss[e]) if self.net_loss is not None else 0.0
         w = hop.weight[slots]
         total = w.sum()
         if slots.size == 0 or total <= 0:
             return (
-                np.zeros(n),
+                np.full(n, d_net),
                 np.full(n, ERR_UNAVAILABLE),
                 np.full(n, np.nan),
                 np.zeros(n, bool),
@@ -146,8 +152,12 @@ class Composer:
         rejected = rng.random(n) < hop.reject[r]
         outcome[rejected] = ERR_REJECTED
         alive = ~rejected
+        if p_loss > 0:
+            lost = rng.random(n) < p_loss
+            outcome[lost] = ERR_UNAVAILABLE
+            alive &= ~lost
         if tmo > 0:
-            dropped = alive & (wait >= tmo)
+            dropped = alive & (wait + d_net >= tmo)
             outcome[dropped] = ERR_TIMEOUT
             alive &= ~dropped
         service = np.zeros(n)
@@ -181,6 +191,8 @@ class Composer:
         outcome[inject] = ERR_INJECTED
         server_ok = alive & (outcome == OK)
         duration = np.where(alive, wait + service, 0.0)
+        if d_net > 0:
+            duration = duration + d_net
         if tmo > 0:
             late = alive & (duration > tmo)
             outcome[late] = ERR_TIMEOUT

@@ -212,7 +212,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
                 minlength=self.E,
             )
         attempts = calls * self.retry_mult
-        reaching = attempts * (1.0 - self.breaker_open)
+        reaching = attempts * self.reach_frac  # less open breakers and lost connections
         svc_rate = np.bincount(self.ep_svc, weights=reaching, minlength=self.S)
         # Mix of endpoints at each service, and holding-time parts.
         with np.errstate(invalid="ignore", divide="ignore"):

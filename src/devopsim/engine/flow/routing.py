@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from devopsim.engine.flow.graph import CallGraph
+from devopsim.engine.flow.latency import Composer
 from devopsim.model.program import Program
 
 __all__ = ["FlowRouting"]
@@ -35,6 +36,48 @@ class FlowRouting:
     _last: dict[str, np.ndarray]
     _topology: int
     _sig: np.ndarray | None
+    cores: np.ndarray
+    composer: Composer
+    per_call: np.ndarray
+    reach_frac: np.ndarray
+    _net_delay: np.ndarray | None = None  # per service, s (chaos: network delay)
+    _net_loss: np.ndarray | None = None  # per service, chance a call fails to connect
+    _base_cores: np.ndarray | None = None
+
+    def set_impairment(
+        self, service: int, *, delay: float = 0.0, loss: float = 0.0, cpu_factor: float = 1.0
+    ) -> None:
+        """Impair calls to ``service`` from now on; the defaults restore it.
+
+        Args:
+            service: the service's index.
+            delay: network delay added to every attempt on its way to the service, seconds
+                (the caller's timeout runs during it).
+            loss: chance that an attempt fails with a connection error (``unavailable``,
+                retried like one); 1.0 is a network partition.
+            cpu_factor: its replicas have this many times their cores (CPU stress < 1).
+
+        Raises:
+            ValueError: a negative delay, a loss outside [0, 1] or a factor that is not positive.
+        """
+        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0:
+            raise ValueError(
+                "impairment needs delay >= 0, 0 <= loss <= 1 and cpu_factor > 0 "
+                f"(got {delay}, {loss}, {cpu_factor})"
+            )
+        if self._net_delay is None or self._net_loss is None or self._base_cores is None:
+            self._net_delay, self._net_loss = np.zeros(self.S), np.zeros(self.S)
+            # The compiled program's cores are shared: change a copy of our own.
+            self._base_cores = self.cores.copy()
+            self.cores = self._base_cores.copy()
+        self._net_delay[service] = delay
+        self._net_loss[service] = loss
+        self.cores[service] = self._base_cores[service] * cpu_factor
+        self.composer.net_delay = self._net_delay[self.ep_svc]
+        self.composer.net_loss = self._net_loss[self.ep_svc]
+        self._recompute_flows()
+        self._topology += 1  # the next tick is computed afresh, the next window composed again
+        self._sig = None
 
     def set_call_probability(self, pc: int, p: float) -> None:
         """The call compiled at program counter ``pc`` is made with probability ``p`` from now on.
@@ -70,7 +113,10 @@ class FlowRouting:
             ]
         )
         # Attempts that reach a replica per logical call (retries, open breakers).
-        self.per_call = self.retry_mult * (1.0 - self.breaker_open)
+        self.reach_frac = 1.0 - self.breaker_open
+        if self._net_loss is not None:
+            self.reach_frac = self.reach_frac * (1.0 - self._net_loss[self.ep_svc])
+        self.per_call = self.retry_mult * self.reach_frac
         self.coef = coef
         # Entry calls per request of each class: later stages of a journey only if earlier ones succeeded.
         entry = np.zeros((self.E, self.C))
@@ -143,6 +189,9 @@ class FlowRouting:
             kk = np.bincount(svc, weights=w * r["k"][live], minlength=self.S) / tot
         known = tot[self.ep_svc] > 1e-12
         d = mw[self.ep_svc] + self.hold_fixed + self.graph.cpu_mean * kk[self.ep_svc]
+        if self._net_delay is not None and self._net_loss is not None:
+            loss = self._net_loss[self.ep_svc]
+            d = self._net_delay[self.ep_svc] + (1.0 - loss) * d
         d = np.where(self.timeout > 0, np.minimum(d, self.timeout), d) * self.retry_mult
         mean = np.where(known, d, self.call_mean)
         self._set_holding(mean, self.call_var)

@@ -69,6 +69,7 @@ cdef enum:
     EV_WAIT_DONE = 3
     EV_TIMEOUT = 4
     EV_RETRY = 5
+    EV_SEND = 6
     NQ_START = 10
     NQ_ATTEMPT_DONE = 11
 
@@ -119,7 +120,7 @@ CONSTANTS = {
     "ERR_BREAKER": ERR_BREAKER, "N_ERR": N_ERR, "OK": OK, "CODE_200": CODE_200, "CODE_500": CODE_500,
     "CODE_503": CODE_503, "CODE_504": CODE_504, "N_CODES": N_CODES, "EV_WORK_DONE": EV_WORK_DONE,
     "EV_PS_DONE": EV_PS_DONE, "EV_WAIT_DONE": EV_WAIT_DONE, "EV_TIMEOUT": EV_TIMEOUT,
-    "EV_RETRY": EV_RETRY, "NQ_START": NQ_START, "NQ_ATTEMPT_DONE": NQ_ATTEMPT_DONE,
+    "EV_RETRY": EV_RETRY, "EV_SEND": EV_SEND, "NQ_START": NQ_START, "NQ_ATTEMPT_DONE": NQ_ATTEMPT_DONE,
     "FS_FREE": FS_FREE, "FS_QUEUED": FS_QUEUED, "FS_RUNNING": FS_RUNNING, "FS_DONE": FS_DONE,
     "ST_DONE": ST_DONE, "ST_REFILL": ST_REFILL, "ST_GROW": ST_GROW, "ST_ERROR": ST_ERROR,
     "I_HEAP_N": I_HEAP_N, "I_SEQ": I_SEQ, "I_UID": I_UID, "I_FR_FREE": I_FR_FREE,
@@ -174,6 +175,8 @@ cdef struct Ctx:
     double* ver_lat
     double* prom_buckets
     i64 n_pb_bounds
+    double* svc_delay
+    double* svc_loss
     # replicas
     i64* r_svc
     i64* r_ver
@@ -353,6 +356,8 @@ cdef int _bind(Ctx* c, object s, object rp, object e, object q, object st, objec
     c.ver_lat = _pf(s.ver_lat)
     c.prom_buckets = _pf(s.prom_buckets)
     c.n_pb_bounds = s.prom_buckets.shape[0]
+    c.svc_delay = _pf(s.svc_delay)
+    c.svc_loss = _pf(s.svc_loss)
     c.r_svc = _pi(rp.svc)
     c.r_ver = _pi(rp.ver)
     c.r_busy = _pi(rp.busy)
@@ -834,13 +839,33 @@ cdef void begin_attempt(Ctx* c, i64 k, double now) noexcept nogil:
     if c.ep_cb[ep] != 0 and not cb_permit(c, ep, now):
         nq_push(c, NQ_ATTEMPT_DONE, k, auid, ERR_BREAKER)
         return
+    cdef double d = c.svc_delay[c.ep_svc[ep]]
+    if d > 0.0:
+        # Network delay on the way: the caller's timeout runs from now, the attempt
+        # reaches the service later (EV_SEND).
+        if c.ep_timeout[ep] > 0.0:
+            push(c, now + c.ep_timeout[ep], EV_TIMEOUT, k, auid)
+        push(c, now + d, EV_SEND, k, auid)
+        return
+    deliver(c, k, auid, now, c.ep_timeout[ep], True)
+
+
+cdef void deliver(Ctx* c, i64 k, i64 auid, double now, double timeout, bint arm) noexcept nogil:
+    """Attempt ``auid`` of call ``k`` reaches the service: a lost connection, no replica, or a frame.
+
+    ``timeout`` is what is left of the caller's timeout; ``arm`` schedules it (else it already is).
+    """
+    cdef i64 ep = c.ca_ep[k]
     cdef i64 svc = c.ep_svc[ep]
+    cdef double loss = c.svc_loss[svc]
+    if loss > 0.0 and draw(c, c.svc_err_smp[svc]) < loss:
+        nq_push(c, NQ_ATTEMPT_DONE, k, auid, ERR_UNAVAILABLE)  # connection error (network loss)
+        return
     cdef i64 r = pick(c, svc)
     if r < 0:
         nq_push(c, NQ_ATTEMPT_DONE, k, auid, ERR_UNAVAILABLE)
         return
-    cdef double timeout = c.ep_timeout[ep]
-    if timeout > 0.0:
+    if arm and timeout > 0.0:
         push(c, now + timeout, EV_TIMEOUT, k, auid)
     cdef bint counted = now >= c.fc[F_WARMUP]
     cdef i64 local = c.ep_local[ep]
@@ -1179,7 +1204,7 @@ cdef inline bint room(Ctx* c) noexcept nogil:
 
 cdef int _loop(Ctx* c, double* arr_t, i64* arr_c, i64 n_arr, double t_end, i64* done) noexcept nogil:
     cdef i64 head, j, kind, ident, tag, pos, r
-    cdef double now, ta, th
+    cdef double now, ta, th, tmo
     while True:
         if c.ic[I_ERROR] != 0:
             return ST_ERROR
@@ -1239,6 +1264,15 @@ cdef int _loop(Ctx* c, double* arr_t, i64* arr_c, i64 n_arr, double t_end, i64* 
         elif kind == EV_RETRY:
             if c.ca_uid[ident] == tag:
                 begin_attempt(c, ident, now)
+        elif kind == EV_SEND:
+            if c.ca_auid[ident] == tag and c.ca_uid[ident] != 0:
+                tmo = c.ep_timeout[c.ca_ep[ident]]
+                if tmo > 0.0:
+                    # What is left of the caller's timeout (it has been running on the way).
+                    tmo -= c.svc_delay[c.ep_svc[c.ca_ep[ident]]]
+                    if tmo < 1e-12:
+                        tmo = 1e-12
+                deliver(c, ident, tag, now, tmo, False)
     c.fc[F_NOW] = t_end
     little(c, t_end)
     return ST_DONE
@@ -1303,3 +1337,27 @@ def kill_replica(s, rp, e, q, st, rr, i64 r, double now):
     c.r_ncpu[r] = 0
     c.r_psn[r] = 0
     c.r_epoch[r] += 1
+
+
+def set_service_cores(s, rp, e, q, st, rr, i64 svc, double cores, double now):
+    """Give every replica of service ``svc`` ``cores`` CPUs from ``now`` (CPU stress and its end).
+
+    Work in progress keeps what it has done: each replica's processor-sharing clock is
+    brought to ``now`` at the old rate, then its next completion is rescheduled at the new.
+    Processor sharing stays on for the service (with cores >= concurrency it runs every
+    job at full speed, as the plain path does).
+    """
+    cdef Ctx c
+    _bind(&c, s, rp, e, q, st, rr)
+    cdef i64[::1] alive = rp.alive
+    cdef i64 n = alive.shape[0]
+    cdef i64 r
+    for r in range(n):
+        if alive[r] == 1 and c.r_svc[r] == svc:
+            areas(&c, r, now)
+            ps_advance(&c, r, now)
+    c.svc_cores[svc] = cores
+    c.svc_ps[svc] = 1
+    for r in range(n):
+        if alive[r] == 1 and c.r_svc[r] == svc:
+            ps_schedule(&c, r, now)

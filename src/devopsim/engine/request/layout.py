@@ -67,6 +67,7 @@ EV_PS_DONE = 2  # id: replica, tag: replica epoch
 EV_WAIT_DONE = 3  # id: frame, tag: frame uid
 EV_TIMEOUT = 4  # id: call, tag: attempt uid
 EV_RETRY = 5  # id: call, tag: call uid
+EV_SEND = 6  # id: call, tag: attempt uid (the attempt reaches the service after a network delay)
 NQ_START = 10  # id: frame, tag: frame uid
 NQ_ATTEMPT_DONE = 11  # id: call, tag: attempt uid, arg: outcome
 
@@ -154,6 +155,8 @@ class Static(NamedTuple):
     ver_err: np.ndarray
     ver_lat: np.ndarray
     prom_buckets: np.ndarray
+    svc_delay: np.ndarray  # network delay on the way to each service, s (chaos: network-delay)
+    svc_loss: np.ndarray  # chance a call to each service fails with a connection error (network-loss)
 
 
 class Replicas(NamedTuple):

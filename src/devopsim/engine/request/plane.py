@@ -87,7 +87,10 @@ class RequestPlane:
             ver_err=np.array(program.ver_err, dtype=np.float64),
             ver_lat=np.array(program.ver_lat, dtype=np.float64),
             prom_buckets=L.PROM_BUCKETS.copy(),
+            svc_delay=np.zeros(S),
+            svc_loss=np.zeros(S),
         )
+        self._base_cores = a["svc_cores"].copy()
         self.replicas = self._new_replicas(16)
         self._free_slots: list[int] = list(range(15, -1, -1))
         self._ps_top = 0
@@ -403,6 +406,58 @@ class RequestPlane:
     def set_call_probability(self, pc: int, p: float) -> None:
         """The call compiled at program counter ``pc`` is made with probability ``p`` from now on."""
         self.static.prog_p[pc] = p
+
+    def set_impairment(
+        self, service: int, *, delay: float = 0.0, loss: float = 0.0, cpu_factor: float = 1.0
+    ) -> None:
+        """Impair calls to ``service`` from now on; the defaults restore it.
+
+        Args:
+            service: the service's index.
+            delay: network delay added to every attempt on its way to the service, seconds
+                (the caller's timeout runs during it).
+            loss: chance that an attempt fails with a connection error (``unavailable``,
+                retried like one); 1.0 is a network partition.
+            cpu_factor: its replicas have this many times their cores (CPU stress < 1).
+
+        Raises:
+            ValueError: a negative delay, a loss outside [0, 1] or a factor that is not positive.
+        """
+        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0:
+            raise ValueError(
+                "impairment needs delay >= 0, 0 <= loss <= 1 and cpu_factor > 0 "
+                f"(got {delay}, {loss}, {cpu_factor})"
+            )
+        s = self.static
+        s.svc_delay[service] = delay
+        s.svc_loss[service] = loss
+        cores = float(self._base_cores[service]) * cpu_factor
+        if cores != float(s.svc_cores[service]):
+            if s.svc_cores is self.program.arrays["svc_cores"]:
+                # The compiled program's arrays are shared: change a copy of our own.
+                self.static = s = s._replace(svc_cores=s.svc_cores.copy(), svc_ps=s.svc_ps.copy())
+            from devopsim.engine.request._kernel import set_service_cores
+
+            set_service_cores(
+                s, self.replicas, self.entities, self.queues, self.stats, self._rr, service, cores, self.now
+            )
+
+    def set_weight(self, slot: int, weight: float) -> None:
+        """Set a replica's load-balancing weight (a weighted route, e.g. a canary's traffic split).
+
+        While a live replica of the service carries a weight other than 1, the service's requests
+        are split by weight (weighted random, as a mesh routes between subsets), whatever its
+        policy; once every weight is back to 1 the service's own policy applies again.
+        """
+        rp = self.replicas
+        rp.weight[slot] = weight
+        svc = int(rp.svc[slot])
+        if self._lb_own is None:
+            self._lb_own = self.static.svc_lb.copy()
+            self.static = self.static._replace(svc_lb=self.static.svc_lb.copy())
+        mine = (rp.svc == svc) & (rp.alive == 1)
+        routed = bool(np.any(rp.weight[mine] != 1.0))
+        self.static.svc_lb[svc] = LB_WEIGHTED if routed else self._lb_own[svc]
 
     def slot_generation(self, slot: int) -> int:
         """Increases each time a slot is given to a new replica."""
