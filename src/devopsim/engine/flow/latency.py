@@ -35,6 +35,11 @@ from devopsim.model.program import Program
 __all__ = ["CallSamples", "Composer", "HopState"]
 
 
+SAMPLE_BUDGET = 2_000_000  # samples of one composition, over all endpoints
+MIN_SAMPLES = 1000  # per endpoint, whatever the platform's size
+POOL_BUDGET = 16 << 20  # pooled variates over all samplers (8 bytes each)
+
+
 @dataclass
 class HopState:
     """What the queues looked like during a window, per replica slot and per endpoint.
@@ -76,7 +81,11 @@ class Composer:
     def __init__(self, program: Program, graph: CallGraph, streams: Streams, k: int) -> None:
         self.program = program
         self.graph = graph
-        self.k = k
+        # Large platforms share a budget of samples per composition (so that composing 1,000
+        # endpoints costs what composing 250 would), never fewer than MIN_SAMPLES each.
+        n_ep = len(program.endpoints)
+        self.k = k if n_ep * k <= SAMPLE_BUDGET else max(MIN_SAMPLES, SAMPLE_BUDGET // n_ep)
+        k = self.k
         a = program.arrays
         self.ep_svc = a["ep_svc"]
         self.timeout = a["ep_timeout"]
@@ -84,7 +93,8 @@ class Composer:
         self.backoff = a["ep_backoff"]
         self.maxbackoff = a["ep_maxbackoff"]
         self.retry_mask = a["ep_retry_mask"]
-        self.pool = max(8 * k, 1 << 16)
+        n_smp = sum(1 for smp in program.samplers if smp.dist is not None)
+        self.pool = max(8 * k, 1 << 16) if n_smp << 16 <= POOL_BUDGET else 8 * k
         self._rng = streams.generator("flow/compose")
         self._pools: dict[int, np.ndarray] = {}
         self._pos: dict[int, int] = {}

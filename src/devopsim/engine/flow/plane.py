@@ -24,7 +24,7 @@ from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowdown
 from devopsim.engine.flow.replicas import FlowReplicas, grow
 from devopsim.engine.flow.routing import FlowRouting
-from devopsim.engine.flow.tally import apply_unit_stats, new_stats, unit_stats
+from devopsim.engine.flow.tally import PendingVolumes, apply_unit_stats, flush_pending, new_stats, unit_stats
 from devopsim.engine.request import layout as L
 from devopsim.engine.streams import Streams
 from devopsim.engine.totals import ServiceTotals
@@ -115,7 +115,8 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._since_compose = 0
         self._windows = 0
         self._recompute_flows()
-        self.stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
+        self._stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
+        self._pending = PendingVolumes(self.E, self.S)
         self._slo_cls = a["slo_cls"]
         self._slo_thr = a["slo_thr"]
         self._totals = [ServiceTotals() for _ in range(self.S)]
@@ -123,6 +124,12 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._arrived_w = 0.0
         self._in_system = 0.0
         self._reset_window()
+
+    @property
+    def stats(self) -> L.Stats:
+        """The run's statistics so far (the same layout as the request plane's)."""
+        flush_pending(self)
+        return self._stats
 
     @property
     def in_system(self) -> int:
@@ -249,6 +256,11 @@ class FlowPlane(FlowReplicas, FlowRouting):
         # CPU load from what the replica serves, which exceeds arrivals while a backlog drains.
         prev_served = self._last.get("served") if self._last else None
         thru = np.maximum(lam, prev_served) if prev_served is not None and prev_served.size == R else lam
+        # Half-way from the last tick's load: the load and the stretch feed each other with a
+        # tick's delay, which near saturation would swing from tick to tick (period two).
+        prev_thru = self._last.get("thru") if self._last else None
+        if prev_thru is not None and prev_thru.size == R:
+            thru = 0.5 * (thru + prev_thru)
         u = thru * cpu_frame / cores
         max_stretch = np.maximum(conc / cores, 1.0 / np.minimum(cores, 1.0))
         slow = np.where(u < 0.999, ps_slowdown(np.minimum(u, 0.999), cores), max_stretch)
@@ -324,6 +336,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
             "busy": busy_area * inv,
             "queue": queue_area * inv,
             "cpu_frame": cpu_frame,
+            "thru": thru,
             "mix": mix,
             "svc": svc,
             "live": live,
@@ -347,7 +360,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
     def _account(self, t0: float, dt: float, lam_cls: np.ndarray, r: dict[str, np.ndarray]) -> None:
         """Count ``dt`` seconds at the rates ``r`` of a tick (just computed, or replayed)."""
         rp = self.replicas
-        st = self.stats
+        st = self._stats
         warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
         served, rejected, dropped = r["served"] * dt, r["rejected"] * dt, r["dropped"] * dt
         rp.busy[:] = r["busy"]

@@ -128,7 +128,7 @@ class FlowReplicas:
         rp = self.replicas
         held = float(rp.n[slot] + rp.b[slot])
         if now >= self.warmup:
-            self.stats.sv_err[rp.svc[slot]] += held
+            self._stats.sv_err[rp.svc[slot]] += held
         self.set_ready(slot, False)
         rp.n[slot] = rp.b[slot] = rp.busy[slot] = rp.qlen[slot] = 0.0
 

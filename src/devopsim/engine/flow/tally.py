@@ -19,7 +19,7 @@ from devopsim.results.stats import lh_indices
 if TYPE_CHECKING:
     from devopsim.engine.flow.plane import FlowPlane
 
-__all__ = ["apply_unit_stats", "new_stats", "unit_stats"]
+__all__ = ["PendingVolumes", "apply_unit_stats", "flush_pending", "new_stats", "unit_stats"]
 
 
 def unit_stats(
@@ -102,9 +102,46 @@ def unit_stats(
     return u
 
 
+class PendingVolumes:
+    """Endpoint and service volumes counted since the per-unit statistics last changed.
+
+    The endpoint and service histograms are large (``E x LH_N``); multiplying them in
+    every window would cost more than the rest of the window. While the per-unit
+    statistics stay the same, a window only adds its volumes here; they are multiplied
+    in once, when the statistics change or someone reads them (:func:`flush_pending`).
+    """
+
+    def __init__(self, E: int, S: int) -> None:
+        self.u: dict[str, np.ndarray] | None = None
+        self.ve = np.zeros(E)
+        self.vs = np.zeros(S)
+
+
+def flush_pending(plane: FlowPlane) -> None:
+    """Multiply the pending volumes into the run's statistics."""
+    p = plane._pending
+    u = p.u
+    if u is None:
+        return
+    st = plane._stats
+    ve, vs = p.ve, p.vs
+    st.ep_n[...] += ve
+    st.ep_ok[...] += ve * u["ep_ok"]
+    st.ep_err[...] += ve[:, None] * u["ep_err"]
+    st.ep_lsum[...] += ve * u["ep_lsum"]
+    st.ep_hist[...] += ve[:, None] * u["ep_hist"]
+    st.sv_ok[...] += vs * u["sv_ok"]
+    st.sv_lsum[...] += vs * u["sv_lsum"]
+    st.sv_hist[...] += vs[:, None] * u["sv_hist"]
+    st.sv_whist[...] += vs[:, None] * u["sv_whist"]
+    p.u = None
+    ve[:] = 0.0
+    vs[:] = 0.0
+
+
 def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -> None:
     """Count the window's traffic with the current per-unit statistics."""
-    st = plane.stats
+    st = plane._stats
     v_all, v = plane._w_cls_all, plane._w_cls
     st.cls_tot[:, 0] += v_all * u["cls_ok"]
     st.cls_tot[:, 1:] += v_all[:, None] * u["cls_err"]
@@ -121,17 +158,12 @@ def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -
     plane._little_area += float(v @ u["cls_asum"])
     span = max(t_end - plane._win_start, 1e-12)
     plane._in_system = float(v_all @ u["cls_asum"]) / span
-    ve = plane._w_calls
-    st.ep_n[...] += ve
-    st.ep_ok[...] += ve * u["ep_ok"]
-    st.ep_err[...] += ve[:, None] * u["ep_err"]
-    st.ep_lsum[...] += ve * u["ep_lsum"]
-    st.ep_hist[...] += ve[:, None] * u["ep_hist"]
-    vs = plane._w_started_w
-    st.sv_ok[...] += vs * u["sv_ok"]
-    st.sv_lsum[...] += vs * u["sv_lsum"]
-    st.sv_hist[...] += vs[:, None] * u["sv_hist"]
-    st.sv_whist[...] += vs[:, None] * u["sv_whist"]
+    p = plane._pending
+    if p.u is not u:
+        flush_pending(plane)
+        p.u = u
+    p.ve += plane._w_calls
+    p.vs += plane._w_started_w
 
 
 def new_stats(C: int, E: int, S: int, Q: int) -> L.Stats:
