@@ -20,6 +20,14 @@ section 2):
 * A timeline ``rollback`` (``kubectl rollout undo [--to-revision]``) copies an
   older revision's template back as the newest revision and rolls it out.
 
+Canary and BlueGreen strategies (Argo Rollouts) are driven by
+:class:`~devopsim.control.canary.CanaryController` and
+:class:`~devopsim.control.bluegreen.BlueGreenController`, with their
+AnalysisRuns (:mod:`devopsim.control.analysis`). ``strategy.autoRollback.sloBurnRate``
+arms the burn-rate guard (:mod:`devopsim.control.slo_guard`) for any strategy: a
+RollingUpdate or Recreate that trips it is marked ``RolledBack`` and rolled back
+to the previous revision; a canary or blue-green is aborted.
+
 Each rollout is reported in ``deployments[]`` and the run's DORA metrics.
 """
 
@@ -30,10 +38,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from devopsim.control.slo_guard import SloBurnGuard, availability_objective
+from devopsim.errors import Issue, ScenarioError
 from devopsim.model.platform import Pod, PodPhase, Workload
 from devopsim.scenario.infra import Deploy, Rollback, TimelineEntry
 
 if TYPE_CHECKING:
+    from devopsim.control.analysis import AnalysisRun
+    from devopsim.control.progressive import Progressive
     from devopsim.engine.runner import Simulation
 
 __all__ = ["RolloutLoop", "resolve_fenceposts"]
@@ -73,6 +85,15 @@ class _Rollout:
     deadline_exceeded: bool = False
     min_available_seen: int | None = None
     max_total_seen: int = 0
+    rollbacks: int = 0  # automatic rollbacks (abort, SLO burn)
+    abort_reason: str | None = None
+    aborted_s: float | None = None
+    new_requests: float = 0.0
+    new_errors: float = 0.0
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    analysis_runs: list[AnalysisRun] = field(default_factory=list)
+    controller: Progressive | None = None
+    paused: str | None = None
 
     def record(self) -> dict[str, Any]:
         return {
@@ -89,6 +110,14 @@ class _Rollout:
             "progress_deadline_exceeded": self.deadline_exceeded,
             "min_available": self.min_available_seen,
             "max_pods": self.max_total_seen,
+            "rollbacks": self.rollbacks,
+            "abort_reason": self.abort_reason,
+            "aborted_s": self.aborted_s,
+            "paused": self.paused,
+            "requests_new_version": self.new_requests,
+            "errors_new_version": self.new_errors,
+            "steps": self.steps,
+            "analysis_runs": [run.summary() for run in self.analysis_runs],
         }
 
 
@@ -97,6 +126,7 @@ class _Deployment:
     w: Workload
     revisions: list[tuple[int, str]] = field(default_factory=list)  # (revision, version), oldest first
     active: _Rollout | None = None
+    token: int = 0  # the periodic sync that is current (a new rollout starts a new chain)
 
 
 class RolloutLoop:
@@ -107,17 +137,74 @@ class RolloutLoop:
     def __init__(self) -> None:
         self.deployments: dict[str, _Deployment] = {}
         self.rollouts: list[_Rollout] = []
+        self.guards: dict[str, SloBurnGuard] = {}
+        self._engine: Any = None
 
     def attach(self, sim: Simulation) -> None:
         """Register the current revisions and schedule the timeline's deploys and rollbacks."""
         self.sim = sim
+        sc = sim.scenario
         for name, w in sim.platform.workloads.items():
             self.deployments[name] = _Deployment(w, [(1, w.version)])
+            st = w.spec.strategy
+            ar = st.auto_rollback if st is not None else None
+            if ar is not None and ar.slo_burn_rate is not None:
+                objective = availability_objective(sc.slos)
+                if objective is None:
+                    path = ("services", name, "strategy", "autoRollback", "sloBurnRate")
+                    file, line = sim.loaded.source.where(path)
+                    raise ScenarioError(
+                        [
+                            Issue(
+                                file,
+                                line,
+                                f"services.{name}.strategy.autoRollback.sloBurnRate",
+                                f"sloBurnRate {ar.slo_burn_rate:g} needs an availability SLO "
+                                "(an entry of 'slos' without 'latency') to budget against",
+                            )
+                        ]
+                    )
+                self.guards[name] = SloBurnGuard(
+                    name, ar, objective, sc.monitoring.scrape_interval, self.promql
+                )
         for entry in sim.scenario.timeline:
             if entry.deploy is not None:
                 sim.clock.schedule(entry.at, partial(self._deploy, entry.deploy), priority=1)
             elif entry.rollback is not None:
                 sim.clock.schedule(entry.at, partial(self._rollback, entry.rollback), priority=1)
+
+    # --- helpers the progressive controllers use ---------------------------------------------
+
+    def promql(self, expr: str, t: float) -> Any:
+        """Evaluate PromQL on the run's metric store at simulated time ``t``."""
+        if self._engine is None:
+            from devopsim.observe.promql import Engine
+
+            self._engine = Engine(self.sim.store)
+        return self._engine.instant(expr, t)
+
+    def wake(self, service: str, t: float) -> None:
+        """Run one extra sync of ``service``'s rollout at ``t`` (an analysis ended, a pause is over)."""
+        if t < self.sim.scenario.duration:
+            self.sim.clock.schedule(t, partial(self._sync, service), priority=1)
+
+    wake_at = wake
+
+    def rolling(self, w: Workload, version: str, t: float) -> None:
+        """One RollingUpdate step toward ``version`` (the canary's basic promotion and abort)."""
+        self._rolling(w, version, t, float(w.spec.min_ready_seconds))
+
+    def _schedule_sync(self, service: str, at: float) -> None:
+        d = self.deployments[service]
+        if at < self.sim.scenario.duration:
+            self.sim.clock.schedule(at, partial(self._tick, service, d.token), priority=1)
+
+    def _tick(self, service: str, token: int, t: float) -> None:
+        d = self.deployments[service]
+        if token == d.token:
+            self._sync(service, t)
+            if token == d.token and d.active is not None:
+                self._schedule_sync(service, t + SYNC)
 
     # --- starting rollouts ------------------------------------------------------------------
 
@@ -155,8 +242,11 @@ class RolloutLoop:
         d = self.deployments[service]
         w = d.w
         if d.active is not None:
-            d.active.outcome = "superseded"
-            d.active.finished = t
+            if d.active.finished is None:
+                d.active.outcome = "superseded"
+                d.active.finished = t
+            if d.active.controller is not None:
+                d.active.controller.terminate_runs(t)
         from_version = w.version
         revision = d.revisions[-1][0] + 1
         d.revisions = [r for r in d.revisions if r[1] != version] + [(revision, version)]
@@ -165,11 +255,22 @@ class RolloutLoop:
             d.revisions = d.revisions[-(limit + 1) :]
         sim.platform.set_template(service, version)
         st = w.spec.strategy
-        strategy = "RollingUpdate" if st is None or st.type in ("Canary", "BlueGreen") else st.type
+        strategy = "RollingUpdate" if st is None else st.type
+        if from_version == version:
+            strategy = "RollingUpdate" if strategy in ("Canary", "BlueGreen") else strategy
         r = _Rollout(service, kind, from_version, version, revision, strategy, t, last_progress=t)
         d.active = r
+        d.token += 1
         self.rollouts.append(r)
         w.rolling = True
+        if strategy == "Canary" and st is not None and st.canary is not None:
+            from devopsim.control.canary import CanaryController
+
+            r.controller = CanaryController(self, d, r, st.canary, t)
+        elif strategy == "BlueGreen" and st is not None and st.blue_green is not None:
+            from devopsim.control.bluegreen import BlueGreenController
+
+            r.controller = BlueGreenController(self, d, r, st.blue_green, t)
         sim.log.emit(
             t,
             "rollout.start",
@@ -179,7 +280,7 @@ class RolloutLoop:
             to_version=version,
             revision=revision,
         )
-        self._sync(service, t)
+        self._tick(service, d.token, t)
 
     # --- the controller ---------------------------------------------------------------------
 
@@ -199,6 +300,25 @@ class RolloutLoop:
         if r is None:
             return
         w = d.w
+        if r.controller is not None:
+            r.controller.sync(t)
+            r.paused = r.controller.paused_at_end()
+            if r.controller.done:
+                d.active = None
+                w.rolling = False
+            return
+        guard = self.guards.get(service)
+        reason = guard.check(t) if guard is not None and r.kind == "deploy" else None
+        if reason is not None:
+            r.outcome, r.finished, r.rollbacks = "RolledBack", t, 1
+            r.abort_reason = f"slo-burn: {reason}"
+            r.aborted_s = t
+            self.sim.log.emit(
+                t, "rollout.aborted", service=service, revision=r.revision, reason=r.abort_reason
+            )
+            d.active = None
+            self._start(service, r.from_version, t, "rollback")
+            return
         plat = self.sim.platform
         new = w.version
         min_ready = float(w.spec.min_ready_seconds)
@@ -239,9 +359,6 @@ class RolloutLoop:
                 version=new,
                 duration_s=t - r.started,
             )
-            return
-        if t + SYNC < self.sim.scenario.duration:
-            self.sim.clock.schedule(t + SYNC, partial(self._sync, service), priority=1)
 
     def _recreate(self, w: Workload, new: str, t: float) -> None:
         plat = self.sim.platform
@@ -316,10 +433,17 @@ class RolloutLoop:
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Add ``deployments[]`` and ``dora`` to the summary."""
+        for r in self.rollouts:
+            if r.controller is not None:
+                r.controller.count()
+                r.paused = r.controller.paused_at_end()
         summary["deployments"] = [r.record() for r in self.rollouts]
         deploys = [r for r in self.rollouts if r.kind == "deploy"]
         failed: list[tuple[_Rollout, _Rollout]] = []
+        aborted = [r for r in deploys if r.outcome == "Aborted"]
         for i, r in enumerate(deploys):
+            if r.outcome == "Aborted":
+                continue
             undo = next(
                 (
                     x
@@ -333,12 +457,12 @@ class RolloutLoop:
                 failed.append((r, undo))
         restore = [
             (u.finished if u.finished is not None else sim.scenario.duration) - r.started for r, u in failed
-        ]
+        ] + [(r.finished if r.finished is not None else sim.scenario.duration) - r.started for r in aborted]
         days = sim.scenario.duration / 86400.0
         summary["dora"] = {
             "deployments": len(deploys),
             "deployment_frequency_per_day": len(deploys) / days if days > 0 else 0.0,
-            "change_failure_rate": len(failed) / len(deploys) if deploys else None,
+            "change_failure_rate": (len(failed) + len(aborted)) / len(deploys) if deploys else None,
             "mean_time_to_restore_s": sum(restore) / len(restore) if restore else None,
             "mean_rollout_duration_s": (
                 sum(r.finished - r.started for r in deploys if r.finished is not None)

@@ -374,6 +374,14 @@ class FlowPlane(FlowReplicas, FlowRouting):
             pr, pe = self._pairs(live)
             fr = served[pr] * mix[pe]
             fail = self.started_fail[pe]
+            e_r = self.ver_err[rp.ver[pr]]
+            if e_r.size and np.any(e_r != e_r[0]):
+                # Versions differ in injected errors (a canary): each replica answers 500 at its
+                # own version's rate on top of the endpoint's other failures, same total.
+                n_e = np.maximum(np.bincount(pe, weights=fr, minlength=self.E), 1e-300)
+                e_bar = np.bincount(pe, weights=fr * e_r, minlength=self.E) / n_e
+                other = np.clip(1.0 - (1.0 - fail) / np.maximum(1.0 - e_bar[pe], 1e-12), 0.0, 1.0)
+                fail = 1.0 - (1.0 - e_r) * (1.0 - other)
             loc = self.ep_local[pe]
             rp.cnt[pr, loc, L.CODE_200] += fr * (1.0 - fail)
             rp.cnt[pr, loc, L.CODE_500] += fr * fail

@@ -9,6 +9,7 @@ import numpy as np
 
 from devopsim.engine.request import layout as L
 from devopsim.engine.totals import ServiceTotals, retire, service_totals
+from devopsim.model.program import LB_WEIGHTED
 
 if TYPE_CHECKING:
     from devopsim.engine.request.layout import Stats
@@ -58,6 +59,8 @@ class FlowReplicas:
     _ready: list[list[int]]
     _totals: list[ServiceTotals]
     _topology: int
+    lb: np.ndarray
+    _lb_own: np.ndarray | None = None  # the services' own policies, once a weight was set
 
     # --- replicas (the control interface) ------------------------------------------
 
@@ -150,6 +153,23 @@ class FlowReplicas:
             self.ver_lat = grow(self.ver_lat, version + 1, 1.0)
         self.ver_err[version] = error_rate
         self.ver_lat[version] = latency_factor
+
+    def set_weight(self, slot: int, weight: float) -> None:
+        """Set a replica's load-balancing weight (a weighted route, e.g. a canary's traffic split).
+
+        While a live replica of the service carries a weight other than 1, the service's requests
+        are split by weight (weighted random, as a mesh routes between subsets), whatever its
+        policy; once every weight is back to 1 the service's own policy applies again.
+        """
+        self._topology += 1
+        rp = self.replicas
+        rp.weight[slot] = weight
+        svc = int(rp.svc[slot])
+        if self._lb_own is None:
+            self._lb_own = self.lb.copy()
+            self.lb = self.lb.copy()
+        mine = (rp.svc == svc) & (rp.alive == 1)
+        self.lb[svc] = LB_WEIGHTED if bool(np.any(rp.weight[mine] != 1.0)) else self._lb_own[svc]
 
     def slot_generation(self, slot: int) -> int:
         """Increases each time a slot is given to a new replica."""

@@ -16,7 +16,7 @@ from devopsim.engine.request._kernel import kill_replica, run_window
 from devopsim.engine.streams import Streams
 from devopsim.engine.totals import ServiceTotals, retire, service_totals
 from devopsim.errors import SimulationError
-from devopsim.model.program import Program
+from devopsim.model.program import LB_WEIGHTED, Program
 
 __all__ = ["RequestPlane"]
 
@@ -48,6 +48,7 @@ class RequestPlane:
         self._lmax = program.max_local
         max_conc = int(a["svc_conc"].max()) if S else 1
         self._rr = np.zeros(S, dtype=np.int64)
+        self._lb_own: np.ndarray | None = None  # the services' own policies, once a weight was set
         self._ready: list[list[int]] = [[] for _ in range(S)]
         self.static = L.Static(
             svc_conc=a["svc_conc"],
