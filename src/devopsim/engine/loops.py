@@ -49,4 +49,10 @@ def default_loops(sim: Simulation) -> list[Loop]:
     from devopsim.observe.rules.loop import RulesLoop  # alerting and recording rules
 
     loops.append(RulesLoop())
+    from devopsim.control.pods import PodsLoop  # probes under load, OOM checks, version misbehaviour
+
+    loops.append(PodsLoop())
+    from devopsim.control.cluster_autoscaler import ClusterAutoscalerLoop  # nodes for Pending pods
+
+    loops.append(ClusterAutoscalerLoop())
     return loops

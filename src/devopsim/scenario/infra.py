@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from devopsim.scenario.base import Spec
 from devopsim.scenario.dists import Zipf
-from devopsim.scenario.types import CPU, Dist, Duration, Fraction, Name, Pattern, Popularity, Size
+from devopsim.scenario.types import CPU, Dist, Duration, Fraction, Name, Pattern, Popularity, Size, SizeRate
 
 __all__ = [
     "FAULT_KINDS",
@@ -336,7 +336,7 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 class Changes(Spec):
     error_rate: Fraction | None = None
     latency_factor: float | None = Field(None, gt=0)
-    memory_leak: str | None = None
+    memory_leak: SizeRate | None = None  # bytes/s of container uptime, written 10Mi/m
     crash_on_start: bool = False
 
 

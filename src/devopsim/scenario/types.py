@@ -22,6 +22,7 @@ from devopsim.scenario.units import (
     parse_fraction,
     parse_rate,
     parse_size,
+    parse_size_rate,
 )
 from devopsim.traffic.patterns import RatePattern, parse_pattern
 
@@ -36,6 +37,7 @@ __all__ = [
     "Popularity",
     "Rate",
     "Size",
+    "SizeRate",
 ]
 
 
@@ -87,6 +89,8 @@ Rate = Annotated[float, BeforeValidator(parse_rate)]
 """Per second; written ``400/s``, ``50/m``."""
 Size = Annotated[float, BeforeValidator(parse_size)]
 """Bytes; written ``512Mi``, ``4Ki``, ``2Gi``."""
+SizeRate = Annotated[float, BeforeValidator(parse_size_rate)]
+"""Bytes per second; written ``10Mi/m``, ``1Gi/h``."""
 CPU = Annotated[float, BeforeValidator(parse_cpu)]
 """Cores; written ``500m``, ``"2"``."""
 Fraction = Annotated[float, BeforeValidator(parse_fraction)]

@@ -17,6 +17,7 @@ __all__ = [
     "parse_fraction",
     "parse_rate",
     "parse_size",
+    "parse_size_rate",
 ]
 
 _DURATION_UNITS = {
@@ -160,6 +161,24 @@ def parse_size(value: object) -> float:
     raise ValueError(
         f"expected a size like 512Mi, 4Ki, 2Gi or 1G (got {value!r}); units: Ki, Mi, Gi, Ti, k, M, G, T"
     )
+
+
+def parse_size_rate(value: object) -> float:
+    """Parse a size per unit of time into bytes per second: ``10Mi/m``, ``1Gi/h``, ``512Ki/s``.
+
+    A bare number is bytes per second.
+
+    Raises:
+        ValueError: the value is not a size rate.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return parse_size(value)
+    if isinstance(value, str) and "/" in value:
+        size, _, unit = value.partition("/")
+        unit = unit.strip()
+        if unit in _RATE_UNITS:
+            return parse_size(size.strip()) * _RATE_UNITS[unit]
+    raise ValueError(f"expected a size per time like 10Mi/m, 1Gi/h or 512Ki/s (got {value!r})")
 
 
 def parse_cpu(value: object) -> float:

@@ -1,0 +1,219 @@
+"""The kubelet side of a run: version misbehaviour, overload probes, OOM checks, and the pod summary.
+
+* A timeline ``deploy`` with ``changes.memoryLeak`` (``10Mi/m``) or
+  ``changes.crashOnStart`` registers that behaviour for the new version
+  (:meth:`Platform.set_version_behaviour`) before its rollout creates pods.
+* Services with an HTTP or gRPC readiness or liveness probe get an
+  :class:`~devopsim.control.probes.OverloadProbe` run every ``periodSeconds`` over
+  their steady pods: a probe that would wait longer than ``timeoutSeconds`` behind
+  the replica's queue fails; readiness failures take the pod out of the
+  load-balancing set, liveness failures restart it.
+* Where requests in service could push a pod over its memory limit
+  (``base + 256 KiB x concurrency > limit``), memory is checked every
+  :data:`MEMORY_CHECK` seconds (a leak alone is scheduled exactly by the platform).
+* ``finish`` adds ``pods`` (restarts, OOM kills, back-offs, pending time, phase
+  counts) and ``nodes`` (each pool's node counts) to the summary.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from devopsim.control.probes import OverloadProbe, mean_service_time, queues_behind_requests
+from devopsim.model.platform import MEMORY_PER_REQUEST, STATES, Pod, PodPhase, base_memory
+
+if TYPE_CHECKING:
+    from devopsim.engine.runner import Simulation
+    from devopsim.scenario.infra import Deploy, TimelineEntry
+
+__all__ = ["MEMORY_CHECK", "PodsLoop"]
+
+MEMORY_CHECK = 5.0  # seconds between checks of in-service memory against limits
+
+
+class PodsLoop:
+    """Probes under load, memory limits and version behaviour, for every service."""
+
+    name = "pods"
+
+    def __init__(self) -> None:
+        self.probes: list[tuple[str, OverloadProbe]] = []
+        self._cache: dict[str, tuple[int, list[Pod], np.ndarray]] = {}
+        self._memory: list[str] = []
+
+    def attach(self, sim: Simulation) -> None:
+        """Schedule version behaviour at deploys, the overload probes and the memory checks."""
+        self.sim = sim
+        for entry in sim.scenario.timeline:
+            if entry.deploy is not None:
+                sim.clock.schedule(entry.at, partial(self._behaviour, entry.deploy), priority=0)
+        for name, svc in sim.scenario.services.items():
+            s_time = mean_service_time(svc)
+            for kind, probe in (("readiness", svc.readiness_probe), ("liveness", svc.liveness_probe)):
+                if probe is None or not queues_behind_requests(probe) or s_time <= 0:
+                    continue
+                op = OverloadProbe(kind, probe, svc.concurrency, s_time)
+                self.probes.append((name, op))
+                first = float(probe.period_seconds)
+                if first < sim.scenario.duration:
+                    sim.clock.schedule(first, partial(self._probe, name, op), priority=2)
+            limit = svc.resources.limits.memory
+            if limit is not None and base_memory(svc) + MEMORY_PER_REQUEST * svc.concurrency > limit:
+                self._memory.append(name)
+        if self._memory and sim.scenario.duration > MEMORY_CHECK:
+            sim.clock.schedule(MEMORY_CHECK, self._check_memory, priority=2)
+
+    def _behaviour(self, spec: Deploy, t: float) -> None:
+        ch = spec.changes
+        if ch.memory_leak is None and not ch.crash_on_start:
+            return
+        self.sim.platform.set_version_behaviour(
+            spec.service, spec.version, memory_leak=ch.memory_leak or 0.0, crash_on_start=ch.crash_on_start
+        )
+        self.sim.log.emit(
+            t,
+            "version.behaviour",
+            service=spec.service,
+            version=spec.version,
+            memory_leak_bytes_per_s=ch.memory_leak or 0.0,
+            crash_on_start=ch.crash_on_start,
+        )
+
+    def _steady(self, service: str) -> tuple[list[Pod], np.ndarray]:
+        plat = self.sim.platform
+        hit = self._cache.get(service)
+        if hit is not None and hit[0] == plat.generation:
+            return hit[1], hit[2]
+        pods = [
+            p
+            for p in plat.workloads[service].pods
+            if p.steady and p.phase == PodPhase.RUNNING and p.container_started is not None
+        ]
+        slots = np.array([p.slot for p in pods], dtype=np.int64)
+        self._cache[service] = (plat.generation, pods, slots)
+        return pods, slots
+
+    def _probe(self, service: str, op: OverloadProbe, t: float) -> None:
+        sim = self.sim
+        plat = sim.platform
+        pods, slots = self._steady(service)
+        if slots.size:
+            rp = sim.plane.replicas
+            failing = op.failing(
+                np.asarray(rp.busy[slots], dtype=np.float64), np.asarray(rp.qlen[slots], dtype=np.float64)
+            )
+            fail_idx = set(np.flatnonzero(failing).tolist())
+            watch = {i for i, p in enumerate(pods) if p.name in op.fails or p.name in op.oks}
+            for i in sorted(fail_idx | watch):
+                pod = pods[i]
+                if pod.phase != PodPhase.RUNNING or pod.container_started is None:
+                    continue
+                if i in fail_idx:
+                    op.oks.pop(pod.name, None)
+                    n = op.fails.get(pod.name, 0) + 1
+                    op.fails[pod.name] = n
+                    if n >= op.probe.failure_threshold:
+                        if op.kind == "liveness":
+                            op.fails.pop(pod.name, None)
+                            plat.container_exit(pod, "Liveness", t)
+                        elif pod.ready:
+                            plat.probe_ready(pod, False, t)
+                            op.oks[pod.name] = 0
+                else:
+                    op.fails.pop(pod.name, None)
+                    if op.kind == "readiness" and not pod.ready and pod.name in op.oks:
+                        n = op.oks[pod.name] + 1
+                        if n >= op.probe.success_threshold:
+                            op.oks.pop(pod.name, None)
+                            plat.probe_ready(pod, True, t)
+                        else:
+                            op.oks[pod.name] = n
+                    else:
+                        op.oks.pop(pod.name, None)
+        nxt = t + op.probe.period_seconds
+        if nxt < sim.scenario.duration:
+            sim.clock.schedule(nxt, partial(self._probe, service, op), priority=2)
+
+    def _check_memory(self, t: float) -> None:
+        sim = self.sim
+        plat = sim.platform
+        rp = sim.plane.replicas
+        for service in self._memory:
+            spec = plat.workloads[service].spec
+            limit = spec.resources.limits.memory
+            assert limit is not None
+            pods, slots = self._steady(service)
+            if not slots.size:
+                continue
+            busy = np.asarray(rp.busy[slots], dtype=np.float64)
+            leak = np.array([plat.behaviour_of(p).memory_leak for p in pods])
+            up = np.array([t - (p.container_started or t) for p in pods])
+            mem = base_memory(spec) + MEMORY_PER_REQUEST * busy + leak * up
+            for i in np.flatnonzero(mem > limit).tolist():
+                plat.container_exit(pods[i], "OOMKilled", t)
+        if t + MEMORY_CHECK < sim.scenario.duration:
+            sim.clock.schedule(t + MEMORY_CHECK, self._check_memory, priority=2)
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Acts on no timeline entry by itself (deploys are the rollout loop's)."""
+        return False
+
+    def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
+        """Add ``pods`` and ``nodes`` to the summary."""
+        plat = sim.platform
+        end = sim.scenario.duration
+        waits = list(plat.pending_waits) + [end - p.created for p in plat.pending_pods()]
+        c = plat.counts
+        per_service = {}
+        for name, w in plat.workloads.items():
+            per_service[name] = {
+                "restarts": sum(p.restarts for p in w.pods),
+                "oom_kills": sum(p.oom_kills for p in w.pods),
+            }
+        summary["pods"] = {
+            "created": c["created"],
+            "restarts": c["restarts"],
+            "oom_kills": c["oom_kills"],
+            "crash_loop_backoffs": c["crash_loop_backoffs"],
+            "liveness_kills": c["liveness_kills"],
+            "startup_probe_kills": c["startup_probe_kills"],
+            "crashes": c["crashes"],
+            "readiness_failures": c["readiness_failures"],
+            "evicted": c["evicted"],
+            "lost_with_node": c["lost"],
+            "pending": {
+                "pods": c["pending"],
+                "still_pending": len(plat.pending_pods()),
+                "wait_mean_s": sum(waits) / len(waits) if waits else 0.0,
+                "wait_max_s": max(waits) if waits else 0.0,
+            },
+            "states_max": {
+                s: max((h[1][k] for h in plat.phase_history), default=0) for k, s in enumerate(STATES)
+            },
+            "states_end": dict(plat.phase_counts),
+            "services": per_service,
+        }
+        cl = plat.cluster
+        if cl.implicit:
+            return
+        nodes = {}
+        for key, pool in cl.pools.items():
+            ready = [h[1] for h in pool.history]
+            nodes[key] = {
+                "instance_type": pool.itype.name,
+                "zones": pool.zones,
+                "autoscaled": pool.autoscaled,
+                "min_count": pool.min_count,
+                "max_count": pool.max_count,
+                "initial": pool.count,
+                "final": sum(1 for n in pool.nodes if n.schedulable),
+                "min": min(ready, default=0),
+                "max": max(ready, default=0),
+                "added": pool.added,
+                "removed": pool.removed,
+                "provisioning_time_s": pool.provisioning_time,
+            }
+        summary["nodes"] = nodes
