@@ -106,7 +106,7 @@ class PodsLoop:
                 np.asarray(rp.busy[slots], dtype=np.float64), np.asarray(rp.qlen[slots], dtype=np.float64)
             )
             fail_idx = set(np.flatnonzero(failing).tolist())
-            watch = {i for i, p in enumerate(pods) if p.name in op.fails or p.name in op.oks}
+            watch = {i for i, p in enumerate(pods) if p.name in op.fails or p.name in op.down}
             for i in sorted(fail_idx | watch):
                 pod = pods[i]
                 if pod.phase != PodPhase.RUNNING or pod.container_started is None:
@@ -121,18 +121,17 @@ class PodsLoop:
                             plat.container_exit(pod, "Liveness", t)
                         elif pod.ready:
                             plat.probe_ready(pod, False, t)
-                            op.oks[pod.name] = 0
-                else:
-                    op.fails.pop(pod.name, None)
-                    if op.kind == "readiness" and not pod.ready and pod.name in op.oks:
-                        n = op.oks[pod.name] + 1
-                        if n >= op.probe.success_threshold:
-                            op.oks.pop(pod.name, None)
-                            plat.probe_ready(pod, True, t)
-                        else:
-                            op.oks[pod.name] = n
-                    else:
+                            op.down.add(pod.name)
+                    continue
+                op.fails.pop(pod.name, None)
+                if pod.name in op.down:
+                    n = op.oks.get(pod.name, 0) + 1
+                    if n >= op.probe.success_threshold:
                         op.oks.pop(pod.name, None)
+                        op.down.discard(pod.name)
+                        plat.probe_ready(pod, True, t)
+                    else:
+                        op.oks[pod.name] = n
         nxt = t + op.probe.period_seconds
         if nxt < sim.scenario.duration:
             sim.clock.schedule(nxt, partial(self._probe, service, op), priority=2)

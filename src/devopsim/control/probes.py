@@ -169,7 +169,8 @@ class OverloadProbe:
         self.concurrency = concurrency
         self.service_time = service_time
         self.fails: dict[str, int] = {}  # pod name -> consecutive failures
-        self.oks: dict[str, int] = {}  # pod name -> consecutive successes while failing
+        self.oks: dict[str, int] = {}  # pod name -> consecutive successes while taken out
+        self.down: set[str] = set()  # pods this (readiness) probe took out of the set
 
     def failing(self, busy: np.ndarray, queued: np.ndarray) -> np.ndarray:
         """Which replicas would time the probe out, given their busy workers and queue."""
