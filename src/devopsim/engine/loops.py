@@ -49,10 +49,19 @@ def default_loops(sim: Simulation) -> list[Loop]:
     from devopsim.observe.rules.loop import RulesLoop  # alerting and recording rules
 
     loops.append(RulesLoop())
+    from devopsim.cloud.loop import FrontDoorLoop  # GeoDNS/anycast, client geography, failover
+
+    loops.append(FrontDoorLoop())
     from devopsim.control.pods import PodsLoop  # probes under load, OOM checks, version misbehaviour
 
     loops.append(PodsLoop())
     from devopsim.control.cluster_autoscaler import ClusterAutoscalerLoop  # nodes for Pending pods
 
     loops.append(ClusterAutoscalerLoop())
+    from devopsim.cost.loop import CostLoop  # prices the run (after the front door's split)
+
+    loops.append(CostLoop())
+    from devopsim.incidents.loop import IncidentsLoop  # last: its finish reads the others' results
+
+    loops.append(IncidentsLoop())
     return loops

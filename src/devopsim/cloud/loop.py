@@ -1,0 +1,431 @@
+"""The front-door control loop: which region serves each client region, and what that costs users.
+
+Every ``healthCheck.interval`` seconds the front door probes each serving region
+(a region that runs pods of the services the request classes enter); a region is
+up while it has a ready pod of each entry service there. The verdicts move the
+GeoDNS record or the anycast routes (:class:`devopsim.cloud.frontdoor.FrontDoorModel`),
+and the loop acts through the model:
+
+* **latency**: each class gets the mean client-to-region round trip of the
+  clients' current split (``plane.set_class_delay``, the data planes' class hook);
+* **errors**: requests of clients still sent to a dead region fail with a
+  connection error. The data planes have no per-class loss hook, so the loop
+  counts them itself (expected values: class arrivals x the dead share,
+  integrated exactly over the piecewise-linear share) and moves them from ``ok``
+  to ``errors.unavailable`` in the summary, and out of the SLOs' good requests.
+  The surviving regions' pods still see those requests' load: a small
+  overestimate of their utilisation during the TTL, documented in
+  docs/multicloud.md.
+
+The summary gets ``frontdoor``: the serving regions, each client region's
+region and round trip, and every failover with its detection and move times.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from devopsim.cloud.frontdoor import FrontDoorModel
+from devopsim.cloud.geo import Location, client_location, known_clients, region_location, rtt_s
+from devopsim.errors import Issue, ScenarioError
+from devopsim.model.platform import PodPhase
+
+if TYPE_CHECKING:
+    from devopsim.engine.runner import Simulation
+    from devopsim.scenario.infra import TimelineEntry
+
+__all__ = ["FrontDoorLoop", "serving_regions"]
+
+OUTAGE_KINDS = ("cloud-outage", "region-outage")
+WATCH_S = 1.0  # seconds between looks at the regions while faults may happen
+_SUB = 20  # midpoint sub-steps per segment when integrating lost requests
+
+
+def serving_regions(sim: Simulation) -> list[str]:
+    """``cloud/region`` of every region that may run the classes' entry services, scenario order."""
+    sc = sim.scenario
+    assert sc.platform is not None
+    entry_svcs = {e.split(".")[0] for c in sc.traffic.classes for e in c.entries}
+    out: list[str] = []
+    for cloud, cl in sc.platform.clouds.items():
+        for region in cl.regions:
+            ok = True
+            for s in entry_svcs:
+                pl = sc.services[s].placement
+                if pl is None:
+                    continue
+                if pl.clouds is not None and cloud not in pl.clouds:
+                    ok = False
+                if pl.regions is not None and region not in pl.regions:
+                    ok = False
+            if ok:
+                out.append(f"{cloud}/{region}")
+    return out
+
+
+def _location(sim: Simulation, path: tuple[str | int, ...], name: str, loc: Location | None) -> Location:
+    if loc is not None:
+        return loc
+    file, line = sim.loaded.source.where(path)
+    raise ScenarioError(
+        [
+            Issue(
+                file,
+                line,
+                ".".join(str(p) for p in path),
+                f"devopsim does not know where {name!r} is; known client regions: "
+                f"{', '.join(known_clients())}, or a cloud region such as us-east-1 "
+                "(or give the region a location: 'LAT,LON')",
+            )
+        ]
+    )
+
+
+def _parse_latlon(text: str | None, name: str) -> Location | None:
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) == 2:
+        try:
+            return Location(name, text, float(parts[0]), float(parts[1]))
+        except ValueError:
+            return None
+    return client_location(text)
+
+
+class FrontDoorLoop:
+    """Health checks, GeoDNS/anycast steering, client geography (see module docstring)."""
+
+    name = "frontdoor"
+
+    def __init__(self) -> None:
+        self.model: FrontDoorModel | None = None
+        self.clients: dict[str, float] = {}
+        self.rtt: dict[str, dict[str, float]] = {}
+        self.lost = np.zeros(0)  # per class, expected requests failed at the front door
+        self.lost_series: list[tuple[float, float, float]] = []  # (t0, t1, lost requests), all classes
+        self.failovers: list[dict[str, Any]] = []
+        self.delay_applied = False
+        self._t = 0.0
+        self._down_events: set[str] = set()
+        self._seen = 0
+        self._placed = False
+        self._delays: np.ndarray | None = None
+        self._up: dict[str, bool] = {}
+        self._up_key = -1
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def attach(self, sim: Simulation) -> None:
+        """Build the front door from the scenario and schedule the first probe."""
+        sc = sim.scenario
+        if sc.platform is None or not sc.platform.clouds:
+            return
+        regions = serving_regions(sim)
+        if not regions:
+            return
+        locs: dict[str, Location] = {}
+        for key in regions:
+            cloud, region = key.split("/", 1)
+            spec = sc.platform.clouds[cloud].regions[region]
+            loc = _parse_latlon(spec.location, key) or region_location(cloud, region)
+            locs[key] = _location(sim, ("platform", "clouds", cloud, "regions", region), key, loc)
+        self.clients = dict(sc.traffic.clients or {})
+        cl_locs: dict[str, Location | None] = {}
+        for name in self.clients:
+            cl_locs[name] = _location(sim, ("traffic", "clients", name), name, client_location(name))
+        fd = sc.platform.front_door
+        hc = fd.health_check if fd is not None else None
+        kind = fd.kind if fd is not None else "load-balancer"
+        if not self.clients:
+            self.clients = {"all": 1.0}
+            cl_locs = {"all": None}
+        for c, cl in cl_locs.items():
+            self.rtt[c] = {r: (rtt_s(cl, locs[r]) if cl is not None else 0.0) for r in regions}
+        self.model = FrontDoorModel(
+            kind=kind,
+            regions=regions,
+            distance=self.rtt,
+            interval=hc.interval if hc is not None else 10.0,
+            failure_threshold=hc.failure_threshold if hc is not None else 3,
+            success_threshold=hc.success_threshold if hc is not None else 1,
+            timeout=hc.timeout if hc is not None else 5.0,
+            ttl=fd.ttl if fd is not None else 60.0,
+        )
+        self.lost = np.zeros(len(sim.program.classes))
+        self._placed = any(p.cloud in sc.platform.clouds for p in sim.platform.pods())
+        self._apply_delay(sim, 0.0)
+        self._up = self._regions_up(sim)
+        if self.model.steers:
+            sim.clock.schedule(0.0, partial(self._probe, sim), priority=60)
+            # Follow outages to the second, so the lost requests start when the region dies.
+            sim.clock.schedule(WATCH_S, partial(self._watch, sim), priority=60)
+
+    def _watch(self, sim: Simulation, t: float) -> None:
+        self._account(sim, t)
+        if t + WATCH_S < sim.scenario.duration:
+            sim.clock.schedule(t + WATCH_S, partial(self._watch, sim), priority=60)
+
+    # --- health checks ---------------------------------------------------------------------
+
+    def _outage_events(self, sim: Simulation) -> None:
+        """Follow cloud and region outages in the event log (when pods carry no placement)."""
+        events = sim.log.events
+        for ev in events[self._seen :]:
+            kind = str(ev.get("kind", ""))
+            if not (kind.startswith("fault") or kind.startswith("chaos.")):
+                continue
+            fk = ev.get("fault") or ev.get("fault_kind")
+            target = ev.get("target")
+            if not isinstance(target, str):
+                continue
+            if fk in OUTAGE_KINDS and not kind.endswith((".end", ".recovered", ".recover")):
+                self._down_events.add(target)
+            elif fk == "recover" or kind.endswith((".end", ".recovered", ".recover")):
+                self._down_events.discard(target)
+        self._seen = len(events)
+
+    def region_up(self, sim: Simulation, key: str) -> bool:
+        """Whether ``cloud/region`` answers: a ready pod of every entry service there."""
+        cloud, region = key.split("/", 1)
+        if cloud in self._down_events or region in self._down_events:
+            return False
+        if not self._placed:
+            return True
+        cluster = getattr(sim.platform, "cluster", None)
+        nodes = getattr(cluster, "nodes", {})
+        entry_svcs = {e.split(".")[0] for c in sim.scenario.traffic.classes for e in c.entries}
+        for s in entry_svcs:
+            w = sim.platform.workloads[s]
+            if not any(
+                p.ready
+                and p.phase == PodPhase.RUNNING
+                and p.cloud == cloud
+                and p.region == region
+                and not getattr(nodes.get(p.node), "failed", False)
+                for p in w.pods
+            ):
+                return False
+        return True
+
+    def _open(self, region: str, t: float) -> dict[str, Any]:
+        """The failover record of ``region``'s current outage (a new one if none is open)."""
+        for k in range(len(self.failovers) - 1, -1, -1):
+            old: dict[str, Any] = self.failovers[k]
+            if old["region"] == region and old["recovered_s"] is None:
+                return old
+        f: dict[str, Any] = {
+            "region": region,
+            "failed_s": t,
+            "first_failed_probe_s": None,
+            "detected_s": None,
+            "clients_moved": {},
+            "moved_s": None,
+            "recovered_s": None,
+            "lost_requests": 0.0,
+        }
+        self.failovers.append(f)
+        return f
+
+    def _regions_up(self, sim: Simulation, t: float | None = None) -> dict[str, bool]:
+        """Every serving region's state now (cached while no pod and no outage changes)."""
+        m = self.model
+        assert m is not None
+        before = len(self._down_events), tuple(sorted(self._down_events))
+        self._outage_events(sim)
+        key = sim.platform.generation
+        if key != self._up_key or before != (len(self._down_events), tuple(sorted(self._down_events))):
+            new = {r: self.region_up(sim, r) for r in m.regions}
+            if t is not None:
+                for r, ok in new.items():
+                    if not ok and self._up.get(r, True):
+                        self._open(r, t)
+            self._up = new
+            self._up_key = key
+        return self._up
+
+    def _probe(self, sim: Simulation, t: float) -> None:
+        m = self.model
+        assert m is not None
+        self._account(sim, t)
+        up = dict(self._up)
+        for region, verdict in m.probe(t, up):
+            # A failed probe is known when its timeout passes; a good answer at once.
+            at = t + m.timeout if verdict == "unhealthy" else t
+            sim.clock.schedule(at, partial(self._verdict, sim, region, verdict), priority=60)
+        if t + m.interval < sim.scenario.duration:
+            sim.clock.schedule(t + m.interval, partial(self._probe, sim), priority=60)
+
+    def _verdict(self, sim: Simulation, region: str, verdict: str, t: float) -> None:
+        m = self.model
+        assert m is not None
+        self._account(sim, t)
+        before = {c: h[-1][1] for c, h in m.answers.items()}
+        m.apply(t, region, verdict)
+        moved = {c: (before[c], h[-1][1]) for c, h in m.answers.items() if h[-1][1] != before[c]}
+        sim.log.emit(t, f"frontdoor.{verdict}", region=region, front_door=m.kind)
+        if verdict == "unhealthy":
+            f = self._open(region, t)
+            f["first_failed_probe_s"] = m.state[region].down_since
+            f["detected_s"] = t
+            f["clients_moved"] = {c: to for c, (_, to) in moved.items()}
+            f["moved_s"] = t + m.move_time if moved else None
+        else:
+            for f in reversed(self.failovers):
+                if f["region"] == region and f["recovered_s"] is None:
+                    f["recovered_s"] = t
+                    break
+        for c, (frm, to) in moved.items():
+            sim.log.emit(t, "frontdoor.failover", client=c, from_region=frm, to_region=to, ttl_s=m.move_time)
+        self._apply_delay(sim, t)
+        if moved and m.move_time > 0:
+            # Re-apply the class delays as clients drift over the TTL, a few times.
+            for k in range(1, 5):
+                sim.clock.schedule(t + m.move_time * k / 4, partial(self._drift, sim), priority=60)
+
+    def _drift(self, sim: Simulation, t: float) -> None:
+        self._account(sim, t)
+        self._apply_delay(sim, t)
+
+    # --- effects -----------------------------------------------------------------------------
+
+    def _dead_share(self, sim: Simulation, t: float, up: dict[str, bool]) -> float:
+        m = self.model
+        assert m is not None
+        split = m.split(t)
+        return sum(
+            share * sum(x for r, x in split[c].items() if not up.get(r, True))
+            for c, share in self.clients.items()
+        )
+
+    def _account(self, sim: Simulation, t: float) -> None:
+        """Count the requests lost at the front door over ``[last, t)``, then look at the regions."""
+        t0 = self._t
+        m = self.model
+        if m is None or t <= t0:
+            return
+        self._t = t
+        up = dict(self._up)  # the regions' state over [t0, t): it changed at t0 at the latest
+        self._regions_up(sim, t)
+        if all(up.values()):
+            return
+        # The shares are piecewise linear in t: midpoints integrate them closely.
+        h = (t - t0) / _SUB
+        frac = sum(self._dead_share(sim, t0 + (k + 0.5) * h, up) for k in range(_SUB)) / _SUB
+        if frac <= 0:
+            return
+        arrivals = sim.traffic.expected(t0, t)
+        lost = arrivals * frac
+        self.lost += lost
+        total = float(lost.sum())
+        self.lost_series.append((t0, t, total))
+        down = [r for r, ok in up.items() if not ok]
+        for r in down:
+            self._open(r, t0)["lost_requests"] += total / len(down)
+
+    def _class_delays(self, t: float) -> np.ndarray:
+        m = self.model
+        assert m is not None
+        split = m.split(t)
+        d = sum(
+            share * sum(x * self.rtt[c][r] for r, x in split[c].items()) for c, share in self.clients.items()
+        )
+        return np.full(self.lost.size, float(d))
+
+    def _apply_delay(self, sim: Simulation, t: float) -> None:
+        setter = getattr(sim.plane, "set_class_delay", None)
+        if setter is None:
+            return
+        d = self._class_delays(t)
+        if self._delays is not None and np.all(np.abs(d - self._delays) < 1e-4):
+            return
+        for c, v in enumerate(d):
+            setter(c, float(v))
+        self._delays = d
+        self.delay_applied = True
+
+    # --- results -----------------------------------------------------------------------------
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Acts on no timeline entry (outages come from the chaos engine and the platform)."""
+        return False
+
+    def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
+        """Count front-door failures into the classes and SLOs, and add ``frontdoor``."""
+        m = self.model
+        if m is None:
+            return
+        self._account(sim, sim.scenario.duration)
+        warm = self._lost_after(sim.scenario.warmup)
+        apply_frontdoor_losses(summary, sim.program.classes, warm, sim)
+        split0 = {c: h[0][1] for c, h in m.answers.items()}
+        summary["frontdoor"] = {
+            "kind": m.kind,
+            "ttl_s": m.ttl if m.kind == "geodns" else None,
+            "health_check": {
+                "interval_s": m.interval,
+                "failure_threshold": m.failure_threshold,
+                "success_threshold": m.success_threshold,
+                "timeout_s": m.timeout,
+            },
+            "regions": list(m.regions),
+            "clients": {
+                c: {
+                    "share": share,
+                    "region": split0[c],
+                    "rtt_s": _rtt_or_none(self.rtt[c], split0[c]),
+                }
+                for c, share in self.clients.items()
+            },
+            "mean_rtt_s": round(float(self._class_delays(0.0)[0]) if self.lost.size else 0.0, 6),
+            "geography_latency_applied": self.delay_applied,
+            "failovers": [{**f, "lost_requests": round(f["lost_requests"], 3)} for f in self.failovers],
+            "lost_requests": round(float(warm.sum()), 3),
+        }
+
+    def _lost_after(self, t0: float) -> np.ndarray:
+        """Per class, the lost requests that arrived after ``t0`` (the warm-up)."""
+        if not self.lost_series:
+            return self.lost.copy()
+        total = sum(x for *_, x in self.lost_series)
+        after = sum(x * max(0.0, min(1.0, (b - t0) / (b - a))) for a, b, x in self.lost_series if b > a)
+        return self.lost * (after / total if total > 0 else 0.0)
+
+
+def _rtt_or_none(row: dict[str, float], region: str | None) -> float | None:
+    return None if region is None else round(row[region], 6)
+
+
+def apply_frontdoor_losses(
+    summary: dict[str, Any], classes: list[str], lost: np.ndarray, sim: Simulation | None = None
+) -> None:
+    """Move requests failed at the front door from ``ok`` to ``errors.unavailable``, and out of the SLOs."""
+    if not np.any(lost > 0):
+        return
+    for c, name in enumerate(classes):
+        block = summary["classes"].get(name)
+        if block is None:
+            continue
+        n = min(round(float(lost[c])), block["ok"])
+        block["ok"] -= n
+        block["errors"]["unavailable"] = block["errors"].get("unavailable", 0) + n
+    for slo in summary.get("slos", []):
+        idx = [classes.index(slo["class"])] if slo.get("class") else list(range(len(classes)))
+        total = slo.get("requests") or 0
+        if not total:
+            continue
+        gone = float(lost[idx].sum())
+        if slo.get("kind") == "latency":
+            gone *= slo["good"] / total  # of the lost requests, those that would have been fast
+        good = max(0, round(slo["good"] - gone))
+        attained = min(1.0, good / total)
+        slo["good"] = good
+        slo["attained"] = round(attained, 9)
+        slo["met"] = bool(attained >= slo["objective"])
+        slo["budget_burned"] = round((1.0 - attained) / (1.0 - slo["objective"]), 6)
+    if not math.isfinite(float(lost.sum())):
+        raise ValueError("front-door losses are not finite")

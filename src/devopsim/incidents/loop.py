@@ -1,0 +1,119 @@
+"""The incidents loop: samples what users saw, and builds ``incidents[]``, ``mttd_s`` and ``mttr_s`` last.
+
+Every scrape interval it reads the data plane's cumulative class statistics
+(requests, successes, and the latency SLOs' good requests) into per-interval
+counts; the front door's connection errors are added from its own record. In
+``finish`` (registered last, so every other loop has written its part of the
+summary) it hands them, the faults, alerts, failovers, rollbacks and events to
+:func:`devopsim.incidents.build.build_incidents`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from devopsim.incidents.build import Interval, build_incidents
+
+if TYPE_CHECKING:
+    from devopsim.engine.runner import Simulation
+    from devopsim.scenario.infra import TimelineEntry
+
+__all__ = ["IncidentsLoop"]
+
+DEFAULT_OBJECTIVE = 0.999  # when the scenario has no availability SLO
+
+
+class IncidentsLoop:
+    """Builds the run's incidents (see the module docstring)."""
+
+    name = "incidents"
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float, float]] = []  # (t, requests, ok, fast)
+        self._lat_k: int | None = None
+
+    def attach(self, sim: Simulation) -> None:
+        """Sample the class statistics at every scrape (after it)."""
+        k = 0
+        for slo in sim.scenario.slos:
+            if slo.latency is not None:
+                if slo.class_ is None and self._lat_k is None:
+                    self._lat_k = k
+                k += 1
+        step = sim.scenario.monitoring.scrape_interval
+        sim.clock.schedule(0.0, partial(self._sample, sim, step), priority=70)
+
+    def _sample(self, sim: Simulation, step: float, t: float) -> None:
+        st = sim.plane.stats
+        fast = float(st.slo_good[self._lat_k]) if self._lat_k is not None else np.nan
+        self.samples.append((t, float(st.cls_n.sum()), float(st.cls_ok.sum()), fast))
+        if t + step < sim.scenario.duration:
+            sim.clock.schedule(t + step, partial(self._sample, sim, step), priority=70)
+
+    def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
+        """Acts on no timeline entry."""
+        return False
+
+    def series(self, sim: Simulation) -> list[Interval]:
+        """User requests per sampling interval, front-door connection errors included."""
+        pts = [*self.samples, self._now(sim)]
+        fd = next((lp for lp in sim.loops if getattr(lp, "name", "") == "frontdoor"), None)
+        lost = list(getattr(fd, "lost_series", []))
+        out = []
+        j = 0
+        for (t0, n0, ok0, f0), (t1, n1, ok1, f1) in itertools.pairwise(pts):
+            if t1 <= t0:
+                continue
+            n, failed = n1 - n0, (n1 - n0) - (ok1 - ok0)
+            slow = 0.0 if np.isnan(f0) else max(0.0, (ok1 - ok0) - (f1 - f0))
+            gone = 0.0
+            while j < len(lost) and lost[j][0] < t1:
+                a, b, x = lost[j]
+                if b <= t1:
+                    gone += x
+                    j += 1
+                else:  # split a segment across the boundary
+                    part = x * (t1 - a) / (b - a)
+                    gone += part
+                    lost[j] = (t1, b, x - part)
+                    break
+            # The plane counted the front door's failures as served: move them to failed.
+            out.append(Interval(t0, t1, n, max(0.0, failed) + gone, max(0.0, slow - gone)))
+        return out
+
+    def _now(self, sim: Simulation) -> tuple[float, float, float, float]:
+        st = sim.plane.stats
+        fast = float(st.slo_good[self._lat_k]) if self._lat_k is not None else np.nan
+        return sim.scenario.duration, float(st.cls_n.sum()), float(st.cls_ok.sum()), fast
+
+    def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
+        """Add ``incidents``, ``mttd_s`` and ``mttr_s`` to the summary."""
+        sc = sim.scenario
+        avail = next((s for s in sc.slos if s.latency is None), None)
+        objective = avail.objective if avail is not None else DEFAULT_OBJECTIVE
+        faults = summary.get("faults")
+        if not isinstance(faults, list):
+            faults = [
+                {"kind": e.fault.kind, "target": e.fault.target, "start_s": e.at, "end_s": None}
+                for e in sc.timeline
+                if e.fault is not None
+            ]
+        fd = summary.get("frontdoor") or {}
+        incidents, mttd, mttr = build_incidents(
+            faults=[f for f in faults if f.get("simulated", True)],
+            series=self.series(sim),
+            budget=1.0 - objective,
+            slo_name=avail.name if avail is not None else f"availability {100 * objective:g}%",
+            alerts=list(summary.get("alerts") or []),
+            failovers=list(fd.get("failovers") or []),
+            events=sim.log.events,
+            deployments=list(summary.get("deployments") or []),
+            end=sc.duration,
+        )
+        summary["incidents"] = incidents
+        summary["mttd_s"] = None if mttd is None else round(mttd, 6)
+        summary["mttr_s"] = None if mttr is None else round(mttr, 6)
