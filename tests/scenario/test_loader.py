@@ -35,12 +35,12 @@ def test_checkout_unsupported_names_each_field():
     loaded = load_scenario(EXAMPLES / "checkout.yaml")
     paths = {u.path for u in loaded.unsupported}
     assert "services.frontend.autoscaler" not in paths  # the HPA is simulated (control plane)
-    assert "services.frontend.readinessProbe" in paths
+    assert "services.frontend.readinessProbe" not in paths  # probes are simulated (control.probes)
     assert "services.catalog.endpoints.list.steps[1].cache" in paths
     assert "monitoring.rules" not in paths  # rules are evaluated (observe.rules)
     assert "timeline[2].fault" in paths
     text = "\n".join(str(u) for u in loaded.unsupported)
-    assert "not simulated yet" in text and "issue #5" in text and "checkout.yaml:31:" in text
+    assert "not simulated yet" in text and "issue #6" in text and "checkout.yaml:70:" in text
 
 
 def test_checkout_fields_are_read_field_for_field():

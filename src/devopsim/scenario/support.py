@@ -78,16 +78,6 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
                 "control",
                 "deploys roll out as a RollingUpdate with its maxSurge/maxUnavailable",
             )
-        for probe in ("readiness_probe", "liveness_probe", "startup_probe"):
-            if getattr(svc, probe) is not None:
-                key = {
-                    "readiness_probe": "readinessProbe",
-                    "liveness_probe": "livenessProbe",
-                    "startup_probe": "startupProbe",
-                }[probe]
-                add((*base, key), key, "control", "a replica is ready once its startup time has passed")
-        if svc.placement is not None:
-            add((*base, "placement"), "placement", "chaos", "all pods share one implicit zone")
         if svc.consume is not None:
             add(
                 (*base, "consume"),
