@@ -83,10 +83,16 @@ class Progressive:
         return self.new_role if version == self.new and not self.promoted else "stable"
 
     def label(self) -> None:
-        """Give every pod its role label."""
+        """Give every pod its role label (the platform's generation moves so scrapes see it)."""
+        changed = False
         for p in self.w.pods:
             if p.phase != PodPhase.GONE and p.version in (self.new, self.stable):
-                p.role = self.role(p.version)
+                role = self.role(p.version)
+                if p.role != role:
+                    p.role = role
+                    changed = True
+        if changed:
+            self.sim.platform.generation += 1
 
     def others_down(self, t: float) -> None:
         """Scale away versions that are neither stable nor new (an earlier rollout's leftovers)."""
@@ -165,15 +171,8 @@ class Progressive:
     # --- abort --------------------------------------------------------------------------------
 
     def guard(self, t: float) -> bool:
-        """Check the SLO burn-rate guard; abort when it trips. True if aborted."""
-        g = self.loop.guards.get(self.service)
-        if g is None:
-            return False
-        reason = g.check(t)
-        if reason is None:
-            return False
-        self.abort(t, f"slo-burn: {reason}")
-        return True
+        """Whether the rollout was aborted (the SLO guard runs at scrapes, from the rollout loop)."""
+        return self.aborted
 
     def abort(self, t: float, reason: str) -> None:
         """Abort: traffic back to stable, the pod template back to stable (automatic rollback)."""

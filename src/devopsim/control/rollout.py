@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["RolloutLoop", "resolve_fenceposts"]
 
 SYNC = 1.0  # seconds between syncs while a rollout runs
+GUARD_PRIORITY = 20  # the SLO guard runs after the scrape of the same instant (priority 10)
 
 
 def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
@@ -167,6 +168,8 @@ class RolloutLoop:
                 self.guards[name] = SloBurnGuard(
                     name, ar, objective, sc.monitoring.scrape_interval, self.promql
                 )
+        if self.guards:
+            sim.clock.schedule(0.0, self._guard_tick, priority=GUARD_PRIORITY)
         for entry in sim.scenario.timeline:
             if entry.deploy is not None:
                 sim.clock.schedule(entry.at, partial(self._deploy, entry.deploy), priority=1)
@@ -205,6 +208,46 @@ class RolloutLoop:
             self._sync(service, t)
             if token == d.token and d.active is not None:
                 self._schedule_sync(service, t + SYNC)
+
+    def _guard_tick(self, t: float) -> None:
+        """At each scrape: the SLO burn-rate guard of every service with a rollout to watch.
+
+        A canary or blue-green is watched while it is in progress (a trip aborts it); a
+        RollingUpdate or Recreate deploy while it rolls out and for one long window after it
+        completed (a trip marks it RolledBack and rolls back to the previous version).
+        """
+        for service, guard in self.guards.items():
+            d = self.deployments[service]
+            r = d.active
+            if r is not None and r.controller is not None:
+                if r.kind == "deploy" and not r.controller.aborted and not r.controller.promoted:
+                    reason = guard.check(t)
+                    if reason is not None:
+                        r.controller.abort(t, f"slo-burn: {reason}")
+                        self.wake(service, t)
+                continue
+            last = next((x for x in reversed(self.rollouts) if x.service == service), None)
+            if last is None or last.kind != "deploy" or last.controller is not None:
+                continue
+            if last.outcome not in ("in-progress", "complete"):
+                continue
+            if last.finished is not None and t > last.finished + guard.spec.window:
+                continue
+            reason = guard.check(t)
+            if reason is None:
+                continue
+            last.outcome, last.rollbacks = "RolledBack", 1
+            last.abort_reason, last.aborted_s = f"slo-burn: {reason}", t
+            if last.finished is None:
+                last.finished = t
+            self.sim.log.emit(
+                t, "rollout.aborted", service=service, revision=last.revision, reason=last.abort_reason
+            )
+            d.active = None
+            self._start(service, last.from_version, t, "rollback")
+        nxt = t + self.sim.scenario.monitoring.scrape_interval
+        if nxt < self.sim.scenario.duration:
+            self.sim.clock.schedule(nxt, self._guard_tick, priority=GUARD_PRIORITY)
 
     # --- starting rollouts ------------------------------------------------------------------
 
@@ -306,18 +349,6 @@ class RolloutLoop:
             if r.controller.done:
                 d.active = None
                 w.rolling = False
-            return
-        guard = self.guards.get(service)
-        reason = guard.check(t) if guard is not None and r.kind == "deploy" else None
-        if reason is not None:
-            r.outcome, r.finished, r.rollbacks = "RolledBack", t, 1
-            r.abort_reason = f"slo-burn: {reason}"
-            r.aborted_s = t
-            self.sim.log.emit(
-                t, "rollout.aborted", service=service, revision=r.revision, reason=r.abort_reason
-            )
-            d.active = None
-            self._start(service, r.from_version, t, "rollback")
             return
         plat = self.sim.platform
         new = w.version

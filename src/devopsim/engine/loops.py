@@ -58,6 +58,9 @@ def default_loops(sim: Simulation) -> list[Loop]:
     from devopsim.control.cluster_autoscaler import ClusterAutoscalerLoop  # nodes for Pending pods
 
     loops.append(ClusterAutoscalerLoop())
+    from devopsim.control.knative import KnativeLoop  # the Knative Pod Autoscaler (KPA)
+
+    loops.append(KnativeLoop())
     from devopsim.cost.loop import CostLoop  # prices the run (after the front door's split)
 
     loops.append(CostLoop())

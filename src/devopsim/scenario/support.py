@@ -64,19 +64,12 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
         add(("traffic", "clients"), "client geography", "chaos", "all clients are equally close")
     for name, svc in sc.services.items():
         base: PathKey = ("services", name)
-        if svc.autoscaler is not None and svc.autoscaler.kind not in ("manual", "hpa"):
+        if svc.autoscaler is not None and svc.autoscaler.kind not in ("manual", "hpa", "knative"):
             add(
                 (*base, "autoscaler"),
                 f"the {svc.autoscaler.kind} autoscaler",
                 "control",
                 "replicas change only through timeline 'scale' entries",
-            )
-        if svc.strategy is not None and svc.strategy.type in ("Canary", "BlueGreen"):
-            add(
-                (*base, "strategy"),
-                f"the {svc.strategy.type} strategy",
-                "control",
-                "deploys roll out as a RollingUpdate with its maxSurge/maxUnavailable",
             )
         if svc.consume is not None:
             add(
@@ -99,8 +92,6 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
     mon = sc.monitoring
     if mon.detectors:
         add(("monitoring", "detectors"), "anomaly detectors", "observability", "none run")
-    if sc.analysis_templates:
-        add(("analysisTemplates",), "analysis templates", "control", "no analysis runs")
     if sc.security is not None:
         add(("security",), "the security posture", "security", "it is recorded in the summary only")
     for i, entry in enumerate(sc.timeline):
