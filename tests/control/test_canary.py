@@ -214,3 +214,22 @@ def test_slo_burn_guard_leaves_a_good_rollout_alone() -> None:
     sc = _scenario("flow", {"type": "RollingUpdate", "autoRollback": {"sloBurnRate": 14.4, "window": "2m"}})
     res = simulate(sc)
     assert [d["outcome"] for d in res.summary["deployments"]] == ["complete"]
+
+
+def test_canary_example_catches_the_regression() -> None:
+    """examples/canary.yaml: v2 (2 % errors) at 1 h through setWeight 10 / pause 5m / analysis."""
+    from tests.helpers import EXAMPLES
+
+    res = simulate(EXAMPLES / "canary.yaml")
+    dep = res.summary["deployments"][0]
+    m = dep["analysis_runs"][0]["metrics"][0]
+    # 1 canary pod (10 % of 10), available at 3610; pause to 3910; the analysis measures at
+    # 3910 and 3970 (interval 1m): 2 % > 1 % twice exceeds failureLimit 1.
+    assert [s["t"] for s in dep["steps"]] == [3600.0, 3610.0, 3910.0]
+    assert m["times"] == [3910.0, 3970.0] and m["phase"] == "Failed"
+    assert [v[0] for v in m["values"]] == pytest.approx([0.02, 0.02], abs=0.004)
+    assert dep["outcome"] == "Aborted" and dep["aborted_s"] == 3970.0
+    # Rolled back by a rolling update: the one stable pod it needs is available 10 s later.
+    assert dep["finished_s"] == 3980.0
+    assert dep["errors_new_version"] == pytest.approx(0.02 * dep["requests_new_version"], rel=0.1)
+    assert res.summary["slos"][0]["met"]
