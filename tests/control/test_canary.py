@@ -233,3 +233,14 @@ def test_canary_example_catches_the_regression() -> None:
     assert dep["finished_s"] == 3980.0
     assert dep["errors_new_version"] == pytest.approx(0.02 * dep["requests_new_version"], rel=0.1)
     assert res.summary["slos"][0]["met"]
+
+
+def test_slo_guard_without_an_availability_slo_is_a_clear_error() -> None:
+    from devopsim.errors import ScenarioError
+
+    sc = _scenario("flow", {"type": "RollingUpdate", "autoRollback": {"sloBurnRate": 10}})
+    sc["slos"] = [{"name": "fast", "objective": "99%", "latency": "100ms"}]
+    with pytest.raises(
+        ScenarioError, match=r"services\.api\.strategy\.autoRollback\.sloBurnRate.*availability SLO"
+    ):
+        simulate(sc)
