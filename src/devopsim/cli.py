@@ -396,6 +396,10 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(store_app, name="store")
 
 
+from devopsim.chaos.cli import chaos_app  # noqa: E402 - the sub-app imports only typer and rich
+
+app.add_typer(chaos_app, name="chaos")
+
 rules_app = typer.Typer(help="Prometheus rules: run promtool-format rule unit tests.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 

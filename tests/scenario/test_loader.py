@@ -23,7 +23,7 @@ def test_examples_validate(path: Path):
     sc = loaded.scenario
     assert sc.services and sc.traffic.classes
     # Fields a later capability simulates are reported, never silently ignored.
-    if path.name in ("mmc.yaml", "canary.yaml"):  # canary: progressive delivery is simulated
+    if path.name in ("mmc.yaml", "canary.yaml", "checkout.yaml"):  # every field of theirs is simulated
         assert loaded.unsupported == []
     else:
         assert loaded.unsupported
@@ -36,11 +36,47 @@ def test_checkout_unsupported_names_each_field():
     paths = {u.path for u in loaded.unsupported}
     assert "services.frontend.autoscaler" not in paths  # the HPA is simulated (control plane)
     assert "services.frontend.readinessProbe" not in paths  # probes are simulated (control.probes)
-    assert "services.catalog.endpoints.list.steps[1].cache" in paths
+    assert "services.catalog.endpoints.list.steps[1].cache" not in paths  # the stateful tier
+    assert "datastores" not in paths
     assert "monitoring.rules" not in paths  # rules are evaluated (observe.rules)
-    assert "timeline[2].fault" in paths
-    text = "\n".join(str(u) for u in loaded.unsupported)
-    assert "not simulated yet" in text and "issue #6" in text and "checkout.yaml:70:" in text
+    assert "timeline[2].fault" not in paths  # the pod-kill is simulated (chaos)
+
+
+def test_stateful_leftovers_are_named_with_file_and_line(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(
+        """name: s
+duration: 1m
+traffic: {rate: 10/s, classes: [{name: x, entry: a.go}]}
+services:
+  a:
+    endpoints:
+      go:
+        steps:
+          - cache:
+              store: kv
+              keyspace: k
+              onMiss:
+                - work: exp(1ms)
+                - query: db.read
+  b:
+    consume: {topic: ev.t, group: g, steps: [{work: exp(1ms)}]}
+    autoscaler: {kind: keda-kafka, maxReplicas: 4}
+datastores:
+  kv: {kind: redis, memory: 1Mi, eviction: allkeys-lfu, keyspaces: {k: {keys: 10, size: 1Ki}}}
+  db: {kind: postgres, advisor: true, operations: {read: {work: exp(1ms)}}}
+  ev: {kind: kafka, brokers: 1, topics: {t: {partitions: 2}}}
+"""
+    )
+    loaded = load_scenario(p)
+    got = {u.path: u for u in loaded.unsupported}
+    assert set(got) == {
+        "services.a.endpoints.go.steps[0].cache.onMiss[0]",
+        "datastores.kv.eviction",
+        "datastores.db.advisor",
+    }
+    assert got["datastores.kv.eviction"].line == 19
+    assert "issue #6" in str(got["services.a.endpoints.go.steps[0].cache.onMiss[0]"])
 
 
 def test_checkout_fields_are_read_field_for_field():

@@ -46,6 +46,9 @@ def default_loops(sim: Simulation) -> list[Loop]:
     from devopsim.stateful.loop import StatefulLoop  # datastores: lag, failover, cache, Kafka lag
 
     loops.append(StatefulLoop())
+    from devopsim.chaos.loop import ChaosLoop  # timeline faults and Chaos Toolkit experiments
+
+    loops.append(ChaosLoop())
     from devopsim.observe.rules.loop import RulesLoop  # alerting and recording rules
 
     loops.append(RulesLoop())

@@ -253,8 +253,10 @@ class Checker:
         return names
 
     def fault_target(self, kind: str, target: str, path: PathKey) -> None:
-        if kind in ("traffic-spike", "traffic-flood") and target in ("traffic", "*", "all"):
-            return
+        if kind in ("traffic-spike", "traffic-flood") and (
+            target in ("traffic", "*", "all") or target in {c.name for c in self.sc.traffic.classes}
+        ):
+            return  # traffic faults may also name a request class
         known = self.targets()
         if target not in known and not target.startswith("node-"):
             self.add(

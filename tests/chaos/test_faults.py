@@ -1,0 +1,165 @@
+"""Timeline faults, checked against what Kubernetes / Chaos Mesh document and hand-computed counts.
+
+Small one- and two-service scenarios (Poisson arrivals, M/M/1 where a formula is needed);
+expectations are computed here from the scenario's numbers, never taken from a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import devopsim
+from devopsim.errors import ChaosError, ScenarioError
+from tests.helpers import one_service
+
+MU = 10.0  # exp(100ms)
+
+
+def _with(sc: dict[str, Any], *entries: dict[str, Any]) -> dict[str, Any]:
+    sc["timeline"] = list(entries)
+    return sc
+
+
+def _poisson_tol(mean: float) -> float:
+    return 4.0 * mean**0.5 + 1.0
+
+
+def test_pod_kill_replaces_pods_after_startup() -> None:
+    # Chaos Mesh pod-kill (gracePeriod 0): the pods go now; the ReplicaSet creates replacements
+    # at once, which become ready after the service's startup (20 s).
+    sc = one_service("5/s", "exp(100ms)", replicas=3, duration="30m", extra_service={"startup": "20s"})
+    sc = _with(sc, {"at": "10m", "fault": {"kind": "pod-kill", "target": "api", "count": 2}})
+    r = devopsim.simulate(sc)
+    ev = r.events
+    killed = [e for e in ev if e["kind"] == "pod.killed"]
+    assert [e["t"] for e in killed] == [600.0, 600.0]
+    created = [e for e in ev if e["kind"] == "pod.created" and e["t"] > 0]
+    assert [e["t"] for e in created] == [600.0, 600.0]
+    ready = [e for e in ev if e["kind"] == "pod.ready" and e["t"] > 0]
+    assert [e["t"] for e in ready] == [620.0, 620.0]
+    f = r.summary["faults"][0]
+    assert f["kind"] == "pod-kill" and f["source"] == "timeline[0]"
+    assert sorted(f["affected"]) == sorted(e["pod"] for e in killed)
+    assert any(e["kind"] == "chaos.fault.start" and e["fault"] == "pod-kill" for e in ev)
+
+
+@pytest.mark.parametrize("plane", ["request", "flow"])
+def test_pod_failure_of_the_only_pod_fails_its_requests_for_the_duration(plane: str) -> None:
+    lam, dur = 5.0, 120.0
+    sc = one_service(f"{lam}/s", "exp(10ms)", duration="30m", concurrency=4, plane=plane)
+    sc = _with(sc, {"at": "10m", "fault": {"kind": "pod-failure", "target": "api", "duration": "2m"}})
+    s = devopsim.simulate(sc).summary
+    want = lam * dur  # every arrival while the only replica is down fails (no retries)
+    assert s["classes"]["get"]["errors"]["unavailable"] == pytest.approx(want, abs=_poisson_tol(want) + 5)
+    f = s["faults"][0]
+    assert (f["start_s"], f["end_s"], f["ended_by"]) == (600.0, 720.0, "duration")
+
+
+@pytest.mark.parametrize("plane", ["request", "flow"])
+def test_network_delay_for_half_the_run(plane: str) -> None:
+    lam, d = 5.0, 0.05
+    sc = one_service(f"{lam}/s", "exp(100ms)", duration="2h", plane=plane)
+    sc = _with(sc, {"at": "1h", "fault": {"kind": "network-delay", "target": "api", "delay": "50ms"}})
+    s = devopsim.simulate(sc).summary
+    # Half the requests see M/M/1 alone, half M/M/1 + d.
+    want = 1.0 / (MU - lam) + d / 2
+    assert s["classes"]["get"]["latency_s"]["mean"] == pytest.approx(want, rel=0.04)
+
+
+@pytest.mark.parametrize("plane", ["request", "flow"])
+def test_partition_until_recover_fails_that_share(plane: str) -> None:
+    lam = 5.0
+    sc = one_service(f"{lam}/s", "exp(10ms)", duration="1h", concurrency=4, plane=plane)
+    sc = _with(
+        sc,
+        {"at": "20m", "fault": {"kind": "network-partition", "target": "api"}},
+        {"at": "35m", "fault": {"kind": "recover", "target": "api"}},
+    )
+    s = devopsim.simulate(sc).summary
+    want = lam * 900.0
+    assert s["classes"]["get"]["errors"]["unavailable"] == pytest.approx(want, abs=_poisson_tol(want) + 10)
+    part = s["faults"][0]
+    assert part["end_s"] == 2100.0 and part["ended_by"].startswith("recover")
+
+
+def test_dns_failure_of_a_dependency_fails_its_callers() -> None:
+    sc = one_service(
+        "5/s",
+        "exp(10ms)",
+        duration="30m",
+        concurrency=4,
+        endpoint={"steps": [{"work": "exp(10ms)"}, {"call": "db.get"}]},
+    )
+    sc["services"]["db"] = {
+        "replicas": 1,
+        "concurrency": 4,
+        "resources": {"requests": {"cpu": 4}},
+        "endpoints": {"get": {"steps": [{"work": "exp(5ms)"}]}},
+    }
+    sc = _with(sc, {"at": "10m", "fault": {"kind": "dns-failure", "target": "db", "duration": "5m"}})
+    s = devopsim.simulate(sc).summary
+    want = 5.0 * 300.0
+    assert s["classes"]["get"]["errors"]["downstream"] == pytest.approx(want, abs=_poisson_tol(want) + 5)
+
+
+@pytest.mark.parametrize("plane", ["request", "flow"])
+def test_cpu_stress_leaving_half_a_core_doubles_mm1_service(plane: str) -> None:
+    lam = 2.5
+    sc = one_service(f"{lam}/s", "exp(100ms)", duration="4h", warmup="10m", plane=plane)
+    sc = _with(sc, {"at": "0s", "fault": {"kind": "cpu-stress", "target": "api", "cores": 0.5}})
+    s = devopsim.simulate(sc).summary
+    assert s["classes"]["get"]["latency_s"]["mean"] == pytest.approx(1.0 / (MU / 2 - lam), rel=0.04)
+
+
+@pytest.mark.parametrize("plane", ["request", "flow"])
+def test_traffic_spike_adds_its_rate_for_its_duration(plane: str) -> None:
+    sc = one_service("5/s", "exp(10ms)", duration="1h", concurrency=8, plane=plane)
+    sc = _with(
+        sc,
+        {"at": "20m", "fault": {"kind": "traffic-spike", "target": "all", "rate": "20/s", "duration": "10m"}},
+    )
+    s = devopsim.simulate(sc).summary
+    want = 5.0 * 3600 + 20.0 * 600
+    assert s["classes"]["get"]["requests"] == pytest.approx(want, abs=_poisson_tol(want))
+
+
+def test_traffic_flood_reaches_only_the_class_it_names() -> None:
+    sc = one_service("10/s", "exp(10ms)", duration="30m", concurrency=8)
+    sc["traffic"]["classes"] = [
+        {"name": "get", "entry": "api.get", "share": 0.5},
+        {"name": "bot", "entry": "api.get", "share": 0.5},
+    ]
+    sc = _with(
+        sc, {"at": "10m", "fault": {"kind": "traffic-flood", "target": "bot", "factor": 4, "duration": "5m"}}
+    )
+    s = devopsim.simulate(sc).summary
+    base = 5.0 * 1800
+    assert s["classes"]["get"]["requests"] == pytest.approx(base, abs=_poisson_tol(base))
+    bot = base + 3 * 5.0 * 300  # four times its rate for five minutes
+    assert s["classes"]["bot"]["requests"] == pytest.approx(bot, abs=_poisson_tol(bot))
+
+
+def test_faults_needing_models_not_built_yet_are_reported() -> None:
+    sc = one_service("1/s", "exp(10ms)", duration="10m")
+    sc = _with(sc, {"at": "1m", "fault": {"kind": "disk-fill", "target": "api"}})
+    r = devopsim.simulate(sc)
+    assert any(e["kind"] == "not_simulated" and "disk-fill" in str(e) for e in r.events)
+    assert "faults" not in r.summary
+
+
+def test_a_fault_at_nothing_is_refused_when_the_scenario_loads() -> None:
+    sc = one_service("1/s", "exp(10ms)", duration="10m")
+    sc = _with(sc, {"at": "1m", "fault": {"kind": "network-delay", "target": "nowhere", "delay": "10ms"}})
+    with pytest.raises(
+        ScenarioError, match="no service, datastore, node pool, zone, region or cloud named 'nowhere'"
+    ):
+        devopsim.simulate(sc)
+
+
+def test_a_network_delay_without_a_delay_stops_the_run_with_a_clear_error() -> None:
+    sc = one_service("1/s", "exp(10ms)", duration="10m")
+    sc = _with(sc, {"at": "1m", "fault": {"kind": "network-delay", "target": "api"}})
+    with pytest.raises(ChaosError, match="network-delay needs 'delay'"):
+        devopsim.simulate(sc)
