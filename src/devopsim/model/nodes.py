@@ -288,7 +288,7 @@ class Cluster:
         """Create a ready node of ``pool`` in ``zone`` at ``t``."""
         self._seq += 1
         cpu, mem = allocatable(pool.itype.vcpu, pool.itype.memory)
-        name = f"{pool.cloud}-{pool.name}-{zone}-{self._seq}".lower()
+        name = f"node-{pool.cloud}-{pool.name}-{zone}-{self._seq}".lower()
         node = Node(name, pool.key, pool.cloud, pool.region, zone, cpu, mem, created=t)
         pool.nodes.append(node)
         self.nodes[name] = node

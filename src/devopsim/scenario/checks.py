@@ -150,6 +150,9 @@ class Checker:
             if node not in state:
                 visit(node)
 
+    def node_pools(self) -> None:
+        _node_pools(self)
+
     def run(self) -> list[Issue]:
         sc = self.sc
         for sname, svc in sc.services.items():
@@ -205,6 +208,7 @@ class Checker:
                             (*base, "placement", "clouds"),
                             f"no cloud {c!r} in platform.clouds{_did_you_mean(c, list(sc.platform.clouds))}",
                         )
+        self.node_pools()
         for i, cls in enumerate(sc.traffic.classes):
             for e in cls.entries:
                 self.endpoint_ref(e, ("traffic", "classes", i, "entry"))
@@ -264,6 +268,35 @@ class Checker:
                 f"{kind}: no service, datastore, node pool, zone, region or cloud named "
                 f"{target!r}{_did_you_mean(target, known)}",
             )
+
+
+def _node_pools(checker: Checker) -> None:
+    """Node pools: known instance types, zones of their region, count within min/max."""
+    plat = checker.sc.platform
+    if plat is None:
+        return
+    from devopsim.model.nodes import instance_types  # instance sizes (package data)
+
+    known = instance_types()
+    for cname, cloud in plat.clouds.items():
+        for rname, region in cloud.regions.items():
+            for k, np_ in enumerate(region.node_pools):
+                p: PathKey = ("platform", "clouds", cname, "regions", rname, "nodePools", k)
+                if np_.instance_type not in known:
+                    checker.add(
+                        (*p, "instanceType"),
+                        f"unknown instanceType {np_.instance_type!r}"
+                        f"{_did_you_mean(np_.instance_type, list(known))}; known: {', '.join(sorted(known))}",
+                    )
+                bad = [z for z in np_.zones or [] if z not in region.zones]
+                if bad:
+                    checker.add((*p, "zones"), f"zones {bad} are not zones of region {rname} {region.zones}")
+                lo = np_.min_count if np_.min_count is not None else np_.count
+                if np_.max_count is not None and not lo <= np_.count <= np_.max_count:
+                    checker.add(
+                        (*p, "count"),
+                        f"count {np_.count} must lie within minCount {lo} and maxCount {np_.max_count}",
+                    )
 
 
 def check_scenario(sc: Scenario, src: Source) -> list[Issue]:
