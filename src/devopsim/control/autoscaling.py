@@ -57,7 +57,7 @@ def pod_infos(w: Workload, resource: str | None) -> list[PodInfo]:
         out.append(
             PodInfo(
                 name=p.name,
-                phase="Running",
+                phase="Pending" if p.k8s_phase == "Pending" else "Running",
                 ready=p.ready,
                 deleting=p.phase == PodPhase.TERMINATING,
                 start=p.created,

@@ -157,10 +157,13 @@ class Pod:
 
     @property
     def k8s_phase(self) -> str:
-        """The pod phase kube-state-metrics reports: Pending, Running or Unknown."""
+        """The pod phase kube-state-metrics reports: Pending (not bound to a node), Running or Unknown.
+
+        A restarting (CrashLoopBackOff) pod stays Running, as in Kubernetes.
+        """
         if self.state == "Unknown":
             return "Unknown"
-        return "Pending" if self.container_started is None else "Running"
+        return "Pending" if self.scheduled is None else "Running"
 
 
 @dataclass
