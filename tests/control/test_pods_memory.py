@@ -124,3 +124,21 @@ def test_overloaded_replicas_fail_readiness(plane: str) -> None:
 def test_light_load_passes_readiness(plane: str) -> None:
     r = simulate(_overload(plane, "10/s"))  # utilisation 25 %
     assert [e for e in r.events if e["kind"] == "pod.not_ready"] == []
+
+
+@pytest.mark.parametrize("plane", ["flow", "request"])
+def test_overloaded_replicas_fail_liveness_and_restart(plane: str) -> None:
+    # The same overload with an HTTP liveness probe instead: three timed-out runs 5 s
+    # apart restart the container (what it holds fails), at the earliest at t = 15 s.
+    data = _overload(plane, "100/s")
+    api = data["services"]["api"]
+    api["livenessProbe"] = api.pop("readinessProbe")
+    r = simulate(data)
+    exits = [e for e in r.events if e["kind"] == "pod.container_exit"]
+    assert exits and all(e["reason"] == "Liveness" for e in exits)
+    assert min(e["t"] for e in exits) >= 15.0
+    assert r.summary["pods"]["liveness_kills"] == len(exits)
+    tcp = _overload(plane, "100/s")
+    tcp["services"]["api"]["livenessProbe"] = {"periodSeconds": 5, "tcpSocket": {"port": 8080}}
+    del tcp["services"]["api"]["readinessProbe"]
+    assert simulate(tcp).summary["pods"]["liveness_kills"] == 0  # a TCP connect does not queue
