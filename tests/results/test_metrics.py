@@ -55,7 +55,7 @@ def test_metric_names_are_the_real_ones(checkout):
         assert name in names, name
     for name in names:
         assert name.startswith(
-            ("http_", "container_", "kube_", "devopsim_", "ALERTS", "pg_", "redis_", "kafka_")
+            ("http_", "container_", "kube_", "node_", "devopsim_", "ALERTS", "pg_", "redis_", "kafka_")
         ), name  # ALERTS*: rules; exporters
 
 

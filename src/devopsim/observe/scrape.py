@@ -4,11 +4,25 @@ Series carry the names and labels of the exporters users already have:
 
 * the HTTP server instrumentation of every pod: ``http_requests_total`` and the
   ``http_request_duration_seconds`` histogram (Prometheus' default buckets),
-  labelled ``method``, ``endpoint``, ``code`` and the pod labels;
-* cAdvisor: ``container_cpu_usage_seconds_total``, ``container_memory_working_set_bytes``;
+  labelled ``method``, ``endpoint``, ``code`` and the pod labels; like a client
+  library, a labelled child appears once it was first incremented;
+* cAdvisor: ``container_cpu_usage_seconds_total``, ``container_memory_working_set_bytes``,
+  ``container_network_receive_bytes_total`` and ``container_network_transmit_bytes_total``
+  (requests received times :data:`REQUEST_BYTES`, responses sent times
+  :data:`RESPONSE_BYTES`), ``container_fs_usage_bytes`` and ``container_fs_limit_bytes``
+  (:data:`FS_USAGE_BYTES` of a :data:`FS_LIMIT_BYTES` volume);
 * kube-state-metrics: ``kube_deployment_spec_replicas``,
   ``kube_deployment_status_replicas``, ``kube_deployment_status_replicas_available``,
-  ``kube_pod_status_ready``, ``kube_pod_container_status_restarts_total``;
+  ``kube_pod_status_ready``, ``kube_pod_status_phase{phase}``, ``kube_pod_info``
+  (with ``node``), ``kube_pod_container_status_restarts_total``;
+* node_exporter, one target per node: ``node_cpu_seconds_total{cpu, mode}`` (modes
+  ``user``, the CPU its pods used, and ``idle``; the node's cores as ``cpu="0".."n-1"``
+  summed into one ``cpu=""``-less series per mode), ``node_memory_MemTotal_bytes``,
+  ``node_memory_MemAvailable_bytes``, ``node_network_receive_bytes_total``,
+  ``node_network_transmit_bytes_total`` (``device="eth0"``), ``node_filesystem_avail_bytes``
+  and ``node_filesystem_size_bytes`` (``mountpoint="/"``). Nodes come from the platform's
+  cluster; the implicit node of a scenario without ``platform:`` is sized to its pods'
+  requests (:data:`IMPLICIT_NODE_MIN_CPU` cores and :data:`IMPLICIT_NODE_MIN_MEMORY` at least);
 * twin-only series, prefixed ``devopsim_``: queue length and requests in flight
   per replica, the time integral of the queue length
   (``devopsim_replica_queue_seconds_total``: its ``rate()`` is the mean queue
@@ -16,10 +30,16 @@ Series carry the names and labels of the exporters users already have:
 
 Pods carry ``service``, ``version``, ``role``, ``pod``, ``node``, ``zone``,
 ``region``, ``cloud`` (and ``namespace``).
+
+Cost: series are registered in bulk when the pods change (``platform.generation``
+moves); every other scrape is a few NumPy gathers over the cached layout, and
+appends the same ids array, so the store keeps one table per layout. When a pod
+goes, its series get a staleness marker at the next scrape, as Prometheus writes one.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -30,29 +50,65 @@ from devopsim.model.program import ERROR_NAMES, Program
 from devopsim.observe.store import MetricStore
 from devopsim.scenario.schema import Scenario
 
-__all__ = ["MEMORY_PER_REQUEST", "Scraper"]
+__all__ = [
+    "FS_LIMIT_BYTES",
+    "FS_USAGE_BYTES",
+    "IMPLICIT_NODE_MIN_CPU",
+    "IMPLICIT_NODE_MIN_MEMORY",
+    "MEMORY_PER_REQUEST",
+    "REQUEST_BYTES",
+    "RESPONSE_BYTES",
+    "Scraper",
+]
 
 MEMORY_PER_REQUEST = 256 * 1024  # bytes a request in flight holds (working set model)
 _DEFAULT_BASE_MEMORY = 64 * 1024**2
+#: Bytes of one request on the wire (headers and a small body) when the scenario gives none.
+REQUEST_BYTES = 1024
+#: Bytes of one response on the wire when the scenario gives none.
+RESPONSE_BYTES = 4096
+#: A container's writable layer and logs (constant: the twin models no disk I/O).
+FS_USAGE_BYTES = 50 * 1024**2
+#: The ephemeral-storage volume a container sees.
+FS_LIMIT_BYTES = 10 * 1024**3
+IMPLICIT_NODE_MIN_CPU = 1.0
+IMPLICIT_NODE_MIN_MEMORY = 1024**3
+_NODE_FS_BYTES = 100 * 1024**3
 
 _LE = [f"{b:g}" for b in L.PROM_BUCKETS] + ["+Inf"]
+_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+_POD_METRICS = (
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+    "kube_pod_container_status_restarts_total",
+    "container_network_receive_bytes_total",
+    "container_network_transmit_bytes_total",
+    "container_fs_usage_bytes",
+    "container_fs_limit_bytes",
+)
+_POD_PLAIN = (
+    "devopsim_replica_in_flight",
+    "devopsim_replica_queue_length",
+    "devopsim_replica_queue_seconds_total",
+)
 
 
-class _Table:
-    """Flat gather indices for every live pod's series."""
+def _flat(shape: tuple[int, ...], *idx: np.ndarray) -> np.ndarray:
+    return np.ravel_multi_index(tuple(np.asarray(i, dtype=np.int64) for i in idx), shape)
+
+
+class _Layout:
+    """Every series of the pods alive at one platform generation, and how to read each."""
 
     def __init__(self) -> None:
-        self.rq: list[tuple[int, int, int, int]] = []  # slot, local, code, id
-        self.hb: list[tuple[int, int, int, int]] = []  # slot, local, bucket, id
-        self.hs: list[tuple[int, int, int, int]] = []  # slot, local, sum id, count id
-        self.pod: list[tuple[int, ...]] = []  # slot, svc, ids x7
-        self.freeze()
-
-    def freeze(self) -> None:
-        self.a_rq = np.array(self.rq, dtype=np.int64).reshape(-1, 4)
-        self.a_hb = np.array(self.hb, dtype=np.int64).reshape(-1, 4)
-        self.a_hs = np.array(self.hs, dtype=np.int64).reshape(-1, 4)
-        self.a_pod = np.array(self.pod, dtype=np.int64).reshape(-1, 9)
+        self.rq: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # slot, local, code, ids
+        self.hb: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # slot, local, bucket, ids
+        self.hs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # slot, local, sum, count
+        self.pod_slot: list[int] = []
+        self.pod_ids: list[np.ndarray] = []  # per pod: _POD_METRICS + ready + phases + info + _POD_PLAIN
+        self.pod_static: list[list[float]] = []  # restarts, fs usage, fs limit, ready, phases x5, info
+        self.pod_node: list[int] = []
+        self.pod_mem: list[tuple[float, float, float]] = []  # base, leak/s, container start
 
 
 class Scraper:
@@ -70,192 +126,365 @@ class Scraper:
         self.program = program
         self.platform = platform
         self.plane = plane
-        self._key: tuple[tuple[int, int], ...] = ()
-        self._table = _Table()
-        self._pod_cache: dict[tuple[int, int, str], list[tuple[Any, ...]]] = {}
+        self._gen = -1
+        self._shape: tuple[tuple[int, ...], ...] = ()
         self._eps: list[list[tuple[int, str, str]]] = [[] for _ in program.services]
         for k, (s, e) in enumerate(program.endpoints):
             si = program.services.index(s)
             method = scenario.services[s].endpoints[e].method
             self._eps[si].append((int(program.arrays["ep_local"][k]), e, method))
+        self._svc_index = {s: i for i, s in enumerate(program.services)}
         self._base_mem = []
         for s in program.services:
             req = scenario.services[s].resources.requests.memory
             self._base_mem.append(0.6 * req if req else _DEFAULT_BASE_MEMORY)
+        self._pod_cache: dict[tuple[str, int, tuple[str, ...]], dict[str, Any]] = {}
+        self._node_cpu: dict[str, tuple[float, float, float]] = {}  # node -> (user, idle, last t)
+        self._node_net: dict[str, tuple[float, float]] = {}
+        self._prev_vals = np.zeros((3, 0))  # per pod of the layout: (cpu, rx, tx) at the last scrape
         st = store
         self._deploy_ids = [
-            (
-                st.series("kube_deployment_spec_replicas", {"namespace": "default", "deployment": s}),
-                st.series("kube_deployment_status_replicas", {"namespace": "default", "deployment": s}),
-                st.series(
-                    "kube_deployment_status_replicas_available", {"namespace": "default", "deployment": s}
-                ),
-            )
+            st.series_many(
+                "kube_deployment_spec_replicas", {"namespace": "default", "deployment": s}, [()]
+            ).tolist()
+            + st.series_many(
+                "kube_deployment_status_replicas", {"namespace": "default", "deployment": s}, [()]
+            ).tolist()
+            + st.series_many(
+                "kube_deployment_status_replicas_available", {"namespace": "default", "deployment": s}, [()]
+            ).tolist()
             for s in program.services
         ]
         outcomes = ["ok", *ERROR_NAMES]
-        self._cls_tot_ids = np.array(
-            [
-                [st.series("devopsim_client_requests_total", {"class": c, "outcome": o}) for o in outcomes]
-                for c in program.classes
-            ],
-            dtype=np.int64,
-        )
-        self._cls_b_ids = np.array(
-            [
-                [
-                    st.series("devopsim_client_request_duration_seconds_bucket", {"class": c, "le": le})
-                    for le in _LE
-                ]
-                for c in program.classes
-            ],
-            dtype=np.int64,
-        )
-        self._cls_sum_ids = np.array(
-            [
-                st.series("devopsim_client_request_duration_seconds_sum", {"class": c})
-                for c in program.classes
-            ],
-            dtype=np.int64,
-        )
-        self._cls_cnt_ids = np.array(
-            [
-                st.series("devopsim_client_request_duration_seconds_count", {"class": c})
-                for c in program.classes
-            ],
-            dtype=np.int64,
-        )
-        self._in_system_id = st.series("devopsim_requests_in_system", {})
+        cls_ids: list[np.ndarray] = []
+        for c in program.classes:
+            cls_ids.append(
+                st.series_many(
+                    "devopsim_client_requests_total", {"class": c}, [(("outcome", o),) for o in outcomes]
+                )
+            )
+        for c in program.classes:
+            cls_ids.append(
+                st.series_many(
+                    "devopsim_client_request_duration_seconds_bucket",
+                    {"class": c},
+                    [(("le", le),) for le in _LE],
+                )
+            )
+        for name in (
+            "devopsim_client_request_duration_seconds_sum",
+            "devopsim_client_request_duration_seconds_count",
+        ):
+            for c in program.classes:
+                cls_ids.append(st.series_many(name, {"class": c}, [()]))
+        cls_ids.append(st.series_many("devopsim_requests_in_system", {}, [()]))
+        self._fixed_ids = np.concatenate(cls_ids) if cls_ids else np.empty(0, np.int64)
+        self._layout = _Layout()
+        self._all_ids = np.empty(0, dtype=np.int64)
+        self._gated = np.empty(0, dtype=bool)
+        self._visible = np.empty(0, dtype=bool)
+        self._ids = np.empty(0, dtype=np.int64)
+        self._prev_pods: set[str] = set()
+        self._pod_series: dict[str, np.ndarray] = {}
 
-    def _register(self, pod: Pod, svc: int) -> list[tuple[Any, ...]]:
-        gen = self.plane.slot_generation(pod.slot)
-        key = (pod.slot, gen, pod.name)
+    # -- layout ------------------------------------------------------------------------------
+
+    def _register(self, pod: Pod, svc: int) -> dict[str, Any]:
+        labels = pod.labels()
+        key = (pod.name, pod.slot, tuple(labels.values()))
         cached = self._pod_cache.get(key)
         if cached is not None:
             return cached
         st = self.store
-        base = pod.labels()
-        rows: list[tuple[Any, ...]] = []
-        for local, ep, method in self._eps[svc]:
+        base = st.base_id(labels)
+        eps = self._eps[svc]
+        rq_extra, hb_extra, hs_extra = [], [], []
+        rq_idx: list[tuple[int, int]] = []
+        hb_idx: list[tuple[int, int]] = []
+        hs_idx: list[int] = []
+        for local, ep, method in eps:
             for ci, code in enumerate(L.CODE_NAMES):
-                sid = st.series(
-                    "http_requests_total", {**base, "endpoint": ep, "method": method, "code": code}
-                )
-                rows.append(("rq", pod.slot, local, ci, sid))
+                rq_extra.append((("code", code), ("endpoint", ep), ("method", method)))
+                rq_idx.append((local, ci))
             for bi, le in enumerate(_LE):
-                sid = st.series(
-                    "http_request_duration_seconds_bucket",
-                    {**base, "endpoint": ep, "method": method, "le": le},
-                )
-                rows.append(("hb", pod.slot, local, bi, sid))
-            rows.append(
-                (
-                    "hs",
-                    pod.slot,
-                    local,
-                    st.series(
-                        "http_request_duration_seconds_sum", {**base, "endpoint": ep, "method": method}
-                    ),
-                    st.series(
-                        "http_request_duration_seconds_count", {**base, "endpoint": ep, "method": method}
-                    ),
-                )
-            )
-        cont = {**base, "container": pod.service}
-        rows.append(
-            (
-                "pod",
-                pod.slot,
-                svc,
-                st.series("container_cpu_usage_seconds_total", cont),
-                st.series("container_memory_working_set_bytes", cont),
-                st.series("kube_pod_container_status_restarts_total", cont),
-                st.series("kube_pod_status_ready", {**base, "condition": "true"}),
-                st.series("devopsim_replica_in_flight", base),
-                st.series("devopsim_replica_queue_length", base),
-                st.series("devopsim_replica_queue_seconds_total", base),
-            )
-        )
-        self._pod_cache[key] = rows
-        return rows
+                hb_extra.append((("endpoint", ep), ("le", le), ("method", method)))
+                hb_idx.append((local, bi))
+            hs_extra.append((("endpoint", ep), ("method", method)))
+            hs_idx.append(local)
+        cont = (("container", pod.service),)
+        pod_ids = [st.series_many(m, base, [cont])[0] for m in _POD_METRICS]
+        pod_ids += [st.series_many("kube_pod_status_ready", base, [(("condition", "true"),)])[0]]
+        pod_ids += st.series_many("kube_pod_status_phase", base, [(("phase", p),) for p in _PHASES]).tolist()
+        info = (("created_by_kind", "ReplicaSet"), ("host_ip", ""), ("pod_ip", ""))
+        pod_ids += [st.series_many("kube_pod_info", base, [info])[0]]
+        pod_ids += [st.series_many(m, base, [()])[0] for m in _POD_PLAIN]
+        entry = {
+            "rq": st.series_many("http_requests_total", base, rq_extra),
+            "rq_idx": np.array(rq_idx, dtype=np.int64).reshape(-1, 2),
+            "hb": st.series_many("http_request_duration_seconds_bucket", base, hb_extra),
+            "hb_idx": np.array(hb_idx, dtype=np.int64).reshape(-1, 2),
+            "hs_sum": st.series_many("http_request_duration_seconds_sum", base, hs_extra),
+            "hs_cnt": st.series_many("http_request_duration_seconds_count", base, hs_extra),
+            "hs_idx": np.array(hs_idx, dtype=np.int64),
+            "pod": np.array(pod_ids, dtype=np.int64),
+        }
+        self._pod_cache[key] = entry
+        return entry
+
+    def _node_ids(self, node: Any) -> dict[str, Any]:
+        key = ("node", node.name, 0, ())
+        cached = self._pod_cache.get(key)  # type: ignore[arg-type]
+        if cached is not None:
+            return cached
+        st = self.store
+        base = {
+            "instance": node.name,
+            "node": node.name,
+            "zone": node.zone,
+            "region": node.region,
+            "cloud": node.cloud,
+        }
+        ids = {
+            "cpu": st.series_many(
+                "node_cpu_seconds_total", base, [(("cpu", "0"), ("mode", m)) for m in ("idle", "user")]
+            ),
+            "mem": st.series_many("node_memory_MemTotal_bytes", base, [()]).tolist()
+            + st.series_many("node_memory_MemAvailable_bytes", base, [()]).tolist(),
+            "net": st.series_many("node_network_receive_bytes_total", base, [(("device", "eth0"),)]).tolist()
+            + st.series_many("node_network_transmit_bytes_total", base, [(("device", "eth0"),)]).tolist(),
+            "fs": st.series_many(
+                "node_filesystem_avail_bytes",
+                base,
+                [(("device", "/dev/sda1"), ("fstype", "ext4"), ("mountpoint", "/"))],
+            ).tolist()
+            + st.series_many(
+                "node_filesystem_size_bytes",
+                base,
+                [(("device", "/dev/sda1"), ("fstype", "ext4"), ("mountpoint", "/"))],
+            ).tolist(),
+        }
+        self._pod_cache[key] = ids  # type: ignore[index]
+        return ids
+
+    def _nodes(self, pods: list[Pod]) -> list[Any]:
+        cluster = getattr(self.platform, "cluster", None)
+        if cluster is None:
+            return []
+        return [n for n in cluster.nodes.values() if not getattr(n, "removed", False)]
 
     def _rebuild(self, pods: list[Pod]) -> None:
-        table = _Table()
+        lay = _Layout()
+        svc_of = self._svc_index
+        nodes = self._nodes(pods)
+        node_index = {n.name: i for i, n in enumerate(nodes)}
+        self._nodes_now = nodes
+        rq_ids, rq_s, rq_l, rq_c = [], [], [], []
+        hb_ids, hb_s, hb_l, hb_b = [], [], [], []
+        hs_sum, hs_cnt, hs_s, hs_l = [], [], [], []
+        pod_ids = []
+        behaviour = getattr(self.platform, "behaviour_of", None)
         for pod in pods:
-            svc = self.program.services.index(pod.service)
-            for row in self._register(pod, svc):
-                getattr(table, str(row[0])).append(tuple(row[1:]))
-        table.freeze()
-        self._table = table
+            svc = svc_of[pod.service]
+            e = self._register(pod, svc)
+            slot = pod.slot
+            if e["rq"].size:
+                rq_ids.append(e["rq"])
+                rq_s.append(np.full(e["rq"].size, slot))
+                rq_l.append(e["rq_idx"][:, 0])
+                rq_c.append(e["rq_idx"][:, 1])
+                hb_ids.append(e["hb"])
+                hb_s.append(np.full(e["hb"].size, slot))
+                hb_l.append(e["hb_idx"][:, 0])
+                hb_b.append(e["hb_idx"][:, 1])
+                hs_sum.append(e["hs_sum"])
+                hs_cnt.append(e["hs_cnt"])
+                hs_s.append(np.full(e["hs_idx"].size, slot))
+                hs_l.append(e["hs_idx"])
+            pod_ids.append(e["pod"])
+            lay.pod_slot.append(slot)
+            ready = 1.0 if pod.ready else 0.0
+            phase = str(getattr(pod, "k8s_phase", "Running"))
+            lay.pod_static.append(
+                [float(pod.restarts), float(FS_USAGE_BYTES), float(FS_LIMIT_BYTES), ready]
+                + [1.0 if p == phase else 0.0 for p in _PHASES]
+                + [1.0]
+            )
+            lay.pod_node.append(node_index.get(pod.node, -1))
+            leak = float(behaviour(pod).memory_leak) if behaviour is not None else 0.0
+            started = getattr(pod, "container_started", None)
+            lay.pod_mem.append(
+                (self._base_mem[svc], leak, float(started) if started is not None else math.inf)
+            )
+        cat = np.concatenate
+        i64 = np.int64
+        rp = self.plane.replicas
+        self._rq = _flat(rp.cnt.shape, cat(rq_s), cat(rq_l), cat(rq_c)) if rq_ids else None
+        self._hb = _flat(rp.lat_hist.shape, cat(hb_s), cat(hb_l), cat(hb_b)) if hb_ids else None
+        self._hb_sl = _flat(rp.lat_hist.shape[:2], cat(hb_s), cat(hb_l)) if hb_ids else None
+        self._hs = _flat(rp.lat_sum.shape[:2], cat(hs_s), cat(hs_l)) if hs_sum else None
+        self._pslots = np.asarray(lay.pod_slot, dtype=i64)
+        self._pstatic = np.asarray(lay.pod_static, dtype=np.float64).reshape(-1, 4 + len(_PHASES) + 1)
+        self._pnode = np.asarray(lay.pod_node, dtype=i64)
+        self._pmem = np.asarray(lay.pod_mem, dtype=np.float64).reshape(-1, 3)
+        old_names = getattr(self, "_pod_names", [])
+        old_prev = getattr(self, "_prev_vals", np.zeros((3, 0)))
+        where = {nm: k for k, nm in enumerate(old_names)}
+        self._pod_names = [p.name for p in pods]
+        prev = np.zeros((3, len(pods)))
+        if old_prev.shape[1] == len(old_names):
+            for k, nm in enumerate(self._pod_names):
+                j = where.get(nm)
+                if j is not None:
+                    prev[:, k] = old_prev[:, j]
+        self._prev_vals = prev
+        self._pod_req = np.array(
+            [(float(getattr(p, "cpu_request", 0.0)), float(getattr(p, "mem_request", 0.0))) for p in pods]
+        ).reshape(-1, 2)
+        node_ids = [self._node_ids(n) for n in nodes]
+        # Fixed order of every potential series: gated (counter children) first, then the rest.
+        pod_mat = np.asarray(pod_ids, dtype=i64).reshape(
+            -1, len(_POD_METRICS) + 1 + len(_PHASES) + 1 + len(_POD_PLAIN)
+        )
+        self._pod_mat = pod_mat
+        parts = [
+            cat(rq_ids) if rq_ids else np.empty(0, i64),
+            cat(hb_ids) if hb_ids else np.empty(0, i64),
+            cat(hs_sum) if hs_sum else np.empty(0, i64),
+            cat(hs_cnt) if hs_cnt else np.empty(0, i64),
+        ]
+        n_gated = sum(p.size for p in parts)
+        node_block = [
+            np.array(
+                [x for nd in node_ids for x in (*nd["cpu"].tolist(), *nd["mem"], *nd["net"], *nd["fs"])],
+                dtype=i64,
+            )
+        ]
+        dep = np.array([x for ids in self._deploy_ids for x in ids], dtype=i64)
+        all_ids = cat([*parts, pod_mat.T.ravel(), *node_block, dep, self._fixed_ids])
+        self._all_ids = all_ids
+        self._n_gated = n_gated
+        self._ready_counts = [(len(w.live()), w.ready_count()) for w in self.platform.workloads.values()]
+        self._visible = np.ones(all_ids.size, dtype=bool)
+        self._visible[:n_gated] = False
+        self._ids = all_ids[self._visible]
+        self._layout = lay
+
+    # -- scrape ------------------------------------------------------------------------------
+
+    def _values(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every series' value, and for the gated ones (counter children) what makes them appear."""
+        rp = self.plane.replicas
+        out: list[np.ndarray] = []
+        gate: list[np.ndarray] = []
+        if self._rq is not None:
+            assert self._hb is not None and self._hb_sl is not None and self._hs is not None
+            served = (rp.cnt[:, :, L.CODE_200] + rp.cnt[:, :, L.CODE_500]).ravel()  # answered, timed
+            out.append(np.take(rp.cnt.ravel(), self._rq).astype(np.float64))
+            gate.append(out[-1])
+            cum = np.cumsum(rp.lat_hist, axis=2)
+            out.append(np.take(cum.ravel(), self._hb).astype(np.float64))
+            gate.append(np.take(served, self._hb_sl))
+            out.append(np.take(np.ascontiguousarray(rp.lat_sum).ravel(), self._hs).astype(np.float64))
+            out.append(np.take(served, self._hs).astype(np.float64))
+            gate += [out[-1], out[-1]]
+        slots = self._pslots
+        busy = rp.busy[slots].astype(np.float64)
+        qlen = rp.qlen[slots].astype(np.float64)
+        mem = self._pmem
+        uptime = np.maximum(t - mem[:, 2], 0.0) if mem.size else np.zeros(0)
+        uptime = np.where(np.isfinite(uptime), uptime, 0.0)
+        work = mem[:, 0] + MEMORY_PER_REQUEST * busy + mem[:, 1] * uptime
+        answered = (
+            rp.cnt[slots].reshape(slots.size, -1).sum(axis=1).astype(np.float64) if slots.size else busy
+        )
+        rx = (answered + busy + qlen) * REQUEST_BYTES
+        tx = answered * RESPONSE_BYTES
+        cpu = rp.cpu_area[slots].astype(np.float64)
+        stat = self._pstatic
+        cols = [cpu, work, stat[:, 0], rx, tx, stat[:, 1], stat[:, 2], stat[:, 3]]
+        cols += [stat[:, 4 + k] for k in range(len(_PHASES))] + [stat[:, 4 + len(_PHASES)]]
+        cols += [busy, qlen, np.maximum(rp.occ_area[slots] - rp.busy_area[slots], 0.0)]
+        out += cols
+        out.append(self._node_values(t, cpu, work, rx, tx))
+        dep: list[float] = []
+        for w, (live, ready) in zip(self.platform.workloads.values(), self._ready_counts, strict=True):
+            dep += [float(w.desired), float(live), float(ready)]
+        out.append(np.asarray(dep, dtype=np.float64))
+        s_ = self.plane.stats
+        out += [
+            s_.cls_tot.ravel().astype(np.float64),
+            np.cumsum(s_.cls_pb, axis=1).ravel().astype(np.float64),
+            np.asarray(s_.cls_psum, dtype=np.float64).ravel(),
+            s_.cls_tot[:, 0].astype(np.float64),
+            np.array([float(self.plane.in_system)]),
+        ]
+        return np.concatenate(out), (np.concatenate(gate) if gate else np.empty(0))
+
+    def _node_values(
+        self, t: float, cpu: np.ndarray, work: np.ndarray, rx: np.ndarray, tx: np.ndarray
+    ) -> np.ndarray:
+        nodes = self._nodes_now
+        if not nodes:
+            return np.empty(0)
+        n = len(nodes)
+        # Counters per node accumulate the pods' increments since the last scrape (pods come and go).
+        now_vals = np.stack([cpu, rx, tx])
+        prev = self._prev_vals if self._prev_vals.shape == now_vals.shape else np.zeros_like(now_vals)
+        d_cpu, d_rx, d_tx = now_vals - prev
+        self._prev_vals = now_vals
+        idx = self._pnode
+        ok = idx >= 0
+        used = np.bincount(idx[ok], weights=np.maximum(d_cpu[ok], 0.0), minlength=n)
+        nrx = np.bincount(idx[ok], weights=np.maximum(d_rx[ok], 0.0), minlength=n)
+        ntx = np.bincount(idx[ok], weights=np.maximum(d_tx[ok], 0.0), minlength=n)
+        ws = np.bincount(idx[ok], weights=work[ok], minlength=n)
+        req_cpu = np.bincount(idx[ok], weights=self._pod_req[ok, 0], minlength=n)
+        req_mem = np.bincount(idx[ok], weights=self._pod_req[ok, 1], minlength=n)
+        rows = []
+        for k, nd in enumerate(nodes):
+            cores = (
+                float(nd.cpu) if math.isfinite(nd.cpu) else max(IMPLICIT_NODE_MIN_CPU, math.ceil(req_cpu[k]))
+            )
+            total_mem = (
+                float(nd.memory)
+                if math.isfinite(nd.memory)
+                else max(float(IMPLICIT_NODE_MIN_MEMORY), req_mem[k], ws[k])
+            )
+            # idle accumulates what the node's cores did not use since the last scrape
+            user0, idle0, t0 = self._node_cpu.get(nd.name, (0.0, 0.0, float(getattr(nd, "created", 0.0))))
+            user = user0 + float(used[k])
+            idle = idle0 + max(0.0, cores * max(t - t0, 0.0) - float(used[k]))
+            self._node_cpu[nd.name] = (user, idle, t)
+            r0, x0 = self._node_net.get(nd.name, (0.0, 0.0))
+            r1, x1 = r0 + float(nrx[k]), x0 + float(ntx[k])
+            self._node_net[nd.name] = (r1, x1)
+            pods_here = int(np.count_nonzero(idx == k))
+            rows += [idle, user, total_mem, max(0.0, total_mem - ws[k]), r1, x1]
+            rows += [max(0.0, _NODE_FS_BYTES - FS_USAGE_BYTES * pods_here), float(_NODE_FS_BYTES)]
+        return np.asarray(rows, dtype=np.float64)
 
     def scrape(self, t: float) -> None:
         """Append one scrape at simulated time ``t``."""
-        pods = self.platform.pods()
-        key = tuple((p.slot, self.plane.slot_generation(p.slot)) for p in pods)
-        if key != self._key:
-            self._rebuild(pods)
-            self._key = key
+        gen = self.platform.generation
         rp = self.plane.replicas
+        shape = (rp.cnt.shape, rp.lat_hist.shape)
+        if gen != self._gen or shape != self._shape:
+            before = self._ids
+            self._rebuild(self.platform.pods())
+            self._gen, self._shape = gen, shape
+            gone = np.setdiff1d(before, self._all_ids)
+            if gone.size:
+                self.store.mark_stale(t, gone)
         self.plane.service_totals(t)  # brings CPU integrals up to t
-        tb = self._table
-        ids: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        if tb.a_rq.size:
-            v = rp.cnt[tb.a_rq[:, 0], tb.a_rq[:, 1], tb.a_rq[:, 2]]
-            keep = v > 0
-            ids.append(tb.a_rq[keep, 3])
-            vals.append(v[keep].astype(np.float64))
-        if tb.a_hs.size:
-            count = (
-                rp.cnt[tb.a_hs[:, 0], tb.a_hs[:, 1], L.CODE_200]
-                + rp.cnt[tb.a_hs[:, 0], tb.a_hs[:, 1], L.CODE_500]
-            )
-            keep = count > 0
-            ids += [tb.a_hs[keep, 2], tb.a_hs[keep, 3]]
-            vals += [rp.lat_sum[tb.a_hs[keep, 0], tb.a_hs[keep, 1]], count[keep].astype(np.float64)]
-            cum = np.cumsum(rp.lat_hist, axis=2)
-            hb = tb.a_hb
-            hcount = rp.cnt[hb[:, 0], hb[:, 1], L.CODE_200] + rp.cnt[hb[:, 0], hb[:, 1], L.CODE_500]
-            keep = hcount > 0
-            ids.append(hb[keep, 3])
-            vals.append(cum[hb[keep, 0], hb[keep, 1], hb[keep, 2]].astype(np.float64))
-        if tb.a_pod.size:
-            slots = tb.a_pod[:, 0]
-            svcs = tb.a_pod[:, 1]
-            ready = np.array([1.0 if p.ready else 0.0 for p in pods])
-            busy = rp.busy[slots].astype(np.float64)
-            mem = np.asarray(self._base_mem)[svcs] + MEMORY_PER_REQUEST * busy
-            ids += [tb.a_pod[:, k] for k in range(2, 9)]
-            vals += [
-                rp.cpu_area[slots],
-                mem,
-                np.zeros(slots.size),
-                ready,
-                busy,
-                rp.qlen[slots].astype(np.float64),
-                np.maximum(rp.occ_area[slots] - rp.busy_area[slots], 0.0),
-            ]
-        dep_ids, dep_vals = [], []
-        for w, (spec_id, exist_id, avail_id) in zip(
-            self.platform.workloads.values(), self._deploy_ids, strict=True
-        ):
-            dep_ids += [spec_id, exist_id, avail_id]
-            dep_vals += [w.desired, len(w.live()), w.ready_count()]
-        ids.append(np.array(dep_ids, dtype=np.int64))
-        vals.append(np.array(dep_vals, dtype=np.float64))
-        s = self.plane.stats
-        ids += [
-            self._cls_tot_ids.ravel(),
-            self._cls_b_ids.ravel(),
-            self._cls_sum_ids,
-            self._cls_cnt_ids,
-            np.array([self._in_system_id]),
-        ]
-        vals += [
-            s.cls_tot.ravel().astype(np.float64),
-            np.cumsum(s.cls_pb, axis=1).ravel().astype(np.float64),
-            s.cls_psum,
-            s.cls_tot[:, 0].astype(np.float64),
-            np.array([float(self.plane.in_system)]),
-        ]
-        self.store.append(t, np.concatenate(ids), np.concatenate(vals))
+        vals, gate = self._values(t)
+        g = self._n_gated
+        if g:
+            vis = self._visible
+            new = ~vis[:g] & (gate > 0)
+            if new.any():
+                # A histogram child appears with all its buckets once its count is positive.
+                vis[:g] |= new
+                self._visible = vis
+                self._ids = self._all_ids[vis]
+            vals = vals[vis]
+        self.store.append(t, self._ids, vals)

@@ -1,15 +1,36 @@
-"""The run's time-series store: series registry plus columnar samples.
+"""The run's time-series store: series registry plus per-scrape tables of samples.
 
 A series is a metric name and a label set, registered once and referred to by
-an integer id; each scrape appends ``(t, id, value)`` columns. That keeps long
-runs compact (no per-sample Python objects) and turns into the long-format
-``metrics.parquet`` table of the results contract with dictionary-encoded
-``metric`` and ``labels`` columns.
+an integer id. Samples are kept as Prometheus' scrape loop produces them: each
+:meth:`MetricStore.append` is one *row* (a time and one value per series of a
+*layout*, the array of series ids the row covers). Consecutive appends with the
+same layout (the scraper's, between two pod changes) share one table: the ids
+are stored once per table, the time once per row, so a sample costs its 8-byte
+value and nothing else (the old layout, ``(t, id, value)`` per sample, cost 24).
+
+Long runs stay bounded with Thanos-style downsampling (:class:`Limits`): when
+the raw samples exceed a byte budget, or are older than a raw retention, the
+oldest rows of each table are replaced by 5-minute aggregates (and those by
+1-hour aggregates when they in turn exceed their share): per series and window
+the ``count``, ``sum``, ``min``, ``max`` and ``counter`` (the last value with
+counter resets added back, so ``rate()`` over it is the raw rate). PromQL picks
+the aggregate the function needs (see :mod:`devopsim.observe.promql.select`).
+
+Staleness markers (Prometheus' special NaN, :data:`STALE_NAN`) written when a
+series disappears from its target are kept apart from the samples: PromQL sees
+them, :meth:`MetricStore.columns` and the exported files do not.
+
+The long-format ``metrics.parquet`` table of the results contract comes from
+:meth:`MetricStore.to_arrow`, with dictionary-encoded ``metric`` and ``labels``.
 """
 
 from __future__ import annotations
 
 import json
+import struct
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,70 +39,414 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["MetricStore"]
+__all__ = ["AGGREGATES", "STALE_BITS", "STALE_NAN", "Limits", "MetricStore", "is_stale"]
+
+#: The bit pattern of Prometheus' staleness marker (``value.StaleNaN``).
+STALE_BITS = 0x7FF0000000000002
+#: Prometheus' staleness marker as a float (a NaN; compare bits with :func:`is_stale`).
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_BITS))[0]
+#: The aggregates a downsampled window keeps per series, in Thanos' order.
+AGGREGATES = ("count", "sum", "min", "max", "counter")
+
+_Labels = tuple[tuple[str, str], ...]
+
+
+def is_stale(values: np.ndarray) -> np.ndarray:
+    """Which values are staleness markers (by bit pattern, as Prometheus tests them)."""
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    out: np.ndarray = v.view(np.uint64) == STALE_BITS
+    return out
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much raw data the store keeps before it downsamples (Thanos' compactor, in memory).
+
+    Args:
+        raw_bytes: raw sample values kept (8 bytes each) before the oldest rows are downsampled.
+        raw_retention: seconds of raw data kept behind the newest sample; older rows are downsampled.
+        resolutions: the downsampling resolutions in seconds, finest first (Thanos: 5m, 1h).
+        level_bytes: the budget of each downsampled level before it is downsampled further.
+    """
+
+    raw_bytes: int | None = 2 * 1024**3
+    raw_retention: float | None = None
+    resolutions: tuple[float, ...] = (300.0, 3600.0)
+    level_bytes: int | None = 1024**3
+
+
+class _Table:
+    """Rows of one layout: ``t[k]`` and ``values[k, j]`` of series ``ids[j]``."""
+
+    __slots__ = ("blocks", "cache", "fill", "ids", "max_rows", "n", "seq", "sorted", "src", "t")
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids  # int32, read-only
+        self.src: np.ndarray | None = None  # the caller's array last appended with (identity fast path)
+        self.t = np.empty(4)
+        self.seq = np.empty(4, dtype=np.int64)  # global append order of each row
+        self.n = 0
+        self.blocks: list[np.ndarray] = []
+        self.fill = 0
+        self.max_rows = int(np.clip((1 << 19) // max(ids.size, 1), 1, 256))
+        self.sorted = True
+        self.cache: dict[Any, Any] = {}  # readers' per-layout lookups (e.g. a selector's columns)
+
+    def append(self, t: float, seq: int, values: np.ndarray) -> None:
+        if self.n == self.t.size:
+            self.t = np.resize(self.t, 2 * self.n)
+            self.seq = np.resize(self.seq, 2 * self.n)
+        if self.n and t < self.t[self.n - 1]:
+            self.sorted = False
+        self.t[self.n] = t
+        self.seq[self.n] = seq
+        if not self.blocks or self.fill == self.blocks[-1].shape[0]:
+            rows = min(self.max_rows, max(1, 2 * self.blocks[-1].shape[0])) if self.blocks else 1
+            self.blocks.append(np.empty((rows, self.ids.size)))
+            self.fill = 0
+        self.blocks[-1][self.fill] = values
+        self.fill += 1
+        self.n += 1
+
+    def values(self) -> np.ndarray:
+        """All rows as one ``(n, ncols)`` array (a view when there is one block)."""
+        if not self.blocks:
+            return np.empty((0, self.ids.size))
+        if len(self.blocks) > 1:
+            merged = np.concatenate([*self.blocks[:-1], self.blocks[-1][: self.fill]])
+            self.blocks, self.fill = [merged], merged.shape[0]
+        return self.blocks[0][: self.fill]
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Rows ``a:b`` (time order) as a ``(b - a, ncols)`` array."""
+        self.ensure_sorted()
+        out: list[np.ndarray] = []
+        start = 0
+        for k, blk in enumerate(self.blocks):
+            size = self.fill if k == len(self.blocks) - 1 else blk.shape[0]
+            lo, hi = max(a, start), min(b, start + size)
+            if lo < hi:
+                out.append(blk[lo - start : hi - start])
+            start += size
+        if len(out) == 1:
+            return out[0]
+        return np.concatenate(out) if out else np.empty((0, self.ids.size))
+
+    def ensure_sorted(self) -> None:
+        if self.sorted:
+            return
+        order = np.argsort(self.t[: self.n], kind="stable")
+        vals = self.values()[order]
+        self.t[: self.n] = self.t[: self.n][order]
+        self.seq[: self.n] = self.seq[: self.n][order]
+        self.blocks, self.fill, self.sorted = [vals], vals.shape[0], True
+
+    def drop_rows(self, k: int) -> None:
+        """Forget the first ``k`` rows (time order)."""
+        rest = self.rows(k, self.n).copy()
+        self.t = self.t[k : self.n].copy()
+        self.seq = self.seq[k : self.n].copy()
+        self.n -= k
+        self.blocks, self.fill = ([rest], rest.shape[0]) if self.n else ([], 0)
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(b.nbytes for b in self.blocks) + self.ids.nbytes + self.t.nbytes * 2)
+
+
+@dataclass
+class Aggregates:
+    """One downsampled level's windows of one layout: arrays ``(windows, ncols)`` per aggregate."""
+
+    ids: np.ndarray
+    t: np.ndarray  # time of the last raw sample of each window
+    count: np.ndarray
+    sum: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    counter: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(getattr(self, a).nbytes for a in AGGREGATES) + self.t.nbytes + self.ids.nbytes)
+
+
+class _Level:
+    """Downsampled data at one resolution, plus the counter state carried across compactions."""
+
+    def __init__(self, resolution: float) -> None:
+        self.resolution = resolution
+        self.parts: list[Aggregates] = []
+        # per series: (last raw value seen, reset correction so far) for the counter aggregate
+        self.carry: dict[int, tuple[float, float]] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(p.nbytes for p in self.parts))
 
 
 class MetricStore:
-    """Series and samples of one run."""
+    """Series and samples of one run (see the module docstring).
 
-    def __init__(self) -> None:
+    Args:
+        limits: when to downsample; ``None`` keeps every raw sample.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits
         self.metric_names: list[str] = []
         self._metric_ids: dict[str, int] = {}
-        self.series_metric: list[int] = []
-        self.series_label_set: list[int] = []
-        self.label_sets: list[str] = []  # distinct label sets as canonical JSON, keys sorted
-        self._label_ids: dict[str, int] = {}
-        self._index: dict[tuple[int, str], int] = {}
-        self._t: list[np.ndarray] = []
-        self._ids: list[np.ndarray] = []
-        self._v: list[np.ndarray] = []
+        self.series_metric: array[int] = array("q")
+        self.series_label_set: array[int] = array("q")
+        self._lsets: list[tuple[int, _Labels]] = []  # label set: (base id, extra pairs)
+        self._lset_ids: dict[tuple[int, _Labels], int] = {}
+        self._bases: list[dict[str, str]] = []
+        self._base_ids: dict[_Labels, int] = {}
+        self._index: dict[tuple[int, int], int] = {}  # (metric, label set) -> series
+        self._bulk: dict[tuple[int, int, tuple[_Labels, ...]], int] = {}  # series_many -> first id
+        self._json: list[str] = []
         self._by_metric: dict[int, list[int]] = {}
-        self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._tables: list[_Table] = []
+        self._by_layout: dict[tuple[int, int], list[_Table]] = {}
+        self._by_src: dict[int, _Table] = {}
+        self._stale_t: list[float] = []
+        self._stale_ids: list[np.ndarray] = []
+        self._levels = [_Level(r) for r in (limits.resolutions if limits else ())]
+        self._seq = 0
+        self._n = 0
+        self._raw_bytes = 0
+        self.version = 0
+        """Moves with every append (queries cache on it)."""
+        self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def series(self, metric: str, labels: dict[str, str]) -> int:
-        """The id of series ``metric{labels}``, registering it on first use."""
+    # -- series --------------------------------------------------------------------------------
+
+    def _metric(self, metric: str) -> int:
         mid = self._metric_ids.get(metric)
         if mid is None:
             mid = self._metric_ids[metric] = len(self.metric_names)
             self.metric_names.append(metric)
-        key = json.dumps(labels, sort_keys=True, separators=(",", ":"))
-        sid = self._index.get((mid, key))
+        return mid
+
+    def _base(self, labels: dict[str, str]) -> int:
+        key = tuple(sorted((k, str(v)) for k, v in labels.items()))
+        bid = self._base_ids.get(key)
+        if bid is None:
+            bid = self._base_ids[key] = len(self._bases)
+            self._bases.append(dict(key))
+        return bid
+
+    def _series(self, mid: int, bid: int, extra: _Labels) -> int:
+        lkey = (bid, extra)
+        lid = self._lset_ids.get(lkey)
+        if lid is None:
+            lid = self._lset_ids[lkey] = len(self._lsets)
+            self._lsets.append(lkey)
+        sid = self._index.get((mid, lid))
         if sid is None:
-            sid = self._index[(mid, key)] = len(self.series_metric)
+            sid = self._index[(mid, lid)] = len(self.series_metric)
             self.series_metric.append(mid)
-            lid = self._label_ids.get(key)
-            if lid is None:
-                lid = self._label_ids[key] = len(self.label_sets)
-                self.label_sets.append(key)
             self.series_label_set.append(lid)
             self._by_metric.setdefault(mid, []).append(sid)
         return sid
 
+    def series(self, metric: str, labels: dict[str, str]) -> int:
+        """The id of series ``metric{labels}``, registering it on first use."""
+        return self._series(self._metric(metric), self._base(labels), ())
+
+    def base_id(self, labels: dict[str, str]) -> int:
+        """Intern a label set used as the ``base`` of :meth:`series_many` (pass the id to skip sorting)."""
+        return self._base(labels)
+
+    def series_many(self, metric: str, base: dict[str, str] | int, extras: Sequence[_Labels]) -> np.ndarray:
+        """Ids of ``metric{base, extra}`` for every ``extra`` (pairs whose names are not in ``base``).
+
+        The bulk form of :meth:`series` the scraper uses: ``base`` (a pod's labels) is interned
+        once and the series get consecutive ids without a lookup each. The same call again
+        returns the same ids; a label set registered through :meth:`series` and again through
+        this method gets two ids: register each metric one way.
+        """
+        mid = self._metric(metric)
+        bid = base if isinstance(base, int) else self._base(base)
+        key = (mid, bid, tuple(extras))
+        first = self._bulk.get(key)
+        n = len(extras)
+        if first is None:
+            first = self._bulk[key] = len(self.series_metric)
+            lid0 = len(self._lsets)
+            self._lsets.extend([(bid, e) for e in extras])
+            self.series_metric.extend([mid] * n)
+            self.series_label_set.extend(range(lid0, lid0 + n))
+            self._by_metric.setdefault(mid, []).extend(range(first, first + n))
+        return np.arange(first, first + n, dtype=np.int64)
+
+    def labels_of(self, sid: int) -> dict[str, Any]:
+        """The label set of a series."""
+        bid, extra = self._lsets[self.series_label_set[sid]]
+        if not extra:
+            return dict(self._bases[bid])
+        out = dict(self._bases[bid])
+        out.update(extra)
+        return out
+
+    @property
+    def label_sets(self) -> list[str]:
+        """Distinct label sets as canonical JSON (keys sorted), indexed by ``series_label_set``."""
+        for bid, extra in self._lsets[len(self._json) :]:
+            d = dict(self._bases[bid])
+            d.update(extra)
+            self._json.append(json.dumps(d, sort_keys=True, separators=(",", ":")))
+        return self._json
+
+    def series_of(self, metric: str) -> list[int]:
+        """The ids of every series of ``metric`` (empty if the run never had it)."""
+        mid = self._metric_ids.get(metric)
+        return [] if mid is None else list(self._by_metric.get(mid, []))
+
+    # -- samples -------------------------------------------------------------------------------
+
+    def _table(self, ids: np.ndarray) -> _Table:
+        tb = self._by_src.get(id(ids))
+        if tb is not None and tb.src is ids:
+            return tb
+        a32 = np.asarray(ids, dtype=np.int32)
+        key = (a32.size, hash(a32.tobytes()))
+        for cand in self._by_layout.get(key, ()):
+            if np.array_equal(cand.ids, a32):
+                tb = cand
+                break
+        else:
+            if a32 is ids:
+                a32 = a32.copy()
+            a32.flags.writeable = False
+            tb = _Table(a32)
+            self._tables.append(tb)
+            self._by_layout.setdefault(key, []).append(tb)
+        if tb.src is not None:
+            self._by_src.pop(id(tb.src), None)
+        tb.src = ids
+        self._by_src[id(ids)] = tb
+        return tb
+
     def append(self, t: float, ids: np.ndarray, values: np.ndarray) -> None:
-        """Record one scrape: ``values[i]`` of series ``ids[i]`` at time ``t``."""
+        """Record one scrape: ``values[i]`` of series ``ids[i]`` at time ``t``.
+
+        Passing the same ``ids`` array again (not modified in between) is the fast path.
+        """
         if ids.size == 0:
             return
-        self._t.append(np.full(ids.size, t))
-        self._ids.append(np.asarray(ids, dtype=np.int64))
-        self._v.append(np.asarray(values, dtype=np.float64))
+        tb = self._table(ids)
+        before = tb.nbytes
+        tb.append(float(t), self._seq, np.asarray(values, dtype=np.float64))
+        self._raw_bytes += tb.nbytes - before
+        self._seq += 1
+        self._n += int(ids.size)
+        self.version += 1
         self._sorted = None
+        lim = self.limits
+        if lim is not None and self._levels:
+            over = lim.raw_bytes is not None and self._raw_bytes > lim.raw_bytes
+            if over or (lim.raw_retention is not None and self._seq % 64 == 0):
+                self._compact(float(t))
 
-    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All samples as ``(t, series_id, value)`` arrays."""
-        if not self._t:
-            return np.empty(0), np.empty(0, dtype=np.int64), np.empty(0)
-        if len(self._t) == 1:
-            return self._t[0], self._ids[0], self._v[0]
-        t = np.concatenate(self._t)
-        ids = np.concatenate(self._ids)
-        v = np.concatenate(self._v)
-        self._t, self._ids, self._v = [t], [ids], [v]
-        return t, ids, v
+    def mark_stale(self, t: float, ids: np.ndarray) -> None:
+        """Write staleness markers for ``ids`` at ``t`` (the series left their target)."""
+        if ids.size:
+            self._stale_t.append(float(t))
+            self._stale_ids.append(np.asarray(ids, dtype=np.int64).copy())
+            self.version += 1
+
+    def stale_markers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every staleness marker as ``(t, series_id)`` arrays."""
+        if not self._stale_t:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        counts = [a.size for a in self._stale_ids]
+        return np.repeat(np.asarray(self._stale_t), counts), np.concatenate(self._stale_ids)
 
     @property
     def n_samples(self) -> int:
-        """How many samples are stored."""
-        return int(sum(a.size for a in self._t))
+        """How many raw samples were appended (downsampling does not change it)."""
+        return self._n
+
+    @property
+    def raw_bytes(self) -> int:
+        """Bytes held by raw samples (values, layouts and row times)."""
+        return self._raw_bytes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by raw and downsampled samples (the series registry not counted)."""
+        return self._raw_bytes + sum(lv.nbytes for lv in self._levels)
+
+    def tables(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Raw data as ``(ids, t, values)`` per table: ``values[k, j]`` is series ``ids[j]`` at ``t[k]``."""
+        out = []
+        for tb in self._tables:
+            if tb.n:
+                tb.ensure_sorted()
+                out.append((tb.ids, tb.t[: tb.n], tb.values()))
+        return out
+
+    def raw_window(self, lo: float, hi: float) -> list[tuple[_Table, np.ndarray, np.ndarray]]:
+        """Per table overlapping ``[lo, hi]``: the table, its row times and values in that span."""
+        out = []
+        for tb in self._tables:
+            n = tb.n
+            if n == 0:
+                continue
+            tb.ensure_sorted()
+            if tb.t[0] > hi or tb.t[n - 1] < lo:
+                continue
+            t = tb.t[:n]
+            a = int(np.searchsorted(t, lo, side="left"))
+            b = int(np.searchsorted(t, hi, side="right"))
+            if a < b:
+                out.append((tb, t[a:b], tb.rows(a, b)))
+        return out
+
+    def stale_window(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        """Staleness markers in ``[lo, hi]`` as ``(t, series_id)``."""
+        if not self._stale_t:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        st = np.asarray(self._stale_t)
+        pick = np.flatnonzero((st >= lo) & (st <= hi))
+        if not pick.size:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        chunks = [self._stale_ids[k] for k in pick.tolist()]
+        return np.repeat(st[pick], [c.size for c in chunks]), np.concatenate(chunks)
+
+    def downsampled(self) -> list[tuple[float, list[Aggregates]]]:
+        """Each downsampled level as ``(resolution, parts)``, finest first."""
+        return [(lv.resolution, lv.parts) for lv in self._levels]
+
+    @property
+    def has_downsampled(self) -> bool:
+        """Whether some data was downsampled."""
+        return any(lv.parts for lv in self._levels)
+
+    def raw_start(self) -> float:
+        """The time of the oldest raw sample (inf when all data is downsampled or there is none)."""
+        return min((float(tb.t[: tb.n].min()) for tb in self._tables if tb.n), default=float("inf"))
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All raw samples as ``(t, series_id, value)`` arrays, in append order.
+
+        Downsampled windows are not raw samples and are left out; so are staleness markers.
+        """
+        rows: list[tuple[int, float, np.ndarray, np.ndarray]] = []
+        for tb in self._tables:
+            if not tb.n:
+                continue
+            vals = tb.values()
+            for k in range(tb.n):
+                rows.append((int(tb.seq[k]), float(tb.t[k]), tb.ids, vals[k]))
+        if not rows:
+            return np.empty(0), np.empty(0, dtype=np.int64), np.empty(0)
+        rows.sort(key=lambda r: r[0])
+        t = np.repeat(np.array([r[1] for r in rows]), [r[2].size for r in rows])
+        ids = np.concatenate([r[2] for r in rows]).astype(np.int64)
+        v = np.concatenate([r[3] for r in rows])
+        return t, ids, v
 
     def to_arrow(self) -> pa.Table:
         """The long-format table: ``t``, ``metric``, ``labels`` (JSON object text), ``value``."""
@@ -93,10 +458,13 @@ class MetricStore:
             pa.array(metric_of_series[ids] if ids.size else np.empty(0, np.int32), pa.int32()),
             pa.array(self.metric_names, pa.string()),
         )
-        labels_of_series = np.asarray(self.series_label_set, dtype=np.int32)
+        # Bulk-registered series may hold equal label sets under different ids: one entry each.
+        uniq: dict[str, int] = {}
+        remap = np.fromiter((uniq.setdefault(j, len(uniq)) for j in self.label_sets), dtype=np.int32)
+        labels_of_series = remap[np.asarray(self.series_label_set, dtype=np.int64)]
         labels = pa.DictionaryArray.from_arrays(
             pa.array(labels_of_series[ids] if ids.size else np.empty(0, np.int32), pa.int32()),
-            pa.array(self.label_sets, pa.string()),
+            pa.array(list(uniq), pa.string()),
         )
         return pa.table(
             {
@@ -111,26 +479,74 @@ class MetricStore:
         """The long-format table as a DataFrame (``metric`` and ``labels`` categorical)."""
         return self.to_arrow().to_pandas()
 
-    # -- queries -------------------------------------------------------------------------------
-
-    def series_of(self, metric: str) -> list[int]:
-        """The ids of every series of ``metric`` (empty if the run never had it)."""
-        mid = self._metric_ids.get(metric)
-        return [] if mid is None else list(self._by_metric.get(mid, []))
-
     def samples(self, sid: int) -> tuple[np.ndarray, np.ndarray]:
-        """The samples of one series as ``(t, value)`` arrays, ordered by time."""
+        """The raw samples of one series as ``(t, value)`` arrays, ordered by time."""
         if self._sorted is None:
             t, ids, v = self.columns()
             order = np.lexsort((t, ids))
-            ids_sorted = ids[order]
-            bounds = np.searchsorted(ids_sorted, np.arange(len(self.series_metric) + 1))
-            self._sorted = (t[order], v[order], bounds, ids_sorted)
-        ts, vs, bounds, _ = self._sorted
+            bounds = np.searchsorted(ids[order], np.arange(len(self.series_metric) + 1))
+            self._sorted = (t[order], v[order], bounds)
+        ts, vs, bounds = self._sorted
         if sid < 0 or sid + 1 >= bounds.size:
             return np.empty(0), np.empty(0)
         lo, hi = int(bounds[sid]), int(bounds[sid + 1])
         return ts[lo:hi], vs[lo:hi]
+
+    # -- downsampling --------------------------------------------------------------------------
+
+    def _compact(self, now: float) -> None:
+        """Downsample the oldest raw rows until the raw data is within its limits."""
+        lim = self.limits
+        assert lim is not None
+        res = self._levels[0].resolution
+        cutoff = -float("inf")
+        if lim.raw_retention is not None:
+            cutoff = now - lim.raw_retention
+        if lim.raw_bytes is not None and self._raw_bytes > lim.raw_bytes:
+            # Downsample the older half of what is held, in whole windows.
+            ts = np.concatenate([tb.t[: tb.n] for tb in self._tables if tb.n])
+            cutoff = max(cutoff, float(np.quantile(ts, 0.5)))
+        cutoff = np.floor(cutoff / res) * res  # whole windows only
+        if not np.isfinite(cutoff):
+            return
+        self._downsample_raw(cutoff)
+        for k in range(len(self._levels) - 1):
+            lv, nxt = self._levels[k], self._levels[k + 1]
+            if lim.level_bytes is not None and lv.nbytes > lim.level_bytes:
+                ts = np.concatenate([p.t for p in lv.parts])
+                cut = float(np.floor(np.quantile(ts, 0.5) / nxt.resolution) * nxt.resolution)
+                _downsample_level(lv, nxt, cut)
+
+    def _downsample_raw(self, cutoff: float) -> None:
+        lv = self._levels[0]
+        kept: list[_Table] = []
+        for tb in self._tables:
+            if not tb.n:
+                continue
+            tb.ensure_sorted()
+            k = int(np.searchsorted(tb.t[: tb.n], cutoff, side="left"))
+            if k:
+                before = tb.nbytes
+                part = _aggregate_rows(tb.ids, tb.t[:k], tb.rows(0, k), lv)
+                if part is not None:
+                    lv.parts.append(part)
+                tb.drop_rows(k)
+                self._raw_bytes += tb.nbytes - before
+            if tb.n:
+                kept.append(tb)
+            else:
+                self._raw_bytes -= tb.nbytes
+                for key, lst in list(self._by_layout.items()):
+                    if tb in lst:
+                        lst.remove(tb)
+                        if not lst:
+                            del self._by_layout[key]
+                if tb.src is not None:
+                    self._by_src.pop(id(tb.src), None)
+        self._tables = kept
+        self.version += 1
+
+    # -- construction --------------------------------------------------------------------------
 
     @classmethod
     def from_arrow(cls, table: pa.Table) -> MetricStore:
@@ -156,25 +572,116 @@ class MetricStore:
         stride = len(l_dict) + 1
         for k, code in enumerate(uniq.tolist()):
             sids[k] = store.series(m_dict[code // stride], json.loads(l_dict[code % stride]))
-        t = table.column("t").to_numpy()
-        v = table.column("value").to_numpy()
-        store._t, store._ids, store._v = [np.asarray(t, float)], [sids[inverse]], [np.asarray(v, float)]
+        t = np.asarray(table.column("t").to_numpy(), dtype=np.float64)
+        v = np.asarray(table.column("value").to_numpy(), dtype=np.float64)
+        store._append_long(t, sids[inverse.reshape(-1)], v)
         return store
+
+    def _append_long(self, t: np.ndarray, ids: np.ndarray, v: np.ndarray) -> None:
+        """Append long-format samples, one row per distinct time (appends of one time kept apart
+        where a series repeats)."""
+        order = np.argsort(t, kind="stable")
+        t, ids, v = t[order], ids[order], v[order]
+        times, starts = np.unique(t, return_index=True)
+        bounds = [*starts.tolist(), t.size]
+        for k, tt in enumerate(times.tolist()):
+            a, b = bounds[k], bounds[k + 1]
+            seg_ids, seg_v = ids[a:b], v[a:b]
+            if np.unique(seg_ids).size == seg_ids.size:
+                self.append(tt, seg_ids, seg_v)
+            else:  # the same series twice at one time: one append each
+                for j in range(seg_ids.size):
+                    self.append(tt, seg_ids[j : j + 1], seg_v[j : j + 1])
 
     @classmethod
     def from_series(cls, series: list[tuple[str, dict[str, str], list[tuple[float, float]]]]) -> MetricStore:
         """A store holding the given ``(metric, labels, [(t, value), ...])`` series (for tests and tools)."""
         store = cls()
+        ts, idl, vs = [], [], []
         for metric, labels, points in series:
             sid = store.series(metric, labels)
-            if points:
-                arr = np.asarray(points, dtype=np.float64)
-                store._t.append(arr[:, 0].copy())
-                store._ids.append(np.full(arr.shape[0], sid, dtype=np.int64))
-                store._v.append(arr[:, 1].copy())
+            for t, v in points:
+                ts.append(float(t))
+                idl.append(sid)
+                vs.append(float(v))
+        if ts:
+            store._append_long(np.asarray(ts), np.asarray(idl, dtype=np.int64), np.asarray(vs))
         return store
 
-    def labels_of(self, sid: int) -> dict[str, Any]:
-        """The label set of a series."""
-        out: dict[str, Any] = json.loads(self.label_sets[self.series_label_set[sid]])
-        return out
+
+def _aggregate_rows(ids: np.ndarray, t: np.ndarray, vals: np.ndarray, lv: _Level) -> Aggregates | None:
+    """Thanos' five aggregates of raw rows ``vals`` (times ``t``) per ``lv.resolution`` window."""
+    if t.size == 0:
+        return None
+    res = lv.resolution
+    win = np.floor(t / res)
+    starts = np.flatnonzero(np.r_[True, win[1:] != win[:-1]])
+    ends = np.r_[starts[1:], t.size]
+    ok = ~np.isnan(vals)
+    zero = np.where(ok, vals, 0.0)
+    count = np.add.reduceat(ok.astype(np.float64), starts, axis=0)
+    total = np.add.reduceat(zero, starts, axis=0)
+    vmin = np.minimum.reduceat(np.where(ok, vals, np.inf), starts, axis=0)
+    vmax = np.maximum.reduceat(np.where(ok, vals, -np.inf), starts, axis=0)
+    empty = count == 0
+    vmin[empty] = np.nan
+    vmax[empty] = np.nan
+    # counter: the last value of each window with every reset added back (continuing the
+    # correction carried from earlier compactions of the same series)
+    first = np.array([lv.carry.get(int(s), (np.nan, 0.0))[0] for s in ids.tolist()])
+    corr0 = np.array([lv.carry.get(int(s), (np.nan, 0.0))[1] for s in ids.tolist()])
+    prev = np.vstack([first[None, :], zero[:-1]])
+    drops = np.where(ok & (zero < prev) & ~np.isnan(prev), prev, 0.0)
+    corr = corr0[None, :] + np.cumsum(drops, axis=0)
+    adjusted = zero + corr
+    counter = adjusted[ends - 1]
+    counter[empty] = np.nan
+    last = zero[-1]
+    for j, s in enumerate(ids.tolist()):
+        lv.carry[int(s)] = (float(last[j]), float(corr[-1, j]))
+    return Aggregates(
+        ids=ids,
+        t=t[ends - 1].copy(),
+        count=count,
+        sum=total,
+        min=vmin,
+        max=vmax,
+        counter=counter,
+    )
+
+
+def _downsample_level(lv: _Level, nxt: _Level, cutoff: float) -> None:
+    """Move ``lv``'s windows that end before ``cutoff`` into the coarser level ``nxt``."""
+    kept: list[Aggregates] = []
+    for p in lv.parts:
+        k = int(np.searchsorted(p.t, cutoff, side="left"))
+        if k == 0:
+            kept.append(p)
+            continue
+        win = np.floor(p.t[:k] / nxt.resolution)
+        starts = np.flatnonzero(np.r_[True, win[1:] != win[:-1]])
+        ends = np.r_[starts[1:], k]
+        nxt.parts.append(
+            Aggregates(
+                ids=p.ids,
+                t=p.t[ends - 1].copy(),
+                count=np.add.reduceat(p.count[:k], starts, axis=0),
+                sum=np.add.reduceat(np.nan_to_num(p.sum[:k]), starts, axis=0),
+                min=np.fmin.reduceat(p.min[:k], starts, axis=0),
+                max=np.fmax.reduceat(p.max[:k], starts, axis=0),
+                counter=p.counter[ends - 1].copy(),
+            )
+        )
+        if k < p.t.size:
+            kept.append(
+                Aggregates(
+                    ids=p.ids,
+                    t=p.t[k:].copy(),
+                    count=p.count[k:].copy(),
+                    sum=p.sum[k:].copy(),
+                    min=p.min[k:].copy(),
+                    max=p.max[k:].copy(),
+                    counter=p.counter[k:].copy(),
+                )
+            )
+    lv.parts = kept

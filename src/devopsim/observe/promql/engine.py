@@ -46,7 +46,7 @@ from devopsim.observe.promql.binary import (
 from devopsim.observe.promql.funcs import absent_labels, histogram_quantile, simple_function
 from devopsim.observe.promql.labels import LabelTable
 from devopsim.observe.promql.rangefuncs import apply_range_function
-from devopsim.observe.promql.select import Selection
+from devopsim.observe.promql.select import AGGREGATE_FOR, Selection
 
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore
@@ -92,6 +92,7 @@ class Engine:
         self.v2 = semantics == "prometheus2"
         self.labels = LabelTable()
         self.selection = Selection(store, self.labels, dotall=not self.v2)
+        self._rspan: tuple[int, int] | None = None  # a range query's first and last step (ms)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -118,14 +119,18 @@ class Engine:
         node = parse(expr)
         s_ms, e_ms, st_ms = round(start * 1000), round(end * 1000), round(step * 1000)
         series: dict[int, tuple[list[float], list[float]]] = {}
-        for ts in range(s_ms, e_ms + 1, st_ms):
-            out = self._eval_checked(expr, node, ts)
-            if not isinstance(out, Vector):
-                out = Vector(np.array([self.labels.empty]), np.array([out]))
-            for lid, v in zip(out.ids.tolist(), out.vals.tolist(), strict=True):
-                tv = series.setdefault(lid, ([], []))
-                tv[0].append(ts / 1000.0)
-                tv[1].append(v)
+        self._rspan = (s_ms, e_ms)  # read each selector's samples once for every step
+        try:
+            for ts in range(s_ms, e_ms + 1, st_ms):
+                out = self._eval_checked(expr, node, ts)
+                if not isinstance(out, Vector):
+                    out = Vector(np.array([self.labels.empty]), np.array([out]))
+                for lid, v in zip(out.ids.tolist(), out.vals.tolist(), strict=True):
+                    tv = series.setdefault(lid, ([], []))
+                    tv[0].append(ts / 1000.0)
+                    tv[1].append(v)
+        finally:
+            self._rspan = None
         ordered = sorted(series.items(), key=lambda kv: self.labels.sets[kv[0]])
         return [(self.labels.dict(lid), np.asarray(t), np.asarray(v)) for lid, (t, v) in ordered]
 
@@ -165,8 +170,13 @@ class Engine:
             raise ValueError("range vectors and strings can only be function arguments")
         raise ValueError(f"cannot evaluate {type(node).__name__}")  # pragma: no cover
 
+    def _bounds(self, ts: int, offset_ms: int, back_ms: int) -> tuple[int, int]:
+        """The sample span (ms) a selector with this offset and reach needs at ``ts``."""
+        s, e = self._rspan if self._rspan is not None else (ts, ts)
+        return s - offset_ms - back_ms, e - offset_ms
+
     def _select(self, sel: Selector, ts: int) -> Vector:
-        block = self.selection.block(sel)
+        block = self.selection.block(sel, *self._bounds(ts, sel.offset_ms, self.lookback_ms))
         at = ts - sel.offset_ms
         idx, ok = block.last_at(at, self.lookback_ms, left_open=not self.v2)
         return Vector(block.lids[ok], block.v[idx[ok]])
@@ -230,8 +240,12 @@ class Engine:
 
     def _range_call(self, node: Call, msel: MatrixSel, ts: int) -> Vector:
         name = node.func
-        block = self.selection.block(msel.selector)
-        window = block.window(ts - msel.selector.offset_ms, msel.range_ms, left_open=not self.v2)
+        sel = msel.selector
+        aggr = AGGREGATE_FOR.get(name, "avg") if self.store.has_downsampled else "avg"
+        block = self.selection.block(sel, *self._bounds(ts, sel.offset_ms, msel.range_ms), aggr=aggr)
+        if block.downsampled and name == "count_over_time":
+            name = "sum_over_time"  # raw samples count 1 each, downsampled windows their count
+        window = block.window(ts - sel.offset_ms, msel.range_ms, left_open=not self.v2)
         if name == "absent_over_time":
             if window.lids.size:
                 return Vector.empty()

@@ -21,7 +21,7 @@ from devopsim.observe.promql.labels import NAME, LabelTable
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore
 
-__all__ = ["Block", "Selection", "Window"]
+__all__ = ["AGGREGATE_FOR", "Block", "Selection", "Window"]
 
 _SHIFT = 40
 _SPAN = (1 << _SHIFT) - 1
@@ -29,7 +29,11 @@ _SPAN = (1 << _SHIFT) - 1
 
 @dataclass
 class Block:
-    """Samples of the series one selector matches, in label order."""
+    """Samples of the series one selector matches, in label order.
+
+    Staleness markers are kept apart (``skeys``/``st``/``soff``, same layout): an instant
+    lookup ignores a series whose newest point is a marker; range windows never see them.
+    """
 
     lids: np.ndarray  # label-set id (with __name__) per series
     t: np.ndarray  # int64 ms, concatenated per series
@@ -37,6 +41,10 @@ class Block:
     off: np.ndarray  # series k has samples off[k]:off[k+1]
     keys: np.ndarray
     base: int
+    st: np.ndarray | None = None  # staleness marker times (int64 ms), per series
+    skeys: np.ndarray | None = None
+    soff: np.ndarray | None = None
+    downsampled: bool = False  # some points are downsampled windows, not raw samples
 
     def _key(self, x: np.ndarray | int) -> np.ndarray:
         rel = np.clip(np.asarray(x, dtype=np.int64) - self.base, 0, _SPAN)
@@ -44,11 +52,16 @@ class Block:
 
     def last_at(self, ts: int, lookback: int, left_open: bool) -> tuple[np.ndarray, np.ndarray]:
         """Index of each series' latest sample at ``ts`` within the lookback, and a validity mask."""
-        end = np.searchsorted(self.keys, self._key(ts), side="right") - 1
+        key = self._key(ts)
+        end = np.searchsorted(self.keys, key, side="right") - 1
         ok = end >= self.off[:-1]
         lo = ts - lookback
         tt = self.t[np.maximum(end, 0)] if self.t.size else np.zeros(end.size, np.int64)
         ok &= (tt > lo) if left_open else (tt >= lo)
+        if self.st is not None and self.st.size and self.skeys is not None and self.soff is not None:
+            send = np.searchsorted(self.skeys, key, side="right") - 1
+            marked = send >= self.soff[:-1]
+            ok &= ~(marked & (self.st[np.maximum(send, 0)] >= tt))
         return end, ok
 
     def window(self, ts: int, range_ms: int, left_open: bool) -> Window:
@@ -71,27 +84,53 @@ class Window:
     ts: int  # the window's right edge (evaluation time minus offset)
 
 
+class _Match:
+    """The series one list of matchers selects, kept up to date as series are registered."""
+
+    def __init__(self) -> None:
+        self.checked = 0  # series ids below this were tested
+        self.names_checked = 0
+        self.mids: set[int] = set()
+        self.found: list[tuple[tuple[tuple[str, str], ...], int]] = []
+        self.dirty = True
+        self.sids = np.empty(0, dtype=np.int64)
+        self.lids = np.empty(0, dtype=np.int64)
+        self.rank = np.empty(0, dtype=np.int64)  # series id -> position in label order, or -1
+
+
+#: Which downsampled aggregate each range function reads (Thanos' choice; ``avg`` is sum/count).
+AGGREGATE_FOR = {
+    "rate": "counter",
+    "increase": "counter",
+    "irate": "counter",
+    "resets": "counter",
+    "min_over_time": "min",
+    "max_over_time": "max",
+    "sum_over_time": "sum",
+    "count_over_time": "count",
+}
+
+
 class Selection:
-    """Builds and caches :class:`Block` objects for one store state."""
+    """Builds and caches :class:`Block` objects over a store that only grows.
+
+    Matched series are found once per selector and then only the newly registered series
+    are tested; samples are read for the time span asked (``lo_ms``..``hi_ms``) only, so
+    an evaluation at hour 24 costs what one at hour 1 does.
+    """
 
     def __init__(self, store: MetricStore, labels: LabelTable, dotall: bool) -> None:
         self.store = store
         self.labels = labels
         self.dotall = dotall
-        self._blocks: dict[tuple[Matcher, ...], Block] = {}
+        self._matches: dict[tuple[Matcher, ...], _Match] = {}
+        self._blocks: dict[tuple[tuple[Matcher, ...], str], tuple[int, int, int, int, Block]] = {}
         self._set_cache: dict[int, dict[str, str]] = {}
-        self._version: tuple[int, int] = (-1, -1)
-
-    def _check_version(self) -> None:
-        version = (len(self.store.series_metric), self.store.n_samples)
-        if version != self._version:
-            self._blocks.clear()
-            self._version = version
 
     def _regex(self, pattern: str) -> re.Pattern[str]:
         return _compile(pattern, self.dotall)
 
-    def _matches(self, m: Matcher, value: str) -> bool:
+    def _matches_value(self, m: Matcher, value: str) -> bool:
         if m.op == "=":
             return value == m.value
         if m.op == "!=":
@@ -99,57 +138,191 @@ class Selection:
         hit = self._regex(m.value).fullmatch(value) is not None
         return hit if m.op == "=~" else not hit
 
-    def block(self, sel: Selector) -> Block:
-        """The block of series ``sel`` matches (offset not applied)."""
-        self._check_version()
-        cached = self._blocks.get(sel.matchers)
-        if cached is not None:
-            return cached
+    def match(self, matchers: tuple[Matcher, ...]) -> _Match:
+        """The series ``matchers`` select, testing only series registered since the last call."""
+        m = self._matches.get(matchers)
+        if m is None:
+            m = self._matches[matchers] = _Match()
         st = self.store
-        name_ms = [m for m in sel.matchers if m.name == NAME]
-        other = [m for m in sel.matchers if m.name != NAME]
-        metrics = [n for n in st.metric_names if all(self._matches(m, n) for m in name_ms)]
-        found: list[tuple[tuple[tuple[str, str], ...], int]] = []
-        for metric in metrics:
-            for sid in st.series_of(metric):
+        n = len(st.series_metric)
+        if m.checked == n:
+            return m
+        name_ms = [x for x in matchers if x.name == NAME]
+        other = [x for x in matchers if x.name != NAME]
+        names = st.metric_names
+        for mid in range(m.names_checked, len(names)):
+            if all(self._matches_value(x, names[mid]) for x in name_ms):
+                m.mids.add(mid)
+        m.names_checked = len(names)
+        if m.mids:
+            new = np.arange(m.checked, n, dtype=np.int64)
+            smetric = np.frombuffer(st.series_metric, dtype=np.int64)[m.checked : n]
+            cand = new[np.isin(smetric, np.fromiter(m.mids, dtype=np.int64))]
+            for sid in cand.tolist():
                 lset_id = st.series_label_set[sid]
                 lab = self._set_cache.get(lset_id)
                 if lab is None:
                     lab = self._set_cache[lset_id] = {k: str(v) for k, v in st.labels_of(sid).items()}
-                if all(self._matches(m, lab.get(m.name, "")) for m in other):
+                if all(self._matches_value(x, lab.get(x.name, "")) for x in other):
+                    metric = names[st.series_metric[sid]]
                     full = tuple(sorted([*((k, v) for k, v in lab.items() if v != ""), (NAME, metric)]))
-                    found.append((full, sid))
-        found.sort()
-        ts_list, vs_list, counts, lids = [], [], [], []
-        for full, sid in found:
-            t, v = st.samples(sid)
-            if t.size == 0:
-                continue
-            ts_list.append(np.round(np.asarray(t, dtype=np.float64) * 1000.0).astype(np.int64))
-            vs_list.append(np.asarray(v, dtype=np.float64))
-            counts.append(t.size)
-            lids.append(self.labels.intern(full))
-        block = _make_block(lids, ts_list, vs_list, counts)
-        self._blocks[sel.matchers] = block
-        return block
+                    m.found.append((full, sid))
+                    m.dirty = True
+        m.checked = n
+        if m.dirty:
+            m.found.sort()
+            m.sids = np.array([sid for _, sid in m.found], dtype=np.int64)
+            m.lids = np.array([self.labels.intern(full) for full, _ in m.found], dtype=np.int64)
+            m.rank = np.full(n, -1, dtype=np.int64)
+            m.rank[m.sids] = np.arange(m.sids.size)
+            m.dirty = False
+        elif m.rank.size < n:
+            m.rank = np.concatenate((m.rank, np.full(n - m.rank.size, -1, dtype=np.int64)))
+        return m
+
+    def block(
+        self, sel: Selector, lo_ms: int | None = None, hi_ms: int | None = None, aggr: str = "avg"
+    ) -> Block:
+        """The block of series ``sel`` matches with their samples in ``[lo_ms, hi_ms]`` (all if None).
+
+        ``aggr`` is the aggregate read where the span reaches downsampled data (see
+        :data:`AGGREGATE_FOR`; ``count`` counts raw samples as 1 each).
+        """
+        lo = -(1 << 62) if lo_ms is None else lo_ms
+        hi = 1 << 62 if hi_ms is None else hi_ms
+        m = self.match(sel.matchers)
+        key = (sel.matchers, aggr)
+        cached = self._blocks.get(key)
+        version = self.store.version
+        if cached is not None:
+            c_ver, c_checked, c_lo, c_hi, blk = cached
+            if c_ver == version and c_checked == m.checked and c_lo <= lo and hi <= c_hi:
+                return blk
+        blk = self._build(m, lo, hi, aggr)
+        self._blocks[key] = (version, m.checked, lo, hi, blk)
+        return blk
+
+    def _build(self, m: _Match, lo: int, hi: int, aggr: str) -> Block:
+        st = self.store
+        lo_s, hi_s = lo / 1000.0, hi / 1000.0
+        ranks: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        if m.sids.size:
+            ckey = (id(self), m)
+            for tb, t, rows in st.raw_window(lo_s, hi_s):
+                hit = tb.cache.get(ckey)
+                if hit is None or hit[0] != m.checked:
+                    r = m.rank[tb.ids]
+                    cols = np.flatnonzero(r >= 0)
+                    cols = cols[np.argsort(r[cols], kind="stable")]  # label order
+                    hit = tb.cache[ckey] = (m.checked, cols, r[cols])
+                _, cols, rk = hit
+                if not cols.size:
+                    continue
+                sub = rows[:, cols]
+                ranks.append(np.repeat(rk, t.size))
+                times.append(np.tile(t, cols.size))
+                v = sub.T.ravel()
+                vals.append(np.ones_like(v) if aggr == "count" else v)
+            downsampled = self._downsampled(m, lo_s, hi_s, aggr, ranks, times, vals)
+        else:
+            downsampled = False
+        rank = np.concatenate(ranks) if ranks else np.empty(0, np.int64)
+        t = np.concatenate(times) if times else np.empty(0)
+        v = np.concatenate(vals) if vals else np.empty(0)
+        if len(ranks) > 1 or downsampled:
+            order = np.lexsort((t, rank))
+            rank, t, v = rank[order], t[order], v[order]
+        t_ms = np.round(t * 1000.0).astype(np.int64)
+        s_t, s_ids = st.stale_window(lo_s, hi_s) if m.sids.size else (np.empty(0), np.empty(0, np.int64))
+        s_rank = m.rank[s_ids] if s_ids.size else np.empty(0, np.int64)
+        keep = s_rank >= 0
+        s_rank, s_ms = s_rank[keep], np.round(s_t[keep] * 1000.0).astype(np.int64)
+        if s_rank.size:
+            order = np.lexsort((s_ms, s_rank))
+            s_rank, s_ms = s_rank[order], s_ms[order]
+        blk = _make_block(m.lids, rank, t_ms, v, s_rank, s_ms)
+        blk.downsampled = downsampled
+        return blk
+
+    def _downsampled(
+        self,
+        m: _Match,
+        lo: float,
+        hi: float,
+        aggr: str,
+        ranks: list[np.ndarray],
+        times: list[np.ndarray],
+        vals: list[np.ndarray],
+    ) -> bool:
+        """Add the downsampled windows older than the raw data in ``[lo, hi]``; True if any."""
+        st = self.store
+        upper = min(st.raw_start(), hi + 1e-9)
+        found = False
+        for _res, parts in st.downsampled():
+            if upper <= lo or not parts:
+                break
+            level_start = upper
+            for p in parts:
+                sel_t = (p.t >= lo) & (p.t < upper)
+                if p.t.size:
+                    level_start = min(level_start, float(p.t.min()))
+                if not sel_t.any():
+                    continue
+                r = m.rank[p.ids]
+                cols = np.flatnonzero(r >= 0)
+                if not cols.size:
+                    continue
+                rows = np.flatnonzero(sel_t)
+                if aggr == "avg":
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        sub = p.sum[np.ix_(rows, cols)] / p.count[np.ix_(rows, cols)]
+                else:
+                    sub = getattr(p, aggr)[np.ix_(rows, cols)]
+                t = p.t[rows]
+                v = sub.T.ravel()
+                ok = ~np.isnan(v)
+                ranks.append(np.repeat(r[cols], t.size)[ok])
+                times.append(np.tile(t, cols.size)[ok])
+                vals.append(v[ok])
+                found = True
+            upper = level_start
+        return found
 
 
-def _make_block(lids: list[int], ts: list[np.ndarray], vs: list[np.ndarray], counts: list[int]) -> Block:
-    off = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=off[1:])
-    t = np.concatenate(ts) if ts else np.empty(0, np.int64)
-    v = np.concatenate(vs) if vs else np.empty(0, np.float64)
-    base = int(t.min()) - 1 if t.size else 0
+def _make_block(
+    lids: np.ndarray,
+    rank: np.ndarray,
+    t: np.ndarray,
+    v: np.ndarray,
+    s_rank: np.ndarray | None = None,
+    s_t: np.ndarray | None = None,
+) -> Block:
+    n = lids.size
+    off = np.searchsorted(rank, np.arange(n + 1)).astype(np.int64)
+    lows = [int(t.min())] if t.size else []
+    if s_t is not None and s_t.size:
+        lows.append(int(s_t.min()))
+    base = min(lows) - 1 if lows else 0
     if t.size and int(t.max()) - base >= _SPAN:
         raise ValueError("sample times span more than 34 years")
-    rank = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    keys = (rank << _SHIFT) | (t - base)
-    return Block(np.asarray(lids, dtype=np.int64), t, v, off, keys, base)
+    keys = (rank.astype(np.int64) << _SHIFT) | (t - base)
+    blk = Block(np.asarray(lids, dtype=np.int64), t, v, off, keys, base)
+    if s_rank is not None and s_t is not None and s_rank.size:
+        blk.st = s_t
+        blk.skeys = (s_rank.astype(np.int64) << _SHIFT) | (s_t - base)
+        blk.soff = np.searchsorted(s_rank, np.arange(n + 1)).astype(np.int64)
+    return blk
 
 
 def block_from_points(lids: list[int], series: list[tuple[np.ndarray, np.ndarray]]) -> Block:
     """A block from explicit ``(t_ms, values)`` pairs, already in label order."""
-    return _make_block(lids, [s[0] for s in series], [s[1] for s in series], [s[0].size for s in series])
+    counts = [s[0].size for s in series]
+    rank = np.repeat(np.arange(len(series), dtype=np.int64), counts)
+    t = np.concatenate([s[0] for s in series]).astype(np.int64) if series else np.empty(0, np.int64)
+    v = np.concatenate([s[1] for s in series]) if series else np.empty(0)
+    return _make_block(np.asarray(lids, dtype=np.int64), rank, t, v)
 
 
 _RE_CACHE: dict[tuple[str, bool], re.Pattern[str]] = {}
