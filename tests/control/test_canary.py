@@ -244,3 +244,26 @@ def test_slo_guard_without_an_availability_slo_is_a_clear_error() -> None:
         ScenarioError, match=r"services\.api\.strategy\.autoRollback\.sloBurnRate.*availability SLO"
     ):
         simulate(sc)
+
+
+def test_indefinite_pause_then_timeline_rollback_to_stable() -> None:
+    strategy = {
+        "type": "Canary",
+        "canary": {"trafficRouting": {"smi": {}}, "steps": [{"setWeight": 20}, {"pause": {}}]},
+    }
+    sc = _scenario("request", strategy)
+    res = simulate({**sc, "duration": "4m"})
+    dep = res.summary["deployments"][0]
+    # pause: {} waits for a promote that never comes.
+    assert dep["paused"] == "PauseStep" and dep["outcome"] == "in-progress"
+    _, share = _share(res.store, 75.0, 225.0)
+    assert share == pytest.approx(0.2, abs=0.02)
+    # kubectl argo rollouts undo to the stable version mid-rollout: an abort, no steps.
+    sc["timeline"].append({"at": "120s", "rollback": {"service": "api"}})
+    res = simulate(sc)
+    dep = res.summary["deployments"][0]
+    assert len(res.summary["deployments"]) == 1
+    assert dep["outcome"] == "Aborted" and dep["aborted_s"] == 120.0
+    assert dep["min_available"] == 10 and dep["max_pods"] == 12
+    new, _ = _share(res.store, 135.0, 285.0)
+    assert new == 0.0

@@ -97,3 +97,21 @@ def test_scale_from_zero_and_bounds() -> None:
     assert scales[1][0] == 122.0 and scales[1][1] >= 1
     assert max(n for _, n in scales) <= 3
     assert scales[-1][1] == 1
+
+
+def test_rps_metric() -> None:
+    sc = _scenario("flow")
+    sc["traffic"]["rate"] = "250/s"
+    sc["duration"] = "3m"
+    sc["services"]["fn"]["autoscaler"] = {
+        "kind": "knative",
+        "metric": "rps",
+        "target": 100,
+        "targetUtilizationPercentage": 100,
+    }
+    res = simulate(sc)
+    # 250 responses per second against 100 per pod: ceil(2.5) = 3 pods, reached through panic
+    # (the first full bucket at 1 s: 250/100 -> 3, 3/1 >= 200 %).
+    scales = [(e["t"], e["to_replicas"]) for e in res.events if e["kind"] == "kpa.scale"]
+    assert scales == [(2.0, 3)]
+    assert res.summary["autoscalers"]["fn"]["panics"][0]["start_s"] == 2.0

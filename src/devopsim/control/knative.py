@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devopsim.model.platform import PodPhase, Workload
+from devopsim.model.program import ERROR_NAMES
 from devopsim.scenario.controllers import Knative
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class KnativeLoop:
         if not classes:
             return 0.0
         tot = self.sim.plane.stats.cls_tot
-        col = 1 + 4  # ok, timeout, rejected, downstream, injected, unavailable
+        col = 1 + ERROR_NAMES.index("unavailable")  # ok, then each error kind
         return float(sum(tot[c, col] for c in classes))
 
     def _served(self, k: _KPA) -> float:

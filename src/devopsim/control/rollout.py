@@ -278,6 +278,14 @@ class RolloutLoop:
             )
             return
         self.sim.log.emit(t, "rollback", service=spec.service, to_revision=target[0], version=target[1])
+        r = d.active
+        ctl = r.controller if r is not None else None
+        if ctl is not None and not ctl.aborted and not ctl.promoted and target[1] == ctl.stable:
+            # Going back to the current stable ReplicaSet mid-rollout skips the steps (Argo):
+            # the same as an abort.
+            ctl.abort(t, "rollback to the stable version")
+            self.wake(spec.service, t)
+            return
         self._start(spec.service, target[1], t, "rollback")
 
     def _start(self, service: str, version: str, t: float, kind: str) -> None:
@@ -346,6 +354,14 @@ class RolloutLoop:
         if r.controller is not None:
             r.controller.sync(t)
             r.paused = r.controller.paused_at_end()
+            avail = sum(
+                1
+                for p in w.pods
+                if p.phase == PodPhase.RUNNING and self.sim.platform.available(p, t, w.spec.min_ready_seconds)
+            )
+            live = sum(1 for p in w.pods if p.phase in (PodPhase.STARTING, PodPhase.RUNNING))
+            r.min_available_seen = avail if r.min_available_seen is None else min(r.min_available_seen, avail)
+            r.max_total_seen = max(r.max_total_seen, live)
             if r.controller.done:
                 d.active = None
                 w.rolling = False
