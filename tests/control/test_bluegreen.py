@@ -136,3 +136,20 @@ def test_manual_promotion_stays_paused() -> None:
     dep = res.summary["deployments"][0]
     assert dep["paused"] == "BlueGreenPause" and dep["outcome"] == "in-progress"
     assert _by_version(res.store, 75.0, 285.0).get("v2", 0.0) == 0.0
+
+
+def test_failed_post_promotion_analysis_switches_back() -> None:
+    bg = {"postPromotionAnalysis": {"templates": [{"templateName": "never"}]}, "scaleDownDelaySeconds": 30}
+    res = simulate(_scenario("request", bg))
+    dep = res.summary["deployments"][0]
+    # Auto-promotion without delay: the switch at 70 when the preview is available; the
+    # post-promotion measurement at 70 fails: abort, traffic back on the old pods (still up:
+    # their scale-down waits for the analysis), the new pods go 30 s later.
+    assert [(s["t"], s["kind"]) for s in dep["steps"]][:3] == [
+        (60.0, "preview"),
+        (70.0, "preview-ready"),
+        (70.0, "promoted"),
+    ]
+    assert dep["outcome"] == "Aborted" and dep["aborted_s"] == 70.0
+    assert _terminating(res.events) == [100.0] * 4
+    assert _by_version(res.store, 75.0, 295.0).get("v2", 0.0) == 0.0
