@@ -76,3 +76,19 @@ def test_bad_impairment_is_refused() -> None:
     sim = Simulation(_load(sc, None))
     with pytest.raises(ValueError, match="loss"):
         sim.plane.set_impairment(0, loss=1.5)
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_class_delay_adds_to_what_users_see(plane: str) -> None:
+    lam, d = 5.0, 0.08
+    sc = one_service(f"{lam}/s", "exp(100ms)", duration="4h", warmup="10m", plane=plane)
+    sc["slos"] = [{"name": "fast", "objective": "90%", "latency": "300ms"}]
+    sim = Simulation(_load(sc, None))
+    sim.plane.set_class_delay(0, d)
+    s = sim.run().summary
+    assert s["classes"]["get"]["latency_s"]["mean"] == pytest.approx(1.0 / (MU - lam) + d, rel=0.03)
+    # M/M/1 response is Exp(mu - lambda): P(R + d <= 0.3) = 1 - exp(-(mu - lambda)(0.3 - d)).
+    import math
+
+    want = 1.0 - math.exp(-(MU - lam) * (0.3 - d))
+    assert s["slos"][0]["attained"] == pytest.approx(want, abs=0.02)

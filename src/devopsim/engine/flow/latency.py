@@ -103,6 +103,7 @@ class Composer:
         # chance an attempt fails to connect.
         self.net_delay: np.ndarray | None = None
         self.net_loss: np.ndarray | None = None
+        self.class_delay: np.ndarray | None = None  # per class, s users wait besides the system
 
     def _draw(self, sampler: int, n: int) -> np.ndarray:
         pool = self._pools.get(sampler)
@@ -281,7 +282,7 @@ class Composer:
         """Samples of each class's whole request: duration and outcome (-1 = ok)."""
         out = []
         rng = self._rng
-        for stages in entries:
+        for c, stages in enumerate(entries):
             dur = np.zeros(self.k)
             outcome = np.full(self.k, OK, dtype=np.int64)
             alive = np.ones(self.k, dtype=bool)
@@ -292,5 +293,7 @@ class Composer:
                 failed = alive & (cs.outcome[idx] != OK)
                 outcome = np.where(failed, cs.outcome[idx], outcome)
                 alive &= ~failed
+            if self.class_delay is not None and self.class_delay[c] > 0:
+                dur = dur + self.class_delay[c]  # the clients' round trip to the front door
             out.append((dur, outcome))
         return out

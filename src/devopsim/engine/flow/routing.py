@@ -91,6 +91,19 @@ class FlowRouting:
             self._topology += 1
             self._sig = None
 
+    def set_class_delay(self, cls: int, delay: float) -> None:
+        """Requests of class ``cls`` take ``delay`` seconds more as their users see them (from now).
+
+        Raises:
+            ValueError: a negative delay.
+        """
+        if delay < 0.0:
+            raise ValueError(f"a class delay is >= 0 (got {delay})")
+        if self.composer.class_delay is None:
+            self.composer.class_delay = np.zeros(self.C)
+        self.composer.class_delay[cls] = delay
+        self._sig = None  # the next window composes its latencies again
+
     def _recompute_flows(self) -> None:
         """Per window: how class arrivals turn into calls to each endpoint (an E x C matrix)."""
         g = self.graph

@@ -177,6 +177,7 @@ cdef struct Ctx:
     i64 n_pb_bounds
     double* svc_delay
     double* svc_loss
+    double* cls_delay
     # replicas
     i64* r_svc
     i64* r_ver
@@ -358,6 +359,7 @@ cdef int _bind(Ctx* c, object s, object rp, object e, object q, object st, objec
     c.n_pb_bounds = s.prom_buckets.shape[0]
     c.svc_delay = _pf(s.svc_delay)
     c.svc_loss = _pf(s.svc_loss)
+    c.cls_delay = _pf(s.cls_delay)
     c.r_svc = _pi(rp.svc)
     c.r_ver = _pi(rp.ver)
     c.r_busy = _pi(rp.busy)
@@ -1064,12 +1066,15 @@ cdef void finish_request(Ctx* c, i64 req, i64 outcome, double now) noexcept nogi
     cdef i64 cls = c.rq_cls[req]
     cdef double t0 = c.rq_t0[req]
     cdef double lat = now - t0
+    # What the user sees adds the class's client-side delay (the round trip to the front
+    # door); Little's law (asum) keeps the time spent in the system.
+    cdef double seen = lat + c.cls_delay[cls]
     cdef i64 kind = ERR_REJECTED if outcome == ERR_BREAKER else outcome
     cdef i64 j
     if outcome == OK:
         c.cls_tot[cls * (1 + N_ERR)] += 1
-        c.cls_pb[cls * c.n_pb + pb_index(c, lat)] += 1
-        c.cls_psum[cls] += lat
+        c.cls_pb[cls * c.n_pb + pb_index(c, seen)] += 1
+        c.cls_psum[cls] += seen
     else:
         c.cls_tot[cls * (1 + N_ERR) + 1 + kind] += 1
     if t0 >= c.fc[F_WARMUP]:
@@ -1077,10 +1082,10 @@ cdef void finish_request(Ctx* c, i64 req, i64 outcome, double now) noexcept nogi
         c.cls_asum[cls] += lat
         if outcome == OK:
             c.cls_ok[cls] += 1
-            c.cls_lsum[cls] += lat
-            c.cls_hist[cls * c.lh_n + lh_index(c, lat)] += 1
+            c.cls_lsum[cls] += seen
+            c.cls_hist[cls * c.lh_n + lh_index(c, seen)] += 1
             for j in range(c.n_slo):
-                if (c.slo_cls[j] < 0 or c.slo_cls[j] == cls) and lat <= c.slo_thr[j]:
+                if (c.slo_cls[j] < 0 or c.slo_cls[j] == cls) and seen <= c.slo_thr[j]:
                     c.slo_good[j] += 1
         else:
             c.cls_err[cls * N_ERR + kind] += 1

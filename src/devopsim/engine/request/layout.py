@@ -157,6 +157,7 @@ class Static(NamedTuple):
     prom_buckets: np.ndarray
     svc_delay: np.ndarray  # network delay on the way to each service, s (chaos: network-delay)
     svc_loss: np.ndarray  # chance a call to each service fails with a connection error (network-loss)
+    cls_delay: np.ndarray  # per class, seconds users wait besides the system (client to front door)
 
 
 class Replicas(NamedTuple):

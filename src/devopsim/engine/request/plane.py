@@ -90,6 +90,7 @@ class RequestPlane:
             prom_buckets=L.PROM_BUCKETS.copy(),
             svc_delay=np.zeros(S),
             svc_loss=np.zeros(S),
+            cls_delay=np.zeros(C),
         )
         self._base_cores = a["svc_cores"].copy()
         self.replicas = self._new_replicas(16)
@@ -459,6 +460,19 @@ class RequestPlane:
         mine = (rp.svc == svc) & (rp.alive == 1)
         routed = bool(np.any(rp.weight[mine] != 1.0))
         self.static.svc_lb[svc] = LB_WEIGHTED if routed else self._lb_own[svc]
+
+    def set_class_delay(self, cls: int, delay: float) -> None:
+        """Requests of class ``cls`` take ``delay`` seconds more as their users see them (from now).
+
+        The round trip between the clients and the front door: it adds to the class's latency
+        and its SLO checks, not to the time requests spend in the system.
+
+        Raises:
+            ValueError: a negative delay.
+        """
+        if delay < 0.0:
+            raise ValueError(f"a class delay is >= 0 (got {delay})")
+        self.static.cls_delay[cls] = delay
 
     def slot_generation(self, slot: int) -> int:
         """Increases each time a slot is given to a new replica."""
