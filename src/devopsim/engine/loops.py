@@ -46,6 +46,9 @@ def default_loops(sim: Simulation) -> list[Loop]:
     from devopsim.stateful.loop import StatefulLoop  # datastores: lag, failover, cache, Kafka lag
 
     loops.append(StatefulLoop())
+    from devopsim.control.keda import KedaLoop  # KEDA's Kafka scaler (after the consumer groups)
+
+    loops.append(KedaLoop())
     from devopsim.chaos.loop import ChaosLoop  # timeline faults and Chaos Toolkit experiments
 
     loops.append(ChaosLoop())

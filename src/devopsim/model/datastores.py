@@ -35,17 +35,19 @@ import numpy as np
 
 from devopsim.scenario.dists import Constant, Distribution, Exponential
 from devopsim.scenario.infra import Kafka, Postgres, Redis
-from devopsim.scenario.schema import Scenario, Service, Step
+from devopsim.scenario.schema import Endpoint, Scenario, Service, Step
 from devopsim.stateful.cache import KeyspaceLoad, che, zipf_groups
 from devopsim.stateful.postgres import sync_commit_delay
 
 __all__ = [
     "BROKER_ACK_RTT",
     "REDIS_OP_TIME",
+    "Consumer",
     "DatastoreCompiler",
     "cache_loads",
     "network_rtt",
     "synthetic_services",
+    "visits",
 ]
 
 REDIS_OP_TIME = 20e-6  # a GET/SET of a small value on one Redis shard (about 50k ops/s per core)
@@ -153,8 +155,8 @@ def _mean_rate(sc: Scenario) -> float:
     return float(np.mean(sc.traffic.rate.rate(t, sc.clock0)))
 
 
-def _visits(sc: Scenario) -> dict[str, float]:
-    """Expected lookups per user request of each ``store.keyspace`` (and calls of each endpoint)."""
+def visits(sc: Scenario) -> dict[str, float]:
+    """Expected lookups of each ``store.keyspace`` and publishes to each ``store.topic`` per user request."""
     out: dict[str, float] = {}
 
     def walk(steps: list[Step], weight: float, depth: int) -> None:
@@ -172,6 +174,8 @@ def _visits(sc: Scenario) -> dict[str, float]:
                 key = f"{st.cache.store}.{st.cache.keyspace}"
                 out[key] = out.get(key, 0.0) + weight
                 walk(st.cache.on_miss, weight * 0.5, depth)  # only the rate matters, roughly
+            elif st.publish is not None:
+                out[st.publish] = out.get(st.publish, 0.0) + weight
 
     for cls, share in zip(sc.traffic.classes, sc.traffic.shares(), strict=True):
         for entry in cls.entries:
@@ -185,19 +189,40 @@ def cache_loads(sc: Scenario, name: str, rate_per_request: float | None = None) 
     """Each keyspace of Redis ``name`` as Che's approximation sees it, at the scenario's mean load."""
     ds = sc.datastores[name]
     assert isinstance(ds, Redis)
-    visits = _visits(sc)
+    per_request = visits(sc)
     mean = _mean_rate(sc) if rate_per_request is None else rate_per_request
     out = []
     for ks_name, ks in ds.keyspaces.items():
         p, c = zipf_groups(ks.keys, ks.popularity.s)
-        rate = mean * visits.get(f"{name}.{ks_name}", 0.0)
+        rate = mean * per_request.get(f"{name}.{ks_name}", 0.0)
         out.append(KeyspaceLoad(p, c, float(ks.size), max(rate, 1e-9), ks.ttl))
     return out
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A service's ``consume`` section as the planes see it.
+
+    The consumer group's messages are requests of a class of their own (``cls``)
+    that enter the service's synthetic endpoint (``endpoint``, whose steps are the
+    ``consume`` steps). That class has no share of the user traffic: the stateful
+    loop sets its rate to what the group fetches (see ``stateful/loop.py``).
+    """
+
+    service: str
+    endpoint: str
+    cls: str
+    store: str
+    topic: str
+    group: str
 
 
 @dataclass
 class DatastoreCompiler:
     """Adds the synthetic services to a scenario and compiles query, cache and publish steps.
+
+    A service with ``consume`` gets an endpoint running the ``consume`` steps, and the
+    program a class of its own whose requests are the group's messages (:class:`Consumer`).
 
     Attributes:
         alias: ``store.part`` -> ``service.endpoint`` of the synthetic service that serves it.
@@ -205,12 +230,14 @@ class DatastoreCompiler:
         miss_pcs: ``store.keyspace`` -> program counters of the calls made on a miss.
         miss_base: program counter of a call made on a miss -> the step's own probability
             (the call's probability is this times the miss ratio).
+        consumers: consumer service -> its :class:`Consumer` (endpoint and class).
     """
 
     alias: dict[str, str] = field(default_factory=dict)
     miss: dict[str, float] = field(default_factory=dict)
     miss_pcs: dict[str, list[int]] = field(default_factory=dict)
     miss_base: dict[int, float] = field(default_factory=dict)
+    consumers: dict[str, Consumer] = field(default_factory=dict)
 
     @classmethod
     def expand(cls, sc: Scenario) -> DatastoreCompiler:
@@ -219,6 +246,24 @@ class DatastoreCompiler:
         for k, v in services.items():
             sc.services.setdefault(k, v)
         comp = cls(alias=alias)
+        for sname, svc in sc.services.items():
+            c = svc.consume
+            if c is None:
+                continue
+            store, _, topic = c.topic.partition(".")
+            kds = sc.datastores.get(store)
+            if not isinstance(kds, Kafka) or topic not in kds.topics:
+                continue  # the loader reports a bad topic
+            ep = next(
+                (n for n, e in svc.endpoints.items() if e.steps is c.steps),  # added by an earlier expand
+                None,
+            )
+            if ep is None:
+                ep = "consume"
+                while ep in svc.endpoints:
+                    ep += "-x"
+                svc.endpoints[ep] = Endpoint(steps=c.steps)
+            comp.consumers[sname] = Consumer(sname, ep, f"consume:{sname}", store, topic, c.group)
         for name, ds in sc.datastores.items():
             if isinstance(ds, Redis) and ds.keyspaces:
                 fit = che(cache_loads(sc, name), float(ds.memory))

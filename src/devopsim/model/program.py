@@ -71,6 +71,8 @@ class Program:
     max_local: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     datastores: DatastoreCompiler | None = None  # how query/cache/publish steps were compiled
+    user_classes: int = -1  # the scenario's classes come first; after them, Kafka consumer groups' messages
+    slo_rows: list[list[int]] = field(default_factory=list)  # per latency SLO, its rows of slo_cls/slo_good
 
     def add_version(self, service: str, version: str, error_rate: float, latency_factor: float) -> int:
         """Register (or update) a version of a service; returns its index."""
@@ -235,19 +237,35 @@ def compile_program(sc: Scenario) -> Program:
         off.append(len(entries))
         ln.append(len(c.entries))
         entries.extend(ep_index[x] for x in c.entries)
+    n_user = len(classes)
+    for cons in stores.consumers.values():  # a consumer group's messages: a class with no user share
+        classes.append(cons.cls)
+        off.append(len(entries))
+        ln.append(1)
+        entries.append(ep_index[f"{cons.service}.{cons.endpoint}"])
     a["cls_entry_off"] = np.array(off, dtype=np.int64)
     a["cls_entry_len"] = np.array(ln, dtype=np.int64)
     a["entries"] = np.array(entries, dtype=np.int64)
     lat_slos = [slo for slo in sc.slos if slo.latency is not None]
-    a["slo_cls"] = np.array([classes.index(x.class_) if x.class_ else -1 for x in lat_slos], dtype=np.int64)
-    a["slo_thr"] = np.array([x.latency for x in lat_slos], dtype=np.float64)
+    # An SLO without a class covers the users' classes: one row (-1, every class) while there
+    # are only those, else one row per user class (the planes count rows, the summary adds them).
+    slo_cls: list[int] = []
+    slo_thr: list[float] = []
+    slo_rows: list[list[int]] = []
+    for x in lat_slos:
+        want = [classes.index(x.class_)] if x.class_ else ([-1] if n_user == len(classes) else range(n_user))
+        slo_rows.append(list(range(len(slo_cls), len(slo_cls) + len(want))))
+        slo_cls.extend(want)
+        slo_thr.extend([float(x.latency or 0.0)] * len(want))
+    a["slo_cls"] = np.array(slo_cls, dtype=np.int64)
+    a["slo_thr"] = np.array(slo_thr, dtype=np.float64)
 
     program = Program(
         services=services,
         endpoints=endpoints,
         ep_index=ep_index,
         classes=classes,
-        class_shares=sc.traffic.shares(),
+        class_shares=sc.traffic.shares() + [0.0] * (len(classes) - n_user),
         samplers=samplers,
         versions=[],
         ver_index={},
@@ -256,6 +274,8 @@ def compile_program(sc: Scenario) -> Program:
         max_local=max([*local_count.values(), 1]),
         arrays=a,
         datastores=stores,
+        user_classes=n_user,
+        slo_rows=slo_rows,
     )
     for s in services:
         spec = sc.services[s]

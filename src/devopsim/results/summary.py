@@ -147,10 +147,12 @@ def _slos(x: SummaryInputs) -> list[dict[str, Any]]:
     out = []
     lat_k = 0
     for slo in sc.slos:
-        idx = [prog.classes.index(slo.class_)] if slo.class_ else list(range(len(prog.classes)))
+        users = prog.user_classes if prog.user_classes >= 0 else len(prog.classes)  # not consumer groups
+        idx = [prog.classes.index(slo.class_)] if slo.class_ else list(range(users))
         total = _n(st.cls_n[idx].sum())
         if slo.latency is not None:
-            good = _n(st.slo_good[lat_k])
+            rows = prog.slo_rows[lat_k] if lat_k < len(prog.slo_rows) else [lat_k]
+            good = _n(st.slo_good[rows].sum())
             lat_k += 1
             kind = "latency"
         else:

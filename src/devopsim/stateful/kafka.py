@@ -63,6 +63,7 @@ class ConsumerGroup:
         self.rebalances = 0
         self.consumed = 0.0
         self.produced = 0.0
+        self.committed = np.zeros(partitions)  # messages consumed from each partition (offsets)
 
     @property
     def active(self) -> int:
@@ -97,6 +98,53 @@ class ConsumerGroup:
         frac[owned] = share[self.owner[owned]]
         done = self.lag * frac
         self.lag -= done
+        self.committed += done
+        total = float(done.sum())
+        self.consumed += total
+        return total
+
+    def settle(self, produced: float, consumed: float) -> float:
+        """Book what the data plane did: ``produced`` messages and ``consumed`` (committed) ones.
+
+        Produced messages spread evenly over the partitions (keys hash uniformly). The
+        consumed ones come from the partitions members own, each active member taking an
+        equal share (they run the same code on the same resources) up to its lag, the rest
+        going to members with lag left; within a member, in proportion to its partitions'
+        lag. A negative ``consumed`` hands messages back (booked as done too early).
+        Returns the messages actually taken (at most the lag).
+        """
+        self.produced += produced
+        self.lag += produced / self.partitions
+        owned = self.owner >= 0
+        if consumed < 0:  # booked as done too early: handed back, spread over the owned partitions
+            back = self.lag[owned] if owned.any() else self.lag
+            back += -consumed / back.size
+            if owned.any():
+                self.lag[owned] = back
+                self.committed[owned] += consumed / back.size
+            else:
+                self.committed += consumed / back.size
+            self.consumed += consumed
+            return consumed
+        if consumed == 0 or self.members <= 0 or not owned.any():
+            return 0.0
+        want = np.bincount(self.owner[owned], weights=self.lag[owned], minlength=self.members)
+        take = np.zeros(self.members)
+        left = min(consumed, float(want.sum()))
+        open_ = want > 0
+        while left > 1e-12 and open_.any():
+            share = left / int(open_.sum())
+            step = np.where(open_, np.minimum(want - take, share), 0.0)
+            take += step
+            left -= float(step.sum())
+            open_ &= want - take > 1e-12
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac_m = np.where(want > 0, take / want, 0.0)
+        frac = np.zeros(self.partitions)
+        frac[owned] = frac_m[self.owner[owned]]
+        done = self.lag * frac
+        self.lag = np.maximum(self.lag - done, 0.0)
+        self.committed += done
         total = float(done.sum())
         self.consumed += total
         return total

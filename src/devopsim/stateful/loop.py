@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from devopsim.model.datastores import cache_loads, network_rtt
+from devopsim.model.datastores import Consumer, cache_loads, network_rtt, visits
 from devopsim.scenario.infra import Fault, Kafka, Postgres, Redis, TimelineEntry
 from devopsim.stateful.cache import che, warm_hit_ratio
 from devopsim.stateful.kafka import BROKER_SESSION_TIMEOUT, ConsumerGroup
@@ -41,6 +41,7 @@ from devopsim.stateful.postgres import (
     failover_timeline,
     patroni_timing,
 )
+from devopsim.traffic.patterns import ConstantRate
 
 if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
@@ -51,6 +52,7 @@ __all__ = ["DEFAULT_DATA_SIZE", "StatefulLoop"]
 DATASTORE_FAULTS = frozenset(
     {"db-primary-crash", "replication-break", "recover", "cache-flush", "cache-shard-loss", "broker-loss"}
 )
+MAX_POLL_RECORDS = 500  # max.poll.records: what one member fetches and holds while the group has lag
 DEFAULT_DATA_SIZE = 10 * 1024**3  # bytes of a database whose scenario gives no dataSize
 
 
@@ -64,6 +66,57 @@ class _Store:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Group:
+    cons: Consumer
+    cls: int  # the class of its messages
+    group: ConsumerGroup
+    workers: float  # messages one member works on at once (the service's concurrency)
+    published: dict[str, float] = field(default_factory=dict)  # topic pod -> acknowledged publishes
+    ok_seen: float = 0.0
+    settled: float = -1.0
+    planned_at: float = -1.0
+    produced_since_plan: float = 0.0
+    users_at_plan: float = 0.0  # the users' requests that had arrived at the last plan
+    per_request: float = 0.0  # publishes to the topic per user request, from the call graph
+    rate: float = 0.0
+    peak_lag: float = 0.0
+    weights: dict[str, float] = field(default_factory=dict)  # member pod -> load-balancing weight set
+
+
+def _class_stats(sim: Simulation) -> Any:
+    """The plane's statistics with the per-class fields current (``class_stats`` where it has it)."""
+    return getattr(sim.plane, "class_stats", None) or sim.plane.stats
+
+
+def member_capacity(sim: Simulation, service: str) -> float:
+    """Messages per second one member of ``service``'s group processes at most (nominal).
+
+    Its workers (``concurrency``) each hold a message for the consume steps' work and
+    waits plus the queries' work; with fewer cores than workers the CPU work bounds it.
+    The fetch rate is corrected from what the plane actually serves (see ``_consume``).
+    """
+    sc = sim.scenario
+    svc = sc.services[service]
+    assert svc.consume is not None
+    cpu = hold = 0.0
+    for step in svc.consume.steps:
+        if step.work is not None:
+            cpu += step.work.mean * svc.latency_factor
+        elif step.wait is not None:
+            hold += step.wait.mean
+        elif step.query is not None:
+            name, _, op = step.query.partition(".")
+            ds = sc.datastores.get(name)
+            if isinstance(ds, Postgres) and op in ds.operations:
+                hold += ds.operations[op].work.mean
+    hold += cpu
+    cap = svc.concurrency / hold if hold > 0 else math.inf
+    if svc.cores < svc.concurrency and cpu > 0:
+        cap = min(cap, svc.cores / cpu)
+    return cap if math.isfinite(cap) else 1e6
+
+
 class StatefulLoop:
     """Runs the stateful tier's time-varying models alongside the data plane."""
 
@@ -72,7 +125,7 @@ class StatefulLoop:
     def __init__(self) -> None:
         self.stores: dict[str, _Store] = {}
         self.links: dict[str, list[ReplicationLink]] = {}
-        self.groups: dict[str, tuple[str, str, ConsumerGroup]] = {}  # consumer svc -> (kafka, topic, group)
+        self.groups: dict[str, _Group] = {}  # consumer service -> its group
         self.flushed: dict[str, float] = {}  # cache -> time it was emptied
         self.t_prev = 0.0
 
@@ -94,16 +147,17 @@ class StatefulLoop:
                 rtt = network_rtt(ds.placement.clouds if ds.placement else None)
                 self.links[name] = [ReplicationLink(rtt / 2, replay) for _ in range(ds.replicas)]
             st.facts.update(failovers=0, writes_lost=0.0, conflicts=0.0, peak_lag_s=0.0, rto_s=None)
-        for sname, svc in sc.services.items():
-            if svc.consume is None:
-                continue
-            kname, _, topic = svc.consume.topic.partition(".")
-            kds = sc.datastores.get(kname)
-            if not isinstance(kds, Kafka) or topic not in kds.topics:
-                continue
-            work = sum(s.work.mean for s in svc.consume.steps if s.work is not None) or 1e-3
-            cap = min(svc.concurrency, svc.cores) / work
-            self.groups[sname] = (kname, topic, ConsumerGroup(kds.topics[topic].partitions, cap))
+        per_user = visits(sc) if comp and comp.consumers else {}
+        for sname, cons in (comp.consumers if comp else {}).items():
+            kds = sc.datastores[cons.store]
+            assert isinstance(kds, Kafka)
+            self.groups[sname] = _Group(
+                cons,
+                sim.program.classes.index(cons.cls),
+                ConsumerGroup(kds.topics[cons.topic].partitions, member_capacity(sim, sname)),
+                float(sc.services[sname].concurrency),
+                per_request=per_user.get(f"{cons.store}.{cons.topic}", 0.0),
+            )
         interval = sc.monitoring.scrape_interval
         for k in range(int(sc.duration // interval) + 1):
             if k * interval < sc.duration:
@@ -305,23 +359,126 @@ class StatefulLoop:
             put.append(
                 ("kafka_topic_partitions", {"datastore": st.name, "topic": topic}, float(tp.partitions))
             )
-        for svc, (kname, topic, g) in self.groups.items():
-            if kname != st.name:
+        for g in self.groups.values():
+            if g.cons.store != st.name:
                 continue
-            rate = delta.get((st.name, topic), 0.0) / dt if dt > 0 else 0.0
-            g.set_members(sim.platform.workloads[svc].ready_count(), t)
-            g.advance(t - dt, dt, rate)
-            st.facts["peak_consumer_lag"] = max(st.facts.get("peak_consumer_lag", 0.0), g.total_lag)
-            group = sim.scenario.services[svc].consume
-            gname = group.group if group is not None else svc
-            for p, lag in enumerate(g.lag):
-                put.append(
-                    (
-                        "kafka_consumergroup_lag",
-                        {"consumergroup": gname, "topic": topic, "partition": str(p)},
-                        float(lag),
-                    )
-                )
+            self._consume(sim, g, t)
+            lag = g.group.total_lag
+            st.facts["peak_consumer_lag"] = max(st.facts.get("peak_consumer_lag", 0.0), lag)
+            g.peak_lag = max(g.peak_lag, lag)
+            lab = {"consumergroup": g.cons.group, "topic": g.cons.topic}
+            for p, lp in enumerate(g.group.lag):
+                put.append(("kafka_consumergroup_lag", {**lab, "partition": str(p)}, float(lp)))
+            put.append(("kafka_consumergroup_lag_sum", lab, lag))
+            put.append(
+                ("kafka_consumergroup_members", {"consumergroup": g.cons.group}, float(g.group.members))
+            )
+
+    # --- consumer groups --------------------------------------------------------------------------
+
+    def _settle(self, sim: Simulation, g: _Group, t: float) -> None:
+        """Book what was produced to the topic and committed by the group up to ``t``."""
+        if t <= g.settled:
+            return
+        g.settled = t
+        w = sim.platform.workloads.get(g.cons.store)
+        produced = 0.0
+        if w is not None:
+            k = sim.program.ep_index[f"{g.cons.store}.{g.cons.topic}"]
+            local = int(sim.program.arrays["ep_local"][k])
+            cnt = sim.plane.replicas.cnt
+            seen: dict[str, float] = {}
+            for pod in w.live():
+                now = float(cnt[pod.slot, local, 0])  # acknowledged publishes (200)
+                produced += max(now - g.published.get(pod.name, 0.0), 0.0)
+                seen[pod.name] = now
+            g.published = seen
+        ok = float(_class_stats(sim).cls_tot[g.cls][0])
+        if sim.plane.name == "flow":
+            # The flow plane books a request's outcome when it arrives; what the consumer's
+            # replicas still hold is not processed (not committed) yet.
+            ok -= self._held(sim, g)
+        g.group.settle(produced, ok - g.ok_seen)
+        g.ok_seen = ok
+        g.produced_since_plan += produced
+
+    @staticmethod
+    def _route(sim: Simulation, g: _Group, ready: list[Any]) -> None:
+        """Messages reach a member in proportion to the partitions it owns (idle members: none).
+
+        Through the replicas' load-balancing weights; all equal gives the service's own policy back.
+        """
+        owned = np.bincount(g.group.owner[g.group.owner >= 0], minlength=len(ready))[: len(ready)]
+        top = float(owned.max()) if owned.size else 0.0
+        for pod, n in zip(ready, owned, strict=True):
+            w = float(n) / top if top > 0 else 1.0
+            if g.weights.get(pod.name) != w:
+                sim.plane.set_weight(pod.slot, w)
+                g.weights[pod.name] = w
+
+    @staticmethod
+    def _held(sim: Simulation, g: _Group) -> float:
+        """Messages fetched and not yet processed: what the consumer's replicas hold (busy + queued)."""
+        rp = sim.plane.replicas
+        pods = sim.platform.workloads[g.cons.service].live()
+        return float(sum(float(rp.busy[p.slot]) + float(rp.qlen[p.slot]) for p in pods))
+
+    def _consume(self, sim: Simulation, g: _Group, t: float) -> None:
+        """Settle the books and set how fast the group fetches until the next tick.
+
+        Consumers pull: each active member (one per partition at most) keeps its workers
+        busy while it has lag, so the fetch rate is the members' capacity, corrected so
+        that the messages fetched and not yet processed stay at about one poll's worth
+        per member (``max.poll.records``; they are uncommitted, so they count in the lag,
+        and the plane serves them at its own pace: no worker starves while there is
+        lag), and never more than the lag plus
+        what producers add meanwhile. After a membership change nobody fetches for
+        ``REBALANCE_PAUSE`` seconds. The fetched messages arrive evenly spaced (a worker
+        takes the next one when it is done), not as a Poisson stream.
+        """
+        self._settle(sim, g, t)
+        ready = [p for p in sim.platform.workloads[g.cons.service].live() if p.ready]
+        g.group.set_members(len(ready), t)
+        self._route(sim, g, ready)
+        interval = sim.scenario.monitoring.scrape_interval
+        inflight = self._held(sim, g)
+        active = g.group.active
+        pause = min(max(g.group.paused_until - t, 0.0), interval)
+        cap = active * g.group.capacity * (interval - pause) / interval
+        # What producers will add until the next tick: messages per user request (as in the last
+        # interval) times the users' expected requests (the traffic pattern knows its steps).
+        users = sim.program.user_classes if sim.program.user_classes >= 0 else len(sim.program.classes)
+        arrived = float(_class_stats(sim).cls_arr[:users].sum())
+        came = arrived - g.users_at_plan
+        per_request = g.produced_since_plan / came if came > 0 else g.per_request
+        produce = per_request * float(sim.traffic.expected(t, t + interval)[:users].sum()) / interval
+        g.produced_since_plan = 0.0
+        g.users_at_plan = arrived
+        avail = max(g.group.total_lag - inflight, 0.0)
+        held = active * max(MAX_POLL_RECORDS, g.workers)
+        rate = min(cap + (held - inflight) / interval, avail / interval + produce)
+        rate = max(rate, 0.0) if active > 0 else 0.0
+        g.planned_at = t
+        g.rate = rate
+        sim.traffic.set_class_pattern(g.cls, ConstantRate(rate), t, burstiness=0.0)
+
+    def consumer_lag(self, sim: Simulation, service: str, t: float) -> np.ndarray | None:
+        """Per-partition lag of ``service``'s consumer group at ``t`` (None: not a consumer)."""
+        g = self.groups.get(service)
+        if g is None:
+            return None
+        self._settle(sim, g, t)
+        return g.group.lag.copy()
+
+    def consumer_committed(self, service: str) -> np.ndarray | None:
+        """Messages ``service``'s group has committed on each partition (None: not a consumer)."""
+        g = self.groups.get(service)
+        return None if g is None else g.group.committed.copy()
+
+    def consumer_partitions(self, service: str) -> int | None:
+        """Partitions of the topic ``service`` consumes (None: not a consumer)."""
+        g = self.groups.get(service)
+        return None if g is None else g.group.partitions
 
     # --- faults -----------------------------------------------------------------------------------
 

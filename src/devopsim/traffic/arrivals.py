@@ -52,6 +52,17 @@ class ArrivalStream:
         shape = 1.0 / self._burstiness**2
         return self._rng.gamma(shape, 1.0 / shape, n)
 
+    @property
+    def burstiness(self) -> float:
+        """Coefficient of variation of the inter-arrival increments (1 is Poisson, 0 even)."""
+        return self._burstiness
+
+    @burstiness.setter
+    def burstiness(self, value: float) -> None:
+        if value < 0:
+            raise ValueError(f"burstiness must be >= 0 (got {value})")
+        self._burstiness = value
+
     def set_pattern(self, pattern: RatePattern, origin: float, clock0: float) -> None:
         """Install ``pattern`` from run time ``origin``; ``clock0`` is the time of day then."""
         self._pattern = pattern

@@ -39,13 +39,29 @@ class TrafficGenerator:
         self.clock0 = clock0
         self._streams = [ArrivalStream(streams.generator(f"arrivals/{c}"), burstiness) for c in classes]
         self.pattern: RatePattern | None = None
+        self._own: set[int] = set()  # classes whose rate is set on its own (set_class_pattern)
 
     def set_pattern(self, pattern: RatePattern, at: float) -> None:
         """The total rate follows ``pattern`` from run time ``at``."""
         self.pattern = pattern
         clock = (self.clock0 + at) % DAY
-        for stream, share in zip(self._streams, self.shares, strict=True):
-            stream.set_pattern(pattern.scaled(share), at, clock)
+        for i, (stream, share) in enumerate(zip(self._streams, self.shares, strict=True)):
+            if i not in self._own:
+                stream.set_pattern(pattern.scaled(share), at, clock)
+
+    def set_class_pattern(
+        self, index: int, pattern: RatePattern, at: float, burstiness: float | None = None
+    ) -> None:
+        """Class ``index`` follows ``pattern`` from run time ``at``, whatever the total rate does.
+
+        For classes that are no share of the users' traffic (a consumer group's messages);
+        ``burstiness`` replaces the scenario's for this class (0: evenly spaced).
+        """
+        self._own.add(index)
+        stream = self._streams[index]
+        if burstiness is not None:
+            stream.burstiness = burstiness
+        stream.set_pattern(pattern, at, (self.clock0 + at) % DAY)
 
     def expected(self, t0: float, t1: float) -> np.ndarray:
         """Expected arrivals of each class in ``[t0, t1)``."""
