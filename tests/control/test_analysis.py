@@ -196,3 +196,27 @@ def test_args_are_substituted() -> None:
     )
     clock.run(10.0)
     assert seen == ['up{service="api"}']
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("successCondition", "result[0] >=", "unexpected end of expression"),
+        ("failureCondition", "foo(result)", "unknown function foo()"),
+        ("provider", {"prometheus": {"query": "sum(rate(x[1m])"}}, "provider.prometheus.query"),
+    ],
+)
+def test_bad_templates_are_clear_errors(field: str, value: Any, words: str) -> None:
+    from devopsim import simulate
+    from devopsim.errors import ScenarioError
+
+    metric: dict[str, Any] = {"name": "m", "provider": {"prometheus": {"query": "vector(1)"}}, field: value}
+    sc = {
+        "duration": "1m",
+        "traffic": {"rate": "10/s", "classes": [{"name": "c", "entry": "api.get"}]},
+        "services": {"api": {"endpoints": {"get": {"steps": [{"work": "exp(1ms)"}]}}}},
+        "analysisTemplates": {"t": {"metrics": [metric]}},
+    }
+    with pytest.raises(ScenarioError, match="analysisTemplates.t.metrics") as e:
+        simulate(sc)
+    assert words in str(e.value)

@@ -170,11 +170,49 @@ class RolloutLoop:
                 )
         if self.guards:
             sim.clock.schedule(0.0, self._guard_tick, priority=GUARD_PRIORITY)
+        self._check_templates()
         for entry in sim.scenario.timeline:
             if entry.deploy is not None:
                 sim.clock.schedule(entry.at, partial(self._deploy, entry.deploy), priority=1)
             elif entry.rollback is not None:
                 sim.clock.schedule(entry.at, partial(self._rollback, entry.rollback), priority=1)
+
+    def _check_templates(self) -> None:
+        """Conditions and queries of the analysis templates parse (else a ScenarioError at its line)."""
+        from devopsim.control.analysis import ExprError, parse_condition
+
+        issues: list[Issue] = []
+        src = self.sim.loaded.source
+        for name, tpl in self.sim.scenario.analysis_templates.items():
+            for i, m in enumerate(tpl.metrics):
+                base = ("analysisTemplates", name, "metrics", i)
+                for key, text in (
+                    ("successCondition", m.success_condition),
+                    ("failureCondition", m.failure_condition),
+                ):
+                    if not text:
+                        continue
+                    try:
+                        parse_condition(text)
+                    except ExprError as e:
+                        file, line = src.where((*base, key))
+                        issues.append(
+                            Issue(
+                                file, line, f"analysisTemplates.{name}.metrics[{i}].{key}", f"{text!r}: {e}"
+                            )
+                        )
+                prom = m.provider.prometheus
+                if prom is not None and "{{" not in prom.query:
+                    from devopsim.observe.promql import PromQLError, check
+
+                    try:
+                        check(prom.query)
+                    except PromQLError as e:
+                        file, line = src.where((*base, "provider", "prometheus", "query"))
+                        path = f"analysisTemplates.{name}.metrics[{i}].provider.prometheus.query"
+                        issues.append(Issue(file, line, path, str(e)))
+        if issues:
+            raise ScenarioError(issues)
 
     # --- helpers the progressive controllers use ---------------------------------------------
 
