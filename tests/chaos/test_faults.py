@@ -33,7 +33,7 @@ def test_pod_kill_replaces_pods_after_startup() -> None:
     sc = _with(sc, {"at": "10m", "fault": {"kind": "pod-kill", "target": "api", "count": 2}})
     r = devopsim.simulate(sc)
     ev = r.events
-    killed = [e for e in ev if e["kind"] == "pod.killed"]
+    killed = [e for e in ev if e["kind"] == "pod.deleted"]
     assert [e["t"] for e in killed] == [600.0, 600.0]
     created = [e for e in ev if e["kind"] == "pod.created" and e["t"] > 0]
     assert [e["t"] for e in created] == [600.0, 600.0]

@@ -8,13 +8,15 @@ runs out, or a ``recover`` aimed at the same target arrives):
 ==================== =================================================================
 kind                 effect
 ==================== =================================================================
-pod-kill             pods die now (in-flight requests fail); the Deployment replaces
-                     them, each new pod ready after the service's ``startup``
-pod-failure          pods stay but serve nothing (unready, in-flight requests fail)
-                     for ``duration``; a restart is counted
-container-kill       the container dies and restarts: unready for ``startup``
-node/zone/region/    the platform's nodes there fail (``Platform.fail_*``); without a
-cloud outage         node model, the pods placed there die and are not replaced
+pod-kill             pods are deleted with grace period 0 (what they hold fails); the
+                     ReplicaSet replaces them at once (``Platform.delete_pod``)
+pod-failure          the pod's app stops for ``duration`` (Chaos Mesh swaps in a pause
+                     image): unready, what it held fails, a restart is counted; then the
+                     image comes back and the pod is ready after the service's startup
+container-kill       the container dies; the kubelet restarts it after the CrashLoopBackOff
+                     delay (``Platform.kill_container``)
+node/zone/region/    the platform's nodes there fail (``Platform.fail_*``); their pods are
+cloud outage         evicted and replaced elsewhere after Kubernetes' eviction delay
 network-delay        calls to the target take ``delay`` more (``set_impairment``)
 network-loss         calls to the target fail with probability ``loss`` (connection error)
 network-partition    every call to the target fails (loss 1)
@@ -279,22 +281,11 @@ class FaultInjector:
         idx = np.sort(self.rng.choice(len(pods), size=n, replace=False))
         return [pods[int(i)] for i in idx]
 
-    def kill_pod(self, pod: Pod, t: float, reason: str, replace: bool = True) -> None:
-        """The pod dies now (grace period 0): in-flight requests fail; its ReplicaSet replaces it."""
-        platform = self.sim.platform
-        w = platform.workloads[pod.service]
-        want = len(platform.replicaset(pod.service, pod.version))
-        if pod.phase == PodPhase.GONE:
+    def kill_pod(self, pod: Pod, t: float, reason: str, grace: float | None = 0.0) -> None:
+        """Delete the pod (grace 0: it dies now, what it holds fails); its ReplicaSet replaces it at once."""
+        if pod.phase in (PodPhase.GONE, PodPhase.TERMINATING):
             return
-        self.sim.plane.kill(pod.slot, t)
-        pod.ready = False
-        platform._gone(pod, t)  # the platform has no public "die now"; see docs/chaos.md
-        self.sim.log.emit(t, "pod.killed", pod=pod.name, service=pod.service, reason=reason)
-        if replace and not w.rolling:
-            platform.scale_replicaset(pod.service, pod.version, want, t)
-        elif replace:
-            # A rollout controller sizes the ReplicaSets: it brings the count back at its next sync.
-            platform.scale_replicaset(pod.service, pod.version, want, t)
+        self.sim.platform.delete_pod(pod.name, t, grace=grace)
 
     def _pod_kill(self, f: Fault, af: ActiveFault, t: float) -> None:
         for pod in self._pick_pods(f):
@@ -303,35 +294,25 @@ class FaultInjector:
         af.end = t  # instantaneous: the Deployment does the rest
         af.ended_by = "instant"
 
-    def _unready(self, pod: Pod, t: float) -> None:
-        self.sim.plane.kill(pod.slot, t)  # what it held fails; it stays allocated
-        pod.ready = False
-        pod.restarts += 1
-        self.sim.platform.generation += 1
-
-    def _ready_again(self, pod: Pod, t: float) -> None:
-        if pod.phase != PodPhase.RUNNING or pod.ready:
-            return
-        pod.ready = True
-        pod.ready_since = t
-        self.sim.platform.generation += 1
-        self.sim.plane.set_ready(pod.slot, True)
-        self.sim.log.emit(t, "pod.ready", pod=pod.name, service=pod.service)
-
     def _pod_failure(self, f: Fault, af: ActiveFault, t: float) -> None:
-        pods = [p for p in self._pick_pods(f) if p.phase == PodPhase.RUNNING]
-        for pod in pods:
+        # Chaos Mesh swaps in a pause image: the app stops (what it holds fails, the pod is
+        # unready, a restart is counted) and nothing serves until the fault ends; then the
+        # real image starts again and the pod is ready after the service's startup.
+        platform = self.sim.platform
+        for pod in [p for p in self._pick_pods(f) if p.phase == PodPhase.RUNNING]:
             af.affected.append(pod.name)
-            self._unready(pod, t)
-            af.undo.append(partial(self._ready_again, pod))
+            platform.container_exit(pod, "Killed", t)
+            pod.epoch += 1  # the kubelet's restart would run the pause image: cancel it
+            af.undo.append(partial(self._image_back, pod))
+
+    def _image_back(self, pod: Pod, t: float) -> None:
+        if pod.phase in (PodPhase.STARTING, PodPhase.RUNNING) and pod.container_started is None:
+            self.sim.platform._start_container(pod, t)  # the platform's kubelet start (no public one)
 
     def _container_kill(self, f: Fault, af: ActiveFault, t: float) -> None:
-        pods = [p for p in self._pick_pods(f) if p.phase == PodPhase.RUNNING]
-        for pod in pods:
+        for pod in [p for p in self._pick_pods(f) if p.phase == PodPhase.RUNNING]:
             af.affected.append(pod.name)
-            self._unready(pod, t)
-            back = t + self.sim.platform.workloads[pod.service].spec.startup
-            self.sim.clock.schedule(back, partial(self._ready_again, pod), priority=CHAOS_PRIORITY)
+            self.sim.platform.kill_container(pod.name, t)  # restarts after the CrashLoopBackOff delay
         af.end = t
         af.ended_by = "instant"
 
@@ -340,29 +321,12 @@ class FaultInjector:
     def _location(self, f: Fault, af: ActiveFault, t: float) -> None:
         level = LOCATION_KINDS[f.kind]
         platform = self.sim.platform
-        fail = getattr(platform, f"fail_{level}", None)
-        if fail is not None:
-            got = fail(f.target, t)
-            af.affected.extend(str(x) for x in (got or []))
-            rec = getattr(platform, f"recover_{level}", None)
-            if rec is not None:
-                af.undo.append(lambda t2: rec(f.target, t2))
-            return
-        # No node model: the pods placed there die, and are not replaced while it lasts.
-        pods = [p for p in platform.pods() if getattr(p, level) == f.target and p.phase != PodPhase.GONE]
-        for pod in pods:
-            af.affected.append(pod.name)
-            self.kill_pod(pod, t, f.kind, replace=False)
-        if not pods:
-            af.note = f"no pod is placed in {level} {f.target!r}"
-        wanted = {(p.service, p.version) for p in pods}
-
-        def restore(t2: float) -> None:
-            for svc, ver in sorted(wanted):
-                w = platform.workloads[svc]
-                platform.scale_replicaset(svc, ver, max(w.desired, len(platform.replicaset(svc, ver))), t2)
-
-        af.undo.append(restore)
+        where = f.target.split("/")[-1]
+        af.affected.extend(
+            p.name for p in platform.pods() if getattr(p, level) == where and p.phase != PodPhase.GONE
+        )
+        getattr(platform, f"fail_{level}")(f.target, t)
+        af.undo.append(lambda t2: getattr(platform, f"recover_{level}")(f.target, t2))
 
     _node_failure = _location
     _zone_outage = _location

@@ -185,7 +185,9 @@ def terminate_pods(
         "pod-kill", label_selector or name_pattern or "pods", ctx.t, ctx.source, affected=names
     )
     for p in chosen:
-        ctx.injector.kill_pod(p, ctx.t, "terminate_pods")
+        ctx.injector.kill_pod(
+            p, ctx.t, "terminate_pods", grace=None if grace_period < 0 else float(grace_period)
+        )
     ctx.injector.close(af, ctx.t, "instant")
     return names
 
