@@ -208,6 +208,11 @@ def test_slo_burn_guard_rolls_back_a_rolling_update() -> None:
     # their 5xx series first appears at the scrape of 105 and rate() needs two samples: 120. The
     # burn rate then is far above 14.4x (an error ratio over 1.44 % against a 0.1 % budget).
     assert deps[0]["aborted_s"] == 120.0
+    # What v2 served (from 90 s until the rollback drained it) and the 500s it gave: half.
+    assert deps[0]["requests_new_version"] > 0
+    assert deps[0]["errors_new_version"] == pytest.approx(0.5 * deps[0]["requests_new_version"], rel=0.05)
+    # The rollback's record counts v1 from 120 s only: at most the 200/s of the rest of the run.
+    assert 0 < deps[1]["requests_new_version"] <= 200 * 180 * 1.05
 
 
 def test_slo_burn_guard_leaves_a_good_rollout_alone() -> None:

@@ -26,10 +26,41 @@ from devopsim.scenario.controllers import RolloutAnalysis
 if TYPE_CHECKING:
     from devopsim.control.rollout import RolloutLoop, _Deployment, _Rollout
 
-__all__ = ["EPS", "Progressive"]
+__all__ = ["EPS", "Progressive", "VersionCounter"]
 
 EPS = 1e-9
 ANALYSIS_PRIORITY = 20  # after the scrape of the same instant (priority 10)
+
+
+class VersionCounter:
+    """Requests one version's pods answered, and their 5xx, from the planes' per-replica counters.
+
+    Counted from ``since`` on: a pod that existed before counts from its first reading. A
+    replica's counters stay readable after it is gone, until its slot is given to a new
+    replica; reading at every sync and at the end of the run misses nothing in practice.
+    """
+
+    def __init__(self, version: str, since: float) -> None:
+        self.version = version
+        self.since = since
+        self._seen: dict[str, tuple[int, int]] = {}  # pod -> (slot, generation)
+        self._base: dict[str, tuple[float, float]] = {}  # pods older than ``since``: counts then
+        self._counts: dict[str, tuple[float, float]] = {}  # pod -> (requests, 5xx) since
+
+    def update(self, plane: Any, pods: list[Pod]) -> tuple[float, float]:
+        """Read the counters of the version's pods among ``pods``: (requests, 5xx) so far."""
+        cnt = plane.replicas.cnt
+        for p in pods:
+            if p.version != self.version:
+                continue
+            key = self._seen.setdefault(p.name, (p.slot, plane.slot_generation(p.slot)))
+            if plane.slot_generation(key[0]) != key[1]:
+                continue
+            c = cnt[key[0]]
+            now = (float(c.sum()), float(c[:, 1:].sum()))
+            base = self._base.setdefault(p.name, now if p.created < self.since else (0.0, 0.0))
+            self._counts[p.name] = (now[0] - base[0], now[1] - base[1])
+        return sum(a for a, _ in self._counts.values()), sum(b for _, b in self._counts.values())
 
 
 class Progressive:
@@ -58,8 +89,6 @@ class Progressive:
         self.promoted = False
         self.routing: dict[str, float] | None = None  # version -> traffic share; None: no split
         self._weights: dict[int, tuple[int, float]] = {}  # slot -> (generation, weight set)
-        self._seen: dict[str, tuple[int, int]] = {}  # new-version pod -> (slot, generation)
-        self._counts: dict[str, tuple[float, float]] = {}  # new-version pod -> (requests, 5xx)
 
     # --- pods -------------------------------------------------------------------------------
 
@@ -125,19 +154,8 @@ class Progressive:
     # --- what the new version served ----------------------------------------------------------
 
     def count(self) -> None:
-        """Read the new version's per-replica response counters (exact until a slot is reused)."""
-        plane = self.sim.plane
-        cnt = plane.replicas.cnt
-        for p in self.w.pods:
-            if p.version != self.new:
-                continue
-            key = self._seen.setdefault(p.name, (p.slot, plane.slot_generation(p.slot)))
-            if plane.slot_generation(key[0]) != key[1]:
-                continue
-            c = cnt[key[0]]
-            self._counts[p.name] = (float(c.sum()), float(c[:, 1:].sum()))
-        self.r.new_requests = sum(a for a, _ in self._counts.values())
-        self.r.new_errors = sum(b for _, b in self._counts.values())
+        """Read what the new version's pods answered so far into the rollout's record."""
+        self.r.count(self.sim.plane, self.w.pods)
 
     # --- analysis ---------------------------------------------------------------------------
 

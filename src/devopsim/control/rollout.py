@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from devopsim.control.progressive import VersionCounter
 from devopsim.control.slo_guard import SloBurnGuard, availability_objective
 from devopsim.errors import Issue, ScenarioError
 from devopsim.model.platform import Pod, PodPhase, Workload
@@ -95,6 +96,13 @@ class _Rollout:
     analysis_runs: list[AnalysisRun] = field(default_factory=list)
     controller: Progressive | None = None
     paused: str | None = None
+    counter: VersionCounter | None = None
+
+    def count(self, plane: Any, pods: list[Pod]) -> None:
+        """Bring ``requests_new_version`` / ``errors_new_version`` up to date."""
+        if self.counter is None:
+            self.counter = VersionCounter(self.to_version, self.started)
+        self.new_requests, self.new_errors = self.counter.update(plane, pods)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -406,6 +414,7 @@ class RolloutLoop:
             return
         plat = self.sim.platform
         new = w.version
+        r.count(self.sim.plane, w.pods)
         min_ready = float(w.spec.min_ready_seconds)
         if r.strategy == "Recreate":
             self._recreate(w, new, t)
@@ -519,8 +528,8 @@ class RolloutLoop:
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Add ``deployments[]`` and ``dora`` to the summary."""
         for r in self.rollouts:
+            r.count(sim.plane, self.deployments[r.service].w.pods)
             if r.controller is not None:
-                r.controller.count()
                 r.paused = r.controller.paused_at_end()
         summary["deployments"] = [r.record() for r in self.rollouts]
         deploys = [r for r in self.rollouts if r.kind == "deploy"]
