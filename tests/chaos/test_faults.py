@@ -163,3 +163,59 @@ def test_a_network_delay_without_a_delay_stops_the_run_with_a_clear_error() -> N
     sc = _with(sc, {"at": "1m", "fault": {"kind": "network-delay", "target": "api"}})
     with pytest.raises(ChaosError, match="network-delay needs 'delay'"):
         devopsim.simulate(sc)
+
+
+def _zones(plane: str = "request") -> dict[str, Any]:
+    return {
+        "name": "zones",
+        "duration": "20m",
+        "seed": 2,
+        "plane": plane,
+        "platform": {
+            "clouds": {
+                "aws": {
+                    "regions": {
+                        "us-east-1": {
+                            "zones": ["zone-a", "zone-b", "zone-c"],
+                            "nodePools": [{"name": "general", "instanceType": "m6i.xlarge", "count": 3}],
+                        }
+                    }
+                }
+            }
+        },
+        "traffic": {"rate": "20/s", "classes": [{"name": "c", "entry": "api.get"}]},
+        "services": {
+            "api": {
+                "replicas": 6,
+                "concurrency": 8,
+                "resources": {"requests": {"cpu": "500m"}},
+                "placement": {"spread": "zone"},
+                "endpoints": {"get": {"steps": [{"work": "exp(5ms)"}]}},
+            }
+        },
+    }
+
+
+def test_zone_outage_fails_that_zones_nodes_and_recovers_them() -> None:
+    sc = _zones()
+    sc["timeline"] = [{"at": "5m", "fault": {"kind": "zone-outage", "target": "zone-b", "duration": "4m"}}]
+    r = devopsim.simulate(sc)
+    f = r.summary["faults"][0]
+    assert len(f["affected"]) == 2  # six pods spread over three zones
+    failed = [e for e in r.events if e["kind"] == "node.failed"]
+    recovered = [e for e in r.events if e["kind"] == "node.recovered"]
+    assert failed and all(e["t"] == 300.0 and e["zone"] == "zone-b" for e in failed)
+    assert recovered and all(e["t"] == 540.0 for e in recovered)
+
+
+@pytest.mark.parametrize("plane", ["request", "flow"])
+def test_partition_of_a_zone_fails_the_share_of_calls_its_pods_take(plane: str) -> None:
+    sc = _zones(plane)
+    sc["timeline"] = [
+        {"at": "5m", "fault": {"kind": "network-partition", "target": "zone-b", "duration": "10m"}}
+    ]
+    s = devopsim.simulate(sc).summary
+    # Two of the six pods are in zone-b: a third of the calls made during the 10 minutes fail.
+    want = 20.0 * 600 / 3
+    tol = 4 * (20.0 * 600 * (1 / 3) * (2 / 3)) ** 0.5 + 0.02 * want
+    assert s["classes"]["c"]["errors"]["unavailable"] == pytest.approx(want, abs=tol)
