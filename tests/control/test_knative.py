@@ -115,3 +115,23 @@ def test_rps_metric() -> None:
     scales = [(e["t"], e["to_replicas"]) for e in res.events if e["kind"] == "kpa.scale"]
     assert scales == [(2.0, 3)]
     assert res.summary["autoscalers"]["fn"]["panics"][0]["start_s"] == 2.0
+
+
+@pytest.mark.parametrize("plane", ["flow", "request"])
+def test_idle_revision_goes_to_zero_after_the_default_grace(plane: str) -> None:
+    sc = {
+        "duration": "2m",
+        "plane": plane,
+        "traffic": {"rate": "0/s", "classes": [{"name": "c", "entry": "fn.call"}]},
+        "services": {
+            "fn": {
+                "endpoints": {"call": {"steps": [{"work": "const(10ms)"}]}},
+                "autoscaler": {"kind": "knative"},
+            }
+        },
+    }
+    res = simulate(sc)
+    # Buckets of 1 and 2 s are empty: desired 0 at the first decision (2 s), inactive; zero
+    # strictly after the 30 s grace period: the decision at 34 s.
+    assert [(e["t"], e["to_replicas"]) for e in res.events if e["kind"] == "kpa.scale"] == [(34.0, 0)]
+    assert res.summary["services"]["fn"]["replicas"]["min"] == 0
