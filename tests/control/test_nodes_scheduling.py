@@ -205,3 +205,34 @@ def test_unknown_instance_type_is_a_scenario_error() -> None:
     data["platform"]["clouds"]["aws"]["regions"]["us-east-1"]["nodePools"][0]["instanceType"] = "m9.huge"
     with pytest.raises(ScenarioError, match=r"instanceType.*m9\.huge.*known: "):
         _sim(data)
+
+
+@pytest.mark.parametrize(
+    ("pdb", "allowed"),
+    [
+        ({"minAvailable": "50%"}, 5),  # ceil(50 % x 10) = 5 healthy needed, 10 healthy
+        ({"maxUnavailable": "25%"}, 3),  # 10 - ceil(2.5) = 7 needed
+        ({"minAvailable": 8}, 2),
+        ({"maxUnavailable": 0}, 0),
+        ({"minAvailable": "100%"}, 0),
+    ],
+)
+def test_disruptions_allowed(pdb: dict[str, Any], allowed: int) -> None:
+    sim = _sim(_scenario({"count": 4}, duration="1m", replicas=10, podDisruptionBudget=pdb))
+    sim.run()
+    assert sim.platform.disruptions_allowed("api") == allowed
+
+
+def test_pdb_blocks_scale_down() -> None:
+    pool = {"count": 3, "minCount": 1, "maxCount": 5}
+    base = {"replicas": 3, "resources": {"requests": {"cpu": "1"}}}
+    kept = simulate(_scenario(pool, duration="15m", podDisruptionBudget={"minAvailable": 3}, **base))
+    assert [e for e in kept.events if e["kind"] == "node.removed"] == []
+    assert kept.summary["cluster_autoscaler"]["scale_downs_blocked_by_pdb"] > 0
+    moved = simulate(_scenario(pool, duration="15m", podDisruptionBudget={"maxUnavailable": 1}, **base))
+    assert [e["t"] for e in moved.events if e["kind"] == "node.removed"] == [600.0, 610.0]
+
+
+def test_pdb_needs_exactly_one_field() -> None:
+    with pytest.raises(ScenarioError, match="exactly one of minAvailable or maxUnavailable"):
+        _sim(_scenario({"count": 1}, replicas=1, podDisruptionBudget={}))

@@ -19,7 +19,8 @@ that documents them):
   (``--scale-down-delay-after-add``), it is removed, never below ``minCount``:
   up to 10 empty nodes at once (``--max-empty-bulk-delete``), otherwise one
   node per scan. Its pods are evicted (graceful termination) and replaced on
-  the remaining nodes (``node.removed``).
+  the remaining nodes (``node.removed``). A node whose Ready pods are more than a
+  service's PodDisruptionBudget allows (``disruptionsAllowed``) is kept.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class ClusterAutoscalerLoop:
     def __init__(self) -> None:
         self.scale_ups = 0
         self.scale_downs = 0
+        self.blocked_by_pdb = 0  # scans where a PodDisruptionBudget kept a node
         self.last_scale_up = -float("inf")
 
     def attach(self, sim: Simulation) -> None:
@@ -203,6 +205,19 @@ class ClusterAutoscalerLoop:
             r[2] -= 1
         return True
 
+    def _budget_allows(self, node: Node) -> bool:
+        """Whether evicting the node's Ready pods keeps every PodDisruptionBudget (SEMANTICS 2.8)."""
+        plat = self.sim.platform
+        ready: dict[str, int] = {}
+        for pod in node.pods.values():
+            if pod.ready:
+                ready[pod.service] = ready.get(pod.service, 0) + 1
+        for service, k in ready.items():
+            allowed_now = plat.disruptions_allowed(service)
+            if allowed_now is not None and k > allowed_now:
+                return False
+        return True
+
     def _scale_down(self, t: float) -> None:
         plat = self.sim.platform
         candidates: list[Node] = []
@@ -231,6 +246,9 @@ class ClusterAutoscalerLoop:
                 continue
             if node.pods:
                 if removed or not self._movable(node):
+                    continue
+                if not self._budget_allows(node):
+                    self.blocked_by_pdb += 1
                     continue
                 self._remove(node, t)
                 return
@@ -264,4 +282,5 @@ class ClusterAutoscalerLoop:
             "scale_ups": self.scale_ups,
             "scale_downs": self.scale_downs,
             "pending_at_end": len(sim.platform.pending_pods()),
+            "scale_downs_blocked_by_pdb": self.blocked_by_pdb,
         }

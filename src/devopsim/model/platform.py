@@ -577,6 +577,31 @@ class Platform:
         w.version = version
         w.version_index = self.program.ver_index[(service, version)]
 
+    def disruptions_allowed(self, service: str) -> int | None:
+        """The service's PodDisruptionBudget ``disruptionsAllowed`` now (``None``: no budget).
+
+        As the disruption controller computes it (SEMANTICS 2.8): an integer
+        ``minAvailable`` counts against the service's pods, otherwise against the
+        Deployment's scale; percentages round up; ``currentHealthy`` is the Ready pods.
+        """
+        w = self.workloads[service]
+        pdb = w.spec.pod_disruption_budget
+        if pdb is None:
+            return None
+        pods = [p for p in w.pods if p.phase in (PodPhase.STARTING, PodPhase.RUNNING)]
+        healthy = sum(1 for p in pods if p.ready)
+
+        def pct(v: str, n: int) -> int:
+            return math.ceil(float(v.rstrip("%")) / 100.0 * n - 1e-9)
+
+        lo, hi = pdb.min_available, pdb.max_unavailable
+        if lo is not None:
+            desired = lo if isinstance(lo, int) else pct(lo, w.desired)
+        else:
+            assert hi is not None
+            desired = max(0, w.desired - (hi if isinstance(hi, int) else pct(hi, w.desired)))
+        return max(0, healthy - desired)
+
     @staticmethod
     def available(pod: Pod, now: float, min_ready_seconds: float) -> bool:
         """Ready for at least ``minReadySeconds`` (the Deployment's notion of available)."""

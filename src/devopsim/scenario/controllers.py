@@ -23,6 +23,7 @@ __all__ = [
     "Autoscaler",
     "KedaKafka",
     "Knative",
+    "PodDisruptionBudget",
     "Probe",
     "Strategy",
 ]
@@ -44,6 +45,22 @@ class Probe(Spec):
     tcp_socket: dict[str, Any] | None = None
     exec: dict[str, Any] | None = None
     grpc: dict[str, Any] | None = None
+
+
+# --- PodDisruptionBudget (policy/v1) ------------------------------------------
+
+
+class PodDisruptionBudget(Spec):
+    """A PodDisruptionBudget for the service's pods: exactly one of the two (int or percent)."""
+
+    min_available: IntOrPercent | None = None
+    max_unavailable: IntOrPercent | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PodDisruptionBudget:
+        if (self.min_available is None) == (self.max_unavailable is None):
+            raise ValueError("a PodDisruptionBudget has exactly one of minAvailable or maxUnavailable")
+        return self
 
 
 # --- HPA autoscaling/v2 -------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, field_validator, model_validator
 
 from devopsim.scenario.base import Spec
-from devopsim.scenario.controllers import AnalysisTemplate, Autoscaler, Probe, Strategy
+from devopsim.scenario.controllers import AnalysisTemplate, Autoscaler, PodDisruptionBudget, Probe, Strategy
 from devopsim.scenario.infra import (
     Datastore,
     Experiment,
@@ -188,6 +188,7 @@ class Service(Spec):
     liveness_probe: Probe | None = None
     startup_probe: Probe | None = None
     termination_grace_period_seconds: int = Field(30, ge=0)
+    pod_disruption_budget: PodDisruptionBudget | None = None
     min_ready_seconds: int = Field(0, ge=0)
     progress_deadline_seconds: int = Field(600, ge=1)
     revision_history_limit: int = Field(10, ge=0)
