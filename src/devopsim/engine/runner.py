@@ -79,6 +79,7 @@ class Simulation:
                 self.traffic,
                 tick=sc.flow.tick,
                 samples=sc.flow.samples,
+                window=sc.monitoring.scrape_interval,
             )
         else:
             self.plane = RequestPlane(self.program, self.streams, sc.warmup)

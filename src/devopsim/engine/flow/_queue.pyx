@@ -223,8 +223,9 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
                 tau_eq = _tau(tab, n_grid, c, ph, rho_a, cap)
                 if qcap[r] >= 0 and n_eq > c + qcap[r]:
                     n_eq = c + qcap[r]
-                if t_left >= 12.0 * tau and t_left >= 12.0 * tau_eq:
-                    # It reaches equilibrium well within the step: take the stationary values.
+                if (t_left >= 12.0 * tau and t_left >= 12.0 * tau_eq) or fabs(n - n_eq) <= 2e-3 * (n_eq + 1e-3):
+                    # It reaches equilibrium well within the step (or is there already, as a
+                    # slow queue in a steady stretch is): take the stationary values.
                     n = n_eq
                     settled[r] = 1.0
                     srv += cap * rho_a * t_left

@@ -48,7 +48,7 @@ class FlowReplicas:
     """Per-slot state and the control interface (add, ready, kill, release, versions)."""
 
     replicas: _Replicas
-    stats: Stats
+    _stats: Stats
     S: int
     warmup: float
     ver_err: np.ndarray
@@ -107,13 +107,15 @@ class FlowReplicas:
 
     def set_ready(self, slot: int, ready: bool) -> None:
         """Add the replica to, or remove it from, its service's load-balancing set."""
-        self._topology += 1
         svc = int(self.replicas.svc[slot])
         lst = self._ready[svc]
         if ready and slot not in lst:
             lst.append(slot)
         elif not ready and slot in lst:
             lst.remove(slot)
+        else:
+            return  # no change: the ticks and the composition stay valid
+        self._topology += 1
         self.replicas.ready[slot] = ready
 
     def ready_slots(self, service: int) -> list[int]:

@@ -542,6 +542,11 @@ class RequestPlane:
         return service_totals(self.retired, rp.svc, rp.alive, rp.cpu_area, rp.busy_area, rp.occ_area)
 
     @property
+    def class_stats(self) -> L.Stats:
+        """The statistics (all current on this plane; see ``FlowPlane.class_stats``)."""
+        return self.stats
+
+    @property
     def in_system(self) -> int:
         """User requests in the system now."""
         return int(self.queues.ic[L.I_IN_SYSTEM])
