@@ -15,7 +15,10 @@ two synthetic services named after it, which the planes serve like any other:
 * Redis ``cache``: service ``cache``, one single-threaded replica per shard,
   one endpoint per keyspace (a GET).
 * Kafka ``events``: service ``events``, one replica per broker, one endpoint
-  per topic (a produce with ``acks=all``).
+  per topic (a produce with ``acks=all``); and ``events-election``, whose
+  endpoint ``wait`` is a producer waiting for a partition's new leader
+  (``uniform(0, broker.session.timeout.ms)``): every publish calls it first,
+  with probability 0 until a broker is lost.
 
 Steps compile into calls: ``query: db.read`` calls the endpoint serving
 ``read``; ``publish: events.orders`` calls ``events.orders``; ``cache: {store,
@@ -33,10 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devopsim.scenario.dists import Constant, Distribution, Exponential
+from devopsim.scenario.dists import Constant, Distribution, Exponential, Uniform
 from devopsim.scenario.infra import Kafka, Postgres, Redis
 from devopsim.scenario.schema import Endpoint, Scenario, Service, Step
 from devopsim.stateful.cache import KeyspaceLoad, che, zipf_groups
+from devopsim.stateful.kafka import BROKER_SESSION_TIMEOUT
 from devopsim.stateful.postgres import sync_commit_delay
 
 __all__ = [
@@ -53,6 +57,8 @@ __all__ = [
 REDIS_OP_TIME = 20e-6  # a GET/SET of a small value on one Redis shard (about 50k ops/s per core)
 BROKER_WORK = 200e-6  # a broker appending one record batch
 BROKER_ACK_RTT = 1e-3  # acks=all: followers fetch and acknowledge, within a region
+ELECTION = "@election"  # alias part: ``kafka.@election`` -> the producers' wait for new leaders
+ELECTION_WORKERS = 10000  # producers waiting at once (a wait, not a server: no queue)
 
 OpTuple = tuple[int, int, int, float]
 
@@ -145,6 +151,14 @@ def synthetic_services(sc: Scenario) -> tuple[dict[str, Service], dict[str, str]
             eps = eps or {"ping": [_step("work", Exponential(BROKER_WORK))]}
             svcs = {name: _svc(ds.brokers, 64, 4.0, eps, None)}
             al = {f"{name}.{tp}": f"{name}.{tp}" for tp in eps}
+            # A producer whose partition lost its leader waits for the next one (a broker loss):
+            # a wait with no CPU, made with probability 0 until then (see ``stateful/loop.py``).
+            ename = f"{name}-election"
+            while ename in taken or ename in out:
+                ename += "-x"
+            wait = [_step("wait", Uniform(0.0, BROKER_SESSION_TIMEOUT))]
+            svcs[ename] = _svc(1, ELECTION_WORKERS, 1.0, {"wait": wait}, None)
+            al[f"{name}.{ELECTION}"] = f"{ename}.wait"
         out.update(svcs)
         alias.update(al)
     return out, alias
@@ -231,6 +245,8 @@ class DatastoreCompiler:
         miss_base: program counter of a call made on a miss -> the step's own probability
             (the call's probability is this times the miss ratio).
         consumers: consumer service -> its :class:`Consumer` (endpoint and class).
+        election_pcs: Kafka store -> program counters of the publishes' calls to its
+            leader-election wait (probability 0 while every partition has its leader).
     """
 
     alias: dict[str, str] = field(default_factory=dict)
@@ -238,6 +254,7 @@ class DatastoreCompiler:
     miss_pcs: dict[str, list[int]] = field(default_factory=dict)
     miss_base: dict[int, float] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
+    election_pcs: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def expand(cls, sc: Scenario) -> DatastoreCompiler:
@@ -284,11 +301,22 @@ class DatastoreCompiler:
         ep_index: dict[str, int],
         op_call: int,
         op_nop: int,
+        branch: bool = False,
     ) -> None:
         """Append the opcodes of a query, cache or publish step to ``prog``.
 
-        ``new_sampler(name)`` registers a uniform sampler and returns its index.
+        ``new_sampler(name)`` registers a uniform sampler and returns its index. A
+        ``branch`` of a parallel group takes one opcode exactly (a publish there does
+        not wait for a new leader).
         """
+        if step.publish is not None and not branch:
+            store = step.publish.split(".")[0]
+            election = self.alias.get(f"{store}.{ELECTION}")
+            if election is not None:  # the wait for a new leader, made with probability 0 for now
+                assert callable(new_sampler)
+                smp = int(new_sampler(f"election/{where}"))
+                self.election_pcs.setdefault(store, []).append(len(prog))
+                prog.append((op_call, ep_index[election], smp, 0.0))
         if step.query is not None or step.publish is not None:
             ref = step.query if step.query is not None else step.publish
             assert ref is not None

@@ -120,7 +120,9 @@ def _compile_steps(
                 if branch.kind == "call":
                     prog.append(_call_op(branch, svc, ep, f"{here}.{j}", samplers, ep_index))
                 elif stores is not None:  # query, publish: a call to the datastore's service
-                    stores.compile(branch, f"{svc}/{ep}/{here}.{j}", prog, smp, ep_index, OP_CALL, OP_NOP)
+                    stores.compile(
+                        branch, f"{svc}/{ep}/{here}.{j}", prog, smp, ep_index, OP_CALL, OP_NOP, branch=True
+                    )
                 else:
                     prog.append((OP_NOP, 0, -1, 1.0))
         elif stores is not None:  # query, cache, publish: calls to datastores (model/datastores.py)

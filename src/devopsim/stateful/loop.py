@@ -15,7 +15,8 @@ acts through the model for datastore faults in the timeline:
   keys go) and warms up again; the miss ratio of the compiled cache steps
   follows on both planes (``plane.set_call_probability``).
 * ``broker-loss``: a broker's pods die; its partitions' leaders are re-elected
-  after ``broker.session.timeout.ms``.
+  after ``broker.session.timeout.ms``, and producers to them wait meanwhile
+  (``duration`` or a ``recover`` brings the brokers back).
 
 ``finish`` writes ``datastores.<name>`` into the summary.
 """
@@ -137,7 +138,11 @@ class StatefulLoop:
         comp = sim.program.datastores
         for name, ds in sc.datastores.items():
             svcs = sorted(
-                {a.split(".")[0] for k, a in (comp.alias.items() if comp else []) if k.startswith(name + ".")}
+                {
+                    a.split(".")[0]
+                    for k, a in (comp.alias.items() if comp else [])
+                    if k.startswith(name + ".") and not k.startswith(name + ".@")  # not the election wait
+                }
             )
             st = _Store(name, ds.kind, svcs or [name])
             self.stores[name] = st
@@ -483,10 +488,14 @@ class StatefulLoop:
     # --- faults -----------------------------------------------------------------------------------
 
     def _fault(self, sim: Simulation, f: Fault, index: int, t: float) -> None:
+        self.inject(sim, f, t, f"timeline[{index}]")
+
+    def inject(self, sim: Simulation, f: Fault, t: float, source: str) -> None:
+        """Apply a datastore fault now (from the timeline, or a chaos experiment's action)."""
         sc = sim.scenario
         ds = sc.datastores[f.target]
         st = self.stores[f.target]
-        sim.log.emit(t, "datastore.fault", datastore=f.target, fault=f.kind, source=f"timeline[{index}]")
+        sim.log.emit(t, "datastore.fault", datastore=f.target, fault=f.kind, source=source)
         if isinstance(ds, Redis) and "loads" in st.facts:
             self._count_lookups(sim, st, ds, self._delta(sim, st), t)  # at the ratio before the fault
         if f.kind == "db-primary-crash" and isinstance(ds, Postgres):
@@ -524,18 +533,55 @@ class StatefulLoop:
             for lk in self.links.get(f.target, []):
                 lk.heal(t)
             self.stores[f.target].facts["shards_lost"] = 0
+            if isinstance(ds, Kafka):
+                self._brokers_back(sim, f.target, t)
         elif f.kind == "cache-flush":
             self.flushed[f.target] = t
         elif f.kind == "cache-shard-loss" and isinstance(ds, Redis):
             st.facts["shards_lost"] = min(ds.shards, st.facts.get("shards_lost", 0) + (f.count or 1))
-        if isinstance(ds, Redis) and f.kind in ("cache-flush", "cache-shard-loss", "recover"):
-            self._set_miss(
-                sim, st, ds, t
-            )  # misses jump now, not at the next scrape  # misses jump now, not at the next scrape
         elif f.kind == "broker-loss" and isinstance(ds, Kafka):
-            w = sim.platform.workloads[f.target]
-            sim.platform.scale(f.target, max(0, w.desired - (f.count or 1)), t, reason="broker-loss")
-            st.facts["leader_election_pause_s"] = BROKER_SESSION_TIMEOUT
+            self._broker_loss(sim, st, ds, f, t)
+        if isinstance(ds, Redis) and f.kind in ("cache-flush", "cache-shard-loss", "recover"):
+            self._set_miss(sim, st, ds, t)  # misses jump now, not at the next scrape
+
+    def _broker_loss(self, sim: Simulation, st: _Store, ds: Kafka, f: Fault, t: float) -> None:
+        """Brokers die; producers to the partitions they led wait for new leaders.
+
+        The controller notices a dead broker after ``broker.session.timeout.ms`` and moves
+        leadership of its partitions to in-sync followers; meanwhile producers to those
+        partitions (leaders spread evenly: ``lost / brokers`` of them) retry
+        (``retries``, ``delivery.timeout.ms`` 120 s) and their sends complete once the new
+        leader is known: a publish in the window waits ``uniform(0, timeout)`` with that
+        probability (the ``<kafka>-election`` wait every publish calls first).
+        """
+        w = sim.platform.workloads[f.target]
+        alive = w.desired
+        lost = min(f.count or 1, alive)
+        sim.platform.scale(f.target, alive - lost, t, reason="broker-loss")
+        st.facts["leader_election_pause_s"] = BROKER_SESSION_TIMEOUT
+        st.facts["brokers_lost"] = st.facts.get("brokers_lost", 0) + lost
+        comp = sim.program.datastores
+        pcs = comp.election_pcs.get(f.target, []) if comp is not None else []
+        share = lost / alive if alive > 0 else 0.0
+        if alive - lost > 0 and share > 0:
+            for pc in pcs:
+                sim.plane.set_call_probability(pc, share)
+            sim.clock.schedule(
+                t + BROKER_SESSION_TIMEOUT, partial(self._elected, sim, f.target, pcs), priority=1
+            )
+        if f.duration:
+            sim.clock.schedule(t + f.duration, partial(self._brokers_back, sim, f.target), priority=1)
+
+    def _elected(self, sim: Simulation, name: str, pcs: list[int], t: float) -> None:
+        for pc in pcs:
+            sim.plane.set_call_probability(pc, 0.0)
+        sim.log.emit(t, "datastore.leaders_elected", datastore=name)
+
+    def _brokers_back(self, sim: Simulation, name: str, t: float) -> None:
+        ds = sim.scenario.datastores[name]
+        assert isinstance(ds, Kafka)
+        if sim.platform.workloads[name].desired < ds.brokers:
+            sim.platform.scale(name, ds.brokers, t, reason="broker back")
 
     def _promote(self, sim: Simulation, name: str, replica: int, lost: float, t: float) -> None:
         sim.platform.scale(name, 1, t, reason="patroni failover")

@@ -82,9 +82,13 @@ class FlowRouting:
     def set_call_probability(self, pc: int, p: float) -> None:
         """The call compiled at program counter ``pc`` is made with probability ``p`` from now on.
 
-        The flows are recomputed at once; the next tick is computed afresh (not replayed)
-        and the next window composes its latencies again.
+        The open window closes first (its traffic had the old probability); the flows
+        are recomputed at once; the next tick is computed afresh (not replayed) and the
+        next window composes its latencies again.
         """
+        close = getattr(self, "_close_open_window", None)
+        if close is not None:
+            close()  # the window so far is composed with the probability it had
         self.program.arrays["prog_p"][pc] = p
         if self.graph.set_probability(pc, p):
             self._recompute_flows()
