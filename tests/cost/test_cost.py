@@ -82,8 +82,8 @@ def test_run_cost_is_hours_times_price() -> None:
     assert cost["idle"]["unrequested"] == pytest.approx(sum(pools.values()) - api, rel=1e-6)
     util = s["services"]["api"]["utilization"]
     assert cost["idle"]["unused_requests"] == pytest.approx(api * (1 - util), rel=1e-6)
-    # Egress: answered requests x 16 KiB, all from AWS (the only cloud api runs in), $0.09/GB.
-    gb = s["classes"]["get"]["ok"] * 16 * 1024 / 1e9
+    # Egress: answered requests x 4 KiB, all from AWS (the only cloud api runs in), $0.09/GB.
+    gb = s["classes"]["get"]["ok"] * 4 * 1024 / 1e9
     assert cost["egress"]["by_cloud"] == {"aws": pytest.approx(gb * 0.09, rel=1e-5)}
     assert cost["total"] == pytest.approx(cost["compute"] + cost["egress"]["total"], rel=1e-9)
     assert sum(cost["by_cloud"].values()) == pytest.approx(cost["total"], rel=1e-9)

@@ -127,3 +127,26 @@ def test_a_scale_out_counts_as_mitigation() -> None:
     )
     assert incs[0]["mitigation"] == "scale-out api" and incs[0]["mitigated_s"] == 150.0
     assert incs[0]["recovered_s"] == pytest.approx(200.0)
+
+
+def test_a_platform_that_always_misses_its_slo_still_recovers_to_its_usual_self() -> None:
+    # 2 % of requests always fail (20x the 0.1 % budget: the burn alert is on all along);
+    # a fault at 1000 s adds 30 % for 60 s. Bad = above 3 x the median ratio (6 %).
+    bad = {k: 20.0 for k in range(360)}
+    bad.update({k: 320.0 for k in range(100, 106)})
+    bad.update({k: 300.0 for k in range(250, 253)})  # no fault: a breach of its own at 2500 s
+    fo = [{"region": "gcp/europe-west1", "failed_s": 1000.0, "detected_s": 1025.0, "clients_moved": {}}]
+    incs, _, _ = _build(
+        faults=[{"kind": "cloud-outage", "target": "gcp", "start_s": 1000.0, "end_s": None}],
+        series=_series(bad),
+        failovers=fo,
+    )
+    fault = next(i for i in incs if i["kind"] == "cloud-outage")
+    assert fault["recovered_s"] == 1060.0 and fault["ttr_s"] == 60.0
+    # The burn alert fired at the run's start (its own incident), so it detects nothing new here.
+    assert fault["detected_by"] == "health-check:gcp/europe-west1" and fault["ttd_s"] == 25.0
+    assert fault["users_affected"] == 6 * 320
+    breach = next(i for i in incs if i["start_s"] == 2500.0)
+    assert breach["kind"] == "slo-burn" and breach["recovered_s"] == 2530.0
+    assert breach["detected_s"] is None  # the burn alert never stopped firing: nothing new to page on
+    assert breach["users_affected"] == 3 * 300

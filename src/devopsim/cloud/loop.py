@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["FrontDoorLoop", "serving_regions"]
 
 OUTAGE_KINDS = ("cloud-outage", "region-outage")
-WATCH_S = 1.0  # seconds between looks at the regions while faults may happen
+_CHANGE_KINDS = ("chaos.fault", "chaos.recover", "fault", "node.", "pod.", "zone.", "region.", "cloud.")
 _SUB = 20  # midpoint sub-steps per segment when integrating lost requests
 
 
@@ -117,6 +117,9 @@ class FrontDoorLoop:
         self._delays: np.ndarray | None = None
         self._up: dict[str, bool] = {}
         self._up_key = -1
+        self._served: set[str] = set()
+        self._seen_account = 0
+        self.route_weight: dict[tuple[str, str], float] = {}  # (client, region) -> requests sent
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -162,13 +165,6 @@ class FrontDoorLoop:
         self._up = self._regions_up(sim)
         if self.model.steers:
             sim.clock.schedule(0.0, partial(self._probe, sim), priority=60)
-            # Follow outages to the second, so the lost requests start when the region dies.
-            sim.clock.schedule(WATCH_S, partial(self._watch, sim), priority=60)
-
-    def _watch(self, sim: Simulation, t: float) -> None:
-        self._account(sim, t)
-        if t + WATCH_S < sim.scenario.duration:
-            sim.clock.schedule(t + WATCH_S, partial(self._watch, sim), priority=60)
 
     # --- health checks ---------------------------------------------------------------------
 
@@ -190,12 +186,22 @@ class FrontDoorLoop:
         self._seen = len(events)
 
     def region_up(self, sim: Simulation, key: str) -> bool:
-        """Whether ``cloud/region`` answers: a ready pod of every entry service there."""
+        """Whether ``cloud/region`` answers: a ready pod of every entry service there.
+
+        A region that has not served yet (its first pods still starting) counts as up:
+        the front door is configured once the platform is live.
+        """
         cloud, region = key.split("/", 1)
         if cloud in self._down_events or region in self._down_events:
             return False
         if not self._placed:
             return True
+        up = self._serving(sim, cloud, region)
+        if up:
+            self._served.add(key)
+        return up or key not in self._served
+
+    def _serving(self, sim: Simulation, cloud: str, region: str) -> bool:
         cluster = getattr(sim.platform, "cluster", None)
         nodes = getattr(cluster, "nodes", {})
         entry_svcs = {e.split(".")[0] for c in sim.scenario.traffic.classes for e in c.entries}
@@ -303,14 +309,47 @@ class FrontDoorLoop:
         )
 
     def _account(self, sim: Simulation, t: float) -> None:
-        """Count the requests lost at the front door over ``[last, t)``, then look at the regions."""
+        """Count the requests lost at the front door over ``[last, t)``, then look at the regions.
+
+        The regions are looked at every probe (and at every verdict); when one changed
+        in between, the change is dated by the first fault, node or pod event since
+        the last look, so the lost requests start when the region died.
+        """
         t0 = self._t
         m = self.model
         if m is None or t <= t0:
             return
         self._t = t
-        up = dict(self._up)  # the regions' state over [t0, t): it changed at t0 at the latest
-        self._regions_up(sim, t)
+        before = dict(self._up)
+        seen = len(sim.log.events)
+        t_change = t
+        if self._regions_up(sim, None) != before:
+            for ev in sim.log.events[self._seen_account : seen]:
+                kind = str(ev.get("kind", ""))
+                if t0 <= float(ev["t"]) <= t and kind.startswith(_CHANGE_KINDS):
+                    t_change = float(ev["t"])
+                    break
+            for r, ok in self._up.items():
+                if not ok and before.get(r, True):
+                    self._open(r, t_change)
+        self._seen_account = seen
+        self._segment(sim, t0, t_change, before)
+        self._segment(sim, t_change, t, self._up)
+
+    def _segment(self, sim: Simulation, t0: float, t: float, up: dict[str, bool]) -> None:
+        """Routes and lost requests over ``[t0, t)`` with the regions in state ``up``."""
+        m = self.model
+        assert m is not None
+        if t <= t0:
+            return
+        arrivals = sim.traffic.expected(t0, t)
+        n_all = float(arrivals.sum())
+        split_mid = m.split(0.5 * (t0 + t))
+        for c, share in self.clients.items():
+            for r, x in split_mid[c].items():
+                if up.get(r, True):
+                    key = (c, r)
+                    self.route_weight[key] = self.route_weight.get(key, 0.0) + n_all * share * x
         if all(up.values()):
             return
         # The shares are piecewise linear in t: midpoints integrate them closely.
@@ -318,7 +357,6 @@ class FrontDoorLoop:
         frac = sum(self._dead_share(sim, t0 + (k + 0.5) * h, up) for k in range(_SUB)) / _SUB
         if frac <= 0:
             return
-        arrivals = sim.traffic.expected(t0, t)
         lost = arrivals * frac
         self.lost += lost
         total = float(lost.sum())
@@ -361,6 +399,8 @@ class FrontDoorLoop:
             return
         self._account(sim, sim.scenario.duration)
         warm = self._lost_after(sim.scenario.warmup)
+        if not self.delay_applied:
+            add_network_latency(summary, sim, self.route_weight, self.rtt)
         apply_frontdoor_losses(summary, sim.program.classes, warm, sim)
         split0 = {c: h[0][1] for c, h in m.answers.items()}
         summary["frontdoor"] = {
@@ -382,7 +422,9 @@ class FrontDoorLoop:
                 for c, share in self.clients.items()
             },
             "mean_rtt_s": round(float(self._class_delays(0.0)[0]) if self.lost.size else 0.0, 6),
-            "geography_latency_applied": self.delay_applied,
+            "geography_latency": "data plane (set_class_delay)"
+            if self.delay_applied
+            else "summary (route mixture)",
             "failovers": [{**f, "lost_requests": round(f["lost_requests"], 3)} for f in self.failovers],
             "lost_requests": round(float(warm.sum()), 3),
         }
@@ -394,6 +436,65 @@ class FrontDoorLoop:
         total = sum(x for *_, x in self.lost_series)
         after = sum(x * max(0.0, min(1.0, (b - t0) / (b - a))) for a, b, x in self.lost_series if b > a)
         return self.lost * (after / total if total > 0 else 0.0)
+
+
+def add_network_latency(
+    summary: dict[str, Any],
+    sim: Simulation,
+    weights: dict[tuple[str, str], float],
+    rtt: dict[str, dict[str, float]],
+) -> None:
+    """Add the client round trip to each class's latency in the summary (no plane class-delay hook).
+
+    A class's latency as users see it is the server's plus the round trip of the
+    client's region to the region that served it: a mixture over (client, region)
+    routes, weighted by the requests each carried. The class histograms are shifted
+    route by route and re-binned; latency SLOs keep the share of good requests the
+    shifted histogram gives (the plane's exact count scaled by the ratio of CDFs).
+    """
+    total = sum(weights.values())
+    if total <= 0:
+        return
+    from devopsim.engine.request.layout import LH_MIN, LH_N, LH_RATIO
+    from devopsim.results.stats import latency_block, lh_indices
+
+    comps = [(w / total, rtt[c][r]) for (c, r), w in weights.items() if w > 0]
+    mean_rtt = sum(w * d for w, d in comps)
+    edges = np.concatenate(([0.0], LH_MIN * LH_RATIO ** np.arange(LH_N - 1)))
+    mid = np.concatenate(([0.0], edges[1:] * math.sqrt(LH_RATIO)))
+    st = sim.plane.stats
+    shifted: dict[int, np.ndarray] = {}
+    for c, name in enumerate(sim.program.classes):
+        block = summary["classes"].get(name)
+        hist = np.asarray(st.cls_hist[c], dtype=np.float64)
+        ok = float(st.cls_ok[c])
+        if block is None or hist.sum() <= 0:
+            continue
+        new = np.zeros(LH_N)
+        for w, d in comps:
+            new += np.bincount(lh_indices(mid + d), weights=hist * w, minlength=LH_N)[:LH_N]
+        shifted[c] = new
+        block["latency_s"] = latency_block(new, float(st.cls_lsum[c]) + ok * mean_rtt, ok)
+        block["network_rtt_s"] = round(mean_rtt, 6)
+    for slo in summary.get("slos", []):
+        if slo.get("kind") != "latency" or not slo.get("requests"):
+            continue
+        idx = (
+            [sim.program.classes.index(slo["class"])]
+            if slo.get("class")
+            else list(range(len(sim.program.classes)))
+        )
+        thr = lh_indices(np.array([float(slo["latency_s"])]))[0]
+        before = sum(float(np.asarray(st.cls_hist[c])[:thr].sum()) for c in idx)
+        after = sum(float(shifted[c][:thr].sum()) for c in idx if c in shifted)
+        if before <= 0:
+            continue
+        good = round(slo["good"] * after / before)
+        attained = min(1.0, good / slo["requests"])
+        slo["good"] = good
+        slo["attained"] = round(attained, 9)
+        slo["met"] = bool(attained >= slo["objective"])
+        slo["budget_burned"] = round((1.0 - attained) / (1.0 - slo["objective"]), 6)
 
 
 def _rtt_or_none(row: dict[str, float], region: str | None) -> float | None:

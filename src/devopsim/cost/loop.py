@@ -11,6 +11,9 @@
   (Pending pods cost nothing). Where the platform does not say which node a
   pod runs on, its pods are spread evenly over the pools its placement allows
   (all pools without a placement).
+* **Datastores** run off the node pools (managed, or on dedicated nodes): their
+  pods are priced like pods of the pools their placement allows, and added to
+  ``compute`` as ``datastores``.
 * **Idle** capacity is what the nodes cost beyond what pods requested
   (``unrequested``), plus the requested CPU the pods did not use
   (``unused_requests``: service cost x (1 - CPU utilisation)).
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RESPONSE_BYTES", "CostLoop", "pod_seconds"]
 
-RESPONSE_BYTES = 16 * 1024  # bytes sent to the client per answered request (an assumption, reported)
+RESPONSE_BYTES = 4 * 1024  # bytes sent to the client per answered request (an assumption, reported)
 GIB = 1024.0**3
 
 
@@ -157,6 +160,8 @@ class CostLoop:
             by_cloud[cloud] = by_cloud.get(cloud, 0.0) + c
         by_service: dict[str, float] = {}
         unused = 0.0
+        off_pool: dict[str, float] = {}  # services outside the node pools (datastores), by cloud
+        off_names = set(getattr(sim.platform, "off_pool", set()))
         for name, w in sim.platform.workloads.items():
             spec = w.spec
             cpu = spec.resources.requests.cpu if spec.resources.requests.cpu is not None else spec.cores
@@ -179,12 +184,21 @@ class CostLoop:
                 c += max(0.0, end - pod.created) * max(cpu / p.vcpu, mem / p.memory_gib) * p.hourly / 3600.0
             if not placed:
                 c = pod_seconds(w.history, t1) * rate
+            if name in off_names:
+                # Their own (managed or dedicated) capacity, priced like the pools they may use.
+                clouds = sorted({self.pools[k][0] for k in keys})
+                for cl in clouds:
+                    off_pool[cl] = off_pool.get(cl, 0.0) + c / len(clouds)
             by_service[name] = c
             util = (summary.get("services", {}).get(name) or {}).get("utilization")
             if isinstance(util, int | float):
                 unused += c * max(0.0, 1.0 - float(util))
-        compute = sum(by_pool.values())
-        requested = sum(by_service.values())
+        pools_total = sum(by_pool.values())
+        dedicated = sum(off_pool.values())
+        for cloud, c in off_pool.items():
+            by_cloud[cloud] = by_cloud.get(cloud, 0.0) + c
+        compute = pools_total + dedicated
+        requested = sum(c for n, c in by_service.items() if n not in off_names)
         egress_cloud = self._egress(sim, summary)
         for cloud, c in egress_cloud.items():
             by_cloud[cloud] = by_cloud.get(cloud, 0.0) + c
@@ -196,11 +210,12 @@ class CostLoop:
             "by_cloud": {k: _r(v) for k, v in by_cloud.items()},
             "by_service": {k: _r(v) for k, v in by_service.items()},
             "by_node_pool": {k: _r(v) for k, v in by_pool.items()},
+            "datastores": _r(dedicated),
             "idle": {
-                "unrequested": _r(max(0.0, compute - requested)),
+                "unrequested": _r(max(0.0, pools_total - requested)),
                 "unused_requests": _r(unused),
-                "total": _r(max(0.0, compute - requested) + unused),
-                "share": _r((max(0.0, compute - requested) + unused) / compute) if compute > 0 else None,
+                "total": _r(max(0.0, pools_total - requested) + unused),
+                "share": _r((max(0.0, pools_total - requested) + unused) / compute) if compute > 0 else None,
             },
             "egress": {"total": _r(egress), "by_cloud": {k: _r(v) for k, v in egress_cloud.items()}},
             "price_table_date": self.table.date,

@@ -4,18 +4,24 @@ Every fault (the chaos engine's ``faults[]``, else the scenario's timeline
 faults) and every stretch of fast SLO burn that no fault explains becomes an
 incident with the SRE timeline:
 
-* ``start_s``: the fault's injection, or the first bad interval of the burn.
+* ``start_s``: the fault's injection; for an SLO breach no fault explains (a
+  stretch of bad intervals during which the fast burn condition holds), its
+  first bad interval, or the start of a deploy in the 10 minutes before it.
 * ``detected_s`` / ``detected_by``: the earliest of an alert firing
   (``alert:NAME``), the front door's health check marking a region of the
   fault's target unhealthy (``health-check:REGION``), and a fast SLO burn
-  (``slo-burn:SLO``): the error ratio over the last 5 minutes at least
-  :data:`FAST_BURN` times the SLO's error budget (the short window of the SRE
-  workbook's page alert, 14.4 = 2 % of a 30-day budget in an hour).
+  (``slo-burn:SLO``): the moment the error ratio over the last 5 minutes
+  reaches :data:`FAST_BURN` times the SLO's error budget (the short window of
+  the SRE workbook's page alert, 14.4 = 2 % of a 30-day budget in an hour); a
+  burn alert already firing when the incident starts detects nothing new.
 * ``mitigated_s`` / ``mitigation``: the first automatic or manual action after
   the start: a front-door failover, a datastore failover, a rollback, a
   scale-out.
-* ``recovered_s``: the end of the last bad interval (error ratio above the
-  SLO's budget) before :data:`QUIET_S` seconds without one.
+* ``recovered_s``: the end of the last bad interval before :data:`QUIET_S`
+  seconds without one; an interval is bad when its share of bad requests is
+  above both the SLO's budget and :data:`BASELINE_FACTOR` times the run's
+  median (a platform that always misses its SLO a little still recovers from
+  an incident when it is back to its usual self).
 * ``users_affected``: requests that failed, or missed a latency SLO, from the
   start to the recovery (front-door connection errors included);
   ``writes_lost``: writes the datastores lost in failovers meanwhile.
@@ -29,11 +35,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FAST_BURN", "QUIET_S", "SHORT_WINDOW_S", "Interval", "build_incidents"]
+__all__ = ["BASELINE_FACTOR", "FAST_BURN", "QUIET_S", "SHORT_WINDOW_S", "Interval", "build_incidents"]
 
 FAST_BURN = 14.4
 SHORT_WINDOW_S = 300.0
 QUIET_S = 300.0
+BASELINE_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,8 @@ class _Incident:
     mitigations: list[tuple[float, str]] = field(default_factory=list)
 
 
-def _burn_times(series: list[Interval], budget: float) -> list[float]:
-    """Ends of the intervals at which the short-window burn rate reaches :data:`FAST_BURN`."""
+def _burning(series: list[Interval], budget: float) -> list[bool]:
+    """Per interval: whether the short-window burn rate is at least :data:`FAST_BURN` at its end."""
     out = []
     lo = 0
     n = bad = 0.0
@@ -74,12 +81,17 @@ def _burn_times(series: list[Interval], budget: float) -> list[float]:
             n -= series[lo].requests
             bad -= series[lo].failed
             lo += 1
-        if n > 0 and bad / n >= FAST_BURN * budget:
-            out.append(iv.t1)
+        out.append(n > 0 and bad / n >= FAST_BURN * budget)
     return out
 
 
+def _onsets(series: list[Interval], burning: list[bool]) -> list[float]:
+    """When the burn alert starts firing (an alert already on at the run's start counts once)."""
+    return [iv.t1 for k, iv in enumerate(series) if burning[k] and (k == 0 or not burning[k - 1])]
+
+
 def _is_bad(iv: Interval, budget: float) -> bool:
+    """Worse than the threshold (the budget, or :data:`BASELINE_FACTOR` x the run's usual error ratio)."""
     return iv.requests > 0 and iv.bad / iv.requests > budget
 
 
@@ -135,6 +147,9 @@ def build_incidents(
         deployments: ``deployments[]`` of the summary.
         end: the run's duration, seconds.
     """
+    ratios = sorted(iv.bad / iv.requests for iv in series if iv.requests > 0)
+    usual = ratios[len(ratios) // 2] if ratios else 0.0
+    threshold = max(budget, BASELINE_FACTOR * usual)
     incs: list[_Incident] = []
     for f in sorted(faults, key=lambda f: float(f["start_s"])):
         if f.get("kind") == "recover":
@@ -149,43 +164,49 @@ def build_incidents(
                     (fo["detected_s"], f"failover {fo['region']}" + (f" ({moved})" if moved else ""))
                 )
         incs.append(inc)
-    burns = _burn_times(series, budget)
-    # Fast burn that no fault explains: an incident of its own, started by its first bad interval.
-    for t in burns:
-        inside = any(
-            i.start <= t <= ((_recovery(series, i.start, budget, end)[0] or i.start) + SHORT_WINDOW_S)
-            for i in incs
-        )
-        if inside:
+    burning = _burning(series, budget)
+    burns = _onsets(series, burning)
+    # SLO breaches no fault explains: each stretch of bad intervals during which the fast
+    # burn condition holds is an incident of its own.
+    covered = [
+        (i.start, (_recovery(series, i.start, threshold, end)[0] or i.start) + SHORT_WINDOW_S) for i in incs
+    ]
+    k = 0
+    while k < len(series):
+        iv = series[k]
+        if not _is_bad(iv, threshold) or any(a <= iv.t0 < b for a, b in covered):
+            k += 1
             continue
-        start = t
-        for iv in reversed([iv for iv in series if iv.t1 <= t]):
-            if not _is_bad(iv, budget):
-                break
-            start = iv.t0
-        deploy = next(
-            (
-                d
-                for d in deployments
-                if d.get("kind") == "deploy" and start - 600 <= float(d["started_s"]) <= start
-            ),
-            None,
-        )
-        if deploy is not None:
-            inc = _Incident(
-                "deploy",
-                f"deploy {deploy['service']} {deploy.get('to_version', '')}".strip(),
-                deploy["service"],
-                float(deploy["started_s"]),
+        start = iv.t0
+        rec, _ = _recovery(series, start, threshold, end)
+        stop = rec if rec is not None else iv.t1
+        if any(burning[j] for j in range(k, len(series)) if series[j].t1 <= stop + SHORT_WINDOW_S):
+            deploy = next(
+                (
+                    d
+                    for d in deployments
+                    if d.get("kind") == "deploy" and start - 600 <= float(d["started_s"]) <= start
+                ),
+                None,
             )
-        else:
-            inc = _Incident("slo-burn", f"fast burn of SLO {slo_name}", None, start)
-        incs.append(inc)
+            if deploy is not None:
+                incs.append(
+                    _Incident(
+                        "deploy",
+                        f"deploy {deploy['service']} {deploy.get('to_version', '')}".strip(),
+                        deploy["service"],
+                        float(deploy["started_s"]),
+                    )
+                )
+            else:
+                incs.append(_Incident("slo-burn", f"fast burn of SLO {slo_name}", None, start))
+        while k < len(series) and series[k].t0 < stop:
+            k += 1
     incs.sort(key=lambda i: i.start)
     out: list[dict[str, Any]] = []
     for k, inc in enumerate(incs):
         until = incs[k + 1].start if k + 1 < len(incs) else end
-        recovered, affected = _recovery(series, inc.start, budget, until)
+        recovered, affected = _recovery(series, inc.start, threshold, until)
         window_end = recovered if recovered is not None else (inc.fault_end or inc.start)
         for a in alerts:
             fired = a.get("firing_at")

@@ -47,8 +47,13 @@ class IncidentsLoop:
         step = sim.scenario.monitoring.scrape_interval
         sim.clock.schedule(0.0, partial(self._sample, sim, step), priority=70)
 
+    @staticmethod
+    def _stats(sim: Simulation) -> Any:
+        # The per-class counters only: cheaper than the full statistics on the flow plane.
+        return sim.plane.class_stats if hasattr(sim.plane, "class_stats") else sim.plane.stats
+
     def _sample(self, sim: Simulation, step: float, t: float) -> None:
-        st = sim.plane.stats
+        st = self._stats(sim)
         fast = float(st.slo_good[self._lat_k]) if self._lat_k is not None else np.nan
         self.samples.append((t, float(st.cls_n.sum()), float(st.cls_ok.sum()), fast))
         if t + step < sim.scenario.duration:
@@ -86,7 +91,7 @@ class IncidentsLoop:
         return out
 
     def _now(self, sim: Simulation) -> tuple[float, float, float, float]:
-        st = sim.plane.stats
+        st = self._stats(sim)
         fast = float(st.slo_good[self._lat_k]) if self._lat_k is not None else np.nan
         return sim.scenario.duration, float(st.cls_n.sum()), float(st.cls_ok.sum()), fast
 

@@ -53,15 +53,6 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
         file, line = src.where(path)
         out.append(Unsupported(file, line, dotted(path), what, cap, instead))
 
-    if sc.platform is not None:
-        add(
-            ("platform",),
-            "the multi-cloud platform",
-            "chaos",
-            "pods run on one implicit node pool with no network latency",
-        )
-    if sc.traffic.clients is not None:
-        add(("traffic", "clients"), "client geography", "chaos", "all clients are equally close")
     for name, svc in sc.services.items():
         base: PathKey = ("services", name)
         if svc.autoscaler is not None and svc.autoscaler.kind not in (
