@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from devopsim.control.analysis import AnalysisRun
 from devopsim.control.progressive import EPS, Progressive
+from devopsim.model.platform import PodPhase
 from devopsim.scenario.controllers import Canary, CanaryStep, SetCanaryScale
 
 if TYPE_CHECKING:
@@ -311,14 +312,14 @@ class CanaryController(Progressive):
     def _settled(self, version: str, t: float) -> bool:
         pods = self.pods(version)
         n = self.w.desired
-        old = any(p.version != version and p.phase.value != "Gone" for p in self.w.pods)
+        old = any(p.version != version and p.phase != PodPhase.GONE for p in self.w.pods)
         return len(pods) == n and self.available(pods, t) == n and not old
 
     def _sync_promoted(self, t: float) -> None:
         assert self.promote_done_at is not None
         if t + EPS >= self.promote_done_at and self.pods(self.stable):
             self.scale(self.stable, 0, t)
-        if not any(p.version != self.new and p.phase.value != "Gone" for p in self.w.pods):
+        if not any(p.version != self.new and p.phase != PodPhase.GONE for p in self.w.pods):
             self.routing = None
             self.done = True
 
@@ -344,7 +345,7 @@ class CanaryController(Progressive):
                     self.scale(self.new, 0, t)
             else:
                 self.loop.wake_at(self.service, aborted + delay)
-        gone = not any(p.version == self.new and p.phase.value != "Gone" for p in self.w.pods)
+        gone = not any(p.version == self.new and p.phase != PodPhase.GONE for p in self.w.pods)
         if self.r.finished is not None and (delay == 0 or gone):
             if gone:
                 self.routing = None
