@@ -53,6 +53,7 @@ __all__ = ["DEFAULT_DATA_SIZE", "StatefulLoop"]
 DATASTORE_FAULTS = frozenset(
     {"db-primary-crash", "replication-break", "recover", "cache-flush", "cache-shard-loss", "broker-loss"}
 )
+CPU_SATURATED = 0.95  # a scrape interval with this share of the database's cores busy: CPU-bound
 MAX_POLL_RECORDS = 500  # max.poll.records: what one member fetches and holds while the group has lag
 DEFAULT_DATA_SIZE = 10 * 1024**3  # bytes of a database whose scenario gives no dataSize
 
@@ -247,6 +248,7 @@ class StatefulLoop:
         lab = {"datastore": st.name, "datname": "app"}
         up = 1.0 if sim.platform.workloads[st.name].ready_count() > 0 else 0.0
         put.append(("pg_up", {"datastore": st.name}, up))
+        self._pg_load(sim, st, ds, dt, lab, put)
         put.append(("pg_stat_database_xact_commit", lab, float(sum(self._ok(st)))))
         put.append(
             ("pg_stat_database_xact_rollback", lab, float(sum(st.facts.get("errors_now", {}).values())))
@@ -274,6 +276,57 @@ class StatefulLoop:
             cr = float(np.sum(c * lam * -np.expm1(-2.0 * window * lam * (n - 1) / n)))
             st.facts["conflicts"] += cr * dt
             put.append(("devopsim_pg_write_conflicts_total", {"datastore": st.name}, st.facts["conflicts"]))
+
+    def _pg_load(
+        self,
+        sim: Simulation,
+        st: _Store,
+        ds: Postgres,
+        dt: float,
+        lab: dict[str, str],
+        put: list[tuple[str, dict[str, str], float]],
+    ) -> None:
+        """Connections in use and refused, and CPU use, of the database's nodes since the last tick.
+
+        A node refuses a connection beyond ``max_connections`` (the backend limit: the
+        synthetic service has as many workers and no queue), which the caller sees as an
+        error; CPU saturation stretches every query (the cores are shared by the backends)
+        until the connections fill up too.
+        """
+        rp = sim.plane.replicas
+        cnt = rp.cnt
+        seen: dict[str, float] = {}
+        refused = in_use = peak = 0.0
+        last = st.facts.setdefault("refused_by_pod", {})
+        for svc in st.services:
+            w = sim.platform.workloads.get(svc)
+            if w is None:
+                continue
+            for pod in w.live():
+                n = float(cnt[pod.slot, :, 2].sum())  # 503: no connection slot free
+                refused += max(n - last.get(pod.name, 0.0), 0.0)
+                seen[pod.name] = n
+                busy = float(rp.busy[pod.slot])
+                in_use += busy
+                peak = max(peak, busy)
+        st.facts["refused_by_pod"] = seen
+        st.facts["refused"] = st.facts.get("refused", 0.0) + refused
+        st.facts["peak_connections"] = max(st.facts.get("peak_connections", 0.0), peak)
+        # CPU: core-seconds used over core-seconds the nodes had, since the last tick.
+        idx = [sim.program.services.index(x) for x in st.services if x in sim.program.services]
+        totals = sim.plane.service_totals(self.t_prev)  # the tick's time
+        used = sum(totals[i].cpu for i in idx)
+        cores = float(ds.resources.cpu) * sum(
+            len(sim.platform.workloads[x].live()) for x in st.services if x in sim.platform.workloads
+        )
+        prev = st.facts.get("cpu_used")
+        st.facts["cpu_used"] = used
+        if prev is not None and dt > 0 and cores > 0:
+            u = max(used - prev, 0.0) / (cores * dt)
+            st.facts["peak_cpu"] = max(st.facts.get("peak_cpu", 0.0), u)
+            put.append(("devopsim_pg_cpu_utilization", {"datastore": st.name}, u))
+        put.append(("pg_stat_activity_count", {**lab, "state": "active"}, in_use))
+        put.append(("devopsim_pg_connections_refused_total", {"datastore": st.name}, st.facts["refused"]))
 
     @staticmethod
     def _ok(st: _Store) -> list[float]:
@@ -600,8 +653,10 @@ class StatefulLoop:
         return f is not None and f.target in sim.scenario.datastores and f.kind in DATASTORE_FAULTS
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
-        """Write ``datastores.<name>``."""
+        """Write ``datastores.<name>`` (after a last look at the plane, at the end of the run)."""
         sc = sim.scenario
+        if self.t_prev < sc.duration:
+            self._tick(sim, sc.duration)
         out: dict[str, Any] = {}
         for name, st in self.stores.items():
             ds = sc.datastores[name]
@@ -610,7 +665,19 @@ class StatefulLoop:
             d: dict[str, Any] = {"kind": st.kind, "queries": total, "errors": errors}
             if isinstance(ds, Postgres):
                 wal_rate = st.facts.get("writes", 0.0) / max(sc.duration, 1e-9) * WAL_BYTES_PER_WRITE
+                refused = st.facts.get("refused", 0.0)
+                peak_cpu = st.facts.get("peak_cpu", 0.0)
+                causes = [
+                    c for c, on in (("cpu", peak_cpu >= CPU_SATURATED), ("connections", refused > 0)) if on
+                ]
                 d.update(
+                    connections={
+                        "max": ds.resources.connections,
+                        "peak_in_use": st.facts.get("peak_connections", 0.0),
+                        "refused": refused,
+                    },
+                    cpu={"cores": ds.resources.cpu, "peak_utilization": peak_cpu},
+                    saturated=causes,
                     failovers=st.facts["failovers"],
                     writes_lost=st.facts["writes_lost"],
                     rto_s=st.facts["rto_s"],
