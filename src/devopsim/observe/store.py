@@ -117,20 +117,25 @@ class _Table:
             self.blocks, self.fill = [merged], merged.shape[0]
         return self.blocks[0][: self.fill]
 
-    def rows(self, a: int, b: int) -> np.ndarray:
-        """Rows ``a:b`` (time order) as a ``(b - a, ncols)`` array."""
+    def rows(self, a: int, b: int, cols: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``a:b`` (time order) as a ``(b - a, ncols)`` array, only columns ``cols`` if given."""
         self.ensure_sorted()
         out: list[np.ndarray] = []
         start = 0
+        last = len(self.blocks) - 1
         for k, blk in enumerate(self.blocks):
-            size = self.fill if k == len(self.blocks) - 1 else blk.shape[0]
+            size = self.fill if k == last else blk.shape[0]
             lo, hi = max(a, start), min(b, start + size)
             if lo < hi:
-                out.append(blk[lo - start : hi - start])
+                part = blk[lo - start : hi - start]
+                out.append(part if cols is None else part[:, cols])
             start += size
+            if start >= b:
+                break
         if len(out) == 1:
             return out[0]
-        return np.concatenate(out) if out else np.empty((0, self.ids.size))
+        width = self.ids.size if cols is None else cols.size
+        return np.concatenate(out) if out else np.empty((0, width))
 
     def ensure_sorted(self) -> None:
         if self.sorted:
@@ -387,21 +392,22 @@ class MetricStore:
                 out.append((tb.ids, tb.t[: tb.n], tb.values()))
         return out
 
-    def raw_window(self, lo: float, hi: float) -> list[tuple[_Table, np.ndarray, np.ndarray]]:
-        """Per table overlapping ``[lo, hi]``: the table, its row times and values in that span."""
+    def raw_window(self, lo: float, hi: float) -> list[tuple[_Table, int, int]]:
+        """Per table with rows in ``[lo, hi]``: the table and that row span ``a:b`` (read it with
+        ``table.rows(a, b, cols)``; ``table.t[a:b]`` are the times)."""
         out = []
         for tb in self._tables:
             n = tb.n
             if n == 0:
                 continue
             tb.ensure_sorted()
-            if tb.t[0] > hi or tb.t[n - 1] < lo:
+            t = tb.t
+            if t[0] > hi or t[n - 1] < lo:
                 continue
-            t = tb.t[:n]
-            a = int(np.searchsorted(t, lo, side="left"))
-            b = int(np.searchsorted(t, hi, side="right"))
+            a = 0 if t[0] >= lo else int(np.searchsorted(t[:n], lo, side="left"))
+            b = n if t[n - 1] <= hi else int(np.searchsorted(t[:n], hi, side="right"))
             if a < b:
-                out.append((tb, t[a:b], tb.rows(a, b)))
+                out.append((tb, a, b))
         return out
 
     def stale_window(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,15 @@ Times are simulated seconds since the start of the run.
 """
 
 from devopsim.observe.promql.ast import AGGREGATIONS, FUNCTIONS, PromQLError
-from devopsim.observe.promql.engine import Engine, Sample, Semantics, check
+from devopsim.observe.promql.engine import Engine, Sample, Semantics, check, selected_metrics
 
-__all__ = ["AGGREGATIONS", "FUNCTIONS", "Engine", "PromQLError", "Sample", "Semantics", "check"]
+__all__ = [
+    "AGGREGATIONS",
+    "FUNCTIONS",
+    "Engine",
+    "PromQLError",
+    "Sample",
+    "Semantics",
+    "check",
+    "selected_metrics",
+]

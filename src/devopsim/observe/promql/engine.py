@@ -51,7 +51,7 @@ from devopsim.observe.promql.select import AGGREGATE_FOR, Selection
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore
 
-__all__ = ["Engine", "Sample", "check"]
+__all__ = ["Engine", "Sample", "check", "selected_metrics"]
 
 Semantics = Literal["prometheus3", "prometheus2"]
 
@@ -68,6 +68,33 @@ def check(expr: str) -> None:
     node = parse(expr)
     if value_type(node) in ("string", "matrix"):
         raise PromQLError(expr, f"a {value_type(node)} result is not supported; give a vector or scalar")
+
+
+def selected_metrics(expr: str) -> set[str] | None:
+    """The metric names ``expr`` reads, or None when a selector has no fixed name (``{job="x"}``,
+    ``{__name__=~"http_.*"}``). Raises :class:`PromQLError` if ``expr`` is not supported."""
+    names: set[str] = set()
+    stack: list[Node] = [parse(expr)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, MatrixSel):
+            node = node.selector
+        if isinstance(node, Selector):
+            fixed = [m.value for m in node.matchers if m.name == "__name__" and m.op == "="]
+            if not fixed:
+                return None
+            names.add(fixed[0])
+        elif isinstance(node, Call):
+            stack.extend(node.args)
+        elif isinstance(node, Aggregate):
+            stack.append(node.expr)
+            if node.param is not None:
+                stack.append(node.param)
+        elif isinstance(node, Binary):
+            stack += [node.lhs, node.rhs]
+        elif isinstance(node, Unary):
+            stack.append(node.expr)
+    return names
 
 
 Value = Vector | float

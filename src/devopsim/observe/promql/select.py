@@ -210,7 +210,7 @@ class Selection:
         vals: list[np.ndarray] = []
         if m.sids.size:
             ckey = (id(self), m)
-            for tb, t, rows in st.raw_window(lo_s, hi_s):
+            for tb, a, b in st.raw_window(lo_s, hi_s):
                 hit = tb.cache.get(ckey)
                 if hit is None or hit[0] != m.checked:
                     r = m.rank[tb.ids]
@@ -220,12 +220,13 @@ class Selection:
                 _, cols, rk = hit
                 if not cols.size:
                     continue
-                sub = rows[:, cols]
+                t = tb.t[a:b]
+                sub = tb.rows(a, b, cols)
                 ranks.append(np.repeat(rk, t.size))
                 times.append(np.tile(t, cols.size))
                 v = sub.T.ravel()
                 vals.append(np.ones_like(v) if aggr == "count" else v)
-            downsampled = self._downsampled(m, lo_s, hi_s, aggr, ranks, times, vals)
+            downsampled = st.has_downsampled and self._downsampled(m, lo_s, hi_s, aggr, ranks, times, vals)
         else:
             downsampled = False
         rank = np.concatenate(ranks) if ranks else np.empty(0, np.int64)

@@ -38,7 +38,6 @@ from devopsim.errors import Issue
 from devopsim.observe.rules.evaluator import Alert, GroupEvaluator, RuleEvent
 from devopsim.observe.rules.files import GroupDef, RuleFileError, selector_metrics
 from devopsim.observe.rules.load import scenario_rule_groups
-from devopsim.observe.rules.window import WindowStore, needed_history
 from devopsim.scenario.base import suggest
 
 if TYPE_CHECKING:
@@ -67,33 +66,6 @@ def postable_alert(
         "endsAt": _rfc3339(origin, ends),
         "generatorURL": f"{external_url}/graph?g0.expr={quote_plus(expr)}&g0.tab=1",
     }
-
-
-def _selected_metrics(groups: list[GroupDef]) -> set[str] | None:
-    """The metric names the rules read (None when a selector has no fixed name)."""
-    import promql_parser
-
-    names = {"ALERTS", "ALERTS_FOR_STATE"}
-    for g in groups:
-        for r in g.rules:
-            names.add(r.name)
-            unnamed: list[bool] = []
-
-            def visit(node: Any, unnamed: list[bool] = unnamed) -> None:
-                if (
-                    isinstance(node, promql_parser.VectorSelector)
-                    and not node.name
-                    and not any(
-                        m.name == "__name__" and str(m.op) == "MatchOp.Equal" for m in node.matchers.matchers
-                    )
-                ):
-                    unnamed.append(True)
-
-            promql_parser.walk(promql_parser.parse(r.expr), visit)
-            if unnamed:
-                return None
-            names |= selector_metrics(r.expr)
-    return names
 
 
 def _target_name(n: Notify) -> str:
@@ -130,25 +102,9 @@ class RulesLoop:
         self.notify = list(mon.notify)
         for n in self.notify:
             self.notified[_target_name(n)] = {"posts": 0, "alerts": 0}
-        intervals = [g.interval or mon.evaluation_interval for g in self.groups]
-        history = needed_history([r.expr for g in self.groups for r in g.rules])
-        self.window: WindowStore | None = None
-        if history is None:
-            self.engine = Engine(sim.store)
-        else:
-            offset = max(g.query_offset for g in self.groups)
-            self.window = win = WindowStore(
-                sim.store, history + offset + max(intervals), _selected_metrics(self.groups)
-            )
-            self.engine = Engine(win.store)
-            win.on_rebuild = lambda: setattr(self, "engine", Engine(win.store))
-            main_append = sim.store.append
-
-            def tee(t: float, ids: Any, values: Any) -> None:
-                main_append(t, ids, values)
-                win.tee(t, ids, values)
-
-            sim.store.append = tee  # type: ignore[method-assign]
+        # The engine reads only the span each selector needs and tests only new series, so it
+        # works on the run's store directly (no sliding copy of it).
+        self.engine = Engine(sim.store)
         for g in self.groups:
             ev = GroupEvaluator(
                 g,
@@ -165,8 +121,6 @@ class RulesLoop:
         return self.engine.instant(expr, t)
 
     def _eval(self, t: float, *, sim: Simulation, ev: GroupEvaluator) -> None:
-        if self.window is not None:
-            self.window.trim(t)
         events, send = ev.eval(t)
         self.evaluations += 1
         for e in events:
