@@ -219,3 +219,25 @@ def test_partition_of_a_zone_fails_the_share_of_calls_its_pods_take(plane: str) 
     want = 20.0 * 600 / 3
     tol = 4 * (20.0 * 600 * (1 / 3) * (2 / 3)) ** 0.5 + 0.02 * want
     assert s["classes"]["c"]["errors"]["unavailable"] == pytest.approx(want, abs=tol)
+
+
+@pytest.mark.parametrize(("size", "killed"), [("400Mi", 2), ("300Mi", 0)])
+def test_memory_stress_oom_kills_only_over_the_limit(size: str, killed: int) -> None:
+    # An idle pod's working set is 60 % of its memory request (docs/control.md): 153.6 MiB of
+    # 256 MiB. With a 512 MiB limit a 400 MiB stressor goes over (553.6), a 300 MiB one does not.
+    sc = one_service(
+        "1/s",
+        "exp(1ms)",
+        replicas=3,
+        duration="10m",
+        extra_service={
+            "resources": {"requests": {"cpu": 1, "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+        },
+    )
+    sc = _with(
+        sc, {"at": "5m", "fault": {"kind": "memory-stress", "target": "api", "count": 2, "memory": size}}
+    )
+    r = devopsim.simulate(sc)
+    oom = [e for e in r.events if e["kind"] == "pod.oom_killed"]
+    assert len(oom) == killed and all(e["t"] == 300.0 for e in oom)
+    assert len(r.summary["faults"][0]["affected"]) == killed

@@ -34,9 +34,10 @@ Datastore faults (``db-primary-crash``, ``replication-break``, ``cache-flush``,
 ``cache-shard-loss``, ``broker-loss``) belong to the stateful loop; the injector
 forwards them there. Locations that cover only part of a service's pods impair
 that service in proportion (a partition of a zone holding a third of the pods
-fails a third of its calls). ``network-bandwidth``, ``memory-stress``,
-``memory-leak`` and ``disk-fill`` need models the twin does not have yet (message
-sizes, memory); they are recorded as not simulated.
+fails a third of its calls). ``network-bandwidth``, ``memory-leak`` and
+``disk-fill`` need models the twin does not have (message sizes, a leak outside a
+version, disks); they are recorded as not simulated. ``memory-stress`` OOM-kills the
+containers whose limit the stressor's ``memory`` pushes them over.
 """
 
 from __future__ import annotations
@@ -64,8 +65,7 @@ DATASTORE_KINDS = frozenset(
 )
 NOT_SIMULATED = {
     "network-bandwidth": "message sizes are not modelled, so a bandwidth limit has no effect",
-    "memory-stress": "pod memory is not modelled yet, so nothing is OOM-killed",
-    "memory-leak": "pod memory is not modelled yet, so nothing is OOM-killed",
+    "memory-leak": "a leak is a version's (deploy changes.memoryLeak); as a fault it is not simulated",
     "disk-fill": "disks are not modelled yet",
 }
 LOCATION_KINDS = {
@@ -405,6 +405,24 @@ class FaultInjector:
         if not 0.0 < factor <= 1.0:
             raise ChaosError(f"cpu-stress leaves a factor in (0, 1] of the cores (got {factor})")
         self._impair(af, shares, _Impair(cpu_factor=factor))
+
+    def _memory_stress(self, f: Fault, af: ActiveFault, t: float) -> None:
+        # StressChaos memory {size}: a stressor in the container allocates ``size``. Over the
+        # container's memory limit the kernel OOM-kills it (the stressor goes with the
+        # container; the kubelet restarts it after its back-off). Under the limit nothing
+        # happens: node memory pressure is not modelled.
+        if f.memory is None:
+            raise ChaosError("memory-stress needs 'memory' (the stressor's size, e.g. memory: 256Mi)")
+        platform = self.sim.platform
+        for pod in [p for p in self._pick_pods(f) if p.phase == PodPhase.RUNNING]:
+            limit = platform.workloads[pod.service].spec.resources.limits.memory
+            used = platform.memory(pod, t, float(self.sim.plane.outstanding(pod.slot)))
+            if limit is not None and used + f.memory > limit:
+                af.affected.append(pod.name)
+                platform.container_exit(pod, "OOMKilled", t)
+        if not af.affected:
+            af.note = "the stressor fits under every memory limit: no effect (node pressure is not modelled)"
+        af.end, af.ended_by = t, "instant"
 
     def _dependency_slowdown(self, f: Fault, af: ActiveFault, t: float) -> None:
         if f.delay is None and f.factor is None:
