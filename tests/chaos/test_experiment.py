@@ -333,3 +333,24 @@ def test_global_example_experiment_runs_and_says_whether_the_hypothesis_held() -
     assert j["deviated"] is (not j["steady_states"]["after"]["steady_state_met"])
     kinds = [f["kind"] for f in out.summary["faults"]]
     assert kinds[0] == "cloud-outage" and out.summary["faults"][0]["end_s"] == 17.5 * 3600 + 1200
+
+
+def test_continuous_hypothesis_checks_during_the_method() -> None:
+    exp = _exp(
+        runtime={"hypothesis": {"strategy": "continuous", "freq": 60}, "rollbacks": {"strategy": "never"}}
+    )
+    _, j = _run(exp)
+    # Checks at 10m, 11m, 12m while the 3-minute pause runs (the method ends at 13m).
+    during = j["steady_states"]["during"]
+    assert len(during) == 3
+    assert [d["probes"][0]["t_s"] for d in during] == [600.0, 660.0, 720.0]
+    assert during[0]["steady_state_met"] is True  # the partition's failures are not scraped yet
+    assert during[2]["steady_state_met"] is False
+    assert j["deviated"] is True and j["rollbacks"] == []  # strategy never
+
+
+def test_rollbacks_only_if_deviated() -> None:
+    exp = _exp(runtime={"rollbacks": {"strategy": "deviated"}})
+    exp["method"][0]["provider"]["fault"] = {"kind": "network-delay", "target": "api", "delay": "1ms"}
+    _, j = _run(exp)
+    assert j["deviated"] is False and j["rollbacks"] == []
