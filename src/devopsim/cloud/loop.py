@@ -119,6 +119,7 @@ class FrontDoorLoop:
         self._up_key = -1
         self._served: set[str] = set()
         self._seen_account = 0
+        self._user_mask = np.zeros(0)
         self.route_weight: dict[tuple[str, str], float] = {}  # (client, region) -> requests sent
 
     # --- set-up ----------------------------------------------------------------------------
@@ -160,6 +161,8 @@ class FrontDoorLoop:
             ttl=fd.ttl if fd is not None else 60.0,
         )
         self.lost = np.zeros(len(sim.program.classes))
+        users = {c.name for c in sc.traffic.classes}
+        self._user_mask = np.array([1.0 if c in users else 0.0 for c in sim.program.classes])
         self._placed = any(p.cloud in sc.platform.clouds for p in sim.platform.pods())
         self._apply_delay(sim, 0.0)
         self._up = self._regions_up(sim)
@@ -342,7 +345,7 @@ class FrontDoorLoop:
         assert m is not None
         if t <= t0:
             return
-        arrivals = sim.traffic.expected(t0, t)
+        arrivals = sim.traffic.expected(t0, t) * self._user_mask  # not the consumers' messages
         n_all = float(arrivals.sum())
         split_mid = m.split(0.5 * (t0 + t))
         for c, share in self.clients.items():
@@ -372,7 +375,7 @@ class FrontDoorLoop:
         d = sum(
             share * sum(x * self.rtt[c][r] for r, x in split[c].items()) for c, share in self.clients.items()
         )
-        return np.full(self.lost.size, float(d))
+        return np.full(self.lost.size, float(d)) * self._user_mask
 
     def _apply_delay(self, sim: Simulation, t: float) -> None:
         setter = getattr(sim.plane, "set_class_delay", None)
@@ -421,7 +424,7 @@ class FrontDoorLoop:
                 }
                 for c, share in self.clients.items()
             },
-            "mean_rtt_s": round(float(self._class_delays(0.0)[0]) if self.lost.size else 0.0, 6),
+            "mean_rtt_s": round(float(self._class_delays(0.0).max()) if self.lost.size else 0.0, 6),
             "geography_latency": "data plane (set_class_delay)"
             if self.delay_applied
             else "summary (route mixture)",
@@ -463,12 +466,13 @@ def add_network_latency(
     edges = np.concatenate(([0.0], LH_MIN * LH_RATIO ** np.arange(LH_N - 1)))
     mid = np.concatenate(([0.0], edges[1:] * math.sqrt(LH_RATIO)))
     st = sim.plane.stats
+    users = {c.name for c in sim.scenario.traffic.classes}
     shifted: dict[int, np.ndarray] = {}
     for c, name in enumerate(sim.program.classes):
         block = summary["classes"].get(name)
         hist = np.asarray(st.cls_hist[c], dtype=np.float64)
         ok = float(st.cls_ok[c])
-        if block is None or hist.sum() <= 0:
+        if block is None or hist.sum() <= 0 or name not in users:
             continue
         new = np.zeros(LH_N)
         for w, d in comps:

@@ -19,9 +19,11 @@ incident with the SRE timeline:
   scale-out.
 * ``recovered_s``: the end of the last bad interval before :data:`QUIET_S`
   seconds without one; an interval is bad when its share of bad requests is
-  above both the SLO's budget and :data:`BASELINE_FACTOR` times the run's
-  median (a platform that always misses its SLO a little still recovers from
-  an incident when it is back to its usual self).
+  above both the SLO's budget and :data:`BASELINE_FACTOR` times the usual
+  share: its median over the hour before the incident (over the whole run
+  when there is no such hour, and for breaches no fault explains). A platform
+  that always misses its SLO a little still recovers from an incident when it
+  is back to its usual self.
 * ``users_affected``: requests that failed, or missed a latency SLO, from the
   start to the recovery (front-door connection errors included);
   ``writes_lost``: writes the datastores lost in failovers meanwhile.
@@ -41,6 +43,7 @@ FAST_BURN = 14.4
 SHORT_WINDOW_S = 300.0
 QUIET_S = 300.0
 BASELINE_FACTOR = 3.0
+BASELINE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,20 @@ def _burning(series: list[Interval], budget: float) -> list[bool]:
 def _onsets(series: list[Interval], burning: list[bool]) -> list[float]:
     """When the burn alert starts firing (an alert already on at the run's start counts once)."""
     return [iv.t1 for k, iv in enumerate(series) if burning[k] and (k == 0 or not burning[k - 1])]
+
+
+def _threshold(series: list[Interval], budget: float, before: float | None) -> float:
+    """Share of bad requests above which an interval is bad: the budget, or BASELINE_FACTOR x the
+    usual share (the median over the hour before ``before``, else over the whole run)."""
+    ratios: list[float] = []
+    if before is not None:
+        ratios = sorted(
+            iv.bad / iv.requests for iv in series if iv.requests > 0 and before - BASELINE_S <= iv.t0 < before
+        )
+    if not ratios:
+        ratios = sorted(iv.bad / iv.requests for iv in series if iv.requests > 0)
+    usual = ratios[len(ratios) // 2] if ratios else 0.0
+    return max(budget, BASELINE_FACTOR * usual)
 
 
 def _is_bad(iv: Interval, budget: float) -> bool:
@@ -147,9 +164,7 @@ def build_incidents(
         deployments: ``deployments[]`` of the summary.
         end: the run's duration, seconds.
     """
-    ratios = sorted(iv.bad / iv.requests for iv in series if iv.requests > 0)
-    usual = ratios[len(ratios) // 2] if ratios else 0.0
-    threshold = max(budget, BASELINE_FACTOR * usual)
+    threshold = _threshold(series, budget, None)
     incs: list[_Incident] = []
     for f in sorted(faults, key=lambda f: float(f["start_s"])):
         if f.get("kind") == "recover":
@@ -169,7 +184,12 @@ def build_incidents(
     # SLO breaches no fault explains: each stretch of bad intervals during which the fast
     # burn condition holds is an incident of its own.
     covered = [
-        (i.start, (_recovery(series, i.start, threshold, end)[0] or i.start) + SHORT_WINDOW_S) for i in incs
+        (
+            i.start,
+            (_recovery(series, i.start, _threshold(series, budget, i.start), end)[0] or i.start)
+            + SHORT_WINDOW_S,
+        )
+        for i in incs
     ]
     k = 0
     while k < len(series):
@@ -206,7 +226,7 @@ def build_incidents(
     out: list[dict[str, Any]] = []
     for k, inc in enumerate(incs):
         until = incs[k + 1].start if k + 1 < len(incs) else end
-        recovered, affected = _recovery(series, inc.start, threshold, until)
+        recovered, affected = _recovery(series, inc.start, _threshold(series, budget, inc.start), until)
         window_end = recovered if recovered is not None else (inc.fault_end or inc.start)
         for a in alerts:
             fired = a.get("firing_at")

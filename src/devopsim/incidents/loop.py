@@ -34,16 +34,19 @@ class IncidentsLoop:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float, float, float]] = []  # (t, requests, ok, fast)
-        self._lat_k: int | None = None
+        self._lat_rows: list[int] | None = None  # rows of slo_good of the all-class latency SLO
+        self._users: list[int] = []  # the user classes (not the Kafka consumers' message classes)
 
     def attach(self, sim: Simulation) -> None:
         """Sample the class statistics at every scrape (after it)."""
         k = 0
+        rows = getattr(sim.program, "slo_rows", None)
         for slo in sim.scenario.slos:
             if slo.latency is not None:
-                if slo.class_ is None and self._lat_k is None:
-                    self._lat_k = k
+                if slo.class_ is None and self._lat_rows is None:
+                    self._lat_rows = list(rows[k]) if rows is not None else [k]
                 k += 1
+        self._users = [sim.program.classes.index(c.name) for c in sim.scenario.traffic.classes]
         step = sim.scenario.monitoring.scrape_interval
         sim.clock.schedule(0.0, partial(self._sample, sim, step), priority=70)
 
@@ -54,8 +57,9 @@ class IncidentsLoop:
 
     def _sample(self, sim: Simulation, step: float, t: float) -> None:
         st = self._stats(sim)
-        fast = float(st.slo_good[self._lat_k]) if self._lat_k is not None else np.nan
-        self.samples.append((t, float(st.cls_n.sum()), float(st.cls_ok.sum()), fast))
+        fast = float(st.slo_good[self._lat_rows].sum()) if self._lat_rows is not None else np.nan
+        u = self._users
+        self.samples.append((t, float(st.cls_n[u].sum()), float(st.cls_ok[u].sum()), fast))
         if t + step < sim.scenario.duration:
             sim.clock.schedule(t + step, partial(self._sample, sim, step), priority=70)
 
@@ -92,8 +96,9 @@ class IncidentsLoop:
 
     def _now(self, sim: Simulation) -> tuple[float, float, float, float]:
         st = self._stats(sim)
-        fast = float(st.slo_good[self._lat_k]) if self._lat_k is not None else np.nan
-        return sim.scenario.duration, float(st.cls_n.sum()), float(st.cls_ok.sum()), fast
+        fast = float(st.slo_good[self._lat_rows].sum()) if self._lat_rows is not None else np.nan
+        u = self._users
+        return sim.scenario.duration, float(st.cls_n[u].sum()), float(st.cls_ok[u].sum()), fast
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
         """Add ``incidents``, ``mttd_s`` and ``mttr_s`` to the summary."""
