@@ -105,3 +105,14 @@ def test_a_group_that_keeps_up_has_almost_no_lag(tmp_path: Path, plane: str) -> 
     assert s["classes"]["consume:billing"]["requests"] == pytest.approx(
         s["classes"]["order"]["requests"], rel=0.02
     )
+
+
+def test_the_books_balance_and_runs_repeat(tmp_path: Path) -> None:
+    text = _scenario(12, 2, 6, duration="4m")
+    a = _run(tmp_path, text, "request").summary
+    b = _run(tmp_path, text, "request").summary
+    assert a == b  # same seed, same run, bit for bit
+    g = a["datastores"]["events"]["consumer_groups"]["billing"]
+    assert g["produced"] - g["committed"] == pytest.approx(g["lag"], abs=1e-6)
+    assert g["rebalances"] == 1  # the 2 members joined; the scale-up comes at 6 min, after the run
+    assert g["members"] == 2

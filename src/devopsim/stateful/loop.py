@@ -705,7 +705,25 @@ class StatefulLoop:
                 hits, misses = st.facts.get("hits", 0.0), st.facts.get("misses", 0.0)
                 d.update(hit_ratio=hits / (hits + misses) if hits + misses > 0 else None)
             else:
-                d.update(peak_consumer_lag=st.facts.get("peak_consumer_lag", 0.0))
+                groups = {
+                    g.cons.group: {
+                        "topic": g.cons.topic,
+                        "consumer": g.cons.service,
+                        "produced": g.group.produced,
+                        "committed": g.group.consumed,
+                        "lag": g.group.total_lag,
+                        "peak_lag": g.peak_lag,
+                        "rebalances": g.group.rebalances,
+                        "members": g.group.members,
+                    }
+                    for g in self.groups.values()
+                    if g.cons.store == name
+                }
+                d.update(
+                    peak_consumer_lag=st.facts.get("peak_consumer_lag", 0.0),
+                    brokers_lost=st.facts.get("brokers_lost", 0),
+                    consumer_groups=groups,
+                )
             out[name] = d
         if out:
             summary["datastores"] = out
