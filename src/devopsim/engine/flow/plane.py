@@ -113,6 +113,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._dt = tick
         self._prev_state: np.ndarray | None = None
         self._last: dict[str, np.ndarray] = {}
+        self._inc_cache: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
         self._last_lam: np.ndarray | None = None
         self._topology = 0  # changes whenever replicas come, go or change readiness
         self._err_mixed = (-1, False)  # (topology, live versions differ in injected error rate)
@@ -169,13 +170,9 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._w_calls = np.zeros(self.E)  # logical calls after warm-up
         self._w_att = np.zeros(self.E)  # attempts (all)
         self._w_lam = np.zeros(R)  # arrivals per replica
-        self._w_pw = np.zeros(R)
-        self._w_mw = np.zeros(R)
-        self._w_bw = np.zeros(R)
-        self._w_stretch = np.zeros(R)
-        self._w_rej = np.zeros(R)
-        self._w_slack = np.zeros(R)
-        self._w_drop = np.zeros(R)
+        # Arrival-weighted sums per replica: P(wait) tail, mean wait, backlog wait, slack,
+        # dropped share, stretch, rejected share (rows in that order, see ``_increments``).
+        self._w_win = np.zeros((7, R))
         self._w_started_w = np.zeros(self.S)  # frames started after warm-up, per service
 
     # --- time ---------------------------------------------------------------------------
@@ -391,66 +388,82 @@ class FlowPlane(FlowReplicas, FlowRouting):
         rp = self.replicas
         st = self._stats
         warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
-        served, rejected, dropped = r["served"] * dt, r["rejected"] * dt, r["dropped"] * dt
+        cached = self._inc_cache
+        if cached is not None and cached[0] is r:
+            inc = cached[1]
+        else:
+            inc = self._increments(r)
+            self._inc_cache = (r, inc)
         rp.busy[:] = r["busy"]
         rp.qlen[:] = r["queue"]
         rp.busy_area += r["busy"] * dt
-        rp.occ_area += (r["busy"] + r["queue"]) * dt
-        rp.cpu_area += served * r["cpu_frame"]
+        rp.occ_area += inc["occ"] * dt
+        rp.cpu_area += inc["cpu"] * dt
+        if inc["pr"].size:
+            pr, loc = inc["pr"], inc["loc"]
+            rp.cnt[pr, loc, :] += inc["codes"] * dt
+            rp.lat_sum[pr, loc] += inc["lsum"] * dt
+            rp.lat_hist[pr, loc] += inc["hist"] * dt
+        if warm > 0:
+            wd = warm * dt
+            st.sv_n[:] += inc["sv_n"] * wd
+            st.sv_err[:] += inc["sv_err"] * wd
+            st.sv_wn[:] += inc["sv_srv"] * wd
+            st.sv_wsum[:] += inc["sv_wsum"] * wd
+            self._w_started_w += inc["sv_srv"] * wd
+            self._w_cls += lam_cls * wd
+            self._w_calls += r["calls"] * wd
+            if t0 + dt > self.warmup:
+                self._arrived_w += float(lam_cls.sum()) * wd
+        st.cls_arr[:] += lam_cls * dt
+        self._w_cls_all += lam_cls * dt
+        self._w_att += r["attempts"] * dt
+        self._w_lam += r["lam"] * dt
+        self._w_win += inc["win"] * dt
+
+    def _increments(self, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What one second at the rates ``r`` adds to the counters (a tick is replayed often)."""
         live, svc, mix = r["live"], r["svc"], r["mix"]
+        served, rejected, dropped = r["served"], r["rejected"], r["dropped"]
+        inc: dict[str, np.ndarray] = {
+            "occ": r["busy"] + r["queue"],
+            "cpu": served * r["cpu_frame"],
+        }
         if live.size:
             # Every (replica, endpoint of its service) pair at once.
             pr, pe = self._pairs(live)
             fr = served[pr] * mix[pe]
             fail = self.started_fail[pe]
-            if self._err_mixed[0] != self._topology:  # recheck only when replicas or versions change
-                on = rp.alive == 1
-                pairs = np.unique(np.stack([rp.svc[on], self.ver_err[rp.ver[on]]]), axis=1)
-                mixed = pairs.shape[1] > np.unique(rp.svc[on]).size  # a service with two error rates
-                self._err_mixed = (self._topology, mixed)
-            if self._err_mixed[1]:
-                # Versions differ in injected errors (a canary): each replica answers 500 at its
-                # own version's rate on top of the endpoint's other failures, same total.
-                e_r = self.ver_err[rp.ver[pr]]
-                n_e = np.maximum(np.bincount(pe, weights=fr, minlength=self.E), 1e-300)
-                e_bar = np.bincount(pe, weights=fr * e_r, minlength=self.E) / n_e
-                other = np.clip(1.0 - (1.0 - fail) / np.maximum(1.0 - e_bar[pe], 1e-12), 0.0, 1.0)
-                fail = 1.0 - (1.0 - e_r) * (1.0 - other)
-            loc = self.ep_local[pe]
-            rp.cnt[pr, loc, L.CODE_200] += fr * (1.0 - fail)
-            rp.cnt[pr, loc, L.CODE_500] += fr * fail
-            rp.cnt[pr, loc, L.CODE_503] += rejected[pr] * mix[pe]
-            rp.cnt[pr, loc, L.CODE_504] += dropped[pr] * mix[pe]
-            rp.lat_sum[pr, loc] += fr * self.srv_mean[pe]
-            rp.lat_hist[pr, loc] += fr[:, None] * self.srv_buckets[pe]
+            codes = np.empty((pr.size, L.N_CODES))
+            codes[:, L.CODE_200] = fr * (1.0 - fail)
+            codes[:, L.CODE_500] = fr * fail
+            codes[:, L.CODE_503] = rejected[pr] * mix[pe]
+            codes[:, L.CODE_504] = dropped[pr] * mix[pe]
+            inc.update(
+                pr=pr,
+                loc=self.ep_local[pe],
+                codes=codes,
+                lsum=fr * self.srv_mean[pe],
+                hist=fr[:, None] * self.srv_buckets[pe],
+            )
             sl = svc[live]
             srv_s = np.bincount(sl, weights=served[live], minlength=self.S)
-            st.sv_n[:] += warm * np.bincount(
-                sl, weights=(served + rejected + dropped)[live], minlength=self.S
-            )
-            st.sv_err[:] += warm * np.bincount(sl, weights=(rejected + dropped)[live], minlength=self.S)
             ep_fail_frames = np.bincount(self.ep_svc, weights=mix * self.started_fail, minlength=self.S)
-            st.sv_err[:] += warm * srv_s * ep_fail_frames
-            self._w_started_w += warm * srv_s
+            inc["sv_n"] = np.bincount(sl, weights=(served + rejected + dropped)[live], minlength=self.S)
+            inc["sv_err"] = (
+                np.bincount(sl, weights=(rejected + dropped)[live], minlength=self.S) + srv_s * ep_fail_frames
+            )
+            inc["sv_srv"] = srv_s
             # Mean queue waits are exact (from the queue state), not sampled.
-            st.sv_wn[:] += warm * srv_s
-            st.sv_wsum[:] += warm * np.bincount(sl, weights=(served * r["mwait"])[live], minlength=self.S)
-        st.cls_arr[:] += lam_cls * dt
-        self._w_cls_all += lam_cls * dt
-        self._w_cls += warm * lam_cls * dt
-        self._w_calls += warm * r["calls"] * dt
-        self._w_att += r["attempts"] * dt
-        wl = r["lam"] * dt
-        self._w_lam += wl
-        self._w_pw += wl * r["pw_tail"]
-        self._w_mw += wl * r["mean_w"]
-        self._w_bw += wl * r["bwait"]
-        self._w_slack += wl * r["slack"]
-        self._w_drop += wl * r["drop_frac"]
-        self._w_stretch += wl * r["k"]
-        self._w_rej += wl * r["rej_frac"]
-        if t0 + dt > self.warmup:
-            self._arrived_w += warm * float(lam_cls.sum()) * dt
+            inc["sv_wsum"] = np.bincount(sl, weights=(served * r["mwait"])[live], minlength=self.S)
+        else:
+            inc["pr"] = np.empty(0, dtype=np.int64)
+            inc["sv_n"] = inc["sv_err"] = inc["sv_srv"] = inc["sv_wsum"] = np.zeros(self.S)
+        lam = r["lam"]
+        inc["win"] = lam * np.stack(
+            (r["pw_tail"], r["mean_w"], r["bwait"], r["slack"], r["drop_frac"], r["k"], r["rej_frac"])
+        )
+        return inc
 
     def _pairs(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(replica, endpoint) index pairs for the live replicas, cached while they do not change."""
@@ -466,22 +479,25 @@ class FlowPlane(FlowReplicas, FlowRouting):
         return self._pairs_val
 
     def _grow_window_arrays(self, R: int) -> None:
-        for name in ("_w_lam", "_w_pw", "_w_mw", "_w_bw", "_w_stretch", "_w_rej", "_w_slack", "_w_drop"):
-            setattr(self, name, grow(getattr(self, name), R))
+        self._w_lam = grow(self._w_lam, R)
+        win = np.zeros((7, R))
+        win[:, : self._w_win.shape[1]] = self._w_win[:, :R]
+        self._w_win = win
 
     def _close_window(self, t_end: float) -> None:
         rp = self.replicas
         R = rp.svc.shape[0]
         lam = self._w_lam
+        w_pw, w_mw, w_bw, w_slack, w_drop, w_stretch, w_rej = self._w_win
         with np.errstate(invalid="ignore", divide="ignore"):
-            pw = np.where(lam > 0, self._w_pw / lam, 0.0)
-            mw = np.where(lam > 0, self._w_mw / lam, 0.0)
+            pw = np.where(lam > 0, w_pw / lam, 0.0)
+            mw = np.where(lam > 0, w_mw / lam, 0.0)
             theta = np.where(mw > 0, pw / mw, np.inf)
-            bw = np.where(lam > 0, self._w_bw / lam, 0.0)
-            stretch = np.where(lam > 0, self._w_stretch / lam, self.ver_lat[rp.ver])
-            rej = np.where(lam > 0, self._w_rej / lam, 0.0)
-            slack = np.where(lam > 0, self._w_slack / lam, 0.0)
-            drop = np.where(lam > 0, self._w_drop / lam, 0.0)
+            bw = np.where(lam > 0, w_bw / lam, 0.0)
+            stretch = np.where(lam > 0, w_stretch / lam, self.ver_lat[rp.ver])
+            rej = np.where(lam > 0, w_rej / lam, 0.0)
+            slack = np.where(lam > 0, w_slack / lam, 0.0)
+            drop = np.where(lam > 0, w_drop / lam, 0.0)
         weight = np.where(rp.ready, np.maximum(lam, 1e-12), 0.0)
         hop = HopState(
             weight=weight,

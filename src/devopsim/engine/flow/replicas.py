@@ -83,9 +83,20 @@ class FlowReplicas:
             b=np.zeros(n),
         )
 
+    def _close_open_window(self) -> None:
+        """Close the open window (the plane overrides this)."""
+
+    def _changed(self) -> None:
+        """The replicas change now.
+
+        The window so far is closed with what it had, and the next tick is computed afresh.
+        """
+        self._close_open_window()
+        self._topology += 1
+
     def add_replica(self, service: int, version: int, now: float, weight: float = 1.0) -> int:
         """Create a replica (not ready yet) and return its slot."""
-        self._topology += 1
+        self._changed()
         if not self._free:
             n = self.replicas.svc.shape[0]
             rp = self.replicas
@@ -110,12 +121,13 @@ class FlowReplicas:
         svc = int(self.replicas.svc[slot])
         lst = self._ready[svc]
         if ready and slot not in lst:
+            self._changed()
             lst.append(slot)
         elif not ready and slot in lst:
+            self._changed()
             lst.remove(slot)
         else:
             return  # no change: the ticks and the composition stay valid
-        self._topology += 1
         self.replicas.ready[slot] = ready
 
     def ready_slots(self, service: int) -> list[int]:
@@ -129,7 +141,7 @@ class FlowReplicas:
 
     def kill(self, slot: int, now: float) -> None:
         """The replica dies: what it holds fails (counted as unavailable)."""
-        self._topology += 1
+        self._changed()
         rp = self.replicas
         held = float(rp.n[slot] + rp.b[slot])
         if now >= self.warmup:
@@ -139,7 +151,7 @@ class FlowReplicas:
 
     def release(self, slot: int, now: float) -> None:
         """The replica is gone; its slot may be reused."""
-        self._topology += 1
+        self._changed()
         rp = self.replicas
         svc = int(rp.svc[slot])
         self.set_ready(slot, False)
@@ -149,7 +161,7 @@ class FlowReplicas:
 
     def set_version(self, version: int, error_rate: float, latency_factor: float) -> None:
         """Change how a version behaves."""
-        self._topology += 1
+        self._changed()
         if version >= self.ver_err.size:
             self.ver_err = grow(self.ver_err, version + 1)
             self.ver_lat = grow(self.ver_lat, version + 1, 1.0)
@@ -163,7 +175,7 @@ class FlowReplicas:
         are split by weight (weighted random, as a mesh routes between subsets), whatever its
         policy; once every weight is back to 1 the service's own policy applies again.
         """
-        self._topology += 1
+        self._changed()
         rp = self.replicas
         rp.weight[slot] = weight
         svc = int(rp.svc[slot])

@@ -65,6 +65,9 @@ class FlowRouting:
                 "impairment needs delay >= 0, 0 <= loss <= 1 and cpu_factor > 0 "
                 f"(got {delay}, {loss}, {cpu_factor})"
             )
+        close = getattr(self, "_close_open_window", None)
+        if close is not None:
+            close()  # the window so far is composed with the impairment it had
         if self._net_delay is None or self._net_loss is None or self._base_cores is None:
             self._net_delay, self._net_loss = np.zeros(self.S), np.zeros(self.S)
             # The compiled program's cores are shared: change a copy of our own.

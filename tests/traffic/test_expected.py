@@ -1,0 +1,51 @@
+"""The expected arrivals over a stretch (what the flow plane counts) equal the integral of the rate."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from devopsim.engine.streams import Streams
+from devopsim.traffic.arrivals import ArrivalStream
+from devopsim.traffic.patterns import parse_pattern
+
+DAY = 86400.0
+
+
+def _stream(pattern: str, clock0: float = 0.0) -> ArrivalStream:
+    s = ArrivalStream(Streams(1).generator("a"))
+    s.set_pattern(parse_pattern(pattern), 0.0, clock0)
+    return s
+
+
+def _diurnal_integral(lo: float, hi: float, peak: float, clock0: float, a: float, b: float) -> float:
+    w = 2.0 * math.pi / DAY
+    amp = 0.5 * (hi - lo)
+    return (lo + amp) * (b - a) + amp / w * (
+        math.sin(w * (b + clock0 - peak)) - math.sin(w * (a + clock0 - peak))
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [(0.0, 1.0), (100.0, 115.0), (3600.0, 3659.5), (0.0, 7200.0), (5.0, 86405.0)]
+)
+def test_diurnal_expected_is_the_integral(a: float, b: float) -> None:
+    s = _stream("diurnal(min=200/s, max=1200/s, peak=20:00)", clock0=3600.0)
+    want = _diurnal_integral(200.0, 1200.0, 20 * 3600.0, 3600.0, a, b)
+    assert s.expected(a, b) == pytest.approx(want, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize(("a", "b"), [(0.0, 10.0), (25.0, 35.0), (29.5, 30.5), (0.0, 100.0)])
+def test_step_expected_counts_the_jump_exactly(a: float, b: float) -> None:
+    s = _stream("step(100/s, 30s: 300/s)")
+    want = 100.0 * (min(b, 30.0) - a) * (a < 30.0) + 300.0 * (b - max(a, 30.0)) * (b > 30.0)
+    assert s.expected(a, b) == pytest.approx(want, rel=1e-12)
+
+
+def test_expected_tiles_time() -> None:
+    """Ticks of any size add up to the whole stretch."""
+    s = _stream("diurnal(min=10/s, max=50/s, peak=06:00)")
+    edges = np.cumsum(np.random.default_rng(3).uniform(0.2, 40.0, size=400))
+    parts = sum(s.expected(float(x), float(y)) for x, y in itertools.pairwise(edges))
+    assert parts == pytest.approx(s.expected(float(edges[0]), float(edges[-1])), rel=1e-9)
