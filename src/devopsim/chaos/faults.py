@@ -185,8 +185,11 @@ class FaultInjector:
 
     # --- injecting -------------------------------------------------------------------------
 
-    def inject(self, f: Fault, t: float, source: str) -> ActiveFault:
+    def inject(self, f: Fault, t: float, source: str, stateful: bool = True) -> ActiveFault:
         """Start fault ``f`` now (simulated time ``t``); schedule its end if it has a duration.
+
+        ``stateful=False``: the stateful loop gets this fault itself (a timeline entry), so a
+        ``recover`` aimed at a datastore is not handed to it again.
 
         Raises:
             ChaosError: the target names nothing this kind of fault can act on.
@@ -194,7 +197,7 @@ class FaultInjector:
         af = ActiveFault(len(self.faults), f.kind, f.target, source, t)
         if f.kind == "recover":
             self.recover(f.target, t, source)
-            if f.target in self.sim.scenario.datastores:
+            if stateful and f.target in self.sim.scenario.datastores:
                 self.forward(f, af, t)
             af.end = t
             af.ended_by = "recover"

@@ -75,7 +75,7 @@ class ChaosLoop:
 
     def _inject(self, f: Fault, source: str, t: float) -> None:
         assert self.injector is not None
-        self.injector.inject(f, t, source)
+        self.injector.inject(f, t, source, stateful=False)  # the stateful loop reads the timeline too
 
     @staticmethod
     def _mine(sim: Simulation, f: Fault) -> bool:
