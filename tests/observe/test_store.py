@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from devopsim.observe.store import MetricStore
+from devopsim.observe.store import STALE_NAN, MetricStore, is_stale
 
 
 def test_samples_are_per_series_and_time_ordered() -> None:
@@ -47,3 +49,52 @@ def test_arrow_round_trip_keeps_series_and_samples() -> None:
         ("http_requests_total", (("code", "500"), ("pod", "p1"))): [1.0],
         ("kube_pod_status_ready", (("pod", "p1"),)): [1.0],
     }
+
+
+def test_a_scrape_layout_is_stored_once_so_a_sample_costs_its_value() -> None:
+    st = MetricStore()
+    ids = np.array([st.series("m", {"i": str(i)}) for i in range(100)])
+    for k in range(2000):
+        st.append(15.0 * k, ids, np.full(100, float(k)))
+    assert st.n_samples == 200_000
+    # 8 bytes per float64 value, plus the table's ids (4 B each, once), per-row time and order
+    # (16 B per row, 0.16 B per sample here) and the unused rows of the last block (< 3 %)
+    assert st.raw_bytes / st.n_samples < 8.5
+    t, v = st.samples(int(ids[7]))
+    assert t.tolist() == [15.0 * k for k in range(2000)] and v.tolist() == [float(k) for k in range(2000)]
+    t_all, ids_all, v_all = st.columns()
+    assert t_all.size == ids_all.size == v_all.size == 200_000
+
+
+def test_interleaved_layouts_keep_append_order_in_columns() -> None:
+    st = MetricStore()
+    a, b = st.series("a", {}), st.series("b", {})
+    ia, ib = np.array([a]), np.array([a, b])
+    st.append(0.0, ia, np.array([1.0]))
+    st.append(0.0, ib, np.array([2.0, 3.0]))
+    st.append(15.0, ia, np.array([4.0]))
+    st.append(15.0, ib, np.array([5.0, 6.0]))
+    t, ids, v = st.columns()
+    assert t.tolist() == [0, 0, 0, 15, 15, 15]
+    assert ids.tolist() == [a, a, b, a, a, b] and v.tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_series_many_gives_stable_ids_and_the_same_labels() -> None:
+    st = MetricStore()
+    base = {"pod": "p1", "service": "s"}
+    ids = st.series_many("x_total", base, [(("code", "200"),), (("code", "500"),)])
+    assert st.series_many("x_total", base, [(("code", "200"),), (("code", "500"),)]).tolist() == ids.tolist()
+    assert st.labels_of(int(ids[1])) == {"pod": "p1", "service": "s", "code": "500"}
+    assert st.series_of("x_total") == ids.tolist()
+    assert json.loads(st.label_sets[st.series_label_set[int(ids[0])]]) == {**base, "code": "200"}
+
+
+def test_staleness_markers_stay_out_of_columns() -> None:
+    st = MetricStore()
+    a = st.series("up", {"pod": "a"})
+    st.append(0.0, np.array([a]), np.array([1.0]))
+    st.mark_stale(15.0, np.array([a]))
+    assert st.columns()[0].tolist() == [0.0]
+    t, ids = st.stale_markers()
+    assert t.tolist() == [15.0] and ids.tolist() == [a]
+    assert is_stale(np.array([STALE_NAN, float("nan"), 1.0])).tolist() == [True, False, False]

@@ -146,3 +146,93 @@ def test_parquet_has_the_contract_columns(checkout, tmp_path):
     events = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert events[0]["kind"] == "run.start" and events[-1]["kind"] == "run.end"
     assert all(a["t"] <= b["t"] for a, b in itertools.pairwise(events))
+
+
+def test_every_pod_series_has_the_pod_labels(checkout):
+    store = checkout.store
+    for name in store.metric_names:
+        for sid in store.series_of(name):
+            labels = store.labels_of(sid)
+            if "pod" in labels:
+                assert POD_LABELS <= set(labels), (name, labels)
+
+
+def test_network_bytes_follow_requests_and_responses(checkout):
+    """cAdvisor network counters: requests in x REQUEST_BYTES, responses out x RESPONSE_BYTES."""
+    from devopsim.observe.scrape import REQUEST_BYTES, RESPONSE_BYTES
+
+    df = checkout.metrics
+    last = df[df["t"] == df["t"].max()]
+
+    def per_pod(metric):
+        rows = last[last["metric"] == metric]
+        out: dict[str, float] = {}
+        for lbl, v in zip(rows["labels"], rows["value"], strict=True):
+            pod = json.loads(lbl)["pod"]
+            out[pod] = out.get(pod, 0.0) + v
+        return out
+
+    answered = per_pod("http_requests_total")
+    held = {
+        p: a + b
+        for (p, a), b in zip(
+            per_pod("devopsim_replica_in_flight").items(),
+            per_pod("devopsim_replica_queue_length").values(),
+            strict=True,
+        )
+    }
+    tx, rx = per_pod("container_network_transmit_bytes_total"), per_pod("container_network_receive_bytes_total")
+    assert answered and set(answered) <= set(tx)
+    for pod, n in answered.items():
+        assert tx[pod] == n * RESPONSE_BYTES
+        assert rx[pod] == (n + held.get(pod, 0.0)) * REQUEST_BYTES
+
+
+def test_node_exporter_series_add_up_over_the_node(checkout):
+    df = checkout.metrics
+    last = df[df["t"] == df["t"].max()]
+    cpu = last[last["metric"] == "node_cpu_seconds_total"]
+    modes = {json.loads(lbl)["mode"]: v for lbl, v in zip(cpu["labels"], cpu["value"], strict=True)}
+    pods_cpu = last[last["metric"] == "container_cpu_usage_seconds_total"]["value"].sum()
+    # one implicit node: its user CPU is what its pods used (no pod left during this run)
+    assert modes["user"] == pytest.approx(pods_cpu, rel=1e-9)
+    assert modes["idle"] >= 0
+    tot = last[last["metric"] == "node_memory_MemTotal_bytes"]["value"].iloc[0]
+    avail = last[last["metric"] == "node_memory_MemAvailable_bytes"]["value"].iloc[0]
+    ws = last[last["metric"] == "container_memory_working_set_bytes"]["value"].sum()
+    assert tot - avail == pytest.approx(ws, rel=1e-9)
+    phases = last[last["metric"] == "kube_pod_status_phase"]
+    by_pod: dict[str, float] = {}
+    for lbl, v in zip(phases["labels"], phases["value"], strict=True):
+        by_pod[json.loads(lbl)["pod"]] = by_pod.get(json.loads(lbl)["pod"], 0.0) + v
+    assert by_pod and all(v == 1.0 for v in by_pod.values())  # exactly one phase per pod
+
+
+def test_a_gone_pod_gets_staleness_markers_and_leaves_instant_queries_at_once():
+    from devopsim.observe.promql import Engine
+
+    res = devopsim.simulate(
+        {
+            "name": "scale-down",
+            "duration": "3m",
+            "plane": "request",
+            "monitoring": {"scrapeInterval": "15s"},
+            "traffic": {"rate": "5/s", "classes": [{"name": "c", "entry": "api.op"}]},
+            "services": {
+                "api": {
+                    "replicas": 3,
+                    "terminationGracePeriodSeconds": 0,
+                    "endpoints": {"op": {"steps": [{"work": "const(1ms)"}]}},
+                }
+            },
+            "timeline": [{"at": "62s", "scale": {"service": "api", "replicas": 1}}],
+        }
+    )
+    gone = [e["pod"] for e in res.events if e["kind"] == "pod.deleted"]
+    assert len(gone) == 2
+    t_st, ids = res.store.stale_markers()
+    marked = {res.store.labels_of(int(s))["pod"] for s in ids}
+    assert marked == set(gone) and set(t_st.tolist()) == {75.0}  # the first scrape after 62 s
+    e = Engine(res.store)
+    assert len(e.instant("kube_pod_status_ready", 74.0)) == 3
+    assert len(e.instant("kube_pod_status_ready", 75.0)) == 1  # not 5 minutes later

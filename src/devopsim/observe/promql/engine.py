@@ -273,6 +273,18 @@ class Engine:
         if block.downsampled and name == "count_over_time":
             name = "sum_over_time"  # raw samples count 1 each, downsampled windows their count
         window = block.window(ts - sel.offset_ms, msel.range_ms, left_open=not self.v2)
+        if block.downsampled and name == "avg_over_time":
+            # Thanos: sum and count aggregates, so windows of different sizes weigh right
+            bounds = self._bounds(ts, sel.offset_ms, msel.range_ms)
+            total = self.selection.block(sel, *bounds, aggr="sum")
+            count = self.selection.block(sel, *bounds, aggr="count")
+            at = ts - sel.offset_ms
+            w_sum = total.window(at, msel.range_ms, left_open=not self.v2)
+            w_cnt = count.window(at, msel.range_ms, left_open=not self.v2)
+            lids, sums = apply_range_function("sum_over_time", w_sum, msel.range_ms, 0.0, self.v2)
+            _, counts = apply_range_function("sum_over_time", w_cnt, msel.range_ms, 0.0, self.v2)
+            vals = np.asarray(sums, dtype=np.float64) / np.asarray(counts, dtype=np.float64)
+            return _unique(Vector(self.labels.drop_name(lids), vals))
         if name == "absent_over_time":
             if window.lids.size:
                 return Vector.empty()
