@@ -82,3 +82,31 @@ def test_flow_follows_the_request_plane(rates) -> None:  # type: ignore[no-untyp
     for t0 in np.arange(0, 1800, 120.0):
         sel = (t > t0) & (t <= t0 + 120)
         assert flow[sel].mean() == pytest.approx(req[sel].mean(), rel=0.15), t0
+
+
+@pytest.mark.parametrize("plane", ["flow", "request"])
+def test_set_call_probability_refuses_what_it_cannot_do(tmp_path: Path, plane: str) -> None:
+    from devopsim.engine.runner import Simulation
+    from devopsim.model.program import OP_CALL
+    from devopsim.scenario.loader import load_scenario
+
+    path = tmp_path / "flush.yaml"
+    path.write_text(SCENARIO.replace("plane: flow", f"plane: {plane}"))
+    sim = Simulation(load_scenario(path))
+    comp = sim.program.datastores
+    assert comp is not None
+    miss = comp.miss_pcs["kv.k"][0]
+    sim.plane.set_call_probability(miss, 0.25)
+    assert sim.program.arrays["prog_p"][miss] == 0.25
+    with pytest.raises(ValueError):
+        sim.plane.set_call_probability(miss, 1.5)
+    if plane == "request":  # a call made always has no probability draw to change
+        always = next(
+            pc
+            for pc, (op, b) in enumerate(
+                zip(sim.program.arrays["prog_op"], sim.program.arrays["prog_b"], strict=True)
+            )
+            if op == OP_CALL and b < 0
+        )
+        with pytest.raises(ValueError):
+            sim.plane.set_call_probability(always, 0.5)

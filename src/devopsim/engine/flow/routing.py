@@ -89,6 +89,8 @@ class FlowRouting:
         are recomputed at once; the next tick is computed afresh (not replayed) and the
         next window composes its latencies again.
         """
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"a call probability lies in [0, 1] (got {p})")
         close = getattr(self, "_close_open_window", None)
         if close is not None:
             close()  # the window so far is composed with the probability it had

@@ -16,7 +16,7 @@ from devopsim.engine.request._kernel import kill_replica, run_window
 from devopsim.engine.streams import Streams
 from devopsim.engine.totals import ServiceTotals, retire, service_totals
 from devopsim.errors import SimulationError
-from devopsim.model.program import LB_WEIGHTED, Program
+from devopsim.model.program import LB_WEIGHTED, OP_CALL, Program
 
 __all__ = ["RequestPlane"]
 
@@ -406,7 +406,16 @@ class RequestPlane:
         self.static.ver_lat[version] = latency_factor
 
     def set_call_probability(self, pc: int, p: float) -> None:
-        """The call compiled at program counter ``pc`` is made with probability ``p`` from now on."""
+        """The call compiled at program counter ``pc`` is made with probability ``p`` from now on.
+
+        Raises:
+            ValueError: ``pc`` is no call compiled with a probability draw (one made always
+                cannot become optional), or ``p`` is outside [0, 1].
+        """
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"a call probability lies in [0, 1] (got {p})")
+        if int(self.static.prog_op[pc]) != OP_CALL or (int(self.static.prog_b[pc]) < 0 and p < 1.0):
+            raise ValueError(f"program counter {pc} is no call with a probability draw")
         self.static.prog_p[pc] = p
 
     def set_impairment(
