@@ -16,6 +16,8 @@ results with the request plane; counts are expected values (fractions of request
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from devopsim.engine.flow._queue import queue_step
@@ -24,7 +26,7 @@ from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowdown
 from devopsim.engine.flow.replicas import FlowReplicas, grow
 from devopsim.engine.flow.routing import FlowRouting
-from devopsim.engine.flow.tally import PendingVolumes, apply_unit_stats, flush_pending, new_stats, unit_stats
+from devopsim.engine.flow.tally import PendingVolumes, StatsView, apply_unit_stats, new_stats, unit_stats
 from devopsim.engine.request import layout as L
 from devopsim.engine.streams import Streams
 from devopsim.engine.totals import ServiceTotals
@@ -124,6 +126,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._recompute_flows()
         self._stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
         self._pending = PendingVolumes(self.E, self.S)
+        self._stats_view = StatsView(self)
         self._slo_cls = a["slo_cls"]
         self._slo_thr = a["slo_thr"]
         self._totals = [ServiceTotals() for _ in range(self.S)]
@@ -134,10 +137,13 @@ class FlowPlane(FlowReplicas, FlowRouting):
 
     @property
     def stats(self) -> L.Stats:
-        """The run's statistics so far (the same layout as the request plane's)."""
+        """The run's statistics so far (the same layout as the request plane's).
+
+        The endpoint and service fields are brought up to date when they are read (see
+        ``tally.PendingVolumes``); reading only the class fields costs nothing more.
+        """
         self._close_open_window()
-        flush_pending(self)
-        return self._stats
+        return cast(L.Stats, self._stats_view)
 
     @property
     def class_stats(self) -> L.Stats:

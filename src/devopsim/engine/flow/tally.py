@@ -19,7 +19,15 @@ from devopsim.results.stats import lh_indices
 if TYPE_CHECKING:
     from devopsim.engine.flow.plane import FlowPlane
 
-__all__ = ["PendingVolumes", "apply_unit_stats", "flush_pending", "new_stats", "unit_stats"]
+__all__ = [
+    "LAZY_FIELDS",
+    "PendingVolumes",
+    "StatsView",
+    "apply_unit_stats",
+    "flush_pending",
+    "new_stats",
+    "unit_stats",
+]
 
 
 def unit_stats(
@@ -115,6 +123,28 @@ class PendingVolumes:
         self.u: dict[str, np.ndarray] | None = None
         self.ve = np.zeros(E)
         self.vs = np.zeros(S)
+
+
+# The fields that PendingVolumes holds back.
+LAZY_FIELDS = frozenset(
+    {"ep_n", "ep_ok", "ep_err", "ep_lsum", "ep_hist", "sv_ok", "sv_lsum", "sv_hist", "sv_whist"}
+)
+
+
+class StatsView:
+    """The plane's statistics as readers see them: a lazy field is flushed when it is read."""
+
+    __slots__ = ("_plane",)
+
+    def __init__(self, plane: FlowPlane) -> None:
+        self._plane = plane
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        plane = self._plane
+        if name in LAZY_FIELDS:
+            flush_pending(plane)
+        value: np.ndarray = getattr(plane._stats, name)
+        return value
 
 
 def flush_pending(plane: FlowPlane) -> None:
