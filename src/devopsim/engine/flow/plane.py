@@ -440,6 +440,20 @@ class FlowPlane(FlowReplicas, FlowRouting):
             pr, pe = self._pairs(live)
             fr = served[pr] * mix[pe]
             fail = self.started_fail[pe]
+            rp = self.replicas
+            if self._err_mixed[0] != self._topology:  # recheck only when replicas or versions change
+                on = rp.alive == 1
+                pairs = np.unique(np.stack([rp.svc[on], self.ver_err[rp.ver[on]]]), axis=1)
+                mixed = pairs.shape[1] > np.unique(rp.svc[on]).size  # a service with two error rates
+                self._err_mixed = (self._topology, mixed)
+            if self._err_mixed[1]:
+                # Versions differ in injected errors (a canary): each replica answers 500 at its
+                # own version's rate on top of the endpoint's other failures, same total.
+                e_r = self.ver_err[rp.ver[pr]]
+                n_e = np.maximum(np.bincount(pe, weights=fr, minlength=self.E), 1e-300)
+                e_bar = np.bincount(pe, weights=fr * e_r, minlength=self.E) / n_e
+                other = np.clip(1.0 - (1.0 - fail) / np.maximum(1.0 - e_bar[pe], 1e-12), 0.0, 1.0)
+                fail = 1.0 - (1.0 - e_r) * (1.0 - other)
             codes = np.empty((pr.size, L.N_CODES))
             codes[:, L.CODE_200] = fr * (1.0 - fail)
             codes[:, L.CODE_500] = fr * fail
