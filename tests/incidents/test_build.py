@@ -150,3 +150,12 @@ def test_a_platform_that_always_misses_its_slo_still_recovers_to_its_usual_self(
     assert breach["kind"] == "slo-burn" and breach["recovered_s"] == 2530.0
     assert breach["detected_s"] is None  # the burn alert never stopped firing: nothing new to page on
     assert breach["users_affected"] == 3 * 300
+
+
+def test_a_region_emptied_without_a_fault_is_a_region_lost_incident() -> None:
+    series = _series({k: 350.0 for k in range(300, 306)})
+    fo = [{"region": "gcp/europe-west1", "failed_s": 3000.0, "detected_s": 3025.0, "clients_moved": {}}]
+    (inc,) = _build(series=series, failovers=fo)[0]
+    assert inc["kind"] == "region-lost" and inc["cause"] == "region gcp/europe-west1 stopped serving"
+    assert inc["mitigation"] == "failover gcp/europe-west1" and inc["mitigated_s"] == 3025.0
+    assert inc["start_s"] == 3000.0 and inc["recovered_s"] == 3060.0

@@ -14,6 +14,9 @@ incident with the SRE timeline:
   reaches :data:`FAST_BURN` times the SLO's error budget (the short window of
   the SRE workbook's page alert, 14.4 = 2 % of a 30-day budget in an hour); a
   burn alert already firing when the incident starts detects nothing new.
+* A breach that starts within :data:`SLACK_S` of a region losing its last
+  serving pod (no fault: e.g. a scale-down emptied it) is ``region-lost``, with
+  the health check as detection and the failover as mitigation.
 * ``mitigated_s`` / ``mitigation``: the first automatic or manual action after
   the start: a front-door failover, a datastore failover, a rollback, a
   scale-out.
@@ -44,6 +47,7 @@ SHORT_WINDOW_S = 300.0
 QUIET_S = 300.0
 BASELINE_FACTOR = 3.0
 BASELINE_S = 3600.0
+SLACK_S = 30.0  # a region lost this close to a breach's start is taken as its cause
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,18 @@ def build_incidents(
             if ev.get("kind") == "datastore.failover"
             and inc.start <= float(ev["t"]) <= max(window_end, inc.start) + 60
         )
+        if inc.target is None:
+            # A breach no fault explains: a region that stopped serving (its last pod gone) is
+            # its cause, the health check its detection and the failover its mitigation.
+            for fo in failovers:
+                failed = fo.get("failed_s")
+                if failed is None or not inc.start - SLACK_S <= failed <= inc.start + SLACK_S:
+                    continue
+                inc.cause = f"region {fo['region']} stopped serving"
+                inc.kind = "region-lost"
+                if fo.get("detected_s") is not None:
+                    inc.detections.append((fo["detected_s"], f"health-check:{fo['region']}"))
+                    inc.mitigations.append((fo["detected_s"], f"failover {fo['region']}"))
         det = min(inc.detections) if inc.detections else None
         mit = min(inc.mitigations) if inc.mitigations else None
         out.append(
