@@ -83,14 +83,15 @@ def test_step_gives_panic_then_scale_to_zero(plane: str) -> None:
     assert summ["panics"] == [{"start_s": 302.0, "end_s": 364.0}]
 
 
-def test_scale_from_zero_and_bounds() -> None:
-    sc = _scenario("flow")
-    sc["traffic"]["rate"] = "step(0/s, 2m: 50/s)"
+@pytest.mark.parametrize("plane", ["flow", "request"])
+def test_scale_from_zero_and_bounds(plane: str) -> None:
+    sc = _scenario(plane)
+    sc["traffic"]["rate"] = "step(0/s, 121s: 50/s)"
     sc["services"]["fn"]["autoscaler"].update({"maxScale": 3, "scaleToZeroGracePeriod": "10s"})
     res = simulate(sc)
     scales = [(e["t"], e["to_replicas"]) for e in res.events if e["kind"] == "kpa.scale"]
     # No traffic: the first decision at 2 s already sees only empty buckets (desired 0,
-    # inactive at 2), zero strictly after 2 + 10 s: 14. Traffic from 120 s reaches the
+    # inactive at 2), zero strictly after 2 + 10 s: 14. Traffic from 121 s reaches the
     # "activator" (requests failing as unavailable, 50 per second): the revision wakes at 122
     # and never exceeds maxScale 3 (concurrency 5 -> 1 pod at the stable rate).
     assert scales[0] == (14.0, 0)
