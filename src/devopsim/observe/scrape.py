@@ -86,6 +86,11 @@ _POD_METRICS = (
     "container_fs_usage_bytes",
     "container_fs_limit_bytes",
 )
+_N_POD = len(_POD_METRICS) + 1 + len(_PHASES) + 1 + 3
+# columns of a pod's ids (see _register): cpu, memory, restarts, rx, tx, fs usage, fs limit,
+# ready, phases x5, info, in flight, queue length, queue seconds
+_POD_VAR = np.array([0, 1, 3, 4, 14, 15, 16])
+_POD_STATIC = np.array([2, 5, 6, 7, 8, 9, 10, 11, 12, 13])
 _POD_PLAIN = (
     "devopsim_replica_in_flight",
     "devopsim_replica_queue_length",
@@ -181,9 +186,8 @@ class Scraper:
         self._fixed_ids = np.concatenate(cls_ids) if cls_ids else np.empty(0, np.int64)
         self._layout = _Layout()
         self._all_ids = np.empty(0, dtype=np.int64)
-        self._gated = np.empty(0, dtype=bool)
-        self._visible = np.empty(0, dtype=bool)
         self._ids = np.empty(0, dtype=np.int64)
+        self._static: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0))
         self._prev_pods: set[str] = set()
         self._pod_series: dict[str, np.ndarray] = {}
 
@@ -319,8 +323,6 @@ class Scraper:
         i64 = np.int64
         rp = self.plane.replicas
         self._rq = _flat(rp.cnt.shape, cat(rq_s), cat(rq_l), cat(rq_c)) if rq_ids else None
-        self._hb = _flat(rp.lat_hist.shape, cat(hb_s), cat(hb_l), cat(hb_b)) if hb_ids else None
-        self._hb_sl = _flat(rp.lat_hist.shape[:2], cat(hb_s), cat(hb_l)) if hb_ids else None
         self._hs = _flat(rp.lat_sum.shape[:2], cat(hs_s), cat(hs_l)) if hs_sum else None
         self._pslots = np.asarray(lay.pod_slot, dtype=i64)
         self._pstatic = np.asarray(lay.pod_static, dtype=np.float64).reshape(-1, 4 + len(_PHASES) + 1)
@@ -341,52 +343,72 @@ class Scraper:
             [(float(getattr(p, "cpu_request", 0.0)), float(getattr(p, "mem_request", 0.0))) for p in pods]
         ).reshape(-1, 2)
         node_ids = [self._node_ids(n) for n in nodes]
-        # Fixed order of every potential series: gated (counter children) first, then the rest.
-        pod_mat = np.asarray(pod_ids, dtype=i64).reshape(
-            -1, len(_POD_METRICS) + 1 + len(_PHASES) + 1 + len(_POD_PLAIN)
+        pod_mat = np.asarray(pod_ids, dtype=i64).reshape(-1, _N_POD)
+        # Counter children (request codes, histogram children) appear once first incremented:
+        # their ids, where their value is read, and whether they are visible yet.
+        self._rq_ids = cat(rq_ids) if rq_ids else np.empty(0, i64)
+        self._hb_ids = cat(hb_ids).reshape(-1, len(_LE)) if hb_ids else np.empty((0, len(_LE)), i64)
+        self._hs_ids = (cat(hs_sum), cat(hs_cnt)) if hs_sum else (np.empty(0, i64), np.empty(0, i64))
+        self._rq_vis = np.zeros(self._rq_ids.size, dtype=bool)
+        self._hs_vis = np.zeros(self._hs_ids[0].size, dtype=bool)
+        # Pod series: what changes every scrape, and what only changes with the pods (static).
+        self._var_ids = cat(
+            [
+                pod_mat[:, _POD_VAR].T.ravel(),
+                np.array(
+                    [x for nd in node_ids for x in (*nd["cpu"].tolist(), *nd["mem"], *nd["net"], *nd["fs"])],
+                    dtype=i64,
+                ),
+                np.array([x for ids in self._deploy_ids for x in ids], dtype=i64),
+                self._fixed_ids,
+            ]
         )
-        self._pod_mat = pod_mat
-        parts = [
-            cat(rq_ids) if rq_ids else np.empty(0, i64),
-            cat(hb_ids) if hb_ids else np.empty(0, i64),
-            cat(hs_sum) if hs_sum else np.empty(0, i64),
-            cat(hs_cnt) if hs_cnt else np.empty(0, i64),
-        ]
-        n_gated = sum(p.size for p in parts)
-        node_block = [
-            np.array(
-                [x for nd in node_ids for x in (*nd["cpu"].tolist(), *nd["mem"], *nd["net"], *nd["fs"])],
-                dtype=i64,
-            )
-        ]
-        dep = np.array([x for ids in self._deploy_ids for x in ids], dtype=i64)
-        all_ids = cat([*parts, pod_mat.T.ravel(), *node_block, dep, self._fixed_ids])
-        self._all_ids = all_ids
-        self._n_gated = n_gated
+        st_vals = self._pstatic
+        self._static = (pod_mat[:, _POD_STATIC].T.ravel().copy(), st_vals.T.ravel().copy())
+        self._all_ids = cat(
+            [self._rq_ids, self._hb_ids.ravel(), *self._hs_ids, self._var_ids, self._static[0]]
+        )
         self._ready_counts = [(len(w.live()), w.ready_count()) for w in self.platform.workloads.values()]
-        self._visible = np.ones(all_ids.size, dtype=bool)
-        self._visible[:n_gated] = False
-        self._ids = all_ids[self._visible]
         self._layout = lay
+        self._refresh_visible()
+
+    def _refresh_visible(self) -> None:
+        """The ids array of what is visible now (a new array only when visibility changed)."""
+        hv = self._hs_vis
+        self._rq_on = self._rq[self._rq_vis] if self._rq is not None else np.empty(0, np.int64)
+        self._hs_on = self._hs[hv] if self._hs is not None else np.empty(0, np.int64)
+        self._ids = np.concatenate(
+            [
+                self._rq_ids[self._rq_vis],
+                self._hb_ids[hv].ravel(),
+                self._hs_ids[0][hv],
+                self._hs_ids[1][hv],
+                self._var_ids,
+            ]
+        )
 
     # -- scrape ------------------------------------------------------------------------------
 
-    def _values(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """Every series' value, and for the gated ones (counter children) what makes them appear."""
+    def _values(self, t: float) -> np.ndarray:
+        """The values of ``self._ids`` (visible counter children, then the varying series)."""
         rp = self.plane.replicas
         out: list[np.ndarray] = []
-        gate: list[np.ndarray] = []
-        if self._rq is not None:
-            assert self._hb is not None and self._hb_sl is not None and self._hs is not None
+        if self._rq is not None and self._hs is not None:
+            cnt = rp.cnt.ravel()
             served = (rp.cnt[:, :, L.CODE_200] + rp.cnt[:, :, L.CODE_500]).ravel()  # answered, timed
-            out.append(np.take(rp.cnt.ravel(), self._rq).astype(np.float64))
-            gate.append(out[-1])
-            cum = np.cumsum(rp.lat_hist, axis=2)
-            out.append(np.take(cum.ravel(), self._hb).astype(np.float64))
-            gate.append(np.take(served, self._hb_sl))
-            out.append(np.take(np.ascontiguousarray(rp.lat_sum).ravel(), self._hs).astype(np.float64))
-            out.append(np.take(served, self._hs).astype(np.float64))
-            gate += [out[-1], out[-1]]
+            new_rq = ~self._rq_vis
+            new_rq[new_rq] = np.take(cnt, self._rq[new_rq]) > 0
+            new_hs = ~self._hs_vis
+            new_hs[new_hs] = np.take(served, self._hs[new_hs]) > 0
+            if new_rq.any() or new_hs.any():
+                self._rq_vis |= new_rq
+                self._hs_vis |= new_hs
+                self._refresh_visible()
+            out.append(np.take(cnt, self._rq_on).astype(np.float64))
+            hist = rp.lat_hist.reshape(-1, rp.lat_hist.shape[2])
+            out.append(np.cumsum(hist[self._hs_on], axis=1).ravel().astype(np.float64))
+            out.append(np.take(np.ascontiguousarray(rp.lat_sum).ravel(), self._hs_on).astype(np.float64))
+            out.append(np.take(served, self._hs_on).astype(np.float64))
         slots = self._pslots
         busy = rp.busy[slots].astype(np.float64)
         qlen = rp.qlen[slots].astype(np.float64)
@@ -400,11 +422,8 @@ class Scraper:
         rx = (answered + busy + qlen) * REQUEST_BYTES
         tx = answered * RESPONSE_BYTES
         cpu = rp.cpu_area[slots].astype(np.float64)
-        stat = self._pstatic
-        cols = [cpu, work, stat[:, 0], rx, tx, stat[:, 1], stat[:, 2], stat[:, 3]]
-        cols += [stat[:, 4 + k] for k in range(len(_PHASES))] + [stat[:, 4 + len(_PHASES)]]
-        cols += [busy, qlen, np.maximum(rp.occ_area[slots] - rp.busy_area[slots], 0.0)]
-        out += cols
+        # in the order of _POD_VAR
+        out += [cpu, work, rx, tx, busy, qlen, np.maximum(rp.occ_area[slots] - rp.busy_area[slots], 0.0)]
         out.append(self._node_values(t, cpu, work, rx, tx))
         dep: list[float] = []
         for w, (live, ready) in zip(self.platform.workloads.values(), self._ready_counts, strict=True):
@@ -418,7 +437,7 @@ class Scraper:
             s_.cls_tot[:, 0].astype(np.float64),
             np.array([float(self.plane.in_system)]),
         ]
-        return np.concatenate(out), (np.concatenate(gate) if gate else np.empty(0))
+        return np.concatenate(out)
 
     def _node_values(
         self, t: float, cpu: np.ndarray, work: np.ndarray, rx: np.ndarray, tx: np.ndarray
@@ -469,22 +488,12 @@ class Scraper:
         rp = self.plane.replicas
         shape = (rp.cnt.shape, rp.lat_hist.shape)
         if gen != self._gen or shape != self._shape:
-            before = self._ids
+            before = np.concatenate((self._ids, self._static[0]))
             self._rebuild(self.platform.pods())
             self._gen, self._shape = gen, shape
             gone = np.setdiff1d(before, self._all_ids)
             if gone.size:
                 self.store.mark_stale(t, gone)
         self.plane.service_totals(t)  # brings CPU integrals up to t
-        vals, gate = self._values(t)
-        g = self._n_gated
-        if g:
-            vis = self._visible
-            new = ~vis[:g] & (gate > 0)
-            if new.any():
-                # A histogram child appears with all its buckets once its count is positive.
-                vis[:g] |= new
-                self._visible = vis
-                self._ids = self._all_ids[vis]
-            vals = vals[vis]
-        self.store.append(t, self._ids, vals)
+        vals = self._values(t)
+        self.store.append(t, self._ids, vals, self._static)

@@ -76,19 +76,39 @@ class Limits:
 
 
 class _Table:
-    """Rows of one layout: ``t[k]`` and ``values[k, j]`` of series ``ids[j]``."""
+    """Rows of one layout: ``t[k]`` and ``values[k, j]`` of series ``ids[j]``.
 
-    __slots__ = ("blocks", "cache", "fill", "ids", "max_rows", "n", "seq", "sorted", "src", "t")
+    The last ``ids.size - nvar`` columns are *static*: the same value (``svals``) at every
+    row, stored once (kube-state-metrics' info and phase series, limits: what only changes
+    when the pods do, and so starts a new table anyway).
+    """
 
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids  # int32, read-only
-        self.src: np.ndarray | None = None  # the caller's array last appended with (identity fast path)
+    __slots__ = (
+        "blocks",
+        "cache",
+        "fill",
+        "ids",
+        "max_rows",
+        "n",
+        "nvar",
+        "seq",
+        "sorted",
+        "src",
+        "svals",
+        "t",
+    )
+
+    def __init__(self, ids: np.ndarray, nvar: int, svals: np.ndarray) -> None:
+        self.ids = ids  # int32, read-only: the varying columns, then the static ones
+        self.nvar = nvar
+        self.svals = svals
+        self.src: tuple[Any, ...] | None = None  # the caller's arrays last appended with (fast path)
         self.t = np.empty(4)
         self.seq = np.empty(4, dtype=np.int64)  # global append order of each row
         self.n = 0
         self.blocks: list[np.ndarray] = []
         self.fill = 0
-        self.max_rows = int(np.clip((1 << 19) // max(ids.size, 1), 1, 256))
+        self.max_rows = int(np.clip((1 << 19) // max(nvar, 1), 1, 256))
         self.sorted = True
         self.cache: dict[Any, Any] = {}  # readers' per-layout lookups (e.g. a selector's columns)
 
@@ -102,24 +122,43 @@ class _Table:
         self.seq[self.n] = seq
         if not self.blocks or self.fill == self.blocks[-1].shape[0]:
             rows = min(self.max_rows, max(1, 2 * self.blocks[-1].shape[0])) if self.blocks else 1
-            self.blocks.append(np.empty((rows, self.ids.size)))
+            self.blocks.append(np.empty((rows, self.nvar)))
             self.fill = 0
         self.blocks[-1][self.fill] = values
         self.fill += 1
         self.n += 1
 
-    def values(self) -> np.ndarray:
-        """All rows as one ``(n, ncols)`` array (a view when there is one block)."""
+    def _var(self) -> np.ndarray:
         if not self.blocks:
-            return np.empty((0, self.ids.size))
+            return np.empty((0, self.nvar))
         if len(self.blocks) > 1:
             merged = np.concatenate([*self.blocks[:-1], self.blocks[-1][: self.fill]])
             self.blocks, self.fill = [merged], merged.shape[0]
         return self.blocks[0][: self.fill]
 
+    def values(self) -> np.ndarray:
+        """All rows as one ``(n, ncols)`` array (static columns filled in)."""
+        var = self._var()
+        if self.nvar == self.ids.size:
+            return var
+        return np.hstack([var, np.broadcast_to(self.svals, (var.shape[0], self.svals.size))])
+
     def rows(self, a: int, b: int, cols: np.ndarray | None = None) -> np.ndarray:
         """Rows ``a:b`` (time order) as a ``(b - a, ncols)`` array, only columns ``cols`` if given."""
         self.ensure_sorted()
+        nv = self.nvar
+        if nv < self.ids.size:
+            if cols is None:
+                cols = np.arange(self.ids.size)
+            is_var = cols < nv
+            out = np.empty((b - a, cols.size))
+            if is_var.any():
+                out[:, is_var] = self._var_rows(a, b, cols[is_var])
+            out[:, ~is_var] = self.svals[cols[~is_var] - nv]
+            return out
+        return self._var_rows(a, b, cols)
+
+    def _var_rows(self, a: int, b: int, cols: np.ndarray | None) -> np.ndarray:
         out: list[np.ndarray] = []
         start = 0
         last = len(self.blocks) - 1
@@ -134,21 +173,21 @@ class _Table:
                 break
         if len(out) == 1:
             return out[0]
-        width = self.ids.size if cols is None else cols.size
+        width = self.nvar if cols is None else cols.size
         return np.concatenate(out) if out else np.empty((0, width))
 
     def ensure_sorted(self) -> None:
         if self.sorted:
             return
         order = np.argsort(self.t[: self.n], kind="stable")
-        vals = self.values()[order]
+        vals = self._var()[order]
         self.t[: self.n] = self.t[: self.n][order]
         self.seq[: self.n] = self.seq[: self.n][order]
         self.blocks, self.fill, self.sorted = [vals], vals.shape[0], True
 
     def drop_rows(self, k: int) -> None:
         """Forget the first ``k`` rows (time order)."""
-        rest = self.rows(k, self.n).copy()
+        rest = self._var_rows(k, self.n, None).copy()
         self.t = self.t[k : self.n].copy()
         self.seq = self.seq[k : self.n].copy()
         self.n -= k
@@ -156,7 +195,9 @@ class _Table:
 
     @property
     def nbytes(self) -> int:
-        return int(sum(b.nbytes for b in self.blocks) + self.ids.nbytes + self.t.nbytes * 2)
+        return int(
+            sum(b.nbytes for b in self.blocks) + self.ids.nbytes + self.svals.nbytes + self.t.nbytes * 2
+        )
 
 
 @dataclass
@@ -213,7 +254,7 @@ class MetricStore:
         self._by_metric: dict[int, list[int]] = {}
         self._tables: list[_Table] = []
         self._by_layout: dict[tuple[int, int], list[_Table]] = {}
-        self._by_src: dict[int, _Table] = {}
+        self._by_src: dict[tuple[int, ...], _Table] = {}
         self._stale_t: list[float] = []
         self._stale_ids: list[np.ndarray] = []
         self._levels = [_Level(r) for r in (limits.resolutions if limits else ())]
@@ -310,42 +351,57 @@ class MetricStore:
 
     # -- samples -------------------------------------------------------------------------------
 
-    def _table(self, ids: np.ndarray) -> _Table:
-        tb = self._by_src.get(id(ids))
-        if tb is not None and tb.src is ids:
+    def _table(self, ids: np.ndarray, static: tuple[np.ndarray, np.ndarray] | None) -> _Table:
+        src = (ids,) if static is None else (ids, static[0], static[1])
+        key_src = tuple(id(a) for a in src)
+        tb = self._by_src.get(key_src)
+        if tb is not None and tb.src is not None and all(x is y for x, y in zip(tb.src, src, strict=True)):
             return tb
         a32 = np.asarray(ids, dtype=np.int32)
-        key = (a32.size, hash(a32.tobytes()))
+        nvar = a32.size
+        svals = np.empty(0)
+        if static is not None:
+            a32 = np.concatenate((a32, np.asarray(static[0], dtype=np.int32)))
+            svals = np.array(static[1], dtype=np.float64)
+        key = (a32.size, hash(a32.tobytes() + svals.tobytes() + nvar.to_bytes(8, "little")))
         for cand in self._by_layout.get(key, ()):
-            if np.array_equal(cand.ids, a32):
+            if cand.nvar == nvar and np.array_equal(cand.ids, a32) and np.array_equal(cand.svals, svals):
                 tb = cand
                 break
         else:
             if a32 is ids:
                 a32 = a32.copy()
             a32.flags.writeable = False
-            tb = _Table(a32)
+            tb = _Table(a32, nvar, svals)
             self._tables.append(tb)
             self._by_layout.setdefault(key, []).append(tb)
         if tb.src is not None:
-            self._by_src.pop(id(tb.src), None)
-        tb.src = ids
-        self._by_src[id(ids)] = tb
+            self._by_src.pop(tuple(id(a) for a in tb.src), None)
+        tb.src = src
+        self._by_src[key_src] = tb
         return tb
 
-    def append(self, t: float, ids: np.ndarray, values: np.ndarray) -> None:
+    def append(
+        self,
+        t: float,
+        ids: np.ndarray,
+        values: np.ndarray,
+        static: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         """Record one scrape: ``values[i]`` of series ``ids[i]`` at time ``t``.
 
-        Passing the same ``ids`` array again (not modified in between) is the fast path.
+        ``static`` (ids, values) are series whose values the caller knows did not change since
+        its last append with the same arrays: stored once per table, not per row. Passing the
+        same arrays again (not modified in between) is the fast path.
         """
-        if ids.size == 0:
+        if ids.size == 0 and (static is None or static[0].size == 0):
             return
-        tb = self._table(ids)
+        tb = self._table(ids, static)
         before = tb.nbytes
         tb.append(float(t), self._seq, np.asarray(values, dtype=np.float64))
         self._raw_bytes += tb.nbytes - before
         self._seq += 1
-        self._n += int(ids.size)
+        self._n += int(tb.ids.size)
         self.version += 1
         self._sorted = None
         lim = self.limits
@@ -548,7 +604,7 @@ class MetricStore:
                         if not lst:
                             del self._by_layout[key]
                 if tb.src is not None:
-                    self._by_src.pop(id(tb.src), None)
+                    self._by_src.pop(tuple(id(a) for a in tb.src), None)
         self._tables = kept
         self.version += 1
 
