@@ -217,6 +217,6 @@ def test_bad_templates_are_clear_errors(field: str, value: Any, words: str) -> N
         "services": {"api": {"endpoints": {"get": {"steps": [{"work": "exp(1ms)"}]}}}},
         "analysisTemplates": {"t": {"metrics": [metric]}},
     }
-    with pytest.raises(ScenarioError, match="analysisTemplates.t.metrics") as e:
+    with pytest.raises(ScenarioError, match=r"analysisTemplates\.t\.metrics") as e:
         simulate(sc)
     assert words in str(e.value)
