@@ -52,6 +52,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
     """
 
     name = "flow"
+    _u: dict[str, np.ndarray]  # statistics per unit of traffic, from the last composition
 
     def __init__(
         self,
@@ -123,6 +124,11 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._last_topology = -1
         self._since_compose = 0
         self._windows = 0
+        # The tick (its rates) a window was made of, when it was made of one only; a window
+        # made of the same tick as one already judged needs no new judgement.
+        self._win_src: dict[str, np.ndarray] | None = None
+        self._win_mixed = False
+        self._judged_src: dict[str, np.ndarray] | None = None
         self._recompute_flows()
         self._stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
         self._pending = PendingVolumes(self.E, self.S)
@@ -394,6 +400,10 @@ class FlowPlane(FlowReplicas, FlowRouting):
         rp = self.replicas
         st = self._stats
         warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
+        if self._win_src is None:
+            self._win_src = r
+        elif self._win_src is not r:
+            self._win_mixed = True
         cached = self._inc_cache
         if cached is not None and cached[0] is r:
             inc = cached[1]
@@ -507,6 +517,17 @@ class FlowPlane(FlowReplicas, FlowRouting):
     def _close_window(self, t_end: float) -> None:
         rp = self.replicas
         R = rp.svc.shape[0]
+        src = None if self._win_mixed else self._win_src
+        self._win_src, self._win_mixed = None, False
+        if src is not None and src is self._judged_src and self._since_compose < 240:
+            # Steady: the window replayed the very tick an earlier window was judged on, so
+            # its queue state is that window's: the composition stays valid.
+            self._since_compose += 1
+            apply_unit_stats(self, self._u, t_end)
+            self._reset_window()
+            if self._w_lam.size != R:
+                self._grow_window_arrays(R)
+            return
         lam = self._w_lam
         w_pw, w_mw, w_bw, w_slack, w_drop, w_stretch, w_rej = self._w_win
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -579,8 +600,10 @@ class FlowPlane(FlowReplicas, FlowRouting):
             self._topology += 1  # what was learnt changes the ticks: compute the next one afresh
             self._sig = sig
             self._since_compose = 0
+            self._judged_src = None  # the composition changes the ticks that follow
         else:
             self._since_compose += 1
+            self._judged_src = src
         apply_unit_stats(self, self._u, t_end)
         self._reset_window()
         if self._w_lam.size != R:
