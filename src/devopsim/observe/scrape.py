@@ -143,7 +143,8 @@ class Scraper:
         for s in program.services:
             req = scenario.services[s].resources.requests.memory
             self._base_mem.append(0.6 * req if req else _DEFAULT_BASE_MEMORY)
-        self._pod_cache: dict[tuple[str, int, tuple[str, ...]], dict[str, Any]] = {}
+        self._pod_cache: dict[Any, Any] = {}  # pod key -> its series ids (template order)
+        self._templates: dict[int, dict[str, Any]] = {}
         self._node_cpu: dict[str, tuple[float, float, float]] = {}  # node -> (user, idle, last t)
         self._node_net: dict[str, tuple[float, float]] = {}
         self._prev_vals = np.zeros((3, 0))  # per pod of the layout: (cpu, rx, tx) at the last scrape
@@ -193,51 +194,72 @@ class Scraper:
 
     # -- layout ------------------------------------------------------------------------------
 
-    def _register(self, pod: Pod, svc: int) -> dict[str, Any]:
-        labels = pod.labels()
-        key = (pod.name, pod.slot, tuple(labels.values()))
-        cached = self._pod_cache.get(key)
-        if cached is not None:
-            return cached
-        st = self.store
-        base = st.base_id(labels)
-        eps = self._eps[svc]
-        rq_extra, hb_extra, hs_extra = [], [], []
+    def _template(self, svc: int) -> dict[str, Any]:
+        """The series every pod of service ``svc`` has, in a fixed order, and where each is read."""
+        tm = self._templates.get(svc)
+        if tm is not None:
+            return tm
+        rq, hb, hs = [], [], []
         rq_idx: list[tuple[int, int]] = []
         hb_idx: list[tuple[int, int]] = []
         hs_idx: list[int] = []
-        for local, ep, method in eps:
+        for local, ep, method in self._eps[svc]:
             for ci, code in enumerate(L.CODE_NAMES):
-                rq_extra.append((("code", code), ("endpoint", ep), ("method", method)))
+                rq.append(("http_requests_total", (("code", code), ("endpoint", ep), ("method", method))))
                 rq_idx.append((local, ci))
             for bi, le in enumerate(_LE):
-                hb_extra.append((("endpoint", ep), ("le", le), ("method", method)))
+                hb.append(
+                    (
+                        "http_request_duration_seconds_bucket",
+                        (("endpoint", ep), ("le", le), ("method", method)),
+                    )
+                )
                 hb_idx.append((local, bi))
-            hs_extra.append((("endpoint", ep), ("method", method)))
             hs_idx.append(local)
-        cont = (("container", pod.service),)
-        pod_ids = [st.series_many(m, base, [cont])[0] for m in _POD_METRICS]
-        pod_ids += [st.series_many("kube_pod_status_ready", base, [(("condition", "true"),)])[0]]
-        pod_ids += st.series_many("kube_pod_status_phase", base, [(("phase", p),) for p in _PHASES]).tolist()
-        info = (("created_by_kind", "ReplicaSet"), ("host_ip", ""), ("pod_ip", ""))
-        pod_ids += [st.series_many("kube_pod_info", base, [info])[0]]
-        pod_ids += [st.series_many(m, base, [()])[0] for m in _POD_PLAIN]
-        entry = {
-            "rq": st.series_many("http_requests_total", base, rq_extra),
+        hs = [("http_request_duration_seconds_sum", e[1][:1] + e[1][2:]) for e in hb[:: len(_LE)]]
+        hs += [("http_request_duration_seconds_count", e[1]) for e in hs]
+        cont = (("container", self.program.services[svc]),)
+        pod: list[tuple[str, tuple[tuple[str, str], ...]]] = [(m, cont) for m in _POD_METRICS]
+        pod.append(("kube_pod_status_ready", (("condition", "true"),)))
+        pod += [("kube_pod_status_phase", (("phase", p),)) for p in _PHASES]
+        pod.append(("kube_pod_info", (("created_by_kind", "ReplicaSet"), ("host_ip", ""), ("pod_ip", ""))))
+        pod += [(m, ()) for m in _POD_PLAIN]
+        n_rq, n_hb, n_hs = len(rq), len(hb), len(hs_idx)
+        tm = self._templates[svc] = {
+            "series": rq + hb + hs + pod,
+            "rq": slice(0, n_rq),
+            "hb": slice(n_rq, n_rq + n_hb),
+            "hs_sum": slice(n_rq + n_hb, n_rq + n_hb + n_hs),
+            "hs_cnt": slice(n_rq + n_hb + n_hs, n_rq + n_hb + 2 * n_hs),
+            "pod": slice(n_rq + n_hb + 2 * n_hs, None),
             "rq_idx": np.array(rq_idx, dtype=np.int64).reshape(-1, 2),
-            "hb": st.series_many("http_request_duration_seconds_bucket", base, hb_extra),
-            "hb_idx": np.array(hb_idx, dtype=np.int64).reshape(-1, 2),
-            "hs_sum": st.series_many("http_request_duration_seconds_sum", base, hs_extra),
-            "hs_cnt": st.series_many("http_request_duration_seconds_count", base, hs_extra),
             "hs_idx": np.array(hs_idx, dtype=np.int64),
-            "pod": np.array(pod_ids, dtype=np.int64),
         }
-        self._pod_cache[key] = entry
-        return entry
+        return tm
+
+    def _pod_rows(self, pods: list[Pod], svc: int) -> np.ndarray:
+        """The series ids of each pod (rows in template order), registering new pods in bulk."""
+        tm = self._template(svc)
+        keys = []
+        missing: list[int] = []
+        cache = self._pod_cache
+        for k, pod in enumerate(pods):
+            labels = pod.labels()
+            key = (pod.name, pod.slot, tuple(labels.values()))
+            keys.append((key, labels))
+            if key not in cache:
+                missing.append(k)
+        if missing:
+            block = self.store.series_template(tm["series"], [keys[k][1] for k in missing])
+            for row, k in enumerate(missing):
+                cache[keys[k][0]] = block[row]
+        if not pods:
+            return np.empty((0, len(tm["series"])), dtype=np.int64)
+        return np.stack([cache[key] for key, _ in keys])
 
     def _node_ids(self, node: Any) -> dict[str, Any]:
         key = ("node", node.name, 0, ())
-        cached = self._pod_cache.get(key)  # type: ignore[arg-type]
+        cached: dict[str, Any] | None = self._pod_cache.get(key)
         if cached is not None:
             return cached
         st = self.store
@@ -267,7 +289,7 @@ class Scraper:
                 [(("device", "/dev/sda1"), ("fstype", "ext4"), ("mountpoint", "/"))],
             ).tolist(),
         }
-        self._pod_cache[key] = ids  # type: ignore[index]
+        self._pod_cache[key] = ids
         return ids
 
     def _nodes(self, pods: list[Pod]) -> list[Any]:
@@ -283,29 +305,35 @@ class Scraper:
         node_index = {n.name: i for i, n in enumerate(nodes)}
         self._nodes_now = nodes
         rq_ids, rq_s, rq_l, rq_c = [], [], [], []
-        hb_ids, hb_s, hb_l, hb_b = [], [], [], []
+        hb_ids: list[np.ndarray] = []
         hs_sum, hs_cnt, hs_s, hs_l = [], [], [], []
         pod_ids = []
         behaviour = getattr(self.platform, "behaviour_of", None)
+        by_svc: dict[int, list[Pod]] = {}
+        for pod in pods:
+            by_svc.setdefault(svc_of[pod.service], []).append(pod)
+        ordered: list[Pod] = []
+        for svc, group in by_svc.items():
+            tm = self._template(svc)
+            rows = self._pod_rows(group, svc)
+            slots = np.array([p.slot for p in group], dtype=np.int64)
+            n_rq = tm["rq_idx"].shape[0]
+            if n_rq:
+                rq_ids.append(rows[:, tm["rq"]].ravel())
+                rq_s.append(np.repeat(slots, n_rq))
+                rq_l.append(np.tile(tm["rq_idx"][:, 0], slots.size))
+                rq_c.append(np.tile(tm["rq_idx"][:, 1], slots.size))
+                hb_ids.append(rows[:, tm["hb"]].ravel())
+                hs_sum.append(rows[:, tm["hs_sum"]].ravel())
+                hs_cnt.append(rows[:, tm["hs_cnt"]].ravel())
+                hs_s.append(np.repeat(slots, tm["hs_idx"].size))
+                hs_l.append(np.tile(tm["hs_idx"], slots.size))
+            pod_ids.append(rows[:, tm["pod"]])
+            ordered += group
+        pods = ordered
         for pod in pods:
             svc = svc_of[pod.service]
-            e = self._register(pod, svc)
-            slot = pod.slot
-            if e["rq"].size:
-                rq_ids.append(e["rq"])
-                rq_s.append(np.full(e["rq"].size, slot))
-                rq_l.append(e["rq_idx"][:, 0])
-                rq_c.append(e["rq_idx"][:, 1])
-                hb_ids.append(e["hb"])
-                hb_s.append(np.full(e["hb"].size, slot))
-                hb_l.append(e["hb_idx"][:, 0])
-                hb_b.append(e["hb_idx"][:, 1])
-                hs_sum.append(e["hs_sum"])
-                hs_cnt.append(e["hs_cnt"])
-                hs_s.append(np.full(e["hs_idx"].size, slot))
-                hs_l.append(e["hs_idx"])
-            pod_ids.append(e["pod"])
-            lay.pod_slot.append(slot)
+            lay.pod_slot.append(pod.slot)
             ready = 1.0 if pod.ready else 0.0
             phase = str(getattr(pod, "k8s_phase", "Running"))
             lay.pod_static.append(
@@ -343,7 +371,7 @@ class Scraper:
             [(float(getattr(p, "cpu_request", 0.0)), float(getattr(p, "mem_request", 0.0))) for p in pods]
         ).reshape(-1, 2)
         node_ids = [self._node_ids(n) for n in nodes]
-        pod_mat = np.asarray(pod_ids, dtype=i64).reshape(-1, _N_POD)
+        pod_mat = cat(pod_ids).astype(i64) if pod_ids else np.empty((0, _N_POD), i64)
         # Counter children (request codes, histogram children) appear once first incremented:
         # their ids, where their value is read, and whether they are visible yet.
         self._rq_ids = cat(rq_ids) if rq_ids else np.empty(0, i64)
@@ -491,7 +519,9 @@ class Scraper:
             before = np.concatenate((self._ids, self._static[0]))
             self._rebuild(self.platform.pods())
             self._gen, self._shape = gen, shape
-            gone = np.setdiff1d(before, self._all_ids)
+            mark = np.zeros(len(self.store.series_metric), dtype=bool)
+            mark[self._all_ids] = True
+            gone = before[~mark[before]]
             if gone.size:
                 self.store.mark_stale(t, gone)
         self.plane.service_totals(t)  # brings CPU integrals up to t

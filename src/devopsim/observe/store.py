@@ -249,7 +249,7 @@ class MetricStore:
         self._bases: list[dict[str, str]] = []
         self._base_ids: dict[_Labels, int] = {}
         self._index: dict[tuple[int, int], int] = {}  # (metric, label set) -> series
-        self._bulk: dict[tuple[int, int, tuple[_Labels, ...]], int] = {}  # series_many -> first id
+        self._bulk: dict[tuple[Any, ...], int] = {}  # bulk registrations -> first id
         self._json: list[str] = []
         self._by_metric: dict[int, list[int]] = {}
         self._tables: list[_Table] = []
@@ -325,6 +325,38 @@ class MetricStore:
             self.series_label_set.extend(range(lid0, lid0 + n))
             self._by_metric.setdefault(mid, []).extend(range(first, first + n))
         return np.arange(first, first + n, dtype=np.int64)
+
+    def series_template(
+        self, template: Sequence[tuple[str, _Labels]], bases: Sequence[dict[str, str]]
+    ) -> np.ndarray:
+        """Ids ``[i, j]`` of series ``template[j] = (metric, extra)`` with labels ``bases[i]`` + extra.
+
+        The bulk form the scraper uses for every pod of a service at once: one id block per
+        base, no lookup per series. Same contract as :meth:`series_many` (which see).
+        """
+        mids = [self._metric(m) for m, _ in template]
+        extras = [e for _, e in template]
+        tkey = (tuple(mids), tuple(extras))
+        n = len(template)
+        out = np.empty((len(bases), n), dtype=np.int64)
+        fresh: list[tuple[int, int]] = []  # (row, first id)
+        for i, b in enumerate(bases):
+            bid = self._base(b)
+            key = (-1, bid, tkey)
+            first = self._bulk.get(key)
+            if first is None:
+                first = self._bulk[key] = len(self.series_metric)
+                lid0 = len(self._lsets)
+                self._lsets.extend([(bid, e) for e in extras])
+                self.series_metric.extend(mids)
+                self.series_label_set.extend(range(lid0, lid0 + n))
+                fresh.append((i, first))
+            out[i] = np.arange(first, first + n)
+        if fresh:
+            firsts = np.array([f for _, f in fresh], dtype=np.int64)
+            for j, mid in enumerate(mids):
+                self._by_metric.setdefault(mid, []).extend((firsts + j).tolist())
+        return out
 
     def labels_of(self, sid: int) -> dict[str, Any]:
         """The label set of a series."""
