@@ -131,19 +131,7 @@ datastores:
 """
 
 
-@pytest.mark.parametrize(
-    "plane",
-    [
-        pytest.param(
-            "flow",
-            marks=pytest.mark.skip(
-                reason="flow/_queue.pyx _tau reads outside its table when a replica's arrival rate "
-                "equals its capacity to 1e-9 (rho2 > 1 gives a NaN index): crashes here"
-            ),
-        ),
-        "request",
-    ],
-)
+@pytest.mark.parametrize("plane", PLANES)
 def test_lag_grows_then_drains_as_keda_adds_consumers(tmp_path: Path, plane: str) -> None:
     r = _run(tmp_path, DRAIN, plane)
     m = r.metrics
@@ -157,6 +145,11 @@ def test_lag_grows_then_drains_as_keda_adds_consumers(tmp_path: Path, plane: str
     for e in r.events:  # each scale-up: within the legacy limit, and towards what the lag asks
         if e["kind"] == "hpa.scale" and e["to_replicas"] > e["from_replicas"]:
             assert e["to_replicas"] <= max(2 * e["from_replicas"], 4)
-    # Enough consumers (5 x 25/s > 100/s): the backlog drains (in the last two minutes the lag
-    # is what is in work, under a tenth of the peak).
-    assert v[t >= 780].mean() < 0.1 * v.max()
+    # Enough consumers: the backlog drains until the HPA is content, its lag per replica
+    # within the 10 % tolerance of lagThreshold (4 members x 25/s = the 100/s produced can
+    # keep a standing lag of that size), well below the peak.
+    final = r.summary["services"]["billing"]["replicas"]
+    last = [to for _, _, to in scal][-1]
+    assert v[-1] <= 1.1 * 100 * last
+    assert v[t >= 780].mean() < 0.5 * v.max()
+    assert final["max"] <= 12

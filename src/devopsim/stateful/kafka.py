@@ -70,9 +70,12 @@ class ConsumerGroup:
         """Members that own at least one partition."""
         return min(self.members, self.partitions)
 
-    def set_members(self, members: int, now: float, pause: float = REBALANCE_PAUSE) -> None:
-        """The group now has ``members``; a change triggers a rebalance pause."""
-        if members == self.members:
+    def set_members(
+        self, members: int, now: float, pause: float = REBALANCE_PAUSE, changed: bool = False
+    ) -> None:
+        """The group now has ``members``; a change (or ``changed``: same count, other members)
+        triggers a rebalance pause."""
+        if members == self.members and not changed:
             return
         self.members = members
         self.owner = range_assignment(self.partitions, members)
@@ -103,35 +106,30 @@ class ConsumerGroup:
         self.consumed += total
         return total
 
-    def settle(self, produced: float, consumed: float) -> float:
+    def settle(self, produced: float, consumed: float, by_member: np.ndarray | None = None) -> float:
         """Book what the data plane did: ``produced`` messages and ``consumed`` (committed) ones.
 
         Produced messages spread evenly over the partitions (keys hash uniformly). The
-        consumed ones come from the partitions members own, each active member taking an
-        equal share (they run the same code on the same resources) up to its lag, the rest
-        going to members with lag left; within a member, in proportion to its partitions'
-        lag. A negative ``consumed`` hands messages back (booked as done too early).
-        Returns the messages actually taken (at most the lag).
+        consumed ones come from the partitions members own: ``by_member[i]`` (what member
+        ``i`` processed) from member ``i``'s partitions, up to their lag; the rest (or all of
+        ``consumed`` when ``by_member`` is not given) as equal shares of the members with lag
+        left. Within a member, in proportion to its partitions' lag. Returns the messages
+        actually taken (at most the lag).
         """
         self.produced += produced
         self.lag += produced / self.partitions
         owned = self.owner >= 0
-        if consumed < 0:  # booked as done too early: handed back, spread over the owned partitions
-            back = self.lag[owned] if owned.any() else self.lag
-            back += -consumed / back.size
-            if owned.any():
-                self.lag[owned] = back
-                self.committed[owned] += consumed / back.size
-            else:
-                self.committed += consumed / back.size
-            self.consumed += consumed
-            return consumed
-        if consumed == 0 or self.members <= 0 or not owned.any():
+        if consumed <= 0 or self.members <= 0 or not owned.any():
             return 0.0
         want = np.bincount(self.owner[owned], weights=self.lag[owned], minlength=self.members)
         take = np.zeros(self.members)
-        left = min(consumed, float(want.sum()))
-        open_ = want > 0
+        if by_member is not None:
+            own = np.zeros(self.members)
+            n = min(self.members, len(by_member))
+            own[:n] = np.maximum(np.asarray(by_member, dtype=np.float64)[:n], 0.0)
+            take = np.minimum(own, want)
+        left = min(consumed - float(take.sum()), float(want.sum() - take.sum()))
+        open_ = want - take > 1e-12
         while left > 1e-12 and open_.any():
             share = left / int(open_.sum())
             step = np.where(open_, np.minimum(want - take, share), 0.0)
@@ -148,6 +146,16 @@ class ConsumerGroup:
         total = float(done.sum())
         self.consumed += total
         return total
+
+    def member_lag(self) -> np.ndarray:
+        """Each member's lag (the sum over the partitions it owns)."""
+        owned = self.owner >= 0
+        return np.bincount(self.owner[owned], weights=self.lag[owned], minlength=max(self.members, 0))
+
+    def member_partitions(self) -> np.ndarray:
+        """How many partitions each member owns."""
+        owned = self.owner >= 0
+        return np.bincount(self.owner[owned], minlength=max(self.members, 0))
 
     @property
     def total_lag(self) -> float:

@@ -75,7 +75,6 @@ class _Group:
     group: ConsumerGroup
     workers: float  # messages one member works on at once (the service's concurrency)
     published: dict[str, float] = field(default_factory=dict)  # topic pod -> acknowledged publishes
-    ok_seen: float = 0.0
     settled: float = -1.0
     planned_at: float = -1.0
     produced_since_plan: float = 0.0
@@ -84,6 +83,8 @@ class _Group:
     rate: float = 0.0
     peak_lag: float = 0.0
     weights: dict[str, float] = field(default_factory=dict)  # member pod -> load-balancing weight set
+    members: list[str] = field(default_factory=list)  # member pods, in the group's member order
+    processed: dict[str, float] = field(default_factory=dict)  # consumer pod -> messages processed
 
 
 def _class_stats(sim: Simulation) -> Any:
@@ -435,74 +436,69 @@ class StatefulLoop:
     # --- consumer groups --------------------------------------------------------------------------
 
     def _settle(self, sim: Simulation, g: _Group, t: float) -> None:
-        """Book what was produced to the topic and committed by the group up to ``t``."""
+        """Book what was produced to the topic and processed by each member up to ``t``."""
         if t <= g.settled:
             return
         g.settled = t
+        cnt = sim.plane.replicas.cnt
         w = sim.platform.workloads.get(g.cons.store)
         produced = 0.0
         if w is not None:
             k = sim.program.ep_index[f"{g.cons.store}.{g.cons.topic}"]
             local = int(sim.program.arrays["ep_local"][k])
-            cnt = sim.plane.replicas.cnt
             seen: dict[str, float] = {}
             for pod in w.live():
                 now = float(cnt[pod.slot, local, 0])  # acknowledged publishes (200)
                 produced += max(now - g.published.get(pod.name, 0.0), 0.0)
                 seen[pod.name] = now
             g.published = seen
-        ok = float(_class_stats(sim).cls_tot[g.cls][0])
-        if sim.plane.name == "flow":
-            # The flow plane books a request's outcome when it arrives; what the consumer's
-            # replicas still hold is not processed (not committed) yet.
-            ok -= self._held(sim, g)
-        g.group.settle(produced, ok - g.ok_seen)
-        g.ok_seen = ok
+        # Processed (200 at the consume endpoint) by each pod of the consumer: members by
+        # their index in the group, pods that left with what they finished on their way out.
+        local = int(
+            sim.program.arrays["ep_local"][sim.program.ep_index[f"{g.cons.service}.{g.cons.endpoint}"]]
+        )
+        index = {name: i for i, name in enumerate(g.members)}
+        mine = np.zeros(len(g.members))
+        total = 0.0
+        done: dict[str, float] = {}
+        for pod in sim.platform.workloads[g.cons.service].live():
+            now = float(cnt[pod.slot, local, 0])
+            inc = max(now - g.processed.get(pod.name, 0.0), 0.0)
+            done[pod.name] = now
+            total += inc
+            if pod.name in index:
+                mine[index[pod.name]] += inc
+        g.processed = done
+        g.group.settle(produced, total, mine)
         g.produced_since_plan += produced
 
     @staticmethod
-    def _route(sim: Simulation, g: _Group, ready: list[Any]) -> None:
-        """Messages reach a member in proportion to the partitions it owns (idle members: none).
-
-        Through the replicas' load-balancing weights; all equal gives the service's own policy back.
-        """
-        owned = np.bincount(g.group.owner[g.group.owner >= 0], minlength=len(ready))[: len(ready)]
-        top = float(owned.max()) if owned.size else 0.0
-        for pod, n in zip(ready, owned, strict=True):
-            w = float(n) / top if top > 0 else 1.0
-            if g.weights.get(pod.name) != w:
-                sim.plane.set_weight(pod.slot, w)
-                g.weights[pod.name] = w
-
-    @staticmethod
-    def _held(sim: Simulation, g: _Group) -> float:
-        """Messages fetched and not yet processed: what the consumer's replicas hold (busy + queued)."""
+    def _held(sim: Simulation, pods: list[Any]) -> np.ndarray:
+        """Messages fetched and not yet processed by each pod: what it holds (busy + queued)."""
         rp = sim.plane.replicas
-        pods = sim.platform.workloads[g.cons.service].live()
-        return float(sum(float(rp.busy[p.slot]) + float(rp.qlen[p.slot]) for p in pods))
+        return np.array([float(rp.busy[p.slot]) + float(rp.qlen[p.slot]) for p in pods], dtype=np.float64)
 
     def _consume(self, sim: Simulation, g: _Group, t: float) -> None:
-        """Settle the books and set how fast the group fetches until the next tick.
+        """Settle the books and set how fast each member fetches until the next tick.
 
-        Consumers pull: each active member (one per partition at most) keeps its workers
-        busy while it has lag, so the fetch rate is the members' capacity, corrected so
-        that the messages fetched and not yet processed stay at about one poll's worth
-        per member (``max.poll.records``; they are uncommitted, so they count in the lag,
-        and the plane serves them at its own pace: no worker starves while there is
-        lag), and never more than the lag plus
-        what producers add meanwhile. After a membership change nobody fetches for
-        ``REBALANCE_PAUSE`` seconds. The fetched messages arrive evenly spaced (a worker
-        takes the next one when it is done), not as a Poisson stream.
+        Consumers pull. A member (at most one per partition, RangeAssignor) keeps its
+        workers busy while its partitions have lag: it fetches at its capacity, corrected so
+        that what it has fetched and not yet processed stays at about one poll
+        (``max.poll.records``; uncommitted, so in the lag), and never more than its
+        partitions' lag plus what producers add to them meanwhile. The plane then serves
+        the messages at its own pace (the member's cores, workers, queries). The group's
+        class rate is the sum, split over the members by their load-balancing weights.
+        After a membership change nobody fetches for ``REBALANCE_PAUSE`` seconds. Fetched
+        messages arrive evenly spaced (a worker takes the next when it is done).
         """
         self._settle(sim, g, t)
         ready = [p for p in sim.platform.workloads[g.cons.service].live() if p.ready]
-        g.group.set_members(len(ready), t)
-        self._route(sim, g, ready)
+        names = [p.name for p in ready]
+        g.group.set_members(len(ready), t, changed=names != g.members)
+        g.members = names
         interval = sim.scenario.monitoring.scrape_interval
-        inflight = self._held(sim, g)
-        active = g.group.active
         pause = min(max(g.group.paused_until - t, 0.0), interval)
-        cap = active * g.group.capacity * (interval - pause) / interval
+        cap = g.group.capacity * (interval - pause) / interval
         # What producers will add until the next tick: messages per user request (as in the last
         # interval) times the users' expected requests (the traffic pattern knows its steps).
         users = sim.program.user_classes if sim.program.user_classes >= 0 else len(sim.program.classes)
@@ -512,10 +508,22 @@ class StatefulLoop:
         produce = per_request * float(sim.traffic.expected(t, t + interval)[:users].sum()) / interval
         g.produced_since_plan = 0.0
         g.users_at_plan = arrived
-        avail = max(g.group.total_lag - inflight, 0.0)
-        held = active * max(MAX_POLL_RECORDS, g.workers)
-        rate = min(cap + (held - inflight) / interval, avail / interval + produce)
-        rate = max(rate, 0.0) if active > 0 else 0.0
+        parts = g.group.member_partitions()[: len(ready)]
+        lag = g.group.member_lag()[: len(ready)]
+        held = self._held(sim, ready)
+        poll = max(MAX_POLL_RECORDS, g.workers)
+        fetch = np.minimum(
+            cap + (poll - held) / interval,
+            (lag - held) / interval + produce * parts / g.group.partitions,
+        )
+        fetch = np.where(parts > 0, np.maximum(fetch, 0.0), 0.0)  # idle members fetch nothing
+        rate = float(fetch.sum())
+        top = float(fetch.max()) if fetch.size else 0.0
+        weights = fetch / top if top > 0 else (parts > 0).astype(np.float64)
+        for pod, wgt in zip(ready, np.round(weights, 3), strict=True):  # no churn from rounding noise
+            if g.weights.get(pod.name) != float(wgt):
+                sim.plane.set_weight(pod.slot, float(wgt))
+                g.weights[pod.name] = float(wgt)
         g.planned_at = t
         g.rate = rate
         sim.traffic.set_class_pattern(g.cls, ConstantRate(rate), t, burstiness=0.0)
