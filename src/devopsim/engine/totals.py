@@ -41,12 +41,9 @@ def service_totals(
     """Retired totals plus the integrals of every live replica, per service."""
     live = alive == 1
     n = len(retired)
-    sums = [np.bincount(svc[live], weights=a[live], minlength=n) for a in (cpu, busy, occupancy)]
+    sv = svc[live]
+    c, b, o = (np.bincount(sv, weights=a[live], minlength=n).tolist() for a in (cpu, busy, occupancy))
     return [
-        ServiceTotals(
-            cpu=r.cpu + float(sums[0][s]),
-            busy=r.busy + float(sums[1][s]),
-            occupancy=r.occupancy + float(sums[2][s]),
-        )
+        ServiceTotals(cpu=r.cpu + c[s], busy=r.busy + b[s], occupancy=r.occupancy + o[s])
         for s, r in enumerate(retired)
     ]

@@ -416,10 +416,18 @@ class FlowPlane(FlowReplicas, FlowRouting):
         rp.occ_area += inc["occ"] * dt
         rp.cpu_area += inc["cpu"] * dt
         if inc["pr"].size:
-            pr, loc = inc["pr"], inc["loc"]
-            rp.cnt[pr, loc, :] += inc["codes"] * dt
-            rp.lat_sum[pr, loc] += inc["lsum"] * dt
-            rp.lat_hist[pr, loc] += inc["hist"] * dt
+            span = inc["span"]
+            if span.size and rp.cnt.flags.c_contiguous and rp.lat_hist.flags.c_contiguous:
+                # The pairs fill one run of the (replica, endpoint) rows: add to slices.
+                a, b = int(span[0]), int(span[1])
+                rp.cnt.reshape(-1, L.N_CODES)[a:b] += inc["codes"] * dt
+                rp.lat_sum.reshape(-1)[a:b] += inc["lsum"] * dt
+                rp.lat_hist.reshape(-1, rp.lat_hist.shape[2])[a:b] += inc["hist"] * dt
+            else:
+                pr, loc = inc["pr"], inc["loc"]
+                rp.cnt[pr, loc, :] += inc["codes"] * dt
+                rp.lat_sum[pr, loc] += inc["lsum"] * dt
+                rp.lat_hist[pr, loc] += inc["hist"] * dt
         if warm > 0:
             wd = warm * dt
             st.sv_n[:] += inc["sv_n"] * wd
@@ -469,9 +477,14 @@ class FlowPlane(FlowReplicas, FlowRouting):
             codes[:, L.CODE_500] = fr * fail
             codes[:, L.CODE_503] = rejected[pr] * mix[pe]
             codes[:, L.CODE_504] = dropped[pr] * mix[pe]
+            loc = self.ep_local[pe]
+            flat = pr * self.replicas.cnt.shape[1] + loc
+            contiguous = bool(flat.size) and int(flat[-1]) - int(flat[0]) == flat.size - 1
+            contiguous = contiguous and bool(np.all(np.diff(flat) == 1))
             inc.update(
                 pr=pr,
-                loc=self.ep_local[pe],
+                loc=loc,
+                span=np.array([flat[0], flat[-1] + 1]) if contiguous else np.empty(0, dtype=np.int64),
                 codes=codes,
                 lsum=fr * self.srv_mean[pe],
                 hist=fr[:, None] * self.srv_buckets[pe],
