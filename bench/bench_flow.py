@@ -65,7 +65,17 @@ def generated(
 
 def _child(kind: str, args: dict[str, Any]) -> None:
     import devopsim
+    from devopsim.observe.scrape import Scraper
 
+    scrape_s = [0.0]
+    scrape = Scraper.scrape
+
+    def timed(self: Scraper, t: float) -> None:  # the time spent scraping, rebuilds included
+        t0 = time.perf_counter()
+        scrape(self, t)
+        scrape_s[0] += time.perf_counter() - t0
+
+    Scraper.scrape = timed  # type: ignore[method-assign]
     if kind == "checkout":
         sc: Any = CHECKOUT
         over = args.get("overrides", [])
@@ -83,6 +93,12 @@ def _child(kind: str, args: dict[str, Any]) -> None:
                 "peak_mib": rss,
                 "series_samples": res.store.n_samples,
                 "sim_s": res.summary["duration_s"],
+                "scrape_s": scrape_s[0],
+                "series": len(res.store.series_metric),
+                "store_mib": res.store.nbytes / 1024**2,
+                "bytes_per_sample": res.store.raw_bytes / max(1, res.store.n_samples)
+                if not res.store.has_downsampled
+                else None,
             }
         )
     )
@@ -115,7 +131,8 @@ def main() -> None:
         rows.append({"case": name, "replicas": replicas, "ticks": ticks, **r})
         print(
             f"{name:<44} {r['wall_s']:>8.2f} s {r['peak_mib']:>8.0f} MiB "
-            f"{r['sim_s'] / max(r['wall_s'], 1e-9):>12,.0f}x real time",
+            f"{r['sim_s'] / max(r['wall_s'], 1e-9):>12,.0f}x real time"
+            f"   scrape {r['scrape_s']:.1f} s, store {r['store_mib']:,.0f} MiB",
             flush=True,
         )
 

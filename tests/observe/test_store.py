@@ -98,3 +98,15 @@ def test_staleness_markers_stay_out_of_columns() -> None:
     t, ids = st.stale_markers()
     assert t.tolist() == [15.0] and ids.tolist() == [a]
     assert is_stale(np.array([STALE_NAN, float("nan"), 1.0])).tolist() == [True, False, False]
+
+
+def test_limits_follow_the_scenarios_monitoring() -> None:
+    from devopsim.scenario.infra import Monitoring
+    from devopsim.observe.store import Limits, limits_for
+
+    plain = limits_for(Monitoring())
+    assert plain == Limits() and plain.raw_retention is None  # only the memory budget
+    thanos = limits_for(Monitoring.model_validate({"thanos": True, "retention": "6h"}))
+    assert thanos.raw_retention == 6 * 3600 and thanos.resolutions == (300.0, 3600.0)
+    custom = limits_for(Monitoring.model_validate({"downsampling": ["1h", "10m"], "retention": "2h"}))
+    assert custom.resolutions == (600.0, 3600.0) and custom.raw_retention == 7200

@@ -24,7 +24,7 @@ from devopsim.engine.totals import ServiceTotals
 from devopsim.model.platform import Platform
 from devopsim.model.program import Program, compile_program
 from devopsim.observe.scrape import Scraper
-from devopsim.observe.store import MetricStore
+from devopsim.observe.store import MetricStore, limits_for
 from devopsim.results.events import EventLog
 from devopsim.results.summary import SummaryInputs, build_summary
 from devopsim.scenario.infra import TimelineEntry
@@ -85,7 +85,7 @@ class Simulation:
             self.plane = RequestPlane(self.program, self.streams, sc.warmup)
         self.clock = Clock()
         self.log = EventLog()
-        self.store = MetricStore()
+        self.store = MetricStore(limits_for(sc.monitoring))
         self.platform = Platform(sc, self.program, self.plane, self.clock, self.log)
         self._peak = sc.traffic.rate.peak()
         for entry in sc.timeline:

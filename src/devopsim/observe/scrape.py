@@ -148,6 +148,8 @@ class Scraper:
         self._node_cpu: dict[str, tuple[float, float, float]] = {}  # node -> (user, idle, last t)
         self._node_net: dict[str, tuple[float, float]] = {}
         self._prev_vals = np.zeros((3, 0))  # per pod of the layout: (cpu, rx, tx) at the last scrape
+        self._node_names: list[str] = []
+        self._nstate: np.ndarray | None = None
         st = store
         self._deploy_ids = [
             st.series_many(
@@ -371,6 +373,7 @@ class Scraper:
             [(float(getattr(p, "cpu_request", 0.0)), float(getattr(p, "mem_request", 0.0))) for p in pods]
         ).reshape(-1, 2)
         node_ids = [self._node_ids(n) for n in nodes]
+        self._node_layout(nodes)
         pod_mat = cat(pod_ids).astype(i64) if pod_ids else np.empty((0, _N_POD), i64)
         # Counter children (request codes, histogram children) appear once first incremented:
         # their ids, where their value is read, and whether they are visible yet.
@@ -467,48 +470,73 @@ class Scraper:
         ]
         return np.concatenate(out)
 
+    def _node_layout(self, nodes: list[Any]) -> None:
+        """Per-node arrays for the layout (state carried over by node name)."""
+        old = self._nstate
+        if old is not None:
+            for k, name in enumerate(self._node_names):
+                self._node_cpu[name] = (float(old[0, k]), float(old[1, k]), float(old[2, k]))
+                self._node_net[name] = (float(old[3, k]), float(old[4, k]))
+        self._node_names = [nd.name for nd in nodes]
+        n = len(nodes)
+        idx = self._pnode
+        ok = idx >= 0
+        self._pnode_ok = ok
+        req_cpu = np.bincount(idx[ok], weights=self._pod_req[ok, 0], minlength=n)
+        req_mem = np.bincount(idx[ok], weights=self._pod_req[ok, 1], minlength=n)
+        cpu = np.array([float(nd.cpu) for nd in nodes])
+        mem = np.array([float(nd.memory) for nd in nodes])
+        self._ncores = np.where(np.isfinite(cpu), cpu, np.maximum(IMPLICIT_NODE_MIN_CPU, np.ceil(req_cpu)))
+        self._nmem_req = np.where(np.isfinite(mem), mem, np.maximum(float(IMPLICIT_NODE_MIN_MEMORY), req_mem))
+        self._nmem_fixed = np.isfinite(mem)
+        pods_here = np.bincount(idx[ok], minlength=n)
+        self._nfs = np.maximum(0.0, _NODE_FS_BYTES - FS_USAGE_BYTES * pods_here)
+        state = np.zeros((5, n))  # user, idle, last t, rx, tx
+        for k, nd in enumerate(nodes):
+            u, i, t0 = self._node_cpu.get(nd.name, (0.0, 0.0, float(getattr(nd, "created", 0.0))))
+            r, x = self._node_net.get(nd.name, (0.0, 0.0))
+            state[:, k] = (u, i, t0, r, x)
+        self._nstate = state
+
     def _node_values(
         self, t: float, cpu: np.ndarray, work: np.ndarray, rx: np.ndarray, tx: np.ndarray
     ) -> np.ndarray:
-        nodes = self._nodes_now
-        if not nodes:
+        n = len(self._node_names)
+        if not n:
             return np.empty(0)
-        n = len(nodes)
         # Counters per node accumulate the pods' increments since the last scrape (pods come and go).
         now_vals = np.stack([cpu, rx, tx])
         prev = self._prev_vals if self._prev_vals.shape == now_vals.shape else np.zeros_like(now_vals)
-        d_cpu, d_rx, d_tx = now_vals - prev
+        delta = np.maximum(now_vals - prev, 0.0)
         self._prev_vals = now_vals
-        idx = self._pnode
-        ok = idx >= 0
-        used = np.bincount(idx[ok], weights=np.maximum(d_cpu[ok], 0.0), minlength=n)
-        nrx = np.bincount(idx[ok], weights=np.maximum(d_rx[ok], 0.0), minlength=n)
-        ntx = np.bincount(idx[ok], weights=np.maximum(d_tx[ok], 0.0), minlength=n)
-        ws = np.bincount(idx[ok], weights=work[ok], minlength=n)
-        req_cpu = np.bincount(idx[ok], weights=self._pod_req[ok, 0], minlength=n)
-        req_mem = np.bincount(idx[ok], weights=self._pod_req[ok, 1], minlength=n)
-        rows = []
-        for k, nd in enumerate(nodes):
-            cores = (
-                float(nd.cpu) if math.isfinite(nd.cpu) else max(IMPLICIT_NODE_MIN_CPU, math.ceil(req_cpu[k]))
-            )
-            total_mem = (
-                float(nd.memory)
-                if math.isfinite(nd.memory)
-                else max(float(IMPLICIT_NODE_MIN_MEMORY), req_mem[k], ws[k])
-            )
-            # idle accumulates what the node's cores did not use since the last scrape
-            user0, idle0, t0 = self._node_cpu.get(nd.name, (0.0, 0.0, float(getattr(nd, "created", 0.0))))
-            user = user0 + float(used[k])
-            idle = idle0 + max(0.0, cores * max(t - t0, 0.0) - float(used[k]))
-            self._node_cpu[nd.name] = (user, idle, t)
-            r0, x0 = self._node_net.get(nd.name, (0.0, 0.0))
-            r1, x1 = r0 + float(nrx[k]), x0 + float(ntx[k])
-            self._node_net[nd.name] = (r1, x1)
-            pods_here = int(np.count_nonzero(idx == k))
-            rows += [idle, user, total_mem, max(0.0, total_mem - ws[k]), r1, x1]
-            rows += [max(0.0, _NODE_FS_BYTES - FS_USAGE_BYTES * pods_here), float(_NODE_FS_BYTES)]
-        return np.asarray(rows, dtype=np.float64)
+        ok = self._pnode_ok
+        idx = self._pnode[ok]
+        used = np.bincount(idx, weights=delta[0][ok], minlength=n)
+        nrx = np.bincount(idx, weights=delta[1][ok], minlength=n)
+        ntx = np.bincount(idx, weights=delta[2][ok], minlength=n)
+        ws = np.bincount(idx, weights=work[ok], minlength=n)
+        st = self._nstate
+        assert st is not None
+        st[0] += used
+        st[1] += np.maximum(0.0, self._ncores * np.maximum(t - st[2], 0.0) - used)  # idle: the rest
+        st[2] = t
+        st[3] += nrx
+        st[4] += ntx
+        total_mem = np.where(self._nmem_fixed, self._nmem_req, np.maximum(self._nmem_req, ws))
+        out = np.stack(
+            [
+                st[1],
+                st[0],
+                total_mem,
+                np.maximum(0.0, total_mem - ws),
+                st[3],
+                st[4],
+                self._nfs,
+                np.full(n, float(_NODE_FS_BYTES)),
+            ],
+            axis=1,
+        )
+        return out.ravel()
 
     def scrape(self, t: float) -> None:
         """Append one scrape at simulated time ``t``."""

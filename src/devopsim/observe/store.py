@@ -26,6 +26,7 @@ The long-format ``metrics.parquet`` table of the results contract comes from
 
 from __future__ import annotations
 
+import bisect
 import json
 import struct
 from array import array
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["AGGREGATES", "STALE_BITS", "STALE_NAN", "Limits", "MetricStore", "is_stale"]
+__all__ = ["AGGREGATES", "STALE_BITS", "STALE_NAN", "Limits", "MetricStore", "is_stale", "limits_for"]
 
 #: The bit pattern of Prometheus' staleness marker (``value.StaleNaN``).
 STALE_BITS = 0x7FF0000000000002
@@ -69,10 +70,20 @@ class Limits:
         level_bytes: the budget of each downsampled level before it is downsampled further.
     """
 
-    raw_bytes: int | None = 2 * 1024**3
+    raw_bytes: int | None = 1024**3
     raw_retention: float | None = None
     resolutions: tuple[float, ...] = (300.0, 3600.0)
-    level_bytes: int | None = 1024**3
+    level_bytes: int | None = 512 * 1024**2
+
+
+def limits_for(monitoring: Any) -> Limits:
+    """The store limits of a scenario's ``monitoring``: the default budget (:class:`Limits`);
+    with ``thanos`` or ``downsampling``, raw data older than ``retention`` is downsampled too,
+    to the ``downsampling`` resolutions (Thanos' 5m and 1h when not given)."""
+    res = tuple(float(r) for r in (monitoring.downsampling or ())) or Limits.resolutions
+    thanos = bool(monitoring.thanos or monitoring.downsampling)
+    retention = float(monitoring.retention) if thanos and monitoring.retention else None
+    return Limits(raw_retention=retention, resolutions=tuple(sorted(res)))
 
 
 class _Table:
@@ -94,6 +105,7 @@ class _Table:
         "seq",
         "sorted",
         "src",
+        "starts",
         "svals",
         "t",
     )
@@ -107,6 +119,7 @@ class _Table:
         self.seq = np.empty(4, dtype=np.int64)  # global append order of each row
         self.n = 0
         self.blocks: list[np.ndarray] = []
+        self.starts: list[int] = []  # first row of each block
         self.fill = 0
         self.max_rows = int(np.clip((1 << 19) // max(nvar, 1), 1, 256))
         self.sorted = True
@@ -123,6 +136,7 @@ class _Table:
         if not self.blocks or self.fill == self.blocks[-1].shape[0]:
             rows = min(self.max_rows, max(1, 2 * self.blocks[-1].shape[0])) if self.blocks else 1
             self.blocks.append(np.empty((rows, self.nvar)))
+            self.starts.append(self.n)
             self.fill = 0
         self.blocks[-1][self.fill] = values
         self.fill += 1
@@ -133,7 +147,7 @@ class _Table:
             return np.empty((0, self.nvar))
         if len(self.blocks) > 1:
             merged = np.concatenate([*self.blocks[:-1], self.blocks[-1][: self.fill]])
-            self.blocks, self.fill = [merged], merged.shape[0]
+            self.blocks, self.fill, self.starts = [merged], merged.shape[0], [0]
         return self.blocks[0][: self.fill]
 
     def values(self) -> np.ndarray:
@@ -160,9 +174,11 @@ class _Table:
 
     def _var_rows(self, a: int, b: int, cols: np.ndarray | None) -> np.ndarray:
         out: list[np.ndarray] = []
-        start = 0
+        first = max(bisect.bisect_right(self.starts, a) - 1, 0)
+        start = self.starts[first] if self.starts else 0
         last = len(self.blocks) - 1
-        for k, blk in enumerate(self.blocks):
+        for k in range(first, len(self.blocks)):
+            blk = self.blocks[k]
             size = self.fill if k == last else blk.shape[0]
             lo, hi = max(a, start), min(b, start + size)
             if lo < hi:
@@ -183,15 +199,26 @@ class _Table:
         vals = self._var()[order]
         self.t[: self.n] = self.t[: self.n][order]
         self.seq[: self.n] = self.seq[: self.n][order]
-        self.blocks, self.fill, self.sorted = [vals], vals.shape[0], True
+        self.blocks, self.fill, self.sorted, self.starts = [vals], vals.shape[0], True, [0]
 
     def drop_rows(self, k: int) -> None:
         """Forget the first ``k`` rows (time order)."""
-        rest = self._var_rows(k, self.n, None).copy()
+        self.ensure_sorted()
+        if k >= self.n:
+            self.blocks, self.starts, self.fill, self.n = [], [], 0, 0
+            self.t, self.seq = np.empty(4), np.empty(4, dtype=np.int64)
+            return
+        # Whole blocks before row k are freed; the block holding row k is kept as a view.
+        j = bisect.bisect_right(self.starts, k) - 1
+        off = k - self.starts[j]
+        last = j == len(self.blocks) - 1
+        self.blocks = [self.blocks[j][off:], *self.blocks[j + 1 :]]
+        self.starts = [0, *(st - k for st in self.starts[j + 1 :])]
+        if last:
+            self.fill -= off
         self.t = self.t[k : self.n].copy()
         self.seq = self.seq[k : self.n].copy()
         self.n -= k
-        self.blocks, self.fill = ([rest], rest.shape[0]) if self.n else ([], 0)
 
     @property
     def nbytes(self) -> int:
@@ -223,8 +250,9 @@ class _Level:
     def __init__(self, resolution: float) -> None:
         self.resolution = resolution
         self.parts: list[Aggregates] = []
-        # per series: (last raw value seen, reset correction so far) for the counter aggregate
-        self.carry: dict[int, tuple[float, float]] = {}
+        # per series id: the last raw value seen and the reset correction so far (counter aggregate)
+        self.last = np.empty(0)
+        self.corr = np.empty(0)
 
     @property
     def nbytes(self) -> int:
@@ -621,7 +649,7 @@ class MetricStore:
             k = int(np.searchsorted(tb.t[: tb.n], cutoff, side="left"))
             if k:
                 before = tb.nbytes
-                part = _aggregate_rows(tb.ids, tb.t[:k], tb.rows(0, k), lv)
+                part = _aggregate_rows(tb, k, lv)
                 if part is not None:
                     lv.parts.append(part)
                 tb.drop_rows(k)
@@ -703,45 +731,62 @@ class MetricStore:
         return store
 
 
-def _aggregate_rows(ids: np.ndarray, t: np.ndarray, vals: np.ndarray, lv: _Level) -> Aggregates | None:
-    """Thanos' five aggregates of raw rows ``vals`` (times ``t``) per ``lv.resolution`` window."""
+def _aggregate_rows(tb: _Table, k: int, lv: _Level) -> Aggregates | None:
+    """Thanos' five aggregates of ``tb``'s first ``k`` rows per ``lv.resolution`` window.
+
+    Works one window at a time, so the temporaries stay the size of one window's rows.
+    """
+    t = tb.t[:k]
     if t.size == 0:
         return None
     res = lv.resolution
     win = np.floor(t / res)
     starts = np.flatnonzero(np.r_[True, win[1:] != win[:-1]])
     ends = np.r_[starts[1:], t.size]
-    ok = ~np.isnan(vals)
-    zero = np.where(ok, vals, 0.0)
-    count = np.add.reduceat(ok.astype(np.float64), starts, axis=0)
-    total = np.add.reduceat(zero, starts, axis=0)
-    vmin = np.minimum.reduceat(np.where(ok, vals, np.inf), starts, axis=0)
-    vmax = np.maximum.reduceat(np.where(ok, vals, -np.inf), starts, axis=0)
-    empty = count == 0
-    vmin[empty] = np.nan
-    vmax[empty] = np.nan
-    # counter: the last value of each window with every reset added back (continuing the
-    # correction carried from earlier compactions of the same series)
-    first = np.array([lv.carry.get(int(s), (np.nan, 0.0))[0] for s in ids.tolist()])
-    corr0 = np.array([lv.carry.get(int(s), (np.nan, 0.0))[1] for s in ids.tolist()])
-    prev = np.vstack([first[None, :], zero[:-1]])
-    drops = np.where(ok & (zero < prev) & ~np.isnan(prev), prev, 0.0)
-    corr = corr0[None, :] + np.cumsum(drops, axis=0)
-    adjusted = zero + corr
-    counter = adjusted[ends - 1]
-    counter[empty] = np.nan
-    last = zero[-1]
-    for j, s in enumerate(ids.tolist()):
-        lv.carry[int(s)] = (float(last[j]), float(corr[-1, j]))
-    return Aggregates(
-        ids=ids,
-        t=t[ends - 1].copy(),
-        count=count,
-        sum=total,
-        min=vmin,
-        max=vmax,
-        counter=counter,
-    )
+    ids = tb.ids.astype(np.int64)
+    need = int(ids.max()) + 1 if ids.size else 0
+    if lv.last.size < need:
+        grow = max(need, 2 * lv.last.size)
+        lv.last = np.concatenate((lv.last, np.full(grow - lv.last.size, np.nan)))
+        lv.corr = np.concatenate((lv.corr, np.zeros(grow - lv.corr.size)))
+    prev = lv.last[ids]
+    corr = lv.corr[ids]
+    nw, nc = starts.size, ids.size
+    out = {a: np.empty((nw, nc)) for a in AGGREGATES}
+    for w, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        vals = tb.rows(a, b)
+        nan = np.isnan(vals)
+        if not nan.any():  # the usual case: every series has every sample of the window
+            out["count"][w] = b - a
+            out["sum"][w] = vals.sum(axis=0)
+            out["min"][w] = vals.min(axis=0)
+            out["max"][w] = vals.max(axis=0)
+            drops = np.where(vals[0] < prev, prev, 0.0)  # prev is NaN before the first sample
+            if b - a > 1:
+                drops += np.where(vals[1:] < vals[:-1], vals[:-1], 0.0).sum(axis=0)
+            corr = corr + drops
+            prev = vals[-1].copy()
+            out["counter"][w] = prev + corr
+            continue
+        ok = ~nan
+        zero = np.where(ok, vals, 0.0)
+        cnt = ok.sum(axis=0).astype(np.float64)
+        out["count"][w] = cnt
+        out["sum"][w] = zero.sum(axis=0)
+        empty = cnt == 0
+        out["min"][w] = np.where(empty, np.nan, np.where(ok, vals, np.inf).min(axis=0))
+        out["max"][w] = np.where(empty, np.nan, np.where(ok, vals, -np.inf).max(axis=0))
+        # counter: the last value with every reset (a drop) added back, carried across windows
+        # and compactions of the same series
+        before = np.vstack([prev[None, :], zero[:-1]])
+        drops = np.where(ok & (zero < before) & ~np.isnan(before), before, 0.0)
+        corr = corr + drops.sum(axis=0)
+        last_ok = np.where(empty, np.nan, zero[-1])
+        out["counter"][w] = np.where(empty, np.nan, zero[-1] + corr)
+        prev = np.where(empty, prev, last_ok)
+    lv.last[ids] = prev
+    lv.corr[ids] = corr
+    return Aggregates(ids=tb.ids, t=t[ends - 1].copy(), **out)
 
 
 def _downsample_level(lv: _Level, nxt: _Level, cutoff: float) -> None:
