@@ -101,8 +101,8 @@ def test_staleness_markers_stay_out_of_columns() -> None:
 
 
 def test_limits_follow_the_scenarios_monitoring() -> None:
-    from devopsim.scenario.infra import Monitoring
     from devopsim.observe.store import Limits, limits_for
+    from devopsim.scenario.infra import Monitoring
 
     plain = limits_for(Monitoring())
     assert plain == Limits() and plain.raw_retention is None  # only the memory budget
