@@ -60,8 +60,10 @@ cdef double _n_of_rho(double* lq, int n_grid, double c, double phi, double rho) 
     """Stationary mean number in system at utilisation ``rho`` (< 1)."""
     if rho <= 0.0:
         return 0.0
+    if rho >= 1.0:
+        rho = 1.0 - 1e-15  # the top of the table (a rate equal to capacity, up to rounding)
     cdef double g = -log10(1.0 - rho) / _G_DU
-    if g >= n_grid - 1:
+    if not g < n_grid - 1:  # also NaN: never index outside the table
         g = n_grid - 1.001
     cdef int i = <int>g
     cdef double f = g - i
@@ -72,8 +74,10 @@ cdef double _pwait(double* lq, int n_grid, double rho) noexcept nogil:
     """Erlang C at utilisation rho, from the table: Lq (1 - ρ) / ρ."""
     if rho <= 0.0:
         return 0.0
+    if rho >= 1.0:
+        return 1.0
     cdef double g = -log10(1.0 - rho) / _G_DU
-    if g >= n_grid - 1:
+    if not g < n_grid - 1:
         return 1.0
     cdef int i = <int>g
     cdef double f = g - i
@@ -103,10 +107,20 @@ cdef double _block(double a, long c, long k) noexcept nogil:
 
 cdef double _tau(double* lq, int n_grid, double c, double phi, double rho, double cap) noexcept nogil:
     """Local relaxation time of the fluid queue: dN/d(cμρ) at utilisation rho."""
-    cdef double rho2 = rho + 1e-4 * (1.0 - rho) + 1e-9
+    cdef double d = 1e-4 * (1.0 - rho)
+    if d < 1e-16:
+        return INFINITY  # at capacity the stochastic queue never settles
+    cdef double rho2 = rho + d
+    cdef double slope
+    if 1.0 - rho2 < 1e-7:
+        # Beyond the table (it stops at 1 - 1e-7): heavy traffic, L ~ phi / (1 - rho).
+        slope = phi / ((1.0 - rho) * (1.0 - rho))
+        if slope < c:
+            slope = c
+        return slope / cap
     cdef double n1 = _n_of_rho(lq, n_grid, c, phi, rho)
     cdef double n2 = _n_of_rho(lq, n_grid, c, phi, rho2)
-    cdef double slope = (n2 - n1) / (rho2 - rho)
+    slope = (n2 - n1) / (rho2 - rho)
     if slope < c:
         slope = c
     return slope / cap
