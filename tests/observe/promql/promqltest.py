@@ -4,7 +4,7 @@ The format is described in ``shared/data/promql/README-promqltest.md``. Cases
 whose data or expression lie outside what devopsim supports are not run but
 classified, with the reason, so the report says exactly what was left out:
 
-* ``data: native histogram`` / ``data: stale marker`` / ``data: load_with_nhcb``:
+* ``data: native histogram`` / ``data: load_with_nhcb`` (``stale`` loads as a staleness marker):
   the case reads series loaded with features the twin's store does not have;
 * ``expects ...``: the expected result is a histogram, a string or a range vector;
 * ``outside subset``: our parser rejects a construct Prometheus accepts (the
@@ -23,9 +23,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from devopsim.observe.promql import Engine, PromQLError, check
 from devopsim.observe.promql.ast import Aggregate, Binary, Call, MatrixSel, Node, Selector, Unary, parse
-from devopsim.observe.store import MetricStore
+from devopsim.observe.store import STALE_NAN, MetricStore, is_stale
 
 __all__ = ["Outcome", "run_file"]
 
@@ -125,7 +127,10 @@ def expand_points(text: str) -> list[float | None]:
         raise Unsupported("data: native histogram")
     out: list[float | None] = []
     for tok in text.split():
-        if tok == "stale" or tok.startswith("stale"):
+        if tok == "stale":
+            out.append(STALE_NAN)  # a staleness marker
+            continue
+        if tok.startswith("stale"):
             raise Unsupported("data: stale marker")
         if tok == "_":
             out.append(None)
@@ -207,12 +212,18 @@ class Script:
 
     def engine(self) -> Engine:
         if self._engine is None:
-            store = MetricStore.from_series(
-                [
-                    (dict(k)["__name__"], {a: b for a, b in k if a != "__name__"}, sorted(pts.items()))
-                    for k, pts in self.series.items()
-                ]
-            )
+
+            def split(k: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, str]]:
+                return dict(k)["__name__"], {a: b for a, b in k if a != "__name__"}
+
+            def real(pts: dict[float, float]) -> list[tuple[float, float]]:
+                return [(t, v) for t, v in sorted(pts.items()) if not is_stale(np.array([v]))[0]]
+
+            store = MetricStore.from_series([(*split(k), real(pts)) for k, pts in self.series.items()])
+            for k, pts in self.series.items():
+                for t, v in sorted(pts.items()):
+                    if is_stale(np.array([v]))[0]:
+                        store.mark_stale(t, np.array([store.series(*split(k))]))
             self._engine = Engine(store)
         return self._engine
 

@@ -1,7 +1,7 @@
 """Prometheus' own engine tests (shared/data/promql/*.test), every case inside our subset.
 
 The runner (tests/observe/promql/promqltest.py) classifies the cases it cannot
-run (native histograms, stale markers, constructs outside the subset) and runs
+run (native histograms, constructs outside the subset) and runs
 all others. ``python -m tests.observe.promql.promqltest`` prints the table.
 """
 
