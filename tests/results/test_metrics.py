@@ -181,7 +181,10 @@ def test_network_bytes_follow_requests_and_responses(checkout):
             strict=True,
         )
     }
-    tx, rx = per_pod("container_network_transmit_bytes_total"), per_pod("container_network_receive_bytes_total")
+    tx, rx = (
+        per_pod("container_network_transmit_bytes_total"),
+        per_pod("container_network_receive_bytes_total"),
+    )
     assert answered and set(answered) <= set(tx)
     for pod, n in answered.items():
         assert tx[pod] == n * RESPONSE_BYTES
