@@ -49,3 +49,11 @@ def test_expected_tiles_time() -> None:
     edges = np.cumsum(np.random.default_rng(3).uniform(0.2, 40.0, size=400))
     parts = sum(s.expected(float(x), float(y)) for x, y in itertools.pairwise(edges))
     assert parts == pytest.approx(s.expected(float(edges[0]), float(edges[-1])), rel=1e-9)
+
+
+@pytest.mark.parametrize(("a", "b"), [(15.0, 30.0), (30.0, 45.0), (29.0, 30.0)])
+def test_a_step_at_either_end_counts_on_its_own_side(a: float, b: float) -> None:
+    """A stretch that ends where the rate jumps counts the old rate only (and one that starts there, the new)."""
+    s = _stream("step(100/s, 30s: 300/s)")
+    want = (100.0 if b <= 30.0 else 300.0) * (b - a)
+    assert s.expected(a, b) == pytest.approx(want, rel=1e-12)

@@ -95,8 +95,9 @@ class ArrivalStream:
         if b - a <= 60.0 * self._grid and not p.breakpoints(a, b).size:
             # A short stretch with no jump or kink (the flow plane asks for each tick): the
             # rate is smooth there, and Simpson's rule is exact to far below a request.
-            lam = p.rate(np.array([a, 0.5 * (a + b), b]), self._clock0)
-            return float((b - a) * (lam[0] + 4.0 * lam[1] + lam[2]) / 6.0)
+            lam = p.rate(np.array([a, 0.5 * (a + b)]), self._clock0, left=False)
+            lam_b = float(p.rate(np.array([b]), self._clock0, left=True)[0])  # just before b
+            return float((b - a) * (lam[0] + 4.0 * lam[1] + lam_b) / 6.0)
         return float(self._integrate(t0, t1)[5][-1])
 
     def window(self, t0: float, t1: float) -> np.ndarray:

@@ -117,6 +117,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._prev_state: np.ndarray | None = None
         self._last: dict[str, np.ndarray] = {}
         self._inc_cache: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        self._split_cache: tuple[int, np.ndarray, np.ndarray] | None = None
         self._last_lam: np.ndarray | None = None
         self._topology = 0  # changes whenever replicas come, go or change readiness
         self._err_mixed = (-1, False)  # (topology, live versions differ in injected error rate)
@@ -274,16 +275,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         ab_s = np.bincount(self.ep_svc, weights=mix * 2 * self.hold_fixed * g.cpu_mean, minlength=self.S)
         b2_s = np.bincount(self.ep_svc, weights=mix * (g.cpu_var + g.cpu_mean**2), minlength=self.S)
         # Split each service's rate over its ready replicas.
-        share = np.zeros(R)
-        ca2 = np.ones(R)
-        for s, slots in enumerate(self._ready):
-            if not slots:
-                continue
-            idx = np.asarray(slots)
-            w = rp.weight[idx] if self.lb[s] == LB_WEIGHTED else np.ones(idx.size)
-            share[idx] = w / w.sum()
-            if self.lb[s] != LB_RANDOM and self.lb[s] != LB_WEIGHTED:
-                ca2[idx] = 1.0 / idx.size  # round robin and least-load smooth each replica's arrivals
+        share, ca2 = self._split(R)
         svc = np.maximum(rp.svc, 0)
         lam = svc_rate[svc] * share
         # CPU: work per frame, stretched when the cores are shared.
@@ -394,6 +386,29 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._last_lam = lam_cls.copy()
         self._account(t0, dt, lam_cls, self._last)
         return np.concatenate((lam[live], rp.n[live], rp.b[live]))
+
+    def _split(self, R: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each ready replica's share of its service's requests, and the SCV of its arrivals.
+
+        Computed again only when the replicas, their readiness or weights have changed.
+        """
+        cached = self._split_cache
+        if cached is not None and cached[0] == self._topology and cached[1].size == R:
+            return cached[1], cached[2]
+        rp = self.replicas
+        share = np.zeros(R)
+        ca2 = np.ones(R)
+        idx = np.fromiter((r for slots in self._ready for r in slots), dtype=np.int64)
+        if idx.size:
+            sv = rp.svc[idx]
+            lb = self.lb[sv]
+            w = np.where(lb == LB_WEIGHTED, rp.weight[idx], 1.0)
+            share[idx] = w / np.bincount(sv, weights=w, minlength=self.S)[sv]
+            n = np.bincount(sv, minlength=self.S)[sv]
+            # Round robin and least-load smooth each replica's arrivals.
+            ca2[idx] = np.where((lb != LB_RANDOM) & (lb != LB_WEIGHTED), 1.0 / n, 1.0)
+        self._split_cache = (self._topology, share, ca2)
+        return share, ca2
 
     def _account(self, t0: float, dt: float, lam_cls: np.ndarray, r: dict[str, np.ndarray]) -> None:
         """Count ``dt`` seconds at the rates ``r`` of a tick (just computed, or replayed)."""
