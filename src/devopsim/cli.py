@@ -308,12 +308,13 @@ def _write_out(output: Path | None, write: Any) -> None:
 @export_app.command("openmetrics")
 def export_openmetrics(run: RunArg, output: OutOpt = None, start: StartOpt = None) -> None:
     """Write the run's metrics as OpenMetrics text for `promtool tsdb create-blocks-from openmetrics`."""
-    from devopsim.export.openmetrics import DEFAULT_EPOCH, parse_start, write_openmetrics
-    from devopsim.export.run_ref import load_store, resolve_run
+    from devopsim.export.openmetrics import parse_start, write_openmetrics
+    from devopsim.export.run_ref import load_store, resolve_run, run_origin
 
     try:
-        origin = parse_start(start) if start is not None else float(DEFAULT_EPOCH)
-        store = load_store(resolve_run(run))
+        path = resolve_run(run)
+        origin = parse_start(start) if start is not None else run_origin(path)
+        store = load_store(path)
         _write_out(output, lambda f: write_openmetrics(store, f, start=origin))
     except DevopsimError as exc:
         raise _fail(exc) from None
@@ -325,12 +326,12 @@ def export_grafana(run: RunArg, output: OutOpt = None, start: StartOpt = None) -
     import json
 
     from devopsim.export.grafana import dashboard
-    from devopsim.export.openmetrics import DEFAULT_EPOCH, parse_start
-    from devopsim.export.run_ref import load_store, resolve_run
+    from devopsim.export.openmetrics import parse_start
+    from devopsim.export.run_ref import load_store, resolve_run, run_origin
 
     try:
-        origin = parse_start(start) if start is not None else float(DEFAULT_EPOCH)
         path = resolve_run(run)
+        origin = parse_start(start) if start is not None else run_origin(path)
         store = load_store(path)
         t, _, _ = store.columns()
         summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}

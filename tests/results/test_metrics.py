@@ -239,3 +239,15 @@ def test_a_gone_pod_gets_staleness_markers_and_leaves_instant_queries_at_once():
     e = Engine(res.store)
     assert len(e.instant("kube_pod_status_ready", 74.0)) == 3
     assert len(e.instant("kube_pod_status_ready", 75.0)) == 1  # not 5 minutes later
+
+
+def test_summary_start_is_the_origin_exports_use(checkout):
+    from devopsim.export.openmetrics import DEFAULT_EPOCH, parse_start
+
+    assert checkout.summary["start"] == "2026-01-05T00:00:00Z"  # checkout.yaml's start
+    res = devopsim.simulate(
+        EXAMPLES / "checkout.yaml", overrides=["duration=1m", "start=2026-03-02T10:30:00.5Z"]
+    )
+    assert res.summary["start"] == "2026-03-02T10:30:00.5Z"
+    res = devopsim.simulate(EXAMPLES / "checkout.yaml", overrides=["duration=1m", "start=null"])
+    assert parse_start(res.summary["start"]) == DEFAULT_EPOCH

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
@@ -22,16 +23,23 @@ import numpy as np
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore
 
-__all__ = ["DEFAULT_EPOCH", "families", "parse_start", "write_openmetrics"]
+__all__ = ["DEFAULT_EPOCH", "families", "parse_start", "run_start", "write_openmetrics"]
 
 #: Unix time that simulated t=0 maps to by default: 2026-01-01T00:00:00Z.
 DEFAULT_EPOCH = 1767225600
 
 
+def run_start(start: datetime | None) -> str:
+    """The run's origin (simulated t = 0) as ISO 8601 UTC: the scenario's ``start``, else
+    :data:`DEFAULT_EPOCH`. The summary's ``start``; exports and alert timestamps use it."""
+    dt = start if start is not None else datetime.fromtimestamp(DEFAULT_EPOCH, tz=UTC)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".") + "Z"
+
+
 def parse_start(text: str) -> float:
     """A start given as Unix seconds or an ISO 8601 time (``2026-01-05T00:00:00Z``)."""
-    from datetime import UTC, datetime
-
     from devopsim.errors import ConfigError
 
     try:

@@ -41,3 +41,17 @@ def load_store(run: Path) -> MetricStore:
     from devopsim.observe.store import MetricStore
 
     return MetricStore.from_arrow(pq.read_table(run / "metrics.parquet"))
+
+
+def run_origin(run: Path) -> float:
+    """Unix time of the run's t = 0: its summary's ``start``, else :data:`DEFAULT_EPOCH`."""
+    import json
+
+    from devopsim.export.openmetrics import DEFAULT_EPOCH, parse_start
+
+    summary = run / "summary.json"
+    if summary.is_file():
+        start = json.loads(summary.read_text()).get("start")
+        if isinstance(start, str):
+            return parse_start(start)
+    return float(DEFAULT_EPOCH)

@@ -14,6 +14,7 @@ import numpy as np
 
 from devopsim import __version__
 from devopsim.engine.totals import ServiceTotals
+from devopsim.export.openmetrics import run_start
 from devopsim.model.platform import Platform
 from devopsim.model.program import ERROR_NAMES, Program
 from devopsim.results.stats import latency_block
@@ -80,6 +81,7 @@ def build_summary(x: SummaryInputs) -> dict[str, Any]:
         "plane": x.plane.name,
         "duration_s": t1,
         "warmup_s": t0,
+        "start": run_start(sc.start),  # the wall-clock time of t = 0 (exports, alert timestamps)
         "devopsim_version": __version__,
     }
     classes: dict[str, Any] = {}

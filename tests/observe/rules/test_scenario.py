@@ -85,4 +85,5 @@ def test_notifications_are_recorded_as_alertmanager_v2_bodies() -> None:
 def _iso(t: float) -> str:
     from datetime import UTC, datetime, timedelta
 
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # the run's origin: the summary's start, 2026-01-01T00:00:00Z (DEFAULT_EPOCH) by default
+    return (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -29,12 +29,13 @@ line and metric, with the closest known names.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from devopsim.errors import Issue
+from devopsim.export.openmetrics import run_start
 from devopsim.observe.rules.evaluator import Alert, GroupEvaluator, RuleEvent
 from devopsim.observe.rules.files import GroupDef, RuleFileError, selector_metrics
 from devopsim.observe.rules.load import scenario_rule_groups
@@ -95,7 +96,7 @@ class RulesLoop:
         self.groups = scenario_rule_groups(sim.loaded)
         if not self.groups:
             return
-        self.origin = sc.start or datetime(1970, 1, 1, tzinfo=UTC)
+        self.origin = datetime.fromisoformat(run_start(sc.start).replace("Z", "+00:00"))
         self.external_labels = dict(mon.external_labels)
         self.external_url = (mon.external_url or "http://devopsim:9090").rstrip("/")
         self.duration = sc.duration
