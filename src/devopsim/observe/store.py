@@ -163,7 +163,10 @@ class _Table:
         nv = self.nvar
         if nv < self.ids.size:
             if cols is None:
-                cols = np.arange(self.ids.size)
+                full = np.empty((b - a, self.ids.size))
+                full[:, :nv] = self._var_rows(a, b, None)
+                full[:, nv:] = self.svals
+                return full
             is_var = cols < nv
             out = np.empty((b - a, cols.size))
             if is_var.any():
@@ -229,7 +232,12 @@ class _Table:
 
 @dataclass
 class Aggregates:
-    """One downsampled level's windows of one layout: arrays ``(windows, ncols)`` per aggregate."""
+    """One downsampled level's windows of one layout.
+
+    Arrays ``(windows, nvar)`` per aggregate for the varying columns ``ids[:nvar]``; the
+    static columns ``ids[nvar:]`` keep their one value ``svals`` (and ``rows``, the raw rows
+    of each window, gives their count and sum).
+    """
 
     ids: np.ndarray
     t: np.ndarray  # time of the last raw sample of each window
@@ -238,10 +246,55 @@ class Aggregates:
     min: np.ndarray
     max: np.ndarray
     counter: np.ndarray
+    rows: np.ndarray  # raw rows per window
+    svals: np.ndarray
+
+    @property
+    def nvar(self) -> int:
+        return int(self.count.shape[1])
+
+    def take(self, aggr: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Aggregate ``aggr`` (or ``avg``: sum / count) of windows ``rows`` and columns ``cols``."""
+        if aggr == "avg":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out: np.ndarray = self.take("sum", rows, cols) / self.take("count", rows, cols)
+            return out
+        nv = self.nvar
+        is_var = cols < nv
+        res = np.empty((rows.size, cols.size))
+        if is_var.any():
+            res[:, is_var] = getattr(self, aggr)[np.ix_(rows, cols[is_var])]
+        if not is_var.all():
+            sv = self.svals[cols[~is_var] - nv][None, :]
+            n = self.rows[rows].astype(np.float64)[:, None]
+            res[:, ~is_var] = {"count": n + 0 * sv, "sum": n * sv}.get(aggr, sv + 0 * n)
+        return res
+
+    def head(self, k: int) -> Aggregates:
+        """The first ``k`` windows (copies)."""
+        return self._slice(slice(0, k))
+
+    def tail(self, k: int) -> Aggregates:
+        """The windows from ``k`` on (copies)."""
+        return self._slice(slice(k, None))
+
+    def _slice(self, sl: slice) -> Aggregates:
+        return Aggregates(
+            ids=self.ids,
+            t=self.t[sl].copy(),
+            rows=self.rows[sl].copy(),
+            svals=self.svals,
+            **{a: getattr(self, a)[sl].copy() for a in AGGREGATES},
+        )
 
     @property
     def nbytes(self) -> int:
-        return int(sum(getattr(self, a).nbytes for a in AGGREGATES) + self.t.nbytes + self.ids.nbytes)
+        return int(
+            sum(getattr(self, a).nbytes for a in AGGREGATES)
+            + self.t.nbytes
+            + self.ids.nbytes
+            + self.rows.nbytes
+        )
 
 
 class _Level:
@@ -749,12 +802,14 @@ def _aggregate_rows(tb: _Table, k: int, lv: _Level) -> Aggregates | None:
         grow = max(need, 2 * lv.last.size)
         lv.last = np.concatenate((lv.last, np.full(grow - lv.last.size, np.nan)))
         lv.corr = np.concatenate((lv.corr, np.zeros(grow - lv.corr.size)))
-    prev = lv.last[ids]
-    corr = lv.corr[ids]
-    nw, nc = starts.size, ids.size
+    nv = tb.nvar
+    var_ids = ids[:nv]
+    prev = lv.last[var_ids]
+    corr = lv.corr[var_ids]
+    nw, nc = starts.size, nv
     out = {a: np.empty((nw, nc)) for a in AGGREGATES}
     for w, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        vals = tb.rows(a, b)
+        vals = tb._var_rows(a, b, None)
         nan = np.isnan(vals)
         if not nan.any():  # the usual case: every series has every sample of the window
             out["count"][w] = b - a
@@ -784,9 +839,11 @@ def _aggregate_rows(tb: _Table, k: int, lv: _Level) -> Aggregates | None:
         last_ok = np.where(empty, np.nan, zero[-1])
         out["counter"][w] = np.where(empty, np.nan, zero[-1] + corr)
         prev = np.where(empty, prev, last_ok)
-    lv.last[ids] = prev
-    lv.corr[ids] = corr
-    return Aggregates(ids=tb.ids, t=t[ends - 1].copy(), **out)
+    lv.last[var_ids] = prev
+    lv.corr[var_ids] = corr
+    return Aggregates(
+        ids=tb.ids, t=t[ends - 1].copy(), rows=(ends - starts).astype(np.int64), svals=tb.svals, **out
+    )
 
 
 def _downsample_level(lv: _Level, nxt: _Level, cutoff: float) -> None:
@@ -809,18 +866,10 @@ def _downsample_level(lv: _Level, nxt: _Level, cutoff: float) -> None:
                 min=np.fmin.reduceat(p.min[:k], starts, axis=0),
                 max=np.fmax.reduceat(p.max[:k], starts, axis=0),
                 counter=p.counter[ends - 1].copy(),
+                rows=np.add.reduceat(p.rows[:k], starts),
+                svals=p.svals,
             )
         )
         if k < p.t.size:
-            kept.append(
-                Aggregates(
-                    ids=p.ids,
-                    t=p.t[k:].copy(),
-                    count=p.count[k:].copy(),
-                    sum=p.sum[k:].copy(),
-                    min=p.min[k:].copy(),
-                    max=p.max[k:].copy(),
-                    counter=p.counter[k:].copy(),
-                )
-            )
+            kept.append(p.tail(k))
     lv.parts = kept

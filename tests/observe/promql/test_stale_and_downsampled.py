@@ -148,3 +148,25 @@ def test_selected_metrics_names_what_an_expression_reads() -> None:
     assert selected_metrics('{__name__="d", job="x"} > 0') == {"d"}
     assert selected_metrics('{job="x"}') is None
     assert selected_metrics("vector(time())") == set()
+
+
+def test_static_columns_are_stored_once_and_read_like_samples() -> None:
+    st = MetricStore(Limits(raw_bytes=None, raw_retention=3600.0, resolutions=(300.0,)))
+    var = np.array([st.series("v", {})])
+    static = (
+        np.array([st.series("info", {"pod": "a"}), st.series("info", {"pod": "b"})]),
+        np.array([1.0, 2.0]),
+    )
+    for k in range(4 * 240 + 1):
+        st.append(15.0 * k, var, np.array([float(k)]), static)
+    assert st.n_samples == 3 * (4 * 240 + 1)
+    e = Engine(st)
+    ts_raw, ts_down = 4 * 3600.0, 300.0 * 5 - 10.0
+    assert st.raw_start() < ts_raw - 600 and st.raw_start() > ts_down
+    for ts in (ts_raw, ts_down):
+        got = {s.labels["pod"]: s.value for s in e.instant("max_over_time(info[1h])", ts)}
+        assert got == {"a": 1.0, "b": 2.0}
+    # (ts - 1h, ts] over whole windows: 240 samples per series, raw or downsampled
+    at_down = e.instant("count_over_time(info[1h])", 300.0 * 20 - 10.0)
+    assert isinstance(at_down, list) and [s.value for s in at_down] == [240.0, 240.0]
+    assert [s.value for s in e.instant("sum_over_time(info[1h])", 300.0 * 20 - 10.0)] == [240.0, 480.0]

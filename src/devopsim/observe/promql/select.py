@@ -276,11 +276,7 @@ class Selection:
                 if not cols.size:
                     continue
                 rows = np.flatnonzero(sel_t)
-                if aggr == "avg":
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        sub = p.sum[np.ix_(rows, cols)] / p.count[np.ix_(rows, cols)]
-                else:
-                    sub = getattr(p, aggr)[np.ix_(rows, cols)]
+                sub = p.take(aggr, rows, cols)
                 t = p.t[rows]
                 v = sub.T.ravel()
                 ok = ~np.isnan(v)
