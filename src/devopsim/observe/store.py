@@ -96,7 +96,6 @@ class _Table:
 
     __slots__ = (
         "blocks",
-        "cache",
         "fill",
         "ids",
         "max_rows",
@@ -123,7 +122,6 @@ class _Table:
         self.fill = 0
         self.max_rows = int(np.clip((1 << 19) // max(nvar, 1), 1, 256))
         self.sorted = True
-        self.cache: dict[Any, Any] = {}  # readers' per-layout lookups (e.g. a selector's columns)
 
     def append(self, t: float, seq: int, values: np.ndarray) -> None:
         if self.n == self.t.size:

@@ -126,6 +126,8 @@ class Selection:
         self._matches: dict[tuple[Matcher, ...], _Match] = {}
         self._blocks: dict[tuple[tuple[Matcher, ...], str], tuple[int, int, int, int, Block]] = {}
         self._set_cache: dict[int, dict[str, str]] = {}
+        # (table, match) -> (table, series checked, the matched columns in label order, ranks)
+        self._cols: dict[tuple[int, int], tuple[object, int, np.ndarray, np.ndarray]] = {}
 
     def _regex(self, pattern: str) -> re.Pattern[str]:
         return _compile(pattern, self.dotall)
@@ -209,15 +211,15 @@ class Selection:
         times: list[np.ndarray] = []
         vals: list[np.ndarray] = []
         if m.sids.size:
-            ckey = (id(self), m)
             for tb, a, b in st.raw_window(lo_s, hi_s):
-                hit = tb.cache.get(ckey)
-                if hit is None or hit[0] != m.checked:
+                ckey = (id(tb), id(m))
+                hit = self._cols.get(ckey)
+                if hit is None or hit[0] is not tb or hit[1] != m.checked:
                     r = m.rank[tb.ids]
                     cols = np.flatnonzero(r >= 0)
                     cols = cols[np.argsort(r[cols], kind="stable")]  # label order
-                    hit = tb.cache[ckey] = (m.checked, cols, r[cols])
-                _, cols, rk = hit
+                    hit = self._cols[ckey] = (tb, m.checked, cols, r[cols])
+                _, _, cols, rk = hit
                 if not cols.size:
                     continue
                 t = tb.t[a:b]
