@@ -71,11 +71,14 @@ def test_report_renders_offline_with_data_in_every_chart(browser, checkout_run, 
         assert s["series"] > 0 and s["with_data"] == s["series"], f"chart {pid} has an empty trace: {s}"
     # the deploy (30 min), the rollback (60 min), the pod kill and alerts firing / resolving, when
     # simulated, are marked on every axis; notifications and pending alerts are not
+    # (and so are the chaos fault's start and end, and each incident of the summary)
     events = [json.loads(line) for line in (checkout_run / "events.jsonl").read_text().splitlines()]
     marked = ("deploy", "rollback", "pod.killed", "alert.firing", "alert.resolved")
-    expected = [e for e in events if e["kind"] in marked]
-    assert {"deploy", "rollback"} <= {e["kind"] for e in expected}
-    assert all(s["markers"] == len(expected) for s in state.values())
+    expected = [e for e in events if e["kind"] in marked or e["kind"].startswith("chaos.fault")]
+    assert {"deploy", "rollback", "chaos.fault.start"} <= {e["kind"] for e in expected}
+    incidents = json.loads((checkout_run / "summary.json").read_text()).get("incidents") or []
+    assert incidents, "the pod kill is an incident"
+    assert all(s["markers"] == len(expected) + len(incidents) for s in state.values())
 
 
 def test_report_tables_match_the_summary(browser, checkout_run, tmp_path):
@@ -86,7 +89,8 @@ def test_report_tables_match_the_summary(browser, checkout_run, tmp_path):
     for name in summary["services"]:
         assert name in html
     assert "Deployments" in html and "DORA metrics" in html  # sections present when the summary has them
-    assert "Incidents" not in html  # hidden when absent
+    # the pod kill makes an incident: its section and MTTD/MTTR are shown
+    assert bool(summary.get("incidents")) == ("Incidents" in html)
 
 
 def test_comparison_shows_the_cost_latency_trade_off(browser, hpa_runs, tmp_path):
