@@ -104,6 +104,7 @@ class Composer:
         self.net_delay: np.ndarray | None = None
         self.net_loss: np.ndarray | None = None
         self.class_delay: np.ndarray | None = None  # per class, s users wait besides the system
+        self.class_loss: np.ndarray | None = None  # per class, share failed at the front door
 
     def _draw(self, sampler: int, n: int) -> np.ndarray:
         pool = self._pools.get(sampler)
@@ -295,5 +296,11 @@ class Composer:
                 alive &= ~failed
             if self.class_delay is not None and self.class_delay[c] > 0:
                 dur = dur + self.class_delay[c]  # the clients' round trip to the front door
+            if self.class_loss is not None and self.class_loss[c] > 0:
+                # Failed at the front door: that share of the class never entered (samples
+                # are exchangeable, so the first ones stand for it), no time in the system.
+                n = round(float(self.class_loss[c]) * self.k)
+                outcome[:n] = ERR_UNAVAILABLE
+                dur[:n] = 0.0
             out.append((dur, outcome))
         return out

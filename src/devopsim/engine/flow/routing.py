@@ -113,6 +113,29 @@ class FlowRouting:
         self.composer.class_delay[cls] = delay
         self._sig = None  # the next window composes its latencies again
 
+    def set_class_loss(self, cls: int, loss: float) -> None:
+        """A share ``loss`` of class ``cls``'s arrivals fails at once from now (front-door loss).
+
+        The lost requests never reach a pod (the class's entry calls are scaled by
+        ``1 - loss``) and count as ``unavailable`` errors of the class and bad requests of
+        its SLOs (the composer marks that share of the class's journeys). The open window
+        closes first.
+
+        Raises:
+            ValueError: a loss outside [0, 1].
+        """
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"a class loss lies in [0, 1] (got {loss})")
+        close = getattr(self, "_close_open_window", None)
+        if close is not None:
+            close()  # the window so far had the loss it had
+        if self.composer.class_loss is None:
+            self.composer.class_loss = np.zeros(self.C)
+        self.composer.class_loss[cls] = loss
+        self._recompute_flows()
+        self._topology += 1
+        self._sig = None
+
     def _recompute_flows(self) -> None:
         """Per window: how class arrivals turn into calls to each endpoint (an E x C matrix)."""
         g = self.graph
@@ -147,6 +170,8 @@ class FlowRouting:
             for e in stages:
                 entry[e, c] += alive
                 alive *= survive[e]
+        if self.composer.class_loss is not None:
+            entry *= 1.0 - self.composer.class_loss  # front-door losses never reach a pod
         self.entry = entry
         # Holding time of a frame besides its CPU work: its waits plus its calls' durations.
         # Sequential calls add; a parallel group lasts as long as its slowest branch.

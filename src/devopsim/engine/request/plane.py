@@ -93,6 +93,8 @@ class RequestPlane:
             cls_delay=np.zeros(C),
         )
         self._base_cores = a["svc_cores"].copy()
+        self._cls_loss: np.ndarray | None = None  # per class, share failed at the front door
+        self._loss_rng = streams.generator("request/class-loss")
         self.replicas = self._new_replicas(16)
         self._free_slots: list[int] = list(range(15, -1, -1))
         self._ps_top = 0
@@ -483,6 +485,42 @@ class RequestPlane:
             raise ValueError(f"a class delay is >= 0 (got {delay})")
         self.static.cls_delay[cls] = delay
 
+    def set_class_loss(self, cls: int, loss: float) -> None:
+        """A share ``loss`` of class ``cls``'s arrivals fails at once from now (front-door loss).
+
+        Each arrival of the class is lost with that chance: it never reaches a pod and counts
+        as an ``unavailable`` error of its class (and a bad request of its SLOs), with no time
+        in the system.
+
+        Raises:
+            ValueError: a loss outside [0, 1].
+        """
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"a class loss lies in [0, 1] (got {loss})")
+        if self._cls_loss is None:
+            self._cls_loss = np.zeros(len(self.program.classes))
+        self._cls_loss[cls] = loss
+
+    def _drop_lost(self, arr_t: np.ndarray, arr_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Take the front door's lost arrivals out, counted as ``unavailable`` errors."""
+        loss = self._cls_loss
+        if loss is None or arr_c.size == 0 or not np.any(loss > 0.0):
+            return arr_t, arr_c
+        lost = self._loss_rng.random(arr_c.size) < loss[arr_c]
+        if not lost.any():
+            return arr_t, arr_c
+        st, C = self.stats, loss.size
+        lc = arr_c[lost]
+        n_all = np.bincount(lc, minlength=C)
+        n_warm = np.bincount(lc[arr_t[lost] >= self.queues.fc[L.F_WARMUP]], minlength=C)
+        st.cls_arr[:] += n_all
+        st.cls_tot[:, 1 + L.ERR_UNAVAILABLE] += n_all
+        st.cls_n[:] += n_warm
+        st.cls_err[:, L.ERR_UNAVAILABLE] += n_warm
+        self.queues.ic[L.I_ARRIVED_W] += int(n_warm.sum())
+        keep = ~lost
+        return np.ascontiguousarray(arr_t[keep]), np.ascontiguousarray(arr_c[keep])
+
     def slot_generation(self, slot: int) -> int:
         """Increases each time a slot is given to a new replica."""
         return int(self._slot_gen[slot])
@@ -506,6 +544,7 @@ class RequestPlane:
         q.ic[L.I_ARR_POS] = 0
         arr_t = np.ascontiguousarray(arr_t, dtype=np.float64)
         arr_c = np.ascontiguousarray(arr_c, dtype=np.int64)
+        arr_t, arr_c = self._drop_lost(arr_t, arr_c)
         while True:
             status = run_window(
                 self.static,
