@@ -31,6 +31,7 @@ from functools import partial
 from typing import Protocol
 
 from devopsim.control.probes import plan
+from devopsim.control.replicaset import deletion_order
 from devopsim.control.scheduler import place
 from devopsim.engine.clock import Clock
 from devopsim.errors import ChaosError
@@ -140,6 +141,12 @@ class Pod:
     epoch: int = 0  # bumped by every container start and stop: stale callbacks check it
     backoff: float = 0.0
     oom_kills: int = 0
+    deletion_cost: int = 0  # the controller.kubernetes.io/pod-deletion-cost annotation
+    uid: str = ""  # metadata.uid (a hash of the name: deterministic, arbitrary among equals)
+
+    def __post_init__(self) -> None:
+        if not self.uid:
+            self.uid = _token(f"uid/{self.name}", 12)
 
     def labels(self) -> dict[str, str]:
         """The labels every series of this pod carries."""
@@ -557,7 +564,11 @@ class Platform:
         ]
 
     def scale_replicaset(self, service: str, version: str, replicas: int, now: float) -> None:
-        """Bring one version's pods to ``replicas``: create pods, or terminate the surplus."""
+        """Bring one version's pods to ``replicas``: create pods, or terminate the surplus.
+
+        The surplus is chosen as the Kubernetes ReplicaSet controller chooses it
+        (:func:`devopsim.control.replicaset.deletion_order`).
+        """
         w = self.workloads[service]
         active = self.replicaset(service, version)
         if len(active) < replicas:
@@ -565,9 +576,11 @@ class Platform:
                 pod = self._create(w, now, version)
                 self._admit(pod, now)
         elif len(active) > replicas:
-            # Like a ReplicaSet: unscheduled, then not-ready pods go first, then the newest.
-            victims = sorted(active, key=lambda p: (p.scheduled is not None, p.ready, -p.created))
-            for pod in victims[: len(active) - replicas]:
+            # The ReplicaSet controller's choice (control/replicaset.py): unassigned, Pending,
+            # not ready, cheaper, crowded nodes, recently ready, restarted, newer pods first.
+            diff = len(active) - replicas
+            victims = active if diff == len(active) else deletion_order(active, w.pods, now)
+            for pod in victims[:diff]:
                 self._terminate(pod, now)
         self._record(w, now)
 
