@@ -8,8 +8,8 @@ and ``promql_expr_test``. As promtool does, every group is evaluated at
 ``0, evaluation_interval, ...`` up to the largest ``eval_time``; an alert test
 at ``eval_time`` looks at the state after the evaluation at the last tick not
 after it and compares the *firing* alerts; expression tests run after all
-evaluations. ``stale`` markers and native histograms are refused (the PromQL
-engine has no staleness markers yet).
+evaluations. ``stale`` writes a staleness marker (as promtool does); native
+histograms are refused.
 """
 
 from __future__ import annotations
@@ -19,20 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from devopsim.errors import ConfigError, Issue
 from devopsim.observe.rules.evaluator import GroupEvaluator
 from devopsim.observe.rules.files import GroupDef, expand_rule_paths, load_rule_file, parse_duration_prom
-from devopsim.observe.store import MetricStore
+from devopsim.observe.store import STALE_NAN, MetricStore, is_stale
 from devopsim.scenario.yamlsrc import parse_yaml_text
 
 __all__ = ["TestResult", "expand_values", "parse_series", "run_test_file"]
 
 
 def expand_values(text: str) -> list[float | None]:
-    """Expand promtool's value notation (``None`` = missing sample).
+    """Expand promtool's value notation (``None`` = missing sample, :data:`STALE_NAN` = ``stale``).
 
     Raises:
-        ValueError: malformed notation, or ``stale`` (not supported).
+        ValueError: malformed notation.
     """
     out: list[float | None] = []
     for tok in str(text).split():
@@ -40,7 +42,8 @@ def expand_values(text: str) -> list[float | None]:
             out.append(None)
             continue
         if tok == "stale":
-            raise ValueError("'stale' markers are not supported (the PromQL engine has no staleness markers)")
+            out.append(STALE_NAN)
+            continue
         if "x" in tok:
             head, n_text = tok.rsplit("x", 1)
             n = int(n_text)
@@ -62,6 +65,8 @@ def parse_series(text: str) -> tuple[str, dict[str, str]]:
     """``metric{label="v",...}`` -> (metric, labels)."""
     import promql_parser
 
+    if str(text).strip() in ("", "{}"):  # a sample with no labels (an aggregate over everything)
+        return "", {}
     node = promql_parser.parse(text)
     if not isinstance(node, promql_parser.VectorSelector):
         raise ValueError(f"not a series: {text!r}")
@@ -90,11 +95,18 @@ def _run_group(
 
     interval = parse_duration_prom(tg.get("interval")) if tg.get("interval") else eval_interval
     series = []
+    stale: list[tuple[str, dict[str, str], float]] = []
     for s in tg.get("input_series") or []:
         name, labels = parse_series(s["series"])
         vals = expand_values(s.get("values", ""))
-        series.append((name, labels, [(k * interval, v) for k, v in enumerate(vals) if v is not None]))
+        marks = [v is not None and bool(is_stale(np.array([v]))[0]) for v in vals]
+        series.append(
+            (name, labels, [(k * interval, v) for k, v in enumerate(vals) if v is not None and not marks[k]])
+        )
+        stale += [(name, labels, k * interval) for k, m in enumerate(marks) if m]
     store = MetricStore.from_series(series)
+    for name, labels, t in stale:
+        store.mark_stale(t, np.array([store.series(name, labels)]))
     engine = Engine(store)
     ext = {str(k): str(v) for k, v in (tg.get("external_labels") or {}).items()}
     url = str(tg.get("external_url") or "")
