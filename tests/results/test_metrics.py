@@ -251,3 +251,29 @@ def test_summary_start_is_the_origin_exports_use(checkout):
     assert res.summary["start"] == "2026-03-02T10:30:00.5Z"
     res = devopsim.simulate(EXAMPLES / "checkout.yaml", overrides=["duration=1m", "start=null"])
     assert parse_start(res.summary["start"]) == DEFAULT_EPOCH
+
+
+def test_the_scrape_rebuilds_its_layout_only_when_the_pods_change(monkeypatch):
+    from devopsim.observe.scrape import Scraper
+
+    rebuilds, gens = [], []
+    rebuild, scrape = Scraper._rebuild, Scraper.scrape
+
+    def counting_rebuild(self, pods):
+        rebuilds.append(self.platform.generation)
+        rebuild(self, pods)
+
+    def recording_scrape(self, t):
+        gens.append(self.platform.generation)
+        scrape(self, t)
+
+    monkeypatch.setattr(Scraper, "_rebuild", counting_rebuild)
+    monkeypatch.setattr(Scraper, "scrape", recording_scrape)
+    res = devopsim.simulate(
+        EXAMPLES / "checkout.yaml",
+        overrides=["duration=20m", "services.frontend.autoscaler=null", "services.catalog.autoscaler=null"],
+    )
+    changes = sum(1 for a, b in itertools.pairwise([None, *gens]) if a != b)
+    assert len(gens) == 81 and len(rebuilds) == changes < 20
+    # between pod changes every scrape appends the same layout: a handful of tables, not one per scrape
+    assert len(res.store.tables()) < 10
