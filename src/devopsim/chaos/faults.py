@@ -329,7 +329,20 @@ class FaultInjector:
             p.name for p in platform.pods() if getattr(p, level) == where and p.phase != PodPhase.GONE
         )
         getattr(platform, f"fail_{level}")(f.target, t)
-        af.undo.append(lambda t2: getattr(platform, f"recover_{level}")(f.target, t2))
+        self._tell_front_door(t)
+
+        def undo(t2: float) -> None:
+            getattr(platform, f"recover_{level}")(f.target, t2)
+            self._tell_front_door(t2)
+
+        af.undo.append(undo)
+
+    def _tell_front_door(self, t: float) -> None:
+        """Regions may have died or come back: the front door's losses change now, not at its next probe."""
+        for loop in self.sim.loops:
+            changed = getattr(loop, "changed", None) if loop.name == "frontdoor" else None
+            if changed is not None:
+                changed(self.sim, t)
 
     _node_failure = _location
     _zone_outage = _location

@@ -9,13 +9,19 @@ and the loop acts through the model:
 * **latency**: each class gets the mean client-to-region round trip of the
   clients' current split (``plane.set_class_delay``, the data planes' class hook);
 * **errors**: requests of clients still sent to a dead region fail with a
-  connection error. The data planes have no per-class loss hook, so the loop
-  counts them itself (expected values: class arrivals x the dead share,
-  integrated exactly over the piecewise-linear share) and moves them from ``ok``
-  to ``errors.unavailable`` in the summary, and out of the SLOs' good requests.
-  The surviving regions' pods still see those requests' load: a small
-  overestimate of their utilisation during the TTL, documented in
-  docs/multicloud.md.
+  connection error: the loop sets each user class's front-door loss to the dead
+  share of the clients' split (``plane.set_class_loss``, the data planes' class
+  hook): those requests fail at once as ``unavailable``, never reach a pod, and
+  count in the class's errors and SLOs. The share is set again when a region
+  dies (the chaos engine tells the loop at once), at every probe and verdict, and
+  in 16 steps over the TTL while clients drift (each step takes the share at its
+  midpoint, exact for the linear drift). The loop also counts the expected lost
+  requests itself (class arrivals x the dead share, integrated over the
+  piecewise-linear share): ``frontdoor.lost_requests`` and each failover's.
+* **metrics**: at every scrape the loop appends the twin-only counter
+  ``devopsim_frontdoor_requests_total{client_region, region, outcome}``
+  (``outcome``: ``forwarded`` or ``unavailable``; expected requests since the
+  start), so PromQL probes and alerts see front-door failures.
 
 The summary gets ``frontdoor``: the serving regions, each client region's
 region and round trip, and every failover with its detection and move times.
@@ -43,6 +49,8 @@ __all__ = ["FrontDoorLoop", "serving_regions"]
 OUTAGE_KINDS = ("cloud-outage", "region-outage")
 _CHANGE_KINDS = ("chaos.fault", "chaos.recover", "fault", "node.", "pod.", "zone.", "region.", "cloud.")
 _SUB = 20  # midpoint sub-steps per segment when integrating lost requests
+_DRIFT_STEPS = 16  # class-loss updates over the TTL while clients drift
+METRIC = "devopsim_frontdoor_requests_total"
 
 
 def serving_regions(sim: Simulation) -> list[str]:
@@ -121,6 +129,10 @@ class FrontDoorLoop:
         self._seen_account = 0
         self._user_mask = np.zeros(0)
         self.route_weight: dict[tuple[str, str], float] = {}  # (client, region) -> requests sent
+        self.route_lost: dict[tuple[str, str], float] = {}  # (client, dead region) -> requests failed
+        self.loss_applied = False
+        self._loss: float | None = None
+        self._drift_until = -math.inf
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -168,6 +180,10 @@ class FrontDoorLoop:
         self._up = self._regions_up(sim)
         if self.model.steers:
             sim.clock.schedule(0.0, partial(self._probe, sim), priority=60)
+        interval = sc.monitoring.scrape_interval
+        for k in range(int(sc.duration // interval) + 1):
+            if k * interval < sc.duration:
+                sim.clock.schedule(k * interval, partial(self._scrape, sim), priority=61)
 
     # --- health checks ---------------------------------------------------------------------
 
@@ -261,6 +277,7 @@ class FrontDoorLoop:
         m = self.model
         assert m is not None
         self._account(sim, t)
+        self._apply_loss(sim, t)
         up = dict(self._up)
         for region, verdict in m.probe(t, up):
             # A failed probe is known when its timeout passes; a good answer at once.
@@ -292,13 +309,61 @@ class FrontDoorLoop:
             sim.log.emit(t, "frontdoor.failover", client=c, from_region=frm, to_region=to, ttl_s=m.move_time)
         self._apply_delay(sim, t)
         if moved and m.move_time > 0:
-            # Re-apply the class delays as clients drift over the TTL, a few times.
-            for k in range(1, 5):
-                sim.clock.schedule(t + m.move_time * k / 4, partial(self._drift, sim), priority=60)
+            # Re-apply the class delays and losses as clients drift over the TTL.
+            self._drift_until = t + m.move_time
+            for k in range(1, _DRIFT_STEPS + 1):
+                at = t + m.move_time * k / _DRIFT_STEPS
+                sim.clock.schedule(at, partial(self._drift, sim, k % 4 == 0), priority=60)
+        self._apply_loss(sim, t)
 
-    def _drift(self, sim: Simulation, t: float) -> None:
+    def _drift(self, sim: Simulation, delay: bool, t: float) -> None:
         self._account(sim, t)
-        self._apply_delay(sim, t)
+        if delay:
+            self._apply_delay(sim, t)
+        self._apply_loss(sim, t)
+
+    def changed(self, sim: Simulation, t: float) -> None:
+        """A region may have died or come back now (the chaos engine's outages call this)."""
+        if self.model is None:
+            return
+        self._account(sim, t)
+        self._regions_up(sim, t)  # also when the loop already looked at this instant
+        self._apply_loss(sim, t)
+
+    def _apply_loss(self, sim: Simulation, t: float) -> None:
+        """Set the user classes' front-door loss for the coming stretch (``set_class_loss``)."""
+        m = self.model
+        setter = getattr(sim.plane, "set_class_loss", None)
+        if m is None or setter is None:
+            return
+        self.loss_applied = True
+        mid = t
+        if t < self._drift_until - 1e-9:
+            # The midpoint of the drift step holding t (a probe in between keeps the step's share).
+            step = m.move_time / _DRIFT_STEPS
+            start = self._drift_until - m.move_time
+            mid = start + (math.floor((t - start) / step + 1e-9) + 0.5) * step
+        share = min(1.0, max(0.0, self._dead_share(sim, mid, self._up)))
+        if self._loss is not None and abs(share - self._loss) < 1e-12:
+            return
+        for c, user in enumerate(self._user_mask):
+            if user > 0:
+                setter(c, share)
+        self._loss = share
+
+    def _scrape(self, sim: Simulation, t: float) -> None:
+        """Append the front-door counters (expected requests since the start) to the store."""
+        self._account(sim, t)
+        m = self.model
+        assert m is not None
+        put: list[tuple[dict[str, str], float]] = []
+        for c in self.clients:
+            for r in m.regions:
+                for outcome, table in (("forwarded", self.route_weight), ("unavailable", self.route_lost)):
+                    lb = {"client_region": c, "region": r, "outcome": outcome}
+                    put.append((lb, table.get((c, r), 0.0)))
+        ids = np.array([sim.store.series(METRIC, lb) for lb, _ in put], dtype=np.int64)
+        sim.store.append(t, ids, np.array([v for _, v in put], dtype=np.float64))
 
     # --- effects -----------------------------------------------------------------------------
 
@@ -357,7 +422,15 @@ class FrontDoorLoop:
             return
         # The shares are piecewise linear in t: midpoints integrate them closely.
         h = (t - t0) / _SUB
-        frac = sum(self._dead_share(sim, t0 + (k + 0.5) * h, up) for k in range(_SUB)) / _SUB
+        frac = 0.0
+        for k in range(_SUB):
+            split = m.split(t0 + (k + 0.5) * h)
+            for c, share in self.clients.items():
+                for r, x in split[c].items():
+                    if not up.get(r, True) and x > 0:
+                        part = share * x / _SUB
+                        frac += part
+                        self.route_lost[(c, r)] = self.route_lost.get((c, r), 0.0) + n_all * part
         if frac <= 0:
             return
         lost = arrivals * frac
@@ -404,7 +477,8 @@ class FrontDoorLoop:
         warm = self._lost_after(sim.scenario.warmup)
         if not self.delay_applied:
             add_network_latency(summary, sim, self.route_weight, self.rtt)
-        apply_frontdoor_losses(summary, sim.program.classes, warm, sim)
+        if not self.loss_applied:
+            apply_frontdoor_losses(summary, sim.program.classes, warm, sim)
         split0 = {c: h[0][1] for c, h in m.answers.items()}
         summary["frontdoor"] = {
             "kind": m.kind,
@@ -428,6 +502,7 @@ class FrontDoorLoop:
             "geography_latency": "data plane (set_class_delay)"
             if self.delay_applied
             else "summary (route mixture)",
+            "losses": "data plane (set_class_loss)" if self.loss_applied else "summary (expected counts)",
             "failovers": [{**f, "lost_requests": round(f["lost_requests"], 3)} for f in self.failovers],
             "lost_requests": round(float(warm.sum()), 3),
         }

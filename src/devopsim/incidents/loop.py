@@ -71,7 +71,9 @@ class IncidentsLoop:
         """User requests per sampling interval, front-door connection errors included."""
         pts = [*self.samples, self._now(sim)]
         fd = next((lp for lp in sim.loops if getattr(lp, "name", "") == "frontdoor"), None)
-        lost = list(getattr(fd, "lost_series", []))
+        # Front-door failures are the plane's own errors when it has the class-loss hook;
+        # else the plane counted them as served and they are moved to failed here.
+        lost = [] if getattr(fd, "loss_applied", False) else list(getattr(fd, "lost_series", []))
         out = []
         j = 0
         for (t0, n0, ok0, f0), (t1, n1, ok1, f1) in itertools.pairwise(pts):
