@@ -42,6 +42,9 @@ def default_loops(sim: Simulation) -> list[Loop]:
     from devopsim.control.rollout import RolloutLoop
 
     loops.append(AutoscalingLoop())
+    from devopsim.control.policies import PolicyLoop  # predictive and learned autoscaling policies
+
+    loops.append(PolicyLoop())
     loops.append(RolloutLoop())
     from devopsim.stateful.loop import StatefulLoop  # datastores: lag, failover, cache, Kafka lag
 

@@ -260,6 +260,7 @@ class Predictive(Spec):
     kind: Literal["predictive"]
     model: Literal["xgboost", "linear", "seasonal-naive"] = "xgboost"
     horizon: Duration = 600.0
+    season: Duration = Field(86400.0, gt=0)  # the period the load repeats with (seasonal-naive)
     min_replicas: int = Field(1, ge=0)
     max_replicas: int = Field(ge=1)
     target_utilization: Fraction = 0.7

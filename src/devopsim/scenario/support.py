@@ -45,6 +45,26 @@ class Unsupported:
         )
 
 
+def _policy_registered(autoscaler: object) -> bool:
+    """Whether a predictive or learned autoscaler names a registered policy (control/policies.py)."""
+    from devopsim.control.policies import policy_factory, policy_name
+    from devopsim.scenario.controllers import Learned, Predictive
+
+    if not isinstance(autoscaler, Predictive | Learned):
+        return False
+    return policy_factory(policy_name(autoscaler)) is not None
+
+
+def _policy_of(autoscaler: object) -> str:
+    from devopsim.control.policies import policy_name, registered_policies
+    from devopsim.scenario.controllers import Learned, Predictive
+
+    if isinstance(autoscaler, Predictive | Learned):
+        known = ", ".join(registered_policies())
+        return f" with policy {policy_name(autoscaler)!r} (policies simulated: {known})"
+    return ""
+
+
 def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
     """Every field of ``sc`` whose behaviour is not simulated yet."""
     out: list[Unsupported] = []
@@ -55,15 +75,12 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
 
     for name, svc in sc.services.items():
         base: PathKey = ("services", name)
-        if svc.autoscaler is not None and svc.autoscaler.kind not in (
-            "manual",
-            "hpa",
-            "knative",
-            "keda-kafka",
-        ):
+        simulated = ("manual", "hpa", "knative", "keda-kafka")
+        a = svc.autoscaler
+        if a is not None and a.kind not in simulated and not _policy_registered(a):
             add(
                 (*base, "autoscaler"),
-                f"the {svc.autoscaler.kind} autoscaler",
+                f"the {a.kind} autoscaler{_policy_of(a)}",
                 "control",
                 "replicas change only through timeline 'scale' entries",
             )
