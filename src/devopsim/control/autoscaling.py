@@ -97,6 +97,9 @@ class AutoscalingLoop:
         self.metrics = MetricsServer()
         self._engine: Any = None
         self._engine_error: str | None = None
+        # Per service, made again only when the platform's pods change (its generation moves):
+        self._pods: dict[str, tuple[int, str | None, list[PodInfo]]] = {}  # the pods as the HPA sees them
+        self._live: dict[str, tuple[int, int]] = {}  # how many pods exist
 
     def attach(self, sim: Simulation) -> None:
         """Create one controller per ``kind: hpa`` autoscaler and schedule their syncs."""
@@ -137,7 +140,7 @@ class AutoscalingLoop:
             res = m.resource if m.type == "Resource" else m.container_resource
             assert res is not None
             ttype, target = _target(res.target)
-            samples = self.metrics.cpu if res.name == "cpu" else self.metrics.memory
+            samples = self.metrics.samples(res.name, h.service)  # the reading, this service's pods
             return MetricReading(m.type, res.name, ttype, target, samples=samples)
         sel = f'service="{h.service}"'
         try:
@@ -164,15 +167,33 @@ class AutoscalingLoop:
 
     # --- the loop -----------------------------------------------------------------------------
 
+    def _pod_infos(self, w: Workload, resource: str | None) -> list[PodInfo]:
+        gen = self.sim.platform.generation
+        hit = self._pods.get(w.name)
+        if hit is not None and hit[0] == gen and hit[1] == resource:
+            return hit[2]
+        pods = pod_infos(w, resource)
+        self._pods[w.name] = (gen, resource, pods)
+        return pods
+
+    def _live_count(self, w: Workload) -> int:
+        gen = self.sim.platform.generation
+        hit = self._live.get(w.name)
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+        n = len(w.live())
+        self._live[w.name] = (gen, n)
+        return n
+
     def _sync(self, t: float) -> None:
         sim = self.sim
         for h in self.hpas:
             w = sim.platform.workloads[h.service]
             readings = [self._reading(h, m, t) for m in h.spec.metrics]
             resource = next((r.name for r in readings if r.type in ("Resource", "ContainerResource")), None)
-            pods = pod_infos(w, resource)
+            pods = self._pod_infos(w, resource)
             current = w.desired
-            d = h.ctl.reconcile(t, current, readings, pods, status_replicas=len(w.live()))
+            d = h.ctl.reconcile(t, current, readings, pods, status_replicas=self._live_count(w))
             h.decisions.append(d)
             h.desired = d.desired
             if d.rescale:
@@ -192,7 +213,7 @@ class AutoscalingLoop:
         for h in self.hpas:
             w = self.sim.platform.workloads[h.service]
             assert h.ksm_ids is not None
-            vals = [h.spec.min_replicas, h.spec.max_replicas, len(w.live()), h.desired or w.desired]
+            vals = [h.spec.min_replicas, h.spec.max_replicas, self._live_count(w), h.desired or w.desired]
             self.sim.store.append(t, h.ksm_ids, np.array(vals, dtype=np.float64))
 
     def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:

@@ -14,8 +14,11 @@ as in a real cluster.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from devopsim.control.hpa_metrics import PodSample
 from devopsim.model.platform import PodPhase
@@ -24,24 +27,94 @@ from devopsim.observe.scrape import MEMORY_PER_REQUEST
 if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
 
-__all__ = ["DEFAULT_BASE_MEMORY", "METRIC_RESOLUTION", "MetricsServer"]
+__all__ = ["DEFAULT_BASE_MEMORY", "METRIC_RESOLUTION", "MetricsServer", "PodSamples"]
 
 METRIC_RESOLUTION = 15.0  # metrics-server --metric-resolution
 DEFAULT_BASE_MEMORY = 64 * 1024**2  # working set of an idle pod with no memory request, bytes
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class PodSamples(Mapping[str, PodSample]):
+    """Pods' samples of one reading, keyed by pod name, made on demand from the reading's arrays.
+
+    Args:
+        pos: pod name -> row in ``values`` (the pods this view covers).
+        names: every row's pod name.
+        rows: the covered rows that have a sample, in pod order.
+        values: each row's value.
+        has: whether each row has a sample.
+        timestamp: the reading's time.
+        window: the samples' window, seconds.
+    """
+
+    __slots__ = ("_has", "_names", "_pos", "_rows", "_t", "_values", "_window")
+
+    def __init__(
+        self,
+        pos: Mapping[str, int],
+        names: Sequence[str],
+        rows: np.ndarray,
+        values: np.ndarray,
+        has: np.ndarray,
+        timestamp: float,
+        window: float,
+    ) -> None:
+        self._pos, self._names, self._rows = pos, names, rows
+        self._values, self._has, self._t, self._window = values, has, timestamp, window
+
+    def __getitem__(self, name: str) -> PodSample:
+        i = self._pos[name]
+        if not self._has[i]:
+            raise KeyError(name)
+        return PodSample(float(self._values[i]), self._t, self._window)
+
+    def __iter__(self) -> Iterator[str]:
+        names = self._names
+        return (names[i] for i in self._rows.tolist())
+
+    def __len__(self) -> int:
+        return int(self._rows.size)
+
+
+@dataclass
+class _Index:
+    """The live pods at one platform generation: names, slots, idle memory, rows per service."""
+
+    generation: int
+    names: list[str]
+    pos: dict[str, int]
+    slots: np.ndarray
+    base: np.ndarray
+    services: dict[str, tuple[dict[str, int], np.ndarray]]
+
+
+_NO_SAMPLES = PodSamples({}, [], _EMPTY, np.zeros(0), np.zeros(0, dtype=bool), 0.0, 0.0)
 
 
 @dataclass
 class MetricsServer:
     """The resource metrics API of one run.
 
+    Readings are taken for every live pod at once from the plane's per-replica arrays;
+    the list of live pods is rebuilt only when the platform's pods change.
+
     Args:
         resolution: seconds between readings (and the window of each CPU sample).
     """
 
     resolution: float = METRIC_RESOLUTION
-    cpu: dict[str, PodSample] = field(default_factory=dict)
-    memory: dict[str, PodSample] = field(default_factory=dict)
-    _last: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cpu: Mapping[str, PodSample] = field(default_factory=lambda: _NO_SAMPLES)
+    memory: Mapping[str, PodSample] = field(default_factory=lambda: _NO_SAMPLES)
+    _index: _Index | None = None
+    _t_last: float | None = None  # time of the last reading
+    _area: np.ndarray = field(default_factory=lambda: np.zeros(0))  # CPU seconds at it, per row
+    _seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # row read then
+    _cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _mem: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _has: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    _window: float = 0.0
+    _views: dict[tuple[str, str], PodSamples] = field(default_factory=dict)
 
     def attach(self, sim: Simulation) -> None:
         """Read the plane every ``resolution`` seconds from t = 0 (before same-time autoscaler syncs)."""
@@ -52,26 +125,84 @@ class MetricsServer:
         if t < sim.scenario.duration:
             sim.clock.schedule(t, self.collect, priority=-20)
 
+    def _reindex(self) -> _Index:
+        """The live pods now; the last reading's rows follow their pods by name."""
+        plat = self._sim.platform
+        names: list[str] = []
+        slots: list[int] = []
+        base: list[float] = []
+        services: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+        for w in plat.workloads.values():
+            req_mem = w.spec.resources.requests.memory
+            b = 0.6 * req_mem if req_mem else DEFAULT_BASE_MEMORY
+            first = len(names)
+            own: dict[str, int] = {}
+            for pod in w.pods:
+                if pod.phase == PodPhase.GONE:
+                    continue
+                own[pod.name] = len(names)
+                names.append(pod.name)
+                slots.append(pod.slot)
+                base.append(b)
+            services[w.name] = (own, np.arange(first, len(names), dtype=np.int64))
+        pos = {n: i for i, n in enumerate(names)}
+        old = self._index
+        area = np.zeros(len(names))
+        seen = np.zeros(len(names), dtype=bool)
+        if old is not None and self._seen.size:
+            for i, n in enumerate(names):
+                j = old.pos.get(n)
+                if j is not None and self._seen[j]:
+                    area[i] = self._area[j]
+                    seen[i] = True
+        self._area, self._seen = area, seen
+        idx = _Index(plat.generation, names, pos, np.array(slots, dtype=np.int64), np.array(base), services)
+        self._index = idx
+        return idx
+
     def collect(self, t: float) -> None:
         """Take one reading of every live pod at ``t``."""
         sim = self._sim
         plane = sim.plane
         plane.service_totals(t)  # brings the request plane's CPU integrals up to t
         rp = plane.replicas
-        cpu: dict[str, PodSample] = {}
-        mem: dict[str, PodSample] = {}
-        last: dict[str, tuple[float, float]] = {}
-        for w in sim.platform.workloads.values():
-            req_mem = w.spec.resources.requests.memory
-            base = 0.6 * req_mem if req_mem else DEFAULT_BASE_MEMORY
-            for pod in w.pods:
-                if pod.phase == PodPhase.GONE:
-                    continue
-                area = float(rp.cpu_area[pod.slot])
-                prev = self._last.get(pod.name)
-                if prev is not None and t > prev[0]:
-                    cpu[pod.name] = PodSample(max(area - prev[1], 0.0) / (t - prev[0]), t, t - prev[0])
-                    mem[pod.name] = PodSample(base + MEMORY_PER_REQUEST * float(rp.busy[pod.slot]), t, 0.0)
-                last[pod.name] = (t, area)
-        self.cpu, self.memory, self._last = cpu, mem, last
+        idx = self._index
+        if idx is None or idx.generation != sim.platform.generation:
+            idx = self._reindex()
+        area = np.asarray(rp.cpu_area[idx.slots], dtype=np.float64)
+        last = self._t_last
+        if last is not None and t > last:
+            has = self._seen.copy()
+            window = t - last
+            cpu = np.maximum(area - self._area, 0.0) / window
+        else:
+            has = np.zeros(area.size, dtype=bool)
+            window = 0.0
+            cpu = np.zeros(area.size)
+        mem = idx.base + MEMORY_PER_REQUEST * np.asarray(rp.busy[idx.slots], dtype=np.float64)
+        rows = np.flatnonzero(has)
+        self.cpu = PodSamples(idx.pos, idx.names, rows, cpu, has, t, window)
+        self.memory = PodSamples(idx.pos, idx.names, rows, mem, has, t, 0.0)
+        self._cpu, self._mem, self._has, self._window = cpu, mem, has, window
+        self._views = {}
+        self._t_last, self._area = t, area
+        self._seen = np.ones(area.size, dtype=bool)
         self._schedule(sim, t + self.resolution)
+
+    def samples(self, resource: str, service: str) -> Mapping[str, PodSample]:
+        """The last reading's ``cpu`` or ``memory`` samples of one service's pods."""
+        key = (resource, service)
+        view = self._views.get(key)
+        if view is not None:
+            return view
+        idx = self._index
+        if idx is None or self._t_last is None or service not in idx.services:
+            return _NO_SAMPLES
+        own, rows = idx.services[service]
+        rows = rows[self._has[rows]]
+        if resource == "cpu":
+            view = PodSamples(own, idx.names, rows, self._cpu, self._has, self._t_last, self._window)
+        else:
+            view = PodSamples(own, idx.names, rows, self._mem, self._has, self._t_last, 0.0)
+        self._views[key] = view
+        return view
