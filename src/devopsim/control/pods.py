@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +30,42 @@ if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
     from devopsim.scenario.infra import Deploy, TimelineEntry
 
-__all__ = ["MEMORY_CHECK", "PodsLoop"]
+__all__ = ["MAX_SERIES_POINTS", "MEMORY_CHECK", "PodsLoop", "step_series"]
 
 MEMORY_CHECK = 5.0  # seconds between checks of in-service memory against limits
+MAX_SERIES_POINTS = 2000  # summary time series longer than this are bucketed
+
+
+def step_series(
+    rows: Sequence[tuple[float, tuple[int, ...]]], end: float, max_points: int = MAX_SERIES_POINTS
+) -> list[list[float]]:
+    """A step function's change points as ``[t, v1, v2, ...]`` rows (each value holds until the next row).
+
+    With more than ``max_points`` rows, the run is cut into ``max_points`` buckets of
+    ``end / max_points`` seconds and each bucket with changes gives one row: its start, and
+    the highest of each value in the bucket (the value entering it included), so no peak is
+    lost; the bucket after it, if it has no change, gets the value actually held.
+    """
+    if len(rows) <= max_points:
+        return [[t, *v] for t, v in rows]
+    width = end / max_points
+    out: list[list[float]] = []
+    prev: tuple[int, ...] | None = None
+    last = -1
+    for t, v in rows:
+        k = min(int(t // width), max_points - 1)
+        if k == last:
+            out[-1][1:] = [max(a, c) for a, c in zip(out[-1][1:], v, strict=True)]
+        else:
+            if prev is not None and k > last + 1:
+                out.append([(last + 1) * width, *prev])
+            start = v if prev is None else tuple(max(a, c) for a, c in zip(prev, v, strict=True))
+            out.append([k * width, *start])
+            last = k
+        prev = v
+    if prev is not None and last < max_points - 1:
+        out.append([(last + 1) * width, *prev])
+    return out
 
 
 class PodsLoop:
@@ -194,6 +228,14 @@ class PodsLoop:
             },
             "states_end": dict(plat.phase_counts),
             "services": per_service,
+            "phases": {
+                "states": list(STATES),
+                "series": step_series(plat.phase_history, end),
+            },
+            "replicas": {
+                name: step_series([(t, (r, n)) for t, r, n in w.history], end)
+                for name, w in plat.workloads.items()
+            },
         }
         cl = plat.cluster
         if cl.implicit:
