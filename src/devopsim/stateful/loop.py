@@ -66,6 +66,26 @@ class _Store:
     totals: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (svc, ep) -> [ok, err]
     last: dict[tuple[str, str], float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
+    pods: _Pods | None = None  # its services' live pods, at one platform generation
+
+
+@dataclass
+class _Pods:
+    """A store's live pods at one platform generation, and its endpoints' rows in ``cnt``."""
+
+    generation: int
+    names: list[str]
+    slots: np.ndarray
+    keys: list[tuple[str, str]]  # (service, endpoint), per endpoint of a service that has a workload
+    ep_pods: list[np.ndarray]  # per endpoint: the rows of ``slots`` of its service's pods
+    ep_local: list[int]  # per endpoint: its local index (the second axis of ``cnt``)
+
+
+def _seqsum(a: np.ndarray) -> np.ndarray:
+    """Sums over the first axis, added in order (as a running Python sum would)."""
+    if a.shape[0] == 0:
+        return np.zeros(a.shape[1:])
+    return np.asarray(np.cumsum(a, axis=0)[-1])
 
 
 @dataclass
@@ -177,23 +197,43 @@ class StatefulLoop:
 
     # --- reading the plane -------------------------------------------------------------------
 
-    def _counts(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], tuple[float, float]]:
-        out: dict[tuple[str, str], tuple[float, float]] = {}
-        cnt = sim.plane.replicas.cnt
+    def _pods(self, sim: Simulation, st: _Store) -> _Pods:
+        """The store's live pods (made again only when the platform's pods change)."""
+        gen = sim.platform.generation
+        if st.pods is not None and st.pods.generation == gen:
+            return st.pods
+        names: list[str] = []
+        slots: list[int] = []
+        keys: list[tuple[str, str]] = []
+        ep_pods: list[np.ndarray] = []
+        ep_local: list[int] = []
+        local = sim.program.arrays["ep_local"]
         for svc in st.services:
             w = sim.platform.workloads.get(svc)
             if w is None:
                 continue
+            first = len(names)
+            for pod in w.live():
+                names.append(pod.name)
+                slots.append(pod.slot)
+            rows = np.arange(first, len(names), dtype=np.int64)
             for k, (s, e) in enumerate(sim.program.endpoints):
-                if s != svc:
-                    continue
-                local = int(sim.program.arrays["ep_local"][k])
-                ok = err = 0.0
-                for pod in w.live():
-                    row = cnt[pod.slot, local]
-                    ok += float(row[0])
-                    err += float(row[1:].sum())
-                out[(s, e)] = (ok, err)
+                if s == svc:
+                    keys.append((s, e))
+                    ep_pods.append(rows)
+                    ep_local.append(int(local[k]))
+        st.pods = _Pods(gen, names, np.array(slots, dtype=np.int64), keys, ep_pods, ep_local)
+        return st.pods
+
+    def _counts(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], tuple[float, float]]:
+        pods = self._pods(sim, st)
+        cnt = sim.plane.replicas.cnt
+        out: dict[tuple[str, str], tuple[float, float]] = {}
+        for key, rows, local in zip(pods.keys, pods.ep_pods, pods.ep_local, strict=True):
+            c = cnt[pods.slots[rows], local]  # (pods, codes)
+            ok = float(_seqsum(c[:, 0]))
+            err = float(_seqsum(c[:, 1:].sum(axis=1)))
+            out[key] = (ok, err)
         return out
 
     def _delta(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], float]:
@@ -295,31 +335,26 @@ class StatefulLoop:
         until the connections fill up too.
         """
         rp = sim.plane.replicas
-        cnt = rp.cnt
-        seen: dict[str, float] = {}
-        refused = in_use = peak = 0.0
+        pods = self._pods(sim, st)
         last = st.facts.setdefault("refused_by_pod", {})
-        for svc in st.services:
-            w = sim.platform.workloads.get(svc)
-            if w is None:
-                continue
-            for pod in w.live():
-                n = float(cnt[pod.slot, :, 2].sum())  # 503: no connection slot free
-                refused += max(n - last.get(pod.name, 0.0), 0.0)
-                seen[pod.name] = n
-                busy = float(rp.busy[pod.slot])
-                in_use += busy
-                peak = max(peak, busy)
-        st.facts["refused_by_pod"] = seen
+        refused = in_use = peak = 0.0
+        if pods.slots.size:
+            n = rp.cnt[pods.slots, :, 2].sum(axis=1)  # 503s: no connection slot free
+            before = np.array([last.get(name, 0.0) for name in pods.names])
+            refused = float(_seqsum(np.maximum(n - before, 0.0)))
+            busy = np.asarray(rp.busy[pods.slots], dtype=np.float64)
+            in_use = float(_seqsum(busy))
+            peak = max(float(busy.max()), 0.0)
+            st.facts["refused_by_pod"] = dict(zip(pods.names, n.tolist(), strict=True))
+        else:
+            st.facts["refused_by_pod"] = {}
         st.facts["refused"] = st.facts.get("refused", 0.0) + refused
         st.facts["peak_connections"] = max(st.facts.get("peak_connections", 0.0), peak)
         # CPU: core-seconds used over core-seconds the nodes had, since the last tick.
         idx = [sim.program.services.index(x) for x in st.services if x in sim.program.services]
         totals = sim.plane.service_totals(self.t_prev)  # the tick's time
         used = sum(totals[i].cpu for i in idx)
-        cores = float(ds.resources.cpu) * sum(
-            len(sim.platform.workloads[x].live()) for x in st.services if x in sim.platform.workloads
-        )
+        cores = float(ds.resources.cpu) * len(pods.names)
         prev = st.facts.get("cpu_used")
         st.facts["cpu_used"] = used
         if prev is not None and dt > 0 and cores > 0:
