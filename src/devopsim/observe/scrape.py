@@ -447,9 +447,8 @@ class Scraper:
         uptime = np.maximum(t - mem[:, 2], 0.0) if mem.size else np.zeros(0)
         uptime = np.where(np.isfinite(uptime), uptime, 0.0)
         work = mem[:, 0] + MEMORY_PER_REQUEST * busy + mem[:, 1] * uptime
-        answered = (
-            rp.cnt[slots].reshape(slots.size, -1).sum(axis=1).astype(np.float64) if slots.size else busy
-        )
+        cnt2 = rp.cnt.reshape(rp.cnt.shape[0], -1)
+        answered = cnt2[slots] @ np.ones(cnt2.shape[1]) if slots.size else busy  # (BLAS: fast)
         rx = (answered + busy + qlen) * REQUEST_BYTES
         tx = answered * RESPONSE_BYTES
         cpu = rp.cpu_area[slots].astype(np.float64)
@@ -510,11 +509,15 @@ class Scraper:
         delta = np.maximum(now_vals - prev, 0.0)
         self._prev_vals = now_vals
         ok = self._pnode_ok
-        idx = self._pnode[ok]
-        used = np.bincount(idx, weights=delta[0][ok], minlength=n)
-        nrx = np.bincount(idx, weights=delta[1][ok], minlength=n)
-        ntx = np.bincount(idx, weights=delta[2][ok], minlength=n)
-        ws = np.bincount(idx, weights=work[ok], minlength=n)
+        if n == 1 and ok.all():  # one node (the implicit one): plain sums
+            used, nrx, ntx = delta.sum(axis=1)[:, None]
+            ws = np.array([work.sum()])
+        else:
+            idx = self._pnode[ok]
+            used = np.bincount(idx, weights=delta[0][ok], minlength=n)
+            nrx = np.bincount(idx, weights=delta[1][ok], minlength=n)
+            ntx = np.bincount(idx, weights=delta[2][ok], minlength=n)
+            ws = np.bincount(idx, weights=work[ok], minlength=n)
         st = self._nstate
         assert st is not None
         st[0] += used
