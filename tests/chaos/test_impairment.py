@@ -8,6 +8,7 @@ service time (μ/2). Both data planes must agree with these.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -92,3 +93,41 @@ def test_class_delay_adds_to_what_users_see(plane: str) -> None:
 
     want = 1.0 - math.exp(-(MU - lam) * (0.3 - d))
     assert s["slos"][0]["attained"] == pytest.approx(want, abs=0.02)
+
+
+def _mm1_plus_normal_quantile(q: float, rate: float, d: float, j: float) -> float:
+    """Quantile of Exp(rate) + max(0, N(d, j^2)): the CDF by quadrature, then bisection."""
+    import math
+
+    import numpy as np
+
+    y = np.linspace(0.0, 30.0 / rate, 20001)  # the exponential part
+    fy = rate * np.exp(-rate * y)
+    erf = np.vectorize(math.erf)
+
+    def cdf(x: float) -> float:
+        z = (x - y - d) / (j * math.sqrt(2.0))
+        inner = np.where(x - y >= 0.0, 0.5 * (1.0 + erf(z)), 0.0)  # P(max(0, N) <= x - y)
+        return float(np.trapezoid(inner * fy, y))
+
+    lo, hi = 0.0, d + 10 * j + 30.0 / rate
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_jitter_keeps_the_mean_and_widens_the_spread(plane: str) -> None:
+    # M/M/1 response Exp(mu - lam) plus netem's delay d with normal jitter j: the mean is
+    # 1/(mu - lam) + d, the quantiles those of the convolution (computed here by quadrature).
+    lam, mu, d, j = 10.0, 100.0, 0.1, 0.03
+    sc = one_service(f"{lam}/s", "exp(10ms)", duration="2h", warmup="5m", plane=plane)
+    sim = Simulation(_load(sc, None))
+    sim.plane.set_impairment(0, delay=d, jitter=j)
+    lat = sim.run().summary["classes"]["get"]["latency_s"]
+    assert lat["mean"] == pytest.approx(1.0 / (mu - lam) + d, rel=0.01)
+    for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        assert lat[key] == pytest.approx(_mm1_plus_normal_quantile(q, mu - lam, d, j), rel=0.02), key
+    # Without jitter the p99 is d + ln(100)/(mu - lam): jitter moved it out by more than j.
+    assert lat["p99"] > d + math.log(100) / (mu - lam) + j

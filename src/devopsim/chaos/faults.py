@@ -119,6 +119,7 @@ class _Impair:
     delay: float = 0.0
     loss: float = 0.0
     cpu_factor: float = 1.0
+    jitter: float = 0.0
 
 
 class FaultInjector:
@@ -354,19 +355,29 @@ class FaultInjector:
     def _apply(self, svc: int) -> None:
         parts = self._impairs.get(svc, {}).values()
         delay = sum(p.delay for p in parts)
+        jitter = math.sqrt(sum(p.jitter**2 for p in parts))  # independent jitters add variances
         ok = 1.0
         cpu = 1.0
         for p in parts:
             ok *= 1.0 - p.loss
             cpu *= p.cpu_factor
-        self.sim.plane.set_impairment(svc, delay=delay, loss=min(1.0, max(0.0, 1.0 - ok)), cpu_factor=cpu)
+        loss = min(1.0, max(0.0, 1.0 - ok))
+        if jitter > 0:
+            self.sim.plane.set_impairment(svc, delay=delay, loss=loss, cpu_factor=cpu, jitter=jitter)
+        else:
+            self.sim.plane.set_impairment(svc, delay=delay, loss=loss, cpu_factor=cpu)
 
     def _impair(self, af: ActiveFault, shares: dict[str, float], imp: _Impair) -> None:
         idx = {n: i for i, n in enumerate(self.sim.program.services)}
         touched = []
         for name, share in shares.items():
             s = idx[name]
-            part = _Impair(imp.delay * share, imp.loss * share, 1.0 - (1.0 - imp.cpu_factor) * share)
+            part = _Impair(
+                imp.delay * share,
+                imp.loss * share,
+                1.0 - (1.0 - imp.cpu_factor) * share,
+                imp.jitter * math.sqrt(share),
+            )
             self._impairs.setdefault(s, {})[af.id] = part
             self._apply(s)
             touched.append(s)
@@ -393,9 +404,7 @@ class FaultInjector:
     def _network_delay(self, f: Fault, af: ActiveFault, t: float) -> None:
         if f.delay is None:
             raise ChaosError("network-delay needs 'delay' (e.g. delay: 100ms)")
-        self._impair(af, self._shares(f), _Impair(delay=f.delay))
-        if f.jitter:
-            af.note = "jitter is not modelled: calls take the mean delay"
+        self._impair(af, self._shares(f), _Impair(delay=f.delay, jitter=f.jitter or 0.0))
 
     def _network_loss(self, f: Fault, af: ActiveFault, t: float) -> None:
         if f.loss is None:

@@ -103,6 +103,7 @@ class Composer:
         # chance an attempt fails to connect.
         self.net_delay: np.ndarray | None = None
         self.net_loss: np.ndarray | None = None
+        self.net_jitter: np.ndarray | None = None  # sd of the network delay's normal jitter, s
         self.class_delay: np.ndarray | None = None  # per class, s users wait besides the system
         self.class_loss: np.ndarray | None = None  # per class, share failed at the front door
 
@@ -132,11 +133,15 @@ class Composer:
         tmo = float(self.timeout[e])
         d_net = float(self.net_delay[e]) if self.net_delay is not None else 0.0
         p_loss = float(self.net_loss[e]) if self.net_loss is not None else 0.0
+        d_net_n: float | np.ndarray = d_net
+        if self.net_jitter is not None and self.net_jitter[e] > 0:
+            # netem's jitter: a normal deviation per attempt, never a negative delay.
+            d_net_n = np.maximum(d_net + float(self.net_jitter[e]) * rng.standard_normal(n), 0.0)
         w = hop.weight[slots]
         total = w.sum()
         if slots.size == 0 or total <= 0:
             return (
-                np.full(n, d_net),
+                np.broadcast_to(d_net_n, (n,)).copy(),
                 np.full(n, ERR_UNAVAILABLE),
                 np.full(n, np.nan),
                 np.zeros(n, bool),
@@ -169,7 +174,7 @@ class Composer:
             outcome[lost] = ERR_UNAVAILABLE
             alive &= ~lost
         if tmo > 0:
-            dropped = alive & (wait + d_net >= tmo)
+            dropped = alive & (wait + d_net_n >= tmo)
             outcome[dropped] = ERR_TIMEOUT
             alive &= ~dropped
         service = np.zeros(n)
@@ -203,8 +208,8 @@ class Composer:
         outcome[inject] = ERR_INJECTED
         server_ok = alive & (outcome == OK)
         duration = np.where(alive, wait + service, 0.0)
-        if d_net > 0:
-            duration = duration + d_net
+        if d_net > 0 or d_net_n is not d_net:
+            duration = duration + d_net_n
         if tmo > 0:
             late = alive & (duration > tmo)
             outcome[late] = ERR_TIMEOUT

@@ -42,10 +42,17 @@ class FlowRouting:
     reach_frac: np.ndarray
     _net_delay: np.ndarray | None = None  # per service, s (chaos: network delay)
     _net_loss: np.ndarray | None = None  # per service, chance a call fails to connect
+    _net_jitter: np.ndarray | None = None  # per service, sd of the delay's normal jitter (s)
     _base_cores: np.ndarray | None = None
 
     def set_impairment(
-        self, service: int, *, delay: float = 0.0, loss: float = 0.0, cpu_factor: float = 1.0
+        self,
+        service: int,
+        *,
+        delay: float = 0.0,
+        loss: float = 0.0,
+        cpu_factor: float = 1.0,
+        jitter: float = 0.0,
     ) -> None:
         """Impair calls to ``service`` from now on; the defaults restore it.
 
@@ -56,14 +63,18 @@ class FlowRouting:
             loss: chance that an attempt fails with a connection error (``unavailable``,
                 retried like one); 1.0 is a network partition.
             cpu_factor: its replicas have this many times their cores (CPU stress < 1).
+            jitter: standard deviation of a normal jitter on ``delay`` (netem's), seconds: the
+                composed calls draw it (a delay below zero is zero), so the calls' variance
+                grows by about ``jitter**2`` and their mean stays.
 
         Raises:
-            ValueError: a negative delay, a loss outside [0, 1] or a factor that is not positive.
+            ValueError: a negative delay or jitter, a loss outside [0, 1] or a factor that is
+                not positive.
         """
-        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0:
+        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0 or jitter < 0.0:
             raise ValueError(
-                "impairment needs delay >= 0, 0 <= loss <= 1 and cpu_factor > 0 "
-                f"(got {delay}, {loss}, {cpu_factor})"
+                "impairment needs delay >= 0, 0 <= loss <= 1, cpu_factor > 0 and jitter >= 0 "
+                f"(got {delay}, {loss}, {cpu_factor}, {jitter})"
             )
         close = getattr(self, "_close_open_window", None)
         if close is not None:
@@ -75,6 +86,11 @@ class FlowRouting:
             self.cores = self._base_cores.copy()
         self._net_delay[service] = delay
         self._net_loss[service] = loss
+        if jitter > 0.0 or self._net_jitter is not None:
+            if self._net_jitter is None:
+                self._net_jitter = np.zeros(self.S)
+            self._net_jitter[service] = jitter
+            self.composer.net_jitter = self._net_jitter[self.ep_svc]
         self.cores[service] = self._base_cores[service] * cpu_factor
         self.composer.net_delay = self._net_delay[self.ep_svc]
         self.composer.net_loss = self._net_loss[self.ep_svc]

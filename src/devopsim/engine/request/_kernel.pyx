@@ -26,7 +26,7 @@ When ``cores >= concurrency`` sharing never happens, and work completes
 after exactly its sampled time.
 """
 
-from libc.math cimport log, pow, fabs, INFINITY
+from libc.math cimport log, pow, fabs, sqrt, cos, INFINITY
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 
@@ -178,6 +178,7 @@ cdef struct Ctx:
     double* svc_delay
     double* svc_loss
     double* cls_delay
+    double* svc_jitter
     # replicas
     i64* r_svc
     i64* r_ver
@@ -360,6 +361,7 @@ cdef int _bind(Ctx* c, object s, object rp, object e, object q, object st, objec
     c.svc_delay = _pf(s.svc_delay)
     c.svc_loss = _pf(s.svc_loss)
     c.cls_delay = _pf(s.cls_delay)
+    c.svc_jitter = _pf(s.svc_jitter)
     c.r_svc = _pi(rp.svc)
     c.r_ver = _pi(rp.ver)
     c.r_busy = _pi(rp.busy)
@@ -841,7 +843,17 @@ cdef void begin_attempt(Ctx* c, i64 k, double now) noexcept nogil:
     if c.ep_cb[ep] != 0 and not cb_permit(c, ep, now):
         nq_push(c, NQ_ATTEMPT_DONE, k, auid, ERR_BREAKER)
         return
-    cdef double d = c.svc_delay[c.ep_svc[ep]]
+    cdef i64 svc = c.ep_svc[ep]
+    cdef double d = c.svc_delay[svc]
+    cdef double u1, u2
+    if c.svc_jitter[svc] > 0.0:
+        # Normal jitter (netem's delay jitter) by Box-Muller on two uniforms; a delay
+        # never goes below zero.
+        u1 = draw(c, c.svc_err_smp[svc])
+        u2 = draw(c, c.svc_err_smp[svc])
+        d += c.svc_jitter[svc] * sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2)
+        if d < 0.0:
+            d = 0.0
     if d > 0.0:
         # Network delay on the way: the caller's timeout runs from now, the attempt
         # reaches the service later (EV_SEND).

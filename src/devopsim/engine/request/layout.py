@@ -158,6 +158,7 @@ class Static(NamedTuple):
     svc_delay: np.ndarray  # network delay on the way to each service, s (chaos: network-delay)
     svc_loss: np.ndarray  # chance a call to each service fails with a connection error (network-loss)
     cls_delay: np.ndarray  # per class, seconds users wait besides the system (client to front door)
+    svc_jitter: np.ndarray  # sd of a normal jitter on the network delay to each service, s
 
 
 class Replicas(NamedTuple):

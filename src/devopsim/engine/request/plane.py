@@ -91,6 +91,7 @@ class RequestPlane:
             svc_delay=np.zeros(S),
             svc_loss=np.zeros(S),
             cls_delay=np.zeros(C),
+            svc_jitter=np.zeros(S),
         )
         self._base_cores = a["svc_cores"].copy()
         self._cls_loss: np.ndarray | None = None  # per class, share failed at the front door
@@ -421,7 +422,13 @@ class RequestPlane:
         self.static.prog_p[pc] = p
 
     def set_impairment(
-        self, service: int, *, delay: float = 0.0, loss: float = 0.0, cpu_factor: float = 1.0
+        self,
+        service: int,
+        *,
+        delay: float = 0.0,
+        loss: float = 0.0,
+        cpu_factor: float = 1.0,
+        jitter: float = 0.0,
     ) -> None:
         """Impair calls to ``service`` from now on; the defaults restore it.
 
@@ -432,17 +439,21 @@ class RequestPlane:
             loss: chance that an attempt fails with a connection error (``unavailable``,
                 retried like one); 1.0 is a network partition.
             cpu_factor: its replicas have this many times their cores (CPU stress < 1).
+            jitter: standard deviation of a normal jitter on ``delay`` (netem's), seconds;
+                a delay drawn below zero is zero.
 
         Raises:
-            ValueError: a negative delay, a loss outside [0, 1] or a factor that is not positive.
+            ValueError: a negative delay or jitter, a loss outside [0, 1] or a factor that is
+                not positive.
         """
-        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0:
+        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0 or jitter < 0.0:
             raise ValueError(
-                "impairment needs delay >= 0, 0 <= loss <= 1 and cpu_factor > 0 "
-                f"(got {delay}, {loss}, {cpu_factor})"
+                "impairment needs delay >= 0, 0 <= loss <= 1, cpu_factor > 0 and jitter >= 0 "
+                f"(got {delay}, {loss}, {cpu_factor}, {jitter})"
             )
         s = self.static
         s.svc_delay[service] = delay
+        s.svc_jitter[service] = jitter
         s.svc_loss[service] = loss
         cores = float(self._base_cores[service]) * cpu_factor
         if cores != float(s.svc_cores[service]):
