@@ -152,7 +152,7 @@ class PodsLoop:
                     if n >= op.probe.failure_threshold:
                         if op.kind == "liveness":
                             op.fails.pop(pod.name, None)
-                            plat.container_exit(pod, "Liveness", t)
+                            plat.probe_kill(pod, "Liveness", t)
                         elif pod.ready:
                             plat.probe_ready(pod, False, t)
                             op.down.add(pod.name)

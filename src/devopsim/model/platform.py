@@ -45,8 +45,10 @@ __all__ = [
     "BACKOFF_INITIAL",
     "BACKOFF_RESET",
     "DEFAULT_BASE_MEMORY",
+    "DEFAULT_TOLERATION_SECONDS",
     "EVICTION_DELAY",
     "MEMORY_PER_REQUEST",
+    "NODE_MONITOR_GRACE_PERIOD",
     "DataPlane",
     "Platform",
     "Pod",
@@ -64,9 +66,13 @@ BACKOFF_INITIAL = 10.0  # kubelet CrashLoopBackOff: first delay
 BACKOFF_CAP = 300.0  # ... doubling, capped at five minutes
 BACKOFF_RESET = 600.0  # ... reset once a container ran 10 minutes
 # Pods on a node that stops answering are replaced after the node controller marks it
-# NotReady (--node-monitor-grace-period 40 s) and the default NoExecute toleration for
+# NotReady (kube-controller-manager --node-monitor-grace-period: 50 s since Kubernetes 1.32,
+# kubernetes/kubernetes#126287; 40 s before) and the default NoExecute toleration for
 # node.kubernetes.io/unreachable expires (tolerationSeconds 300, DefaultTolerationSeconds).
-EVICTION_DELAY = 40.0 + 300.0
+# Change it per call with the fail_* methods' eviction_delay.
+NODE_MONITOR_GRACE_PERIOD = 50.0
+DEFAULT_TOLERATION_SECONDS = 300.0
+EVICTION_DELAY = NODE_MONITOR_GRACE_PERIOD + DEFAULT_TOLERATION_SECONDS
 
 
 def _token(text: str, n: int) -> str:
@@ -243,6 +249,7 @@ class Platform:
         # scraper, the data plane's caches) rebuild what they derived from the pods only when it moves.
         self.generation = 0
         self._terminating: dict[str, Pod] = {}
+        self._stopping: dict[str, tuple[Pod, str]] = {}  # containers SIGTERMed by a probe kill
         self._pending: dict[str, Pod] = {}
         self.behaviour: dict[tuple[str, str], VersionBehaviour] = {}
         self.phase_counts: dict[str, int] = dict.fromkeys(STATES, 0)
@@ -441,6 +448,48 @@ class Platform:
 
     def _exit_event(self, pod: Pod, epoch: int, reason: str, now: float) -> None:
         if pod.epoch == epoch:
+            if reason in ("Liveness", "StartupProbe"):
+                self.probe_kill(pod, reason, now)
+            else:
+                self.container_exit(pod, reason, now)
+
+    def probe_kill(self, pod: Pod, reason: str, now: float) -> None:
+        """A liveness (``Liveness``) or startup (``StartupProbe``) probe failed: the container is stopped.
+
+        It gets SIGTERM with the probe's ``terminationGracePeriodSeconds``, else the pod's
+        (SEMANTICS 2.6/2.7): it leaves the load-balancing set, finishes what it holds and
+        exits, or is SIGKILLed when the grace period ends (what it still holds fails). Then
+        it restarts as :meth:`container_exit` says.
+        """
+        if pod.phase in (PodPhase.TERMINATING, PodPhase.GONE) or pod.container_started is None:
+            return
+        if pod.name in self._stopping:
+            return
+        spec = self.workloads[pod.service].spec
+        probe = spec.liveness_probe if reason == "Liveness" else spec.startup_probe
+        grace = probe.termination_grace_period_seconds if probe is not None else None
+        if grace is None:
+            grace = spec.termination_grace_period_seconds
+        self.log.emit(
+            now, "pod.container_stopping", pod=pod.name, service=pod.service, reason=reason, grace_s=grace
+        )
+        if grace <= 0 or self.plane.outstanding(pod.slot) == 0:
+            self.container_exit(pod, reason, now)
+            return
+        pod.epoch += 1  # its pending ready/exit events no longer apply
+        pod.steady = False
+        if pod.ready:
+            pod.ready = False
+            pod.ready_since = now
+            self.plane.set_ready(pod.slot, False)
+            self._set_state(pod, "NotReady", now)
+            self._record(self.workloads[pod.service], now)
+        self.generation += 1
+        self._stopping[pod.name] = (pod, reason)
+        self.clock.schedule(now + grace, partial(self._stop_over, pod, pod.epoch, reason))
+
+    def _stop_over(self, pod: Pod, epoch: int, reason: str, now: float) -> None:
+        if pod.epoch == epoch and self._stopping.pop(pod.name, None) is not None:
             self.container_exit(pod, reason, now)
 
     def container_exit(self, pod: Pod, reason: str, now: float) -> None:
@@ -449,6 +498,7 @@ class Platform:
         What it holds fails at once; the kubelet restarts it after the CrashLoopBackOff delay
         (10 s doubling to 300 s, reset after 10 minutes of running).
         """
+        self._stopping.pop(pod.name, None)
         if pod.phase in (PodPhase.TERMINATING, PodPhase.GONE) or pod.container_started is None:
             return
         ran = now - pod.container_started
@@ -623,6 +673,7 @@ class Platform:
     # --- termination ------------------------------------------------------------------
 
     def _terminate(self, pod: Pod, now: float, grace: float | None = None) -> None:
+        self._stopping.pop(pod.name, None)
         pod.epoch += 1
         pod.steady = False
         if pod.scheduled is None:  # never bound: nothing runs, it simply goes
@@ -671,7 +722,11 @@ class Platform:
             self.retry_pending(now)
 
     def reap(self, now: float) -> None:
-        """Remove terminating pods that have finished their work."""
+        """Remove terminating pods, and exit stopping containers, that have finished their work."""
+        if self._stopping:
+            for pod, reason in list(self._stopping.values()):
+                if self.plane.outstanding(pod.slot) == 0:
+                    self.container_exit(pod, reason, now)
         if not self._terminating:
             return
         for pod in list(self._terminating.values()):
@@ -802,6 +857,7 @@ class Platform:
                     pod.ready_since = now
                 self.generation += 1
                 self.counts["lost"] += 1
+                self._stopping.pop(pod.name, None)
                 self._set_state(pod, "Unknown", now)
                 self._record(self.workloads[pod.service], now)
                 if pod.phase == PodPhase.TERMINATING:
@@ -838,7 +894,7 @@ class Platform:
         Its pods stop at once (what they hold fails as ``unavailable``, they leave the
         load-balancing set, state ``Unknown``); like Kubernetes, they are evicted and
         replaced on other nodes only ``eviction_delay`` seconds later (default
-        :data:`EVICTION_DELAY`: 40 s node-monitor grace period + the 300 s
+        :data:`EVICTION_DELAY`: 50 s node-monitor grace period + the 300 s
         ``node.kubernetes.io/unreachable`` toleration; pass 0 to replace at once).
         Replacements stay Pending while nothing else fits.
 
