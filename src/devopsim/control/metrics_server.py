@@ -164,7 +164,7 @@ class MetricsServer:
         """Take one reading of every live pod at ``t``."""
         sim = self._sim
         plane = sim.plane
-        plane.service_totals(t)  # brings the request plane's CPU integrals up to t
+        plane.sync_integrals(t)  # brings the request plane's CPU integrals up to t
         rp = plane.replicas
         idx = self._index
         if idx is None or idx.generation != sim.platform.generation:

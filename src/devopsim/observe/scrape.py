@@ -555,6 +555,6 @@ class Scraper:
             gone = before[~mark[before]]
             if gone.size:
                 self.store.mark_stale(t, gone)
-        self.plane.service_totals(t)  # brings CPU integrals up to t
+        self.plane.sync_integrals(t)  # brings CPU integrals up to t
         vals = self._values(t)
         self.store.append(t, self._ids, vals, self._static)

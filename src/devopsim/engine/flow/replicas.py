@@ -189,6 +189,9 @@ class FlowReplicas:
         """Increases each time a slot is given to a new replica."""
         return int(self._gen[slot])
 
+    def sync_integrals(self, now: float) -> None:
+        """Bring the replicas' integrals up to ``now`` (the ticks keep them current already)."""
+
     def service_totals(self, now: float) -> list[ServiceTotals]:
         """Each service's integrals so far (core-seconds, worker-seconds, request-seconds)."""
         rp = self.replicas

@@ -594,6 +594,10 @@ class RequestPlane:
         rp.occ_area[:] += (rp.busy + rp.qlen) * dt
         rp.area_last[:] = np.where(alive, np.maximum(rp.area_last, now), rp.area_last)
 
+    def sync_integrals(self, now: float) -> None:
+        """Bring every replica's CPU, busy and occupancy integrals up to ``now``."""
+        self._flush_areas(now)
+
     def service_totals(self, now: float) -> list[ServiceTotals]:
         """Each service's integrals so far: retired replicas plus live ones, up to ``now``."""
         self._flush_areas(now)
