@@ -141,12 +141,77 @@ def test_traffic_flood_reaches_only_the_class_it_names() -> None:
     assert s["classes"]["bot"]["requests"] == pytest.approx(bot, abs=_poisson_tol(bot))
 
 
-def test_faults_needing_models_not_built_yet_are_reported() -> None:
+@pytest.mark.parametrize("plane", ["request", "flow"])
+@pytest.mark.parametrize(
+    ("fault", "extra"),
+    [
+        ({"bandwidth": "100kbps"}, 4096 / 100e3),  # default 4 KiB response, tc bps = bytes/s
+        ({"bandwidth": "1mbit", "size": "64Ki"}, 65536 / 125e3),  # mbit = 10^6 bits/s
+    ],
+)
+def test_network_bandwidth_adds_the_serialization_time(
+    plane: str, fault: dict[str, Any], extra: float
+) -> None:
+    # M/M/1 at lambda = 5, mu = 10: mean response 0.2 s; at the cap each response takes
+    # size / rate more on the wire.
+    sc = one_service("5/s", "exp(100ms)", duration="4h", warmup="10m", plane=plane)
+    sc = _with(sc, {"at": "0s", "fault": {"kind": "network-bandwidth", "target": "api", **fault}})
+    s = devopsim.simulate(sc).summary
+    assert s["classes"]["get"]["latency_s"]["mean"] == pytest.approx(1.0 / (MU - 5.0) + extra, rel=0.03)
+    f = s["faults"][0]
+    assert f["simulated"] and (("note" in f) == ("size" not in fault))
+
+
+def test_a_bandwidth_that_is_not_a_rate_is_refused() -> None:
     sc = one_service("1/s", "exp(10ms)", duration="10m")
-    sc = _with(sc, {"at": "1m", "fault": {"kind": "disk-fill", "target": "api"}})
+    sc = _with(sc, {"at": "1m", "fault": {"kind": "network-bandwidth", "target": "api", "bandwidth": "fast"}})
+    with pytest.raises(ChaosError, match="'fast' is not a rate"):
+        devopsim.simulate(sc)
+
+
+def test_memory_leak_oom_kills_at_the_limit_and_again_after_the_restart() -> None:
+    # Base working set 60 % of the 100Mi request = 60Mi; limit 200Mi; leak 1Mi/s from the
+    # fault's start (t = 60 s): OOMKilled at 60 + 140 = 200 s (plus the requests in service,
+    # 256Ki each: at 1 req/s of 10 ms, almost always none). The kubelet restarts it after 10 s
+    # (CrashLoopBackOff), it leaks again from 210 s: OOM at 350 s; the next restart (back-off
+    # 20 s) comes at 370 s, after the fault ended (360 s), so no third kill.
+    sc = one_service(
+        "1/s",
+        "exp(10ms)",
+        duration="10m",
+        extra_service={
+            "resources": {"requests": {"cpu": 1, "memory": "100Mi"}, "limits": {"memory": "200Mi"}}
+        },
+    )
+    sc = _with(
+        sc, {"at": "1m", "fault": {"kind": "memory-leak", "target": "api", "leak": "1Mi/s", "duration": "5m"}}
+    )
     r = devopsim.simulate(sc)
-    assert any(e["kind"] == "not_simulated" and "disk-fill" in str(e) for e in r.events)
-    assert "faults" not in r.summary
+    ooms = [e["t"] for e in r.events if e["kind"] == "pod.oom_killed"]
+    assert ooms == [pytest.approx(200.0, abs=0.5), pytest.approx(350.0, abs=0.5)]
+    f = r.summary["faults"][0]
+    assert f["kind"] == "memory-leak" and f["simulated"] and f["end_s"] == 360.0
+
+
+def test_memory_leak_needs_its_rate() -> None:
+    sc = one_service("1/s", "exp(10ms)", duration="10m")
+    sc = _with(sc, {"at": "1m", "fault": {"kind": "memory-leak", "target": "api"}})
+    with pytest.raises(ChaosError, match="needs 'leak'"):
+        devopsim.simulate(sc)
+
+
+def test_disk_fill_evicts_the_pod_at_the_next_eviction_pass() -> None:
+    # The pod's storage is full at once; the kubelet's eviction manager (every 10 s) evicts it
+    # with grace 0 and the ReplicaSet creates a replacement, ready after startup (20 s).
+    sc = one_service("5/s", "exp(10ms)", replicas=2, duration="10m", extra_service={"startup": "20s"})
+    sc = _with(sc, {"at": "2m", "fault": {"kind": "disk-fill", "target": "api"}})
+    r = devopsim.simulate(sc)
+    ev = [e for e in r.events if e["kind"] == "pod.evicted"]
+    assert [e["t"] for e in ev] == [130.0]
+    assert "ephemeral-storage" in ev[0]["message"]
+    assert [e["t"] for e in r.events if e["kind"] == "pod.created" and e["t"] > 0] == [130.0]
+    assert [e["t"] for e in r.events if e["kind"] == "pod.ready" and e["t"] > 0] == [150.0]
+    assert r.summary["faults"][0]["affected"] == [ev[0]["pod"]]
 
 
 def test_a_fault_at_nothing_is_refused_when_the_scenario_loads() -> None:

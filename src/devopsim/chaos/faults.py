@@ -20,12 +20,20 @@ cloud outage         evicted and replaced elsewhere after Kubernetes' eviction d
 network-delay        calls to the target take ``delay`` more (``set_impairment``)
 network-loss         calls to the target fail with probability ``loss`` (connection error)
 network-partition    every call to the target fails (loss 1)
+network-bandwidth    each response to the target's callers takes ``size / bandwidth`` more
+                     (``size``, default 4 KiB, the cost model's response size)
 dns-failure          every call to the target fails at once (its name does not resolve)
 cert-expiry          every TLS call to the target fails from now (until recovered)
 cpu-stress           the target's replicas keep ``factor`` of their cores, or lose
                      ``cores`` (default: one worker at 100 %, one core)
 dependency-slowdown  the target answers ``delay`` later, or its work takes ``factor``
                      times longer
+memory-leak          the chosen pods' containers grow by ``leak`` (bytes/s) from the later
+                     of the fault's start and their start; at the memory limit they are
+                     OOMKilled and restart with back-off, and leak again until the end
+disk-fill            the chosen pods' ephemeral storage fills up: the kubelet's eviction
+                     manager (every 10 s) evicts them (reason Evicted, ephemeral-storage);
+                     their ReplicaSet replaces them
 traffic-spike/flood  extra arrivals (``rate``, a pattern) or ``factor`` x the traffic,
                      for the classes the target names (a class, an entry service, or all)
 ==================== =================================================================
@@ -34,10 +42,14 @@ Datastore faults (``db-primary-crash``, ``replication-break``, ``cache-flush``,
 ``cache-shard-loss``, ``broker-loss``) belong to the stateful loop; the injector
 forwards them there. Locations that cover only part of a service's pods impair
 that service in proportion (a partition of a zone holding a third of the pods
-fails a third of its calls). ``network-bandwidth``, ``memory-leak`` and
-``disk-fill`` need models the twin does not have (message sizes, a leak outside a
-version, disks); they are recorded as not simulated. ``memory-stress`` OOM-kills the
-containers whose limit the stressor's ``memory`` pushes them over.
+fails a third of its calls; a jitter adds a share of its variance). ``memory-stress``
+OOM-kills the containers whose limit the stressor's ``memory`` pushes them over.
+Network faults act on every call to the callee (``to:`` names it when given): a
+caller/callee pair is not told apart, the data planes' impairment hook is per callee.
+``network-bandwidth`` is the serialization time of one response at the cap; the queue
+that forms when the offered bytes exceed the cap is not modelled. A ``memory-leak``'s
+growth is not in the pods' memory series (the platform's working-set model knows only
+a version's leak).
 """
 
 from __future__ import annotations
@@ -63,10 +75,23 @@ __all__ = ["DATASTORE_KINDS", "NOT_SIMULATED", "ActiveFault", "FaultInjector", "
 DATASTORE_KINDS = frozenset(
     {"db-primary-crash", "replication-break", "cache-flush", "cache-shard-loss", "broker-loss"}
 )
-NOT_SIMULATED = {
-    "network-bandwidth": "message sizes are not modelled, so a bandwidth limit has no effect",
-    "memory-leak": "a leak is a version's (deploy changes.memoryLeak); as a fault it is not simulated",
-    "disk-fill": "disks are not modelled yet",
+NOT_SIMULATED: dict[str, str] = {}
+DEFAULT_RESPONSE_BYTES = 4 * 1024  # the cost model's response size (cost.loop.RESPONSE_BYTES)
+EVICTION_MONITORING_S = 10.0  # the kubelet's eviction manager looks every 10 s
+LEAK_POLL_S = 1.0  # how often a leak looks for a restarted container
+# tc's rate units (Chaos Mesh bandwidth.rate): bit/kbit/... are bits per second, bps/kbps/...
+# bytes per second, decimal prefixes.
+_RATE_UNITS = {
+    "bit": 1 / 8,
+    "kbit": 1e3 / 8,
+    "mbit": 1e6 / 8,
+    "gbit": 1e9 / 8,
+    "tbit": 1e12 / 8,
+    "bps": 1.0,
+    "kbps": 1e3,
+    "mbps": 1e6,
+    "gbps": 1e9,
+    "tbps": 1e12,
 }
 LOCATION_KINDS = {
     "node-failure": "node",
@@ -75,6 +100,28 @@ LOCATION_KINDS = {
     "cloud-outage": "cloud",
 }
 CHAOS_PRIORITY = 1  # timeline faults act right after the runner's own entries (0)
+
+
+def parse_bandwidth(text: str) -> float:
+    """Bytes per second from tc's notation (``1mbit`` = 125,000 B/s, ``1mbps`` = 1,000,000 B/s).
+
+    Raises:
+        ChaosError: not a number followed by one of tc's rate units.
+    """
+    t = text.strip().lower().replace(" ", "")
+    for unit in sorted(_RATE_UNITS, key=len, reverse=True):
+        if t.endswith(unit):
+            try:
+                v = float(t[: -len(unit)])
+            except ValueError:
+                break
+            if v > 0:
+                return v * _RATE_UNITS[unit]
+            break
+    raise ChaosError(
+        f"network-bandwidth: bandwidth {text!r} is not a rate: write a positive number and one of "
+        f"{', '.join(_RATE_UNITS)} (tc's units: bit = bits/s, bps = bytes/s), e.g. 10mbit"
+    )
 
 
 def simulated(kind: str) -> bool:
@@ -448,6 +495,89 @@ class FaultInjector:
         if not af.affected:
             af.note = "the stressor fits under every memory limit: no effect (node pressure is not modelled)"
         af.end, af.ended_by = t, "instant"
+
+    def _network_bandwidth(self, f: Fault, af: ActiveFault, t: float) -> None:
+        # tc tbf at the cap: a response of ``size`` bytes takes size / rate on the wire.
+        if f.bandwidth is None:
+            raise ChaosError("network-bandwidth needs 'bandwidth' (tc's units, e.g. bandwidth: 10mbit)")
+        rate = parse_bandwidth(f.bandwidth)
+        size = f.size if f.size is not None else DEFAULT_RESPONSE_BYTES
+        self._impair(af, self._shares(f), _Impair(delay=size / rate))
+        if f.size is None:
+            af.note = (
+                f"responses of {DEFAULT_RESPONSE_BYTES} bytes (the default: no 'size' given) take "
+                f"{size / rate:.6g} s at {rate:.6g} B/s"
+            )
+
+    def _memory_leak(self, f: Fault, af: ActiveFault, t: float) -> None:
+        if f.leak is None or f.leak <= 0:
+            raise ChaosError("memory-leak needs 'leak', the bytes leaked per second (e.g. leak: 10Mi/m)")
+        platform = self.sim.platform
+        no_limit = []
+        for pod in self._pick_pods(f):
+            af.affected.append(pod.name)
+            if platform.workloads[pod.service].spec.resources.limits.memory is None:
+                no_limit.append(pod.name)
+                continue
+            self._leak_watch(pod, af, float(f.leak), t)
+        if no_limit:
+            af.note = (
+                f"{', '.join(no_limit)}: no memory limit, so no OOM kill "
+                "(node memory pressure is not modelled)"
+            )
+
+    def _leak_watch(self, pod: Pod, af: ActiveFault, rate: float, t: float) -> None:
+        """Schedule the OOM kill of the pod's current container, or look again for a restarted one."""
+        if af.end is not None or pod.phase in (PodPhase.GONE, PodPhase.TERMINATING):
+            return
+        clock = self.sim.clock
+        if pod.container_started is None:  # restarting (CrashLoopBackOff): look again soon
+            clock.schedule(t + LEAK_POLL_S, partial(self._leak_watch, pod, af, rate), priority=CHAOS_PRIORITY)
+            return
+        platform = self.sim.platform
+        limit = platform.workloads[pod.service].spec.resources.limits.memory
+        assert limit is not None
+        since = max(af.start, pod.container_started)
+        used = platform.memory(pod, t, float(self.sim.plane.outstanding(pod.slot))) + rate * (t - since)
+        grow = rate + platform.behaviour_of(pod).memory_leak
+        at = t + max(0.0, limit - used) / grow
+        clock.schedule(at, partial(self._leak_oom, pod, af, rate, pod.epoch), priority=CHAOS_PRIORITY)
+
+    def _leak_oom(self, pod: Pod, af: ActiveFault, rate: float, epoch: int, t: float) -> None:
+        if af.end is not None or pod.epoch != epoch:
+            if af.end is None:
+                self._leak_watch(pod, af, rate, t)  # the container changed meanwhile: start over
+            return
+        self.sim.platform.container_exit(pod, "OOMKilled", t)
+        self._leak_watch(pod, af, rate, t)
+
+    def _disk_fill(self, f: Fault, af: ActiveFault, t: float) -> None:
+        # The filler writes until the pod's ephemeral storage is full; the kubelet's eviction
+        # manager, which looks every 10 s, then evicts the pod at once (grace 0: over its
+        # ephemeral-storage limit, or the node under DiskPressure with this pod the largest
+        # user), and its ReplicaSet replaces it.
+        pods = self._pick_pods(f)
+        af.affected.extend(p.name for p in pods)
+        at = t + EVICTION_MONITORING_S
+        self.sim.clock.schedule(at, partial(self._evict_full, pods, af), priority=CHAOS_PRIORITY)
+        af.end, af.ended_by = at, "eviction"
+
+    def _evict_full(self, pods: list[Pod], af: ActiveFault, t: float) -> None:
+        platform = self.sim.platform
+        for pod in pods:
+            if pod.phase not in (PodPhase.STARTING, PodPhase.RUNNING):
+                continue
+            self.sim.log.emit(
+                t,
+                "pod.evicted",
+                pod=pod.name,
+                service=pod.service,
+                node=pod.node,
+                reason="Evicted",
+                message="ephemeral-storage: the pod's storage is full (disk-fill)",
+            )
+            platform.counts["evicted"] = platform.counts.get("evicted", 0) + 1
+            platform.delete_pod(pod.name, t, grace=0.0)
 
     def _dependency_slowdown(self, f: Fault, af: ActiveFault, t: float) -> None:
         if f.delay is None and f.factor is None:

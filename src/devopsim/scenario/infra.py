@@ -357,6 +357,8 @@ class Fault(Spec):
     jitter: Duration | None = None
     loss: Fraction | None = None
     bandwidth: str | None = None
+    size: Size | None = None  # network-bandwidth: bytes per response (default 4Ki)
+    leak: SizeRate | None = None  # memory-leak: bytes/s, written 10Mi/m
     factor: float | None = Field(None, gt=0)
     cores: CPU | None = None
     memory: Size | None = None
