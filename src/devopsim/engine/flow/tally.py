@@ -30,10 +30,6 @@ __all__ = [
 ]
 
 
-# From this many endpoints on, the per-unit statistics are computed for all at once.
-VECTOR_ENDPOINTS = 64
-
-
 def unit_stats(
     plane: FlowPlane, calls: dict[int, CallSamples], journeys: list[tuple[np.ndarray, np.ndarray]]
 ) -> dict[str, np.ndarray]:
@@ -80,23 +76,6 @@ def unit_stats(
         for j in range(plane._slo_cls.size):
             if plane._slo_cls[j] < 0 or plane._slo_cls[j] == c:
                 u["slo"][c, j] = float(np.mean(ok & (dur <= plane._slo_thr[j])))
-    if len(calls) > VECTOR_ENDPOINTS:
-        _endpoint_units(plane, calls, u)
-    elif calls:
-        _endpoint_units_loop(plane, calls, u)
-    return u
-
-
-def _endpoint_units_loop(plane: FlowPlane, calls: dict[int, CallSamples], u: dict[str, np.ndarray]) -> None:
-    """The same as :func:`_endpoint_units`, endpoint by endpoint (faster for a few endpoints)."""
-    S = plane.S
-
-    def errors(outcome: np.ndarray) -> np.ndarray:
-        out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[: L.N_ERR + 1]
-        err = out[: L.N_ERR].astype(np.float64)
-        err[L.ERR_REJECTED] += out[L.ERR_BREAKER]
-        return err / outcome.size
-
     for e, cs in calls.items():
         ok = cs.outcome == L.OK
         f_ok = float(ok.mean())
@@ -128,68 +107,7 @@ def _endpoint_units_loop(plane: FlowPlane, calls: dict[int, CallSamples], u: dic
             if wt.size:
                 u["sv_wsum"][s] += w * float(wt.mean())
                 u["sv_whist"][s] += np.bincount(lh_indices(wt), minlength=L.LH_N) * (w / wt.size)
-
-
-def _endpoint_units(plane: FlowPlane, calls: dict[int, CallSamples], u: dict[str, np.ndarray]) -> None:
-    """The per-endpoint and per-service parts of :func:`unit_stats`, for every endpoint at once."""
-    S = plane.S
-    eps = np.fromiter(calls.keys(), dtype=np.int64, count=len(calls))
-    n = eps.size
-    rows = np.arange(n)
-    # Client side, per logical call: outcomes and the latency of ok calls.
-    out = np.stack([calls[int(e)].outcome for e in eps])
-    dur = np.stack([calls[int(e)].duration for e in eps])
-    k = out.shape[1]
-    ok = out == L.OK
-    u["ep_ok"][eps] = ok.mean(axis=1)
-    codes = np.where(out >= 0, out, L.N_ERR + 1)
-    cnt = np.bincount((rows[:, None] * (L.N_ERR + 2) + codes).ravel(), minlength=n * (L.N_ERR + 2))
-    cnt = cnt.reshape(n, L.N_ERR + 2)
-    err = cnt[:, : L.N_ERR].astype(np.float64)
-    err[:, L.ERR_REJECTED] += cnt[:, L.ERR_BREAKER]
-    u["ep_err"][eps] = err / k
-    okd = np.where(ok, dur, 0.0)
-    u["ep_lsum"][eps] = okd.sum(axis=1) / k
-    idx = (rows[:, None] * L.LH_N + lh_indices(okd)).ravel()
-    u["ep_hist"][eps] = np.bincount(idx, weights=ok.ravel() / k, minlength=n * L.LH_N).reshape(n, L.LH_N)
-    # Server side, per service and per started frame: ok answers' latency, and queue waits. Each
-    # endpoint weighs in by its share of the service's attempts in the window.
-    svc_e = plane.ep_svc[eps]
-    att = plane._w_att[eps]
-    per_svc = np.bincount(svc_e, weights=att, minlength=S)[svc_e]
-    n_eps = np.bincount(svc_e, minlength=S)[svc_e]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(per_svc > 0, att / per_svc, 1.0 / n_eps)
-    lengths = np.array([calls[int(e)].server.size for e in eps])
-    seg = np.repeat(rows, lengths)
-    srv = np.concatenate([calls[int(e)].server for e in eps])
-    sok = np.concatenate([calls[int(e)].server_ok for e in eps])
-    wt = np.concatenate([calls[int(e)].wait for e in eps])
-    started = np.isfinite(srv)  # attempts that were never made are NaN: leave them out
-    srv, sok, wt, seg = srv[started], sok[started], wt[started], seg[started]
-    n_started = np.bincount(seg, minlength=n).astype(np.float64)
-    okm = sok
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_start = np.where(n_started > 0, w / n_started, 0.0)  # weight of one started frame
-    n_ok = np.bincount(seg, weights=okm, minlength=n)
-    u["sv_ok"][:] = np.bincount(svc_e, weights=per_start * n_ok, minlength=S)
-    x = np.where(okm, srv, 0.0)
-    ws = np.where(okm, per_start[seg], 0.0)
-    svc_s = svc_e[seg]
-    u["sv_lsum"][:] = np.bincount(svc_s, weights=ws * x, minlength=S)
-    u["sv_hist"][:] = np.bincount(svc_s * L.LH_N + lh_indices(x), weights=ws, minlength=S * L.LH_N).reshape(
-        S, L.LH_N
-    )
-    waited = np.isfinite(wt) & (n_started[seg] > 0)
-    n_w = np.bincount(seg, weights=waited, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_wait = np.where(n_w > 0, w / n_w, 0.0)
-    y = np.where(waited, wt, 0.0)
-    wy = np.where(waited, per_wait[seg], 0.0)
-    u["sv_wsum"][:] = np.bincount(svc_s, weights=wy * y, minlength=S)
-    u["sv_whist"][:] = np.bincount(svc_s * L.LH_N + lh_indices(y), weights=wy, minlength=S * L.LH_N).reshape(
-        S, L.LH_N
-    )
+    return u
 
 
 class PendingVolumes:
