@@ -24,7 +24,7 @@ from devopsim.engine.flow._queue import queue_step
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowdown
-from devopsim.engine.flow.replicas import FlowReplicas, grow
+from devopsim.engine.flow.replicas import FlowReplicas
 from devopsim.engine.flow.routing import FlowRouting
 from devopsim.engine.flow.tally import PendingVolumes, StatsView, apply_unit_stats, new_stats, unit_stats
 from devopsim.engine.request import layout as L
@@ -125,10 +125,8 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._last_topology = -1
         self._since_compose = 0
         self._windows = 0
-        # The tick (its rates) a window was made of, when it was made of one only; a window
-        # made of the same tick as one already judged needs no new judgement.
-        self._win_src: dict[str, np.ndarray] | None = None
-        self._win_mixed = False
+        # The tick a window judged steady was made of (when it was made of one only): a
+        # window made of the same tick needs no new judgement.
         self._judged_src: dict[str, np.ndarray] | None = None
         self._recompute_flows()
         self._stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
@@ -177,15 +175,13 @@ class FlowPlane(FlowReplicas, FlowRouting):
     # --- flows ----------------------------------------------------------------------
 
     def _reset_window(self) -> None:
-        R = self.replicas.svc.shape[0]
         self._w_cls_all = np.zeros(self.C)  # class requests in the window (all)
         self._w_cls = np.zeros(self.C)  # after warm-up
         self._w_calls = np.zeros(self.E)  # logical calls after warm-up
         self._w_att = np.zeros(self.E)  # attempts (all)
-        self._w_lam = np.zeros(R)  # arrivals per replica
-        # Arrival-weighted sums per replica: P(wait) tail, mean wait, backlog wait, slack,
-        # dropped share, stretch, rejected share (rows in that order, see ``_increments``).
-        self._w_win = np.zeros((7, R))
+        # The ticks the window was made of (each played for how long): the per-replica sums
+        # are only formed when the window closes and needs them (``_window_sums``).
+        self._win_parts: dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]] = {}
         self._w_started_w = np.zeros(self.S)  # frames started after warm-up, per service
 
     # --- time ---------------------------------------------------------------------------
@@ -242,8 +238,6 @@ class FlowPlane(FlowReplicas, FlowRouting):
     def _tick(self, t0: float, dt: float, lam_cls: np.ndarray) -> np.ndarray:
         rp = self.replicas
         R = rp.svc.shape[0]
-        if self._w_lam.size != R:
-            self._grow_window_arrays(R)
         self._callee_means()
         # Calls flow down the graph level by level; a caller starts only the frames its
         # replicas admitted (a saturated caller throttles its callees, as worker pools do).
@@ -415,10 +409,6 @@ class FlowPlane(FlowReplicas, FlowRouting):
         rp = self.replicas
         st = self._stats
         warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
-        if self._win_src is None:
-            self._win_src = r
-        elif self._win_src is not r:
-            self._win_mixed = True
         cached = self._inc_cache
         if cached is not None and cached[0] is r:
             inc = cached[1]
@@ -457,8 +447,8 @@ class FlowPlane(FlowReplicas, FlowRouting):
         st.cls_arr[:] += lam_cls * dt
         self._w_cls_all += lam_cls * dt
         self._w_att += r["attempts"] * dt
-        self._w_lam += r["lam"] * dt
-        self._w_win += inc["win"] * dt
+        part = self._win_parts.get(id(r))
+        self._win_parts[id(r)] = (r, inc, dt + (part[2] if part is not None else 0.0))
 
     def _increments(self, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """What one second at the rates ``r`` adds to the counters (a tick is replayed often)."""
@@ -536,28 +526,32 @@ class FlowPlane(FlowReplicas, FlowRouting):
             self._pairs_key = key
         return self._pairs_val
 
-    def _grow_window_arrays(self, R: int) -> None:
-        self._w_lam = grow(self._w_lam, R)
+    def _window_sums(self, R: int) -> tuple[np.ndarray, np.ndarray]:
+        """Arrivals per replica in the window, and the arrival-weighted sums of P(wait) tail,
+        mean wait, backlog wait, slack, dropped share, stretch, rejected share (rows in that
+        order, see ``_increments``)."""
+        lam = np.zeros(R)
         win = np.zeros((7, R))
-        win[:, : self._w_win.shape[1]] = self._w_win[:, :R]
-        self._w_win = win
+        for r, inc, d in self._win_parts.values():
+            n = min(R, r["lam"].size)
+            lam[:n] += r["lam"][:n] * d
+            win[:, :n] += inc["win"][:, :n] * d
+        return lam, win
 
     def _close_window(self, t_end: float) -> None:
         rp = self.replicas
         R = rp.svc.shape[0]
-        src = None if self._win_mixed else self._win_src
-        self._win_src, self._win_mixed = None, False
+        parts = list(self._win_parts.values())
+        src = parts[0][0] if len(parts) == 1 else None
         if src is not None and src is self._judged_src and self._since_compose < 240:
             # Steady: the window replayed the very tick an earlier window was judged on, so
             # its queue state is that window's: the composition stays valid.
             self._since_compose += 1
             apply_unit_stats(self, self._u, t_end)
             self._reset_window()
-            if self._w_lam.size != R:
-                self._grow_window_arrays(R)
             return
-        lam = self._w_lam
-        w_pw, w_mw, w_bw, w_slack, w_drop, w_stretch, w_rej = self._w_win
+        lam, win = self._window_sums(R)
+        w_pw, w_mw, w_bw, w_slack, w_drop, w_stretch, w_rej = win
         with np.errstate(invalid="ignore", divide="ignore"):
             pw = np.where(lam > 0, w_pw / lam, 0.0)
             mw = np.where(lam > 0, w_mw / lam, 0.0)
@@ -634,8 +628,6 @@ class FlowPlane(FlowReplicas, FlowRouting):
             self._judged_src = src
         apply_unit_stats(self, self._u, t_end)
         self._reset_window()
-        if self._w_lam.size != R:
-            self._grow_window_arrays(R)
 
     def _learn(self, calls: dict[int, CallSamples], t_end: float) -> None:
         """What the next window's ticks assume: failure rates, retries, durations, breakers."""
