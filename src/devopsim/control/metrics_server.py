@@ -114,7 +114,7 @@ class MetricsServer:
     _mem: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _has: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _window: float = 0.0
-    _views: dict[tuple[str, str], PodSamples] = field(default_factory=dict)
+    _views: dict[tuple[str, str], dict[str, PodSample]] = field(default_factory=dict)
 
     def attach(self, sim: Simulation) -> None:
         """Read the plane every ``resolution`` seconds from t = 0 (before same-time autoscaler syncs)."""
@@ -189,20 +189,24 @@ class MetricsServer:
         self._seen = np.ones(area.size, dtype=bool)
         self._schedule(sim, t + self.resolution)
 
-    def samples(self, resource: str, service: str) -> Mapping[str, PodSample]:
-        """The last reading's ``cpu`` or ``memory`` samples of one service's pods."""
+    def samples(self, resource: str, service: str) -> dict[str, PodSample]:
+        """The last reading's ``cpu`` or ``memory`` samples of one service's pods (made once per reading)."""
         key = (resource, service)
         view = self._views.get(key)
         if view is not None:
             return view
         idx = self._index
-        if idx is None or self._t_last is None or service not in idx.services:
-            return _NO_SAMPLES
-        own, rows = idx.services[service]
-        rows = rows[self._has[rows]]
-        if resource == "cpu":
-            view = PodSamples(own, idx.names, rows, self._cpu, self._has, self._t_last, self._window)
-        else:
-            view = PodSamples(own, idx.names, rows, self._mem, self._has, self._t_last, 0.0)
+        view = {}
+        if idx is not None and self._t_last is not None and service in idx.services:
+            rows = idx.services[service][1]
+            rows = rows[self._has[rows]]
+            t = self._t_last
+            if resource == "cpu":
+                vals, window = self._cpu[rows].tolist(), self._window
+            else:
+                vals, window = self._mem[rows].tolist(), 0.0
+            names = idx.names
+            for i, v in zip(rows.tolist(), vals, strict=True):
+                view[names[i]] = PodSample(v, t, window)
         self._views[key] = view
         return view

@@ -75,7 +75,8 @@ class PodsLoop:
 
     def __init__(self) -> None:
         self.probes: list[tuple[str, OverloadProbe]] = []
-        self._cache: dict[str, tuple[int, list[Pod], np.ndarray]] = {}
+        # Per service, at one platform generation: its steady pods, their slots, name -> index.
+        self._cache: dict[str, tuple[int, list[Pod], np.ndarray, dict[str, int]]] = {}
         self._memory: list[str] = []
 
     def attach(self, sim: Simulation) -> None:
@@ -116,31 +117,33 @@ class PodsLoop:
             crash_on_start=ch.crash_on_start,
         )
 
-    def _steady(self, service: str) -> tuple[list[Pod], np.ndarray]:
+    def _steady(self, service: str) -> tuple[list[Pod], np.ndarray, dict[str, int]]:
         plat = self.sim.platform
         hit = self._cache.get(service)
         if hit is not None and hit[0] == plat.generation:
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
         pods = [
             p
             for p in plat.workloads[service].pods
             if p.steady and p.phase == PodPhase.RUNNING and p.container_started is not None
         ]
         slots = np.array([p.slot for p in pods], dtype=np.int64)
-        self._cache[service] = (plat.generation, pods, slots)
-        return pods, slots
+        pos = {p.name: i for i, p in enumerate(pods)}
+        self._cache[service] = (plat.generation, pods, slots, pos)
+        return pods, slots, pos
 
     def _probe(self, service: str, op: OverloadProbe, t: float) -> None:
         sim = self.sim
         plat = sim.platform
-        pods, slots = self._steady(service)
+        pods, slots, pos = self._steady(service)
         if slots.size:
             rp = sim.plane.replicas
-            failing = op.failing(
-                np.asarray(rp.busy[slots], dtype=np.float64), np.asarray(rp.qlen[slots], dtype=np.float64)
-            )
-            fail_idx = set(np.flatnonzero(failing).tolist())
-            watch = {i for i, p in enumerate(pods) if p.name in op.fails or p.name in op.down}
+            queued = np.asarray(rp.qlen[slots], dtype=np.float64)
+            fail_idx: set[int] = set()
+            if (queued > 0.5).any():  # else no probe waits behind a queue: none fails
+                failing = op.failing(np.asarray(rp.busy[slots], dtype=np.float64), queued)
+                fail_idx = set(np.flatnonzero(failing).tolist())
+            watch = {pos[n] for n in (*op.fails, *op.down) if n in pos}
             for i in sorted(fail_idx | watch):
                 pod = pods[i]
                 if pod.phase != PodPhase.RUNNING or pod.container_started is None:
@@ -178,13 +181,15 @@ class PodsLoop:
             spec = plat.workloads[service].spec
             limit = spec.resources.limits.memory
             assert limit is not None
-            pods, slots = self._steady(service)
+            pods, slots, _ = self._steady(service)
             if not slots.size:
                 continue
             busy = np.asarray(rp.busy[slots], dtype=np.float64)
-            leak = np.array([plat.behaviour_of(p).memory_leak for p in pods])
-            up = np.array([t - (p.container_started or t) for p in pods])
-            mem = base_memory(spec) + MEMORY_PER_REQUEST * busy + leak * up
+            mem = base_memory(spec) + MEMORY_PER_REQUEST * busy
+            if any(b.memory_leak for (svc, _), b in plat.behaviour.items() if svc == service):
+                leak = np.array([plat.behaviour_of(p).memory_leak for p in pods])
+                up = np.array([t - (p.container_started or t) for p in pods])
+                mem = mem + leak * up
             for i in np.flatnonzero(mem > limit).tolist():
                 plat.container_exit(pods[i], "OOMKilled", t)
         if t + MEMORY_CHECK < sim.scenario.duration:

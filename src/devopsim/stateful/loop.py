@@ -81,11 +81,12 @@ class _Pods:
     ep_local: list[int]  # per endpoint: its local index (the second axis of ``cnt``)
 
 
-def _seqsum(a: np.ndarray) -> np.ndarray:
-    """Sums over the first axis, added in order (as a running Python sum would)."""
-    if a.shape[0] == 0:
-        return np.zeros(a.shape[1:])
-    return np.asarray(np.cumsum(a, axis=0)[-1])
+def _seqsum(values: list[float]) -> float:
+    """The values added in order from 0.0 (the same rounding as a running sum over pods)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
 
 
 @dataclass
@@ -151,6 +152,7 @@ class StatefulLoop:
         self.groups: dict[str, _Group] = {}  # consumer service -> its group
         self.flushed: dict[str, float] = {}  # cache -> time it was emptied
         self.t_prev = 0.0
+        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}  # series ids, by labels
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -231,9 +233,7 @@ class StatefulLoop:
         out: dict[tuple[str, str], tuple[float, float]] = {}
         for key, rows, local in zip(pods.keys, pods.ep_pods, pods.ep_local, strict=True):
             c = cnt[pods.slots[rows], local]  # (pods, codes)
-            ok = float(_seqsum(c[:, 0]))
-            err = float(_seqsum(c[:, 1:].sum(axis=1)))
-            out[key] = (ok, err)
+            out[key] = (_seqsum(c[:, 0].tolist()), _seqsum(c[:, 1:].sum(axis=1).tolist()))
         return out
 
     def _delta(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], float]:
@@ -267,7 +267,15 @@ class StatefulLoop:
             else:
                 self._kafka(sim, st, ds, delta, dt, t, put)
         if put:
-            ids = np.array([sim.store.series(m, lb) for m, lb, _ in put], dtype=np.int64)
+            known = self._series
+            ids_l = []
+            for m, lb, _ in put:
+                key = (m, tuple(lb.items()))
+                sid = known.get(key)
+                if sid is None:
+                    sid = known[key] = sim.store.series(m, lb)
+                ids_l.append(sid)
+            ids = np.array(ids_l, dtype=np.int64)
             sim.store.append(t, ids, np.array([v for _, _, v in put], dtype=np.float64))
 
     def _postgres(
@@ -341,9 +349,9 @@ class StatefulLoop:
         if pods.slots.size:
             n = rp.cnt[pods.slots, :, 2].sum(axis=1)  # 503s: no connection slot free
             before = np.array([last.get(name, 0.0) for name in pods.names])
-            refused = float(_seqsum(np.maximum(n - before, 0.0)))
+            refused = _seqsum(np.maximum(n - before, 0.0).tolist())
             busy = np.asarray(rp.busy[pods.slots], dtype=np.float64)
-            in_use = float(_seqsum(busy))
+            in_use = _seqsum(busy.tolist())
             peak = max(float(busy.max()), 0.0)
             st.facts["refused_by_pod"] = dict(zip(pods.names, n.tolist(), strict=True))
         else:
