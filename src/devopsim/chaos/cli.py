@@ -165,8 +165,9 @@ def sweep_cmd(
     from rich.table import Table
 
     t = Table(title=f"Single failures of {result['scenario']} at {result['at']} (worst first)")
-    for col in ("#", "component", "fault", "failed requests", "extra failed", "SLO minutes lost"):
-        t.add_column(col, justify="right" if col not in ("component", "fault") else "left")
+    cols = ("#", "component", "fault", "failed requests", "extra failed", "SLO minutes lost", "recovered")
+    for col in cols:
+        t.add_column(col, justify="right" if col not in ("component", "fault", "recovered") else "left")
     for i, row in enumerate(result["ranking"], 1):
         t.add_row(
             str(i),
@@ -175,5 +176,10 @@ def sweep_cmd(
             f"{row['failed_requests']:,.0f}",
             f"{row['extra_failed_requests']:,.0f}",
             f"{row['slo_minutes_lost']:.1f}",
+            (
+                f"yes, in {row['time_to_recover_s']:.0f} s"
+                if row["recovered"]
+                else f"no (still {100 * row['final_error_ratio']:.0f} % failing: metastable)"
+            ),
         )
     Console(highlight=False).print(t)

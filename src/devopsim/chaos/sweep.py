@@ -23,6 +23,15 @@ of the day: the run starts at the window, so a sweep costs minutes, not days.
 Impact per component: the users' failed requests (and how many more than the
 baseline), and SLO minutes lost: minutes in which the users' error ratio broke an
 availability SLO's objective, beyond the baseline's.
+
+Recovery per component: whether the users' error ratio came back, by the end of the
+window, under the bad-minute threshold (the first availability SLO's error budget
+``1 - objective``, or twice the baseline's ratio in that minute if higher), and
+``time_to_recover_s``: from the failure to the end of the last bad minute (0 when no
+minute broke it). A failure that is repaired but leaves the system failing is
+*metastable*: something other than the fault sustains the errors (a retry storm on a
+saturated service, worker pools held by calls without deadlines). checkout.yaml at
+its peak is such a system: see docs/chaos.md.
 """
 
 from __future__ import annotations
@@ -180,6 +189,60 @@ def _window(loaded: LoadedScenario, t_fail: float, repair: float) -> tuple[Loade
     return replace(loaded, scenario=new, unsupported=[]), t_fail - start
 
 
+def _minute_ratios(store: Any, loaded: LoadedScenario) -> tuple[np.ndarray, np.ndarray]:
+    """(minute ends, the users' error ratio in each minute) after the warm-up.
+
+    Minutes, or two scrape intervals when scrapes come less often than every 30 s.
+    """
+    from devopsim.observe.promql import Engine
+
+    sc = loaded.scenario
+    step = max(60.0, 2.0 * sc.monitoring.scrape_interval)  # two scrapes in each range at least
+    t0, t1 = sc.warmup + step, sc.duration
+    if t1 < t0:
+        return np.zeros(0), np.zeros(0)
+    eng = Engine(store)
+    rng = f"[{step:g}s]"
+    bad = eng.range(f'sum(increase(devopsim_client_requests_total{{outcome!="ok"}}{rng}))', t0, t1, step)
+    all_ = eng.range(f"sum(increase(devopsim_client_requests_total{rng}))", t0, t1, step)
+    if not all_:
+        return np.zeros(0), np.zeros(0)
+    times, a = all_[0][1], all_[0][2]
+    b = np.zeros_like(a)
+    if bad:
+        idx = np.searchsorted(times, bad[0][1])
+        b[idx] = bad[0][2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return times, np.where(a > 0, b / a, 0.0)
+
+
+def recovery(
+    times: np.ndarray, ratio: np.ndarray, base: np.ndarray, threshold: float, t_fail: float
+) -> tuple[bool, float | None]:
+    """(recovered by the end, seconds from the failure to the end of the last bad minute).
+
+    A minute is bad when its error ratio exceeds ``threshold`` and twice the baseline's in
+    the same minute (``base``, aligned with ``times``; empty: no baseline).
+    """
+    if times.size == 0:
+        return True, 0.0
+    limit = np.full(times.size, threshold)
+    if base.size == times.size:
+        limit = np.maximum(limit, 2.0 * base)
+    bad = (ratio > limit) & (times > t_fail)
+    if not bad.any():
+        return True, 0.0
+    last = int(np.flatnonzero(bad)[-1])
+    if last == times.size - 1:
+        return False, None
+    return True, float(times[last] - t_fail)
+
+
+def _threshold(loaded: LoadedScenario) -> float:
+    slos = [s for s in loaded.scenario.slos if s.latency is None]
+    return 1.0 - slos[0].objective if slos else 0.001
+
+
 def _impact(summary: dict[str, Any], store: Any, loaded: LoadedScenario) -> dict[str, float]:
     classes = summary.get("classes", {})
     req = sum(float(c.get("requests", 0.0)) for c in classes.values())
@@ -255,6 +318,8 @@ def sweep(
         progress(0, total, "baseline")
     base_out = Simulation(replace(window, scenario=window.scenario.model_copy(deep=True)), seed=seed).run()
     base = _impact(base_out.summary, base_out.store, window)
+    _, base_ratio = _minute_ratios(base_out.store, window)
+    threshold = _threshold(window)
     rows = []
     for i, comp in enumerate(comps, 1):
         if progress is not None:
@@ -263,6 +328,8 @@ def sweep(
         sc = window.scenario.model_copy(update={"timeline": entries}, deep=True)
         out = Simulation(replace(window, scenario=sc), seed=seed).run()
         imp = _impact(out.summary, out.store, window)
+        times, ratio = _minute_ratios(out.store, window)
+        recovered, ttr = recovery(times, ratio, base_ratio, threshold, t_in)
         rows.append(
             {
                 "component": comp["component"],
@@ -271,6 +338,9 @@ def sweep(
                 "extra_failed_requests": max(0.0, imp["failed"] - base["failed"]),
                 "failed_share": imp["failed"] / imp["requests"] if imp["requests"] else 0.0,
                 "slo_minutes_lost": max(0.0, imp["slo_minutes"] - base["slo_minutes"]),
+                "recovered": recovered,
+                "time_to_recover_s": ttr,
+                "final_error_ratio": float(ratio[-1]) if ratio.size else 0.0,
                 "faults": comp["faults"],
             }
         )
@@ -284,6 +354,7 @@ def sweep(
         "t_fail_s": t_fail,
         "repair_s": repair,
         "window_s": window.scenario.duration,
+        "bad_minute_threshold": threshold,
         "baseline": {
             "failed_requests": base["failed"],
             "requests": base["requests"],
