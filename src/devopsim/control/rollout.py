@@ -152,6 +152,7 @@ class RolloutLoop:
     def attach(self, sim: Simulation) -> None:
         """Register the current revisions and schedule the timeline's deploys and rollbacks."""
         self.sim = sim
+        sim.platform.on_gone.append(self._pod_gone)
         sc = sim.scenario
         for name, w in sim.platform.workloads.items():
             self.deployments[name] = _Deployment(w, [(1, w.version)])
@@ -333,6 +334,12 @@ class RolloutLoop:
             self.wake(spec.service, t)
             return
         self._start(spec.service, target[1], t, "rollback")
+
+    def _pod_gone(self, pod: Pod, now: float) -> None:
+        """Read a going pod's counters into the rollouts to its version, before its slot is reused."""
+        for r in self.rollouts:
+            if r.service == pod.service and r.to_version == pod.version:
+                r.count(self.sim.plane, [pod])
 
     def _start(self, service: str, version: str, t: float, kind: str) -> None:
         sim = self.sim

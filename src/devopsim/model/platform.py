@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
@@ -250,6 +251,9 @@ class Platform:
         self.generation = 0
         self._terminating: dict[str, Pod] = {}
         self._stopping: dict[str, tuple[Pod, str]] = {}  # containers SIGTERMed by a probe kill
+        # Called with (pod, now) as a pod goes, before its data-plane slot is released (and
+        # may be given to another replica): last chance to read its per-replica counters.
+        self.on_gone: list[Callable[[Pod, float], None]] = []
         self._pending: dict[str, Pod] = {}
         self.behaviour: dict[tuple[str, str], VersionBehaviour] = {}
         self.phase_counts: dict[str, int] = dict.fromkeys(STATES, 0)
@@ -714,6 +718,8 @@ class Platform:
         node = self.cluster.nodes.get(pod.node) if pod.node else None
         if node is not None:
             node.unbind(pod, pod.cpu_request, pod.mem_request)
+        for hook in self.on_gone:
+            hook(pod, now)
         self.plane.release(pod.slot, now)
         self._set_state(pod, "Gone", now)
         self.log.emit(now, "pod.deleted", pod=pod.name, service=pod.service)

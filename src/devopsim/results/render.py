@@ -34,8 +34,33 @@ def _causes(errors: dict[str, int]) -> str:
     return ", ".join(parts) if parts else ""
 
 
+def _deployments(deps: list[dict[str, Any]]) -> Table:
+    """Each rollout: what changed, how it ended, what the new version served and how long an abort took."""
+    t = Table(title="Deployments", title_justify="left")
+    left = ("service", "change", "strategy", "outcome")
+    for col in (*left, "new version served", "aborted after", "done after"):
+        t.add_column(col, justify="left" if col in left else "right")
+    for d in deps:
+        n, e = d.get("requests_new_version") or 0, d.get("errors_new_version") or 0
+        aborted = d.get("aborted_s")
+        start, end = d["started_s"], d.get("finished_s")
+        outcome = d["outcome"] + (f" ({d['abort_reason']})" if d.get("abort_reason") else "")
+        to = d["to_version"]
+        change = f"{d['from_version']} -> {to}" if d["kind"] == "deploy" else f"rollback to {to}"
+        t.add_row(
+            d["service"],
+            change,
+            d["strategy"],
+            Text(outcome, style="bold red" if aborted is not None else ""),
+            f"{n:,.0f} requests, {e:,.0f} errors",
+            "-" if aborted is None else f"{aborted - start:g} s",
+            "-" if end is None else f"{end - start:g} s",
+        )
+    return t
+
+
 def render_summary(summary: dict[str, Any], console: Console) -> None:
-    """Print the summary as tables: classes, services, SLOs."""
+    """Print the summary as tables: classes, services, SLOs, deployments."""
     head = Text.assemble(
         ("devopsim ", "bold"),
         (summary["scenario"], "bold cyan"),
@@ -92,6 +117,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
                 s["name"], _pct(s["objective"], 4), _pct(s["attained"], 5), verdict, _pct(s["budget_burned"])
             )
         parts.append(slos)
+    deps = summary.get("deployments") or []
+    if deps:
+        parts.append(_deployments(deps))
     ll = summary.get("littles_law", {})
     if ll.get("relative_error") is not None:
         parts.append(
