@@ -86,6 +86,8 @@ def test_victim_order_follows_the_controller_rules() -> None:
     # and 300 s ago, both bucket 38, so UID "a" < "b" decides; I, J, K ready 800 s ago (39),
     # same time, so creation decides: K 50 s (35) < J 100 s (36) < I 900 s (39).
     assert order == ["A", "B", "C", "D", "E", "F", "H", "G", "L", "M", "K", "J", "I"]
+    first = [p.name for p in deletion_order(pods, [*pods, other, gone], NOW, first=9)]
+    assert first == order[:9]
 
 
 def _scenario() -> dict[str, Any]:

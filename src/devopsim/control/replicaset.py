@@ -27,6 +27,7 @@ UID. Go's ``sort.Sort`` is not stable; ties the rules leave keep the pods' order
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from functools import cmp_to_key
@@ -92,13 +93,16 @@ def _less(a: Pod, b: Pod, rank: dict[str, int], now: float) -> bool:
     return False
 
 
-def deletion_order(pods: Sequence[Pod], related: Iterable[Pod], now: float) -> list[Pod]:
+def deletion_order(
+    pods: Sequence[Pod], related: Iterable[Pod], now: float, first: int | None = None
+) -> list[Pod]:
     """``pods`` (one ReplicaSet's active pods) in the order the controller deletes them.
 
     Args:
         pods: the ReplicaSet's active pods.
         related: every pod of the Deployment (all its ReplicaSets), for the node ranks.
         now: simulated time of the sync.
+        first: only the first ``first`` of that order (``O(n log first)``).
     """
     rank = node_ranks(pods, related)
 
@@ -107,4 +111,6 @@ def deletion_order(pods: Sequence[Pod], related: Iterable[Pod], now: float) -> l
             return -1
         return 1 if _less(b, a, rank, now) else 0
 
+    if first is not None and first < len(pods):
+        return heapq.nsmallest(first, pods, key=cmp_to_key(cmp))
     return sorted(pods, key=cmp_to_key(cmp))

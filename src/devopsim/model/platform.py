@@ -633,7 +633,7 @@ class Platform:
             # The ReplicaSet controller's choice (control/replicaset.py): unassigned, Pending,
             # not ready, cheaper, crowded nodes, recently ready, restarted, newer pods first.
             diff = len(active) - replicas
-            victims = active if diff == len(active) else deletion_order(active, w.pods, now)
+            victims = active if diff == len(active) else deletion_order(active, w.pods, now, diff)
             for pod in victims[:diff]:
                 self._terminate(pod, now)
         self._record(w, now)
