@@ -153,6 +153,8 @@ class StatefulLoop:
         self.flushed: dict[str, float] = {}  # cache -> time it was emptied
         self.t_prev = 0.0
         self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}  # series ids, by labels
+        # Per (service, ready only): the live pods, their names and slots at one platform generation.
+        self._live: dict[tuple[str, bool], tuple[int, list[Any], list[str], np.ndarray]] = {}
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -226,6 +228,21 @@ class StatefulLoop:
                     ep_local.append(int(local[k]))
         st.pods = _Pods(gen, names, np.array(slots, dtype=np.int64), keys, ep_pods, ep_local)
         return st.pods
+
+    def _live_pods(
+        self, sim: Simulation, service: str, ready: bool = False
+    ) -> tuple[list[Any], list[str], np.ndarray]:
+        """A service's live (or live and ready) pods, names and slots (made again when the pods change)."""
+        gen = sim.platform.generation
+        hit = self._live.get((service, ready))
+        if hit is not None and hit[0] == gen:
+            return hit[1], hit[2], hit[3]
+        w = sim.platform.workloads.get(service)
+        pods = [] if w is None else [p for p in w.live() if p.ready or not ready]
+        names = [p.name for p in pods]
+        slots = np.array([p.slot for p in pods], dtype=np.int64)
+        self._live[(service, ready)] = (gen, pods, names, slots)
+        return pods, names, slots
 
     def _counts(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], tuple[float, float]]:
         pods = self._pods(sim, st)
@@ -489,12 +506,11 @@ class StatefulLoop:
         if w is not None:
             k = sim.program.ep_index[f"{g.cons.store}.{g.cons.topic}"]
             local = int(sim.program.arrays["ep_local"][k])
-            seen: dict[str, float] = {}
-            for pod in w.live():
-                now = float(cnt[pod.slot, local, 0])  # acknowledged publishes (200)
-                produced += max(now - g.published.get(pod.name, 0.0), 0.0)
-                seen[pod.name] = now
-            g.published = seen
+            _, names, slots = self._live_pods(sim, g.cons.store)
+            now = cnt[slots, local, 0]  # acknowledged publishes (200)
+            before = np.array([g.published.get(n, 0.0) for n in names])
+            produced = _seqsum(np.maximum(now - before, 0.0).tolist())
+            g.published = dict(zip(names, now.tolist(), strict=True))
         # Processed (200 at the consume endpoint) by each pod of the consumer: members by
         # their index in the group, pods that left with what they finished on their way out.
         local = int(
@@ -502,24 +518,24 @@ class StatefulLoop:
         )
         index = {name: i for i, name in enumerate(g.members)}
         mine = np.zeros(len(g.members))
-        total = 0.0
-        done: dict[str, float] = {}
-        for pod in sim.platform.workloads[g.cons.service].live():
-            now = float(cnt[pod.slot, local, 0])
-            inc = max(now - g.processed.get(pod.name, 0.0), 0.0)
-            done[pod.name] = now
-            total += inc
-            if pod.name in index:
-                mine[index[pod.name]] += inc
-        g.processed = done
+        _, names, slots = self._live_pods(sim, g.cons.service)
+        done = cnt[slots, local, 0]
+        before = np.array([g.processed.get(n, 0.0) for n in names])
+        inc = np.maximum(done - before, 0.0)
+        total = _seqsum(inc.tolist())
+        at = [(index[n], i) for i, n in enumerate(names) if n in index]  # members are distinct pods
+        if at:
+            m, i = zip(*at, strict=True)
+            mine[list(m)] += inc[list(i)]
+        g.processed = dict(zip(names, done.tolist(), strict=True))
         g.group.settle(produced, total, mine)
         g.produced_since_plan += produced
 
     @staticmethod
-    def _held(sim: Simulation, pods: list[Any]) -> np.ndarray:
+    def _held(sim: Simulation, slots: np.ndarray) -> np.ndarray:
         """Messages fetched and not yet processed by each pod: what it holds (busy + queued)."""
         rp = sim.plane.replicas
-        return np.array([float(rp.busy[p.slot]) + float(rp.qlen[p.slot]) for p in pods], dtype=np.float64)
+        return np.asarray(rp.busy[slots] + rp.qlen[slots], dtype=np.float64)
 
     def _consume(self, sim: Simulation, g: _Group, t: float) -> None:
         """Settle the books and set how fast each member fetches until the next tick.
@@ -535,8 +551,7 @@ class StatefulLoop:
         messages arrive evenly spaced (a worker takes the next when it is done).
         """
         self._settle(sim, g, t)
-        ready = [p for p in sim.platform.workloads[g.cons.service].live() if p.ready]
-        names = [p.name for p in ready]
+        ready, names, slots = self._live_pods(sim, g.cons.service, ready=True)
         g.group.set_members(len(ready), t, changed=names != g.members)
         g.members = names
         interval = sim.scenario.monitoring.scrape_interval
@@ -553,7 +568,7 @@ class StatefulLoop:
         g.users_at_plan = arrived
         parts = g.group.member_partitions()[: len(ready)]
         lag = g.group.member_lag()[: len(ready)]
-        held = self._held(sim, ready)
+        held = self._held(sim, slots)
         poll = max(MAX_POLL_RECORDS, g.workers)
         fetch = np.minimum(
             cap + (poll - held) / interval,
