@@ -105,3 +105,27 @@ def test_every_instance_type_the_platform_knows_is_priced_with_the_same_size() -
         assert p is not None, it.name
         assert p.vcpu == it.vcpu
         assert p.memory_gib * 1024.0**3 == it.memory
+
+
+def test_price_table_agrees_with_its_cited_sources() -> None:
+    t = price_table()
+    # Figures as the cited pages give them (prices.yaml `sources`).
+    for itype, hourly in (
+        ("t3.medium", 0.0416),
+        ("t3.large", 0.0832),
+        ("c6i.2xlarge", 0.34),
+        ("m5.xlarge", 0.192),
+    ):
+        p = t.instance("aws", "us-east-1", itype)
+        assert p is not None and p.hourly == hourly, itype
+    assert t.egress_per_gb("aws") == 0.09
+    # DigitalOcean bills $0.01 per GiB: per 10^9 bytes that is 0.01 x 10^9 / 2^30.
+    assert t.egress_per_gb("digitalocean") == pytest.approx(0.01 * 1e9 / 2**30, abs=5e-7)
+    # Droplets: hourly = monthly / 672 h ($24, $48, $96 a month).
+    for itype, monthly in (("s-2vcpu-4gb", 24), ("s-4vcpu-8gb", 48), ("s-8vcpu-16gb", 96)):
+        p = t.instance("digitalocean", "nyc3", itype)
+        assert p is not None and p.hourly == pytest.approx(monthly / 672, abs=5e-6), itype
+    statuses = {s["status"] for s in t.sources}
+    assert statuses <= {"agrees", "corrected", "unverified"}
+    assert all(s.get("url") for s in t.sources if s["status"] != "unverified")
+    assert {s["cloud"] for s in t.sources} == {"aws", "gcp", "azure", "digitalocean"}

@@ -36,6 +36,7 @@ class PriceTable:
     date: str
     currency: str
     clouds: dict[str, Any]
+    sources: tuple[dict[str, Any], ...] = ()  # what a check against published prices found
 
     def instance(self, cloud: str, region: str, instance_type: str) -> InstancePrice | None:
         """The price of ``instance_type`` in ``cloud``/``region``; ``None`` when the table lacks it."""
@@ -70,4 +71,9 @@ def price_table() -> PriceTable:
     """The packaged price table."""
     text = resources.files("devopsim.cost").joinpath("data/prices.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
-    return PriceTable(str(data["date"]), str(data["currency"]), dict(data["clouds"]))
+    return PriceTable(
+        str(data["date"]),
+        str(data["currency"]),
+        dict(data["clouds"]),
+        tuple(dict(x) for x in data.get("sources") or ()),
+    )
