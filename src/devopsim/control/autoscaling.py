@@ -113,7 +113,7 @@ class AutoscalingLoop:
                 self.hpas.append(h)
         if not self.hpas:
             return
-        self.metrics.attach(sim)
+        self.metrics.attach(sim, [h.service for h in self.hpas])
         sim.clock.schedule(SYNC_PERIOD, self._sync, priority=-10)
         interval = sim.scenario.monitoring.scrape_interval
         k = 0

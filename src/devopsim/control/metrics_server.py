@@ -96,8 +96,9 @@ _NO_SAMPLES = PodSamples({}, [], _EMPTY, np.zeros(0), np.zeros(0, dtype=bool), 0
 class MetricsServer:
     """The resource metrics API of one run.
 
-    Readings are taken for every live pod at once from the plane's per-replica arrays;
-    the list of live pods is rebuilt only when the platform's pods change.
+    Readings are taken for every live pod (of the services it serves) at once from the
+    plane's per-replica arrays; the list of pods is rebuilt only when the platform's pods
+    change (``platform.generation``).
 
     Args:
         resolution: seconds between readings (and the window of each CPU sample).
@@ -116,9 +117,15 @@ class MetricsServer:
     _window: float = 0.0
     _views: dict[tuple[str, str], dict[str, PodSample]] = field(default_factory=dict)
 
-    def attach(self, sim: Simulation) -> None:
-        """Read the plane every ``resolution`` seconds from t = 0 (before same-time autoscaler syncs)."""
+    def attach(self, sim: Simulation, services: Sequence[str] | None = None) -> None:
+        """Read the plane every ``resolution`` seconds from t = 0 (before same-time autoscaler syncs).
+
+        Args:
+            sim: the run.
+            services: read only these services' pods (the ones an autoscaler reads); None: all.
+        """
         self._sim = sim
+        self._services = None if services is None else set(services)
         self._schedule(sim, 0.0)
 
     def _schedule(self, sim: Simulation, t: float) -> None:
@@ -133,6 +140,8 @@ class MetricsServer:
         base: list[float] = []
         services: dict[str, tuple[dict[str, int], np.ndarray]] = {}
         for w in plat.workloads.values():
+            if self._services is not None and w.name not in self._services:
+                continue
             req_mem = w.spec.resources.requests.memory
             b = 0.6 * req_mem if req_mem else DEFAULT_BASE_MEMORY
             first = len(names)
