@@ -107,6 +107,17 @@ class Composer:
         self.class_delay: np.ndarray | None = None  # per class, s users wait besides the system
         self.class_loss: np.ndarray | None = None  # per class, share failed at the front door
 
+    def _strata(self, n: int) -> np.ndarray:
+        """``n`` uniforms, one in each of ``n`` equal strata, in random order.
+
+        Used wherever a sample decides an outcome by a probability (an injected error, a
+        rejection, a call made with some probability): the share of samples below ``p`` is
+        then ``p`` to within ``1/n``, so a composition reused for hours carries no sampling
+        bias in rates (plain uniforms would be off by about ``sqrt(p/n)``).
+        """
+        rng = self._rng
+        return (rng.permutation(n) + rng.random(n)) / n
+
     def _draw(self, sampler: int, n: int) -> np.ndarray:
         pool = self._pools.get(sampler)
         if pool is None:
@@ -149,8 +160,8 @@ class Composer:
                 np.full(n, np.nan),
             )
         cdf = np.cumsum(w / total)
-        r = slots[np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), slots.size - 1)]
-        u = rng.random(n)
+        r = slots[np.minimum(np.searchsorted(cdf, self._strata(n), side="right"), slots.size - 1)]
+        u = self._strata(n)
         pw = hop.pwait[r]
         with np.errstate(divide="ignore", invalid="ignore"):
             expo = np.where(
@@ -161,16 +172,16 @@ class Composer:
         if capped.any():
             # The backlog is as old as the timeout: the dropped wait it out, the served have
             # Exp(slack) to spare.
-            u2 = rng.random(n)
+            u2 = self._strata(n)
             spare = -np.log(np.maximum(rng.random(n), 1e-300)) / np.maximum(hop.slack[r], 1e-300)
             capped_wait = np.where(u2 < hop.drop[r], hop.bwait[r], np.maximum(hop.bwait[r] - spare, 0.0))
             wait = np.where(capped, capped_wait, wait)
         outcome = np.full(n, OK, dtype=np.int64)
-        rejected = rng.random(n) < hop.reject[r]
+        rejected = self._strata(n) < hop.reject[r]
         outcome[rejected] = ERR_REJECTED
         alive = ~rejected
         if p_loss > 0:
-            lost = rng.random(n) < p_loss
+            lost = self._strata(n) < p_loss
             outcome[lost] = ERR_UNAVAILABLE
             alive &= ~lost
         if tmo > 0:
@@ -192,7 +203,7 @@ class Composer:
                 for t, p in zip(st.targets, st.probs, strict=True):
                     cs = calls[t]
                     idx = rng.integers(0, cs.duration.size, n)
-                    made = rng.random(n) < p if p < 1.0 else np.ones(n, dtype=bool)
+                    made = self._strata(n) < p if p < 1.0 else np.ones(n, dtype=bool)
                     d = np.where(made, cs.duration[idx], 0.0)
                     f = made & (cs.outcome[idx] != OK)
                     dur = np.maximum(dur, d)
@@ -204,7 +215,7 @@ class Composer:
                 outcome[newly] = ERR_DOWNSTREAM
                 running &= ~fail
         server = np.where(alive, wait + service, np.nan)
-        inject = running & (rng.random(n) < hop.err_rate[r])
+        inject = running & (self._strata(n) < hop.err_rate[r])
         outcome[inject] = ERR_INJECTED
         server_ok = alive & (outcome == OK)
         duration = np.where(alive, wait + service, 0.0)
