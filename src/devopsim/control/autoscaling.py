@@ -100,6 +100,7 @@ class AutoscalingLoop:
         # Per service, made again only when the platform's pods change (its generation moves):
         self._pods: dict[str, tuple[int, str | None, list[PodInfo]]] = {}  # the pods as the HPA sees them
         self._live: dict[str, tuple[int, int]] = {}  # how many pods exist
+        self._ksm_ids: np.ndarray | None = None  # every HPA's kube-state-metrics series, in order
 
     def attach(self, sim: Simulation) -> None:
         """Create one controller per ``kind: hpa`` autoscaler and schedule their syncs."""
@@ -210,11 +211,14 @@ class AutoscalingLoop:
             sim.clock.schedule(t + SYNC_PERIOD, self._sync, priority=-10)
 
     def _record(self, t: float) -> None:
+        """Every HPA's kube-state-metrics series at ``t``, in one append."""
+        if self._ksm_ids is None:
+            self._ksm_ids = np.concatenate([h.ksm_ids for h in self.hpas if h.ksm_ids is not None])
+        vals: list[float] = []
         for h in self.hpas:
             w = self.sim.platform.workloads[h.service]
-            assert h.ksm_ids is not None
-            vals = [h.spec.min_replicas, h.spec.max_replicas, self._live_count(w), h.desired or w.desired]
-            self.sim.store.append(t, h.ksm_ids, np.array(vals, dtype=np.float64))
+            vals += [h.spec.min_replicas, h.spec.max_replicas, self._live_count(w), h.desired or w.desired]
+        self.sim.store.append(t, self._ksm_ids, np.array(vals, dtype=np.float64))
 
     def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
         """Acts on no timeline entry."""
