@@ -163,6 +163,16 @@ def main() -> None:
             s * r,
             curve_hours * 240,
         )
+    # The other axis of the curve: the same platform for longer.
+    mid = (40, 10) if a.quick else (200, 20)
+    for h in [curve_hours * 3, curve_hours * 6]:
+        add(
+            f"generated {mid[0]}x{mid[1]}, {h:g} h, 15 s ticks",
+            "generated",
+            {"services": mid[0], "replicas": mid[1], "hours": h},
+            mid[0] * mid[1],
+            h * 240,
+        )
     if not a.quick:
         add(
             f"generated {a.services}x{a.replicas}, {a.hours:g} h, 15 s ticks",
@@ -172,10 +182,22 @@ def main() -> None:
             a.hours * 240,
         )
     print("\ncost per replica-tick (the curve should be flat if cost is linear in replicas x ticks):")
-    for row in rows:
-        if row["case"].startswith("generated"):
-            per = row["cpu_s"] / (row["replicas"] * row["ticks"]) * 1e6
-            print(f"  {row['case']:<44} {per:8.2f} µs CPU per replica-tick")
+    gen = [row for row in rows if row["case"].startswith("generated")]
+    for row in gen:
+        per = row["cpu_s"] / (row["replicas"] * row["ticks"]) * 1e6
+        print(f"  {row['case']:<44} {per:8.2f} µs CPU per replica-tick")
+    if len(gen) >= 2:
+        # Least squares: CPU = fixed + per replica-tick x replicas x ticks.
+        import numpy as np
+
+        x = np.array([row["replicas"] * row["ticks"] for row in gen], dtype=float)
+        y = np.array([row["cpu_s"] for row in gen])
+        slope, fixed = np.polyfit(x, y, 1)
+        worst = float(np.max(np.abs(y - (fixed + slope * x)) / y))
+        print(
+            f"  fit: CPU = {fixed:.2f} s + {slope * 1e6:.3f} µs x replica-ticks; "
+            f"worst point {worst:.0%} off the line"
+        )
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
 
