@@ -49,5 +49,7 @@ def test_flow_bench_quick_runs(tmp_path):
         [sys.executable, str(script), "--quick", "--json", str(out)], check=True, capture_output=True
     )
     rows = json.loads(out.read_text())
-    assert len(rows) == 4
-    assert all(r["wall_s"] > 0 and r["sim_s"] > 0 for r in rows)
+    # two checkout cases, two platform sizes, the same platform for 3x and 6x as long
+    assert len(rows) == 6
+    assert all(r["wall_s"] > 0 and r["cpu_s"] > 0 and r["sim_s"] > 0 for r in rows)
+    assert [r["ticks"] for r in rows[-3:]] == [120.0, 360.0, 720.0]
