@@ -160,23 +160,7 @@ class BlueGreenController(Progressive):
 
     def _sync_abort(self, t: float) -> None:
         replicas = self.w.desired
-        self.routing = {self.stable: 1.0}
-        self.scale(self.stable, replicas, t)
-        if self.available(self.pods(self.stable), t) == replicas:
-            self.restored(t)
-        delay = self.spec.abort_scale_down_delay_seconds
-        aborted = self.r.aborted_s if self.r.aborted_s is not None else t
-        if delay > 0:
-            if t + EPS >= aborted + delay:
-                if self.pods(self.new):
-                    self.scale(self.new, 0, t)
-            else:
-                self.loop.wake(self.service, aborted + delay)
-        gone = not any(p.version == self.new and p.phase != PodPhase.GONE for p in self.w.pods)
-        if self.r.finished is not None and (delay == 0 or gone):
-            if gone:
-                self.routing = None
-            self.done = True
+        self.abort_to_stable(replicas, t, self.spec.abort_scale_down_delay_seconds)
 
     def paused_at_end(self) -> str | None:
         """Why the rollout is still paused when the run ends."""

@@ -213,6 +213,26 @@ class Progressive:
             reason=reason,
         )
 
+    def abort_to_stable(self, replicas: int, t: float, delay: float) -> None:
+        """One sync of an aborted rollout: all traffic to the stable version, scaled back up;
+        the new version's pods go ``delay`` (``abortScaleDownDelaySeconds``) after the abort."""
+        self.routing = {self.stable: 1.0}
+        self.scale(self.stable, replicas, t)
+        if self.available(self.pods(self.stable), t) == replicas:
+            self.restored(t)
+        aborted = self.r.aborted_s if self.r.aborted_s is not None else t
+        if delay > 0:
+            if t + EPS >= aborted + delay:
+                if self.pods(self.new):
+                    self.scale(self.new, 0, t)
+            else:
+                self.loop.wake(self.service, aborted + delay)
+        gone = not any(p.version == self.new and p.phase != PodPhase.GONE for p in self.w.pods)
+        if self.r.finished is not None and (delay == 0 or gone):
+            if gone:
+                self.routing = None
+            self.done = True
+
     def restored(self, t: float) -> None:
         """The stable version serves everything again (the end of an aborted rollout)."""
         if self.r.finished is None:
