@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from devopsim.control.probes import OverloadProbe, mean_service_time, queues_behind_requests
+from devopsim.control.probes import OverloadProbe, failing, mean_service_time, queues_behind_requests
 from devopsim.model.platform import MEMORY_PER_REQUEST, STATES, Pod, PodPhase, base_memory
 
 if TYPE_CHECKING:
@@ -68,6 +69,18 @@ def step_series(
     return out
 
 
+@dataclass
+class _Batch:
+    """The steady pods of a group of probes, end to end, with each pod's probe parameters."""
+
+    steady: list[tuple[list[Pod], np.ndarray, dict[str, int]]]  # per probe: pods, slots, name -> index
+    offsets: list[int]  # probe k's pods are rows offsets[k]:offsets[k + 1]
+    slots: np.ndarray
+    concurrency: np.ndarray
+    service_time: np.ndarray
+    timeout: np.ndarray
+
+
 class PodsLoop:
     """Probes under load, memory limits and version behaviour, for every service."""
 
@@ -78,6 +91,9 @@ class PodsLoop:
         # Per service, at one platform generation: its steady pods, their slots, name -> index.
         self._cache: dict[str, tuple[int, list[Pod], np.ndarray, dict[str, int]]] = {}
         self._memory: list[str] = []
+        # Probes by period: one clock event per period runs them all, in the order they were made.
+        self._groups: dict[float, list[tuple[str, OverloadProbe]]] = {}
+        self._group_cache: dict[float, tuple[int, _Batch]] = {}
 
     def attach(self, sim: Simulation) -> None:
         """Schedule version behaviour at deploys, the overload probes and the memory checks."""
@@ -92,9 +108,12 @@ class PodsLoop:
                     continue
                 op = OverloadProbe(kind, probe, svc.concurrency, s_time)
                 self.probes.append((name, op))
-                first = float(probe.period_seconds)
-                if first < sim.scenario.duration:
-                    sim.clock.schedule(first, partial(self._probe, name, op), priority=2)
+                period = float(probe.period_seconds)
+                if period < sim.scenario.duration:
+                    if period not in self._groups:
+                        self._groups[period] = []
+                        sim.clock.schedule(period, partial(self._probe_group, period), priority=2)
+                    self._groups[period].append((name, op))
             limit = svc.resources.limits.memory
             if limit is not None and base_memory(svc) + MEMORY_PER_REQUEST * svc.concurrency > limit:
                 self._memory.append(name)
@@ -132,17 +151,62 @@ class PodsLoop:
         self._cache[service] = (plat.generation, pods, slots, pos)
         return pods, slots, pos
 
-    def _probe(self, service: str, op: OverloadProbe, t: float) -> None:
+    def _batch(self, period: float) -> _Batch:
+        """The steady pods of every probe of one period, end to end (made again when pods change)."""
+        gen = self.sim.platform.generation
+        hit = self._group_cache.get(period)
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+        items = self._groups[period]
+        steady = [self._steady(service) for service, _ in items]
+        sizes = [len(st[0]) for st in steady]
+        offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        slots = np.concatenate([st[1] for st in steady]) if steady else np.zeros(0, dtype=np.int64)
+
+        def per_pod(values: list[float]) -> np.ndarray:
+            return np.repeat(np.array(values, dtype=np.float64), sizes)
+
+        b = _Batch(
+            steady,
+            offsets.tolist(),
+            slots.astype(np.int64),
+            per_pod([float(op.concurrency) for _, op in items]),
+            per_pod([op.service_time for _, op in items]),
+            per_pod([float(op.probe.timeout_seconds) for _, op in items]),
+        )
+        self._group_cache[period] = (gen, b)
+        return b
+
+    def _probe_group(self, period: float, t: float) -> None:
+        """Run every probe of this period on its service's steady pods, in the order they were made.
+
+        The queues are read once for all of them (a probe's action changes only its own pods).
+        """
         sim = self.sim
-        plat = sim.platform
-        pods, slots, pos = self._steady(service)
-        if slots.size:
+        b = self._batch(period)
+        fail = np.zeros(0, dtype=np.int64)
+        if b.slots.size:
             rp = sim.plane.replicas
-            queued = np.asarray(rp.qlen[slots], dtype=np.float64)
-            fail_idx: set[int] = set()
+            queued = np.asarray(rp.qlen[b.slots], dtype=np.float64)
             if (queued > 0.5).any():  # else no probe waits behind a queue: none fails
-                failing = op.failing(np.asarray(rp.busy[slots], dtype=np.float64), queued)
-                fail_idx = set(np.flatnonzero(failing).tolist())
+                busy = np.asarray(rp.busy[b.slots], dtype=np.float64)
+                fail = np.flatnonzero(failing(busy, queued, b.concurrency, b.service_time, b.timeout))
+        for k, (_, op) in enumerate(self._groups[period]):
+            lo, hi = b.offsets[k], b.offsets[k + 1]
+            mine = fail[(fail >= lo) & (fail < hi)] - lo if fail.size else fail
+            if mine.size or op.fails or op.down:
+                pods, _slots, pos = b.steady[k]
+                self._act(op, pods, pos, set(mine.tolist()), t)
+        nxt = t + period
+        if nxt < sim.scenario.duration:
+            sim.clock.schedule(nxt, partial(self._probe_group, period), priority=2)
+
+    def _act(
+        self, op: OverloadProbe, pods: list[Pod], pos: dict[str, int], fail_idx: set[int], t: float
+    ) -> None:
+        """One probe's results on the steady pods: ``fail_idx`` failed, the rest succeeded."""
+        plat = self.sim.platform
+        if pods:
             watch = {pos[n] for n in (*op.fails, *op.down) if n in pos}
             for i in sorted(fail_idx | watch):
                 pod = pods[i]
@@ -169,9 +233,6 @@ class PodsLoop:
                         plat.probe_ready(pod, True, t)
                     else:
                         op.oks[pod.name] = n
-        nxt = t + op.probe.period_seconds
-        if nxt < sim.scenario.duration:
-            sim.clock.schedule(nxt, partial(self._probe, service, op), priority=2)
 
     def _check_memory(self, t: float) -> None:
         sim = self.sim

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from devopsim.scenario.controllers import Probe
     from devopsim.scenario.schema import Service, Step
 
-__all__ = ["OverloadProbe", "Plan", "mean_service_time", "plan", "queues_behind_requests"]
+__all__ = ["OverloadProbe", "Plan", "failing", "mean_service_time", "plan", "queues_behind_requests"]
 
 _EPS = 1e-9
 
@@ -174,6 +174,20 @@ class OverloadProbe:
 
     def failing(self, busy: np.ndarray, queued: np.ndarray) -> np.ndarray:
         """Which replicas would time the probe out, given their busy workers and queue."""
-        c = self.concurrency
-        wait = (queued + 1.0) * self.service_time / c
-        return (busy >= c - 0.5) & (queued > 0.5) & (wait > self.probe.timeout_seconds)
+        return failing(busy, queued, self.concurrency, self.service_time, self.probe.timeout_seconds)
+
+
+def failing(
+    busy: np.ndarray,
+    queued: np.ndarray,
+    concurrency: float | np.ndarray,
+    service_time: float | np.ndarray,
+    timeout: float | np.ndarray,
+) -> np.ndarray:
+    """Which replicas would time an HTTP probe out (parameters per replica, or one for all).
+
+    The probe waits ``(queued + 1) x service_time / concurrency`` when all workers are busy
+    and a queue has formed; it fails when that exceeds ``timeout``.
+    """
+    wait = (queued + 1.0) * service_time / concurrency
+    return (busy >= concurrency - 0.5) & (queued > 0.5) & (wait > timeout)
