@@ -212,10 +212,14 @@ def _pod_replicas(
     utilization_mode = is_resource and reading.target_type == "Utilization"
     requests: dict[str, int] = {}
     if utilization_mode:
+        milli: dict[float, int] = {}  # the pods of a workload mostly share one request
         for p in pods:
             if p.request is None:
                 raise MetricUnavailable(f"missing request for {reading.name} in pod {p.name}")
-            requests[p.name] = _milli(p.request)
+            m = milli.get(p.request)
+            if m is None:
+                m = milli[p.request] = _milli(p.request)
+            requests[p.name] = m
         target_pct = int(reading.target)
 
         def ratio_of(vals: Mapping[str, int]) -> float:
