@@ -23,6 +23,7 @@ CAPABILITY = {
     "stateful": "the stateful tier (issue #6)",
     "chaos": "chaos, multi-cloud and cost (issue #7)",
     "security": "the security model",
+    "ml": "the AI/ML pipeline (a later issue)",
 }
 
 
@@ -81,7 +82,7 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
             add(
                 (*base, "autoscaler"),
                 f"the {a.kind} autoscaler{_policy_of(a)}",
-                "control",
+                "ml",
                 "replicas change only through timeline 'scale' entries",
             )
         # Stateful tier: query, cache and publish steps are calls to the datastores' services,
@@ -110,10 +111,10 @@ def unsupported_features(sc: Scenario, src: Source) -> list[Unsupported]:
                 "the hit ratio is LRU's (Che's approximation)",
             )
         if getattr(ds, "advisor", False):
-            add((*dbase, "advisor"), "query and index advice", "stateful", "none is given")
+            add((*dbase, "advisor"), "query and index advice", "ml", "none is given")
     mon = sc.monitoring
     if mon.detectors:
-        add(("monitoring", "detectors"), "anomaly detectors", "observability", "none run")
+        add(("monitoring", "detectors"), "anomaly detectors", "ml", "none run")
     if sc.security is not None:
         add(("security",), "the security posture", "security", "it is recorded in the summary only")
     from devopsim.chaos.faults import NOT_SIMULATED  # faults that need models not built yet
