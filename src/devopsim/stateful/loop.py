@@ -77,8 +77,11 @@ class _Pods:
     names: list[str]
     slots: np.ndarray
     keys: list[tuple[str, str]]  # (service, endpoint), per endpoint of a service that has a workload
-    ep_pods: list[np.ndarray]  # per endpoint: the rows of ``slots`` of its service's pods
-    ep_local: list[int]  # per endpoint: its local index (the second axis of ``cnt``)
+    # Per endpoint, end to end: its service's pods' slots and its local index (the axes of
+    # ``cnt``); endpoint k's rows are bounds[k]:bounds[k + 1].
+    ep_slots: np.ndarray
+    ep_local: np.ndarray
+    bounds: list[int]
 
 
 def _seqsum(values: list[float]) -> float:
@@ -209,24 +212,32 @@ class StatefulLoop:
         names: list[str] = []
         slots: list[int] = []
         keys: list[tuple[str, str]] = []
-        ep_pods: list[np.ndarray] = []
+        ep_slots: list[int] = []
         ep_local: list[int] = []
+        bounds = [0]
         local = sim.program.arrays["ep_local"]
         for svc in st.services:
             w = sim.platform.workloads.get(svc)
             if w is None:
                 continue
-            first = len(names)
-            for pod in w.live():
-                names.append(pod.name)
-                slots.append(pod.slot)
-            rows = np.arange(first, len(names), dtype=np.int64)
+            own = [pod.slot for pod in w.live()]
+            names += [pod.name for pod in w.live()]
+            slots += own
             for k, (s, e) in enumerate(sim.program.endpoints):
                 if s == svc:
                     keys.append((s, e))
-                    ep_pods.append(rows)
-                    ep_local.append(int(local[k]))
-        st.pods = _Pods(gen, names, np.array(slots, dtype=np.int64), keys, ep_pods, ep_local)
+                    ep_slots += own
+                    ep_local += [int(local[k])] * len(own)
+                    bounds.append(len(ep_slots))
+        st.pods = _Pods(
+            gen,
+            names,
+            np.array(slots, dtype=np.int64),
+            keys,
+            np.array(ep_slots, dtype=np.int64),
+            np.array(ep_local, dtype=np.int64),
+            bounds,
+        )
         return st.pods
 
     def _live_pods(
@@ -246,12 +257,14 @@ class StatefulLoop:
 
     def _counts(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], tuple[float, float]]:
         pods = self._pods(sim, st)
-        cnt = sim.plane.replicas.cnt
-        out: dict[tuple[str, str], tuple[float, float]] = {}
-        for key, rows, local in zip(pods.keys, pods.ep_pods, pods.ep_local, strict=True):
-            c = cnt[pods.slots[rows], local]  # (pods, codes)
-            out[key] = (_seqsum(c[:, 0].tolist()), _seqsum(c[:, 1:].sum(axis=1).tolist()))
-        return out
+        c = sim.plane.replicas.cnt[pods.ep_slots, pods.ep_local]  # (endpoint x pod, codes)
+        ok = c[:, 0].tolist()
+        err = c[:, 1:].sum(axis=1).tolist()
+        b = pods.bounds
+        return {
+            key: (_seqsum(ok[b[k] : b[k + 1]]), _seqsum(err[b[k] : b[k + 1]]))
+            for k, key in enumerate(pods.keys)
+        }
 
     def _delta(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], float]:
         """Requests per endpoint since the last tick (counter resets folded in)."""
