@@ -235,15 +235,26 @@ class Composer:
             np.where(alive, service, np.nan),
         )
 
-    def compose(self, hop: HopState, ready: list[np.ndarray]) -> dict[int, CallSamples]:
+    def compose(
+        self,
+        hop: HopState,
+        ready: list[np.ndarray],
+        only: np.ndarray | None = None,
+        prev: dict[int, CallSamples] | None = None,
+    ) -> dict[int, CallSamples]:
         """Samples of a logical call to every endpoint, given the window's queue states.
 
-        ``ready[s]`` lists the slots serving service ``s``.
+        ``ready[s]`` lists the slots serving service ``s``. With ``only`` (a mask over the
+        endpoints, closed under callers) and ``prev``, the other endpoints keep their samples
+        from ``prev``: their queues and their callees have not changed.
         """
         calls: dict[int, CallSamples] = {}
         k = self.k
         rng = self._rng
         for e in reversed(self.graph.order):
+            if only is not None and prev is not None and not only[e]:
+                calls[e] = prev[e]
+                continue
             svc = int(self.ep_svc[e])
             slots = ready[svc]
             n_att = int(self.retries[e]) + 1

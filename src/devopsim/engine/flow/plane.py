@@ -128,6 +128,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         # The tick a window judged steady was made of (when it was made of one only): a
         # window made of the same tick needs no new judgement.
         self._judged_src: dict[str, np.ndarray] | None = None
+        self._calls: dict[int, CallSamples] | None = None  # the last composition's samples
         self._recompute_flows()
         self._stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
         self._pending = PendingVolumes(self.E, self.S)
@@ -615,12 +616,24 @@ class FlowPlane(FlowReplicas, FlowRouting):
         )
         if stale:
             ready = [np.asarray(s, dtype=np.int64) for s in self._ready]
-            calls = self.composer.compose(hop, ready)
+            full = prev is None or prev.size != sig.size or self._since_compose >= 240 or self._calls is None
+            if full:
+                calls = self.composer.compose(hop, ready)
+                self._learn(calls, t_end)
+                self._sig = sig
+            else:
+                assert prev is not None
+                moved = np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))
+                svc_dirty, ep_dirty, keep = self._dirty(moved, R)
+                calls = self.composer.compose(hop, ready, only=ep_dirty, prev=self._calls)
+                self._learn(calls, t_end, services=np.nonzero(svc_dirty)[0])
+                # What was composed again is judged from now on against its new state; the
+                # rest keeps its old reference, so slow drifts still add up.
+                self._sig = np.where(keep, prev, sig)
+            self._calls = calls
             journeys = self.composer.journeys(calls, self.entries)
-            self._learn(calls, t_end)
             self._u = unit_stats(self, calls, journeys)
             self._topology += 1  # what was learnt changes the ticks: compute the next one afresh
-            self._sig = sig
             self._since_compose = 0
             self._judged_src = None  # the composition changes the ticks that follow
         else:
@@ -629,12 +642,38 @@ class FlowPlane(FlowReplicas, FlowRouting):
         apply_unit_stats(self, self._u, t_end)
         self._reset_window()
 
-    def _learn(self, calls: dict[int, CallSamples], t_end: float) -> None:
-        """What the next window's ticks assume: failure rates, retries, durations, breakers."""
+    def _dirty(self, moved: np.ndarray, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """From the signature entries that moved: the services and endpoints to compose again
+        (an endpoint whose replicas or breaker moved, and every caller above it), and the
+        signature entries that keep their old reference."""
+        E = self.E
+        per_rep = np.concatenate((moved[: 6 * R].reshape(6, R), moved[6 * R + E :].reshape(1, R))).any(axis=0)
+        rp = self.replicas
+        svc_dirty = np.zeros(self.S, dtype=bool)
+        hit = per_rep & (rp.alive == 1)
+        svc_dirty[rp.svc[hit]] = True
+        ep_dirty = svc_dirty[self.ep_svc] | moved[6 * R : 6 * R + E]
+        g = self.graph
+        while True:  # callers of what is composed again are composed again too
+            up = np.zeros(E, dtype=bool)
+            up[g.edge_src[ep_dirty[g.edge_dst]]] = True
+            if not np.any(up & ~ep_dirty):
+                break
+            ep_dirty |= up
+        svc_dirty[self.ep_svc[ep_dirty]] = True
+        rep_clean = ~svc_dirty[np.maximum(rp.svc, 0)]
+        keep = np.concatenate((np.tile(rep_clean, 6), ~ep_dirty, rep_clean))
+        return svc_dirty, ep_dirty, keep
+
+    def _learn(self, calls: dict[int, CallSamples], t_end: float, services: np.ndarray | None = None) -> None:
+        """What the next window's ticks assume: failure rates, retries, durations, breakers.
+
+        ``services``: whose holding-time shape to learn again (all when None).
+        """
         # The shape of each service's holding time (cheap for small platforms: every window;
         # for large ones, every 50th).
         if self._windows % (1 if self.S <= 50 else 50) == 0:
-            for s in range(self.S):
+            for s in range(self.S) if services is None else (int(x) for x in services):
                 eps = np.nonzero(self.ep_svc == s)[0]
                 parts = [calls[int(e)].service for e in eps]
                 weights = self._w_att[eps]
