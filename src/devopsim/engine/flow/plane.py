@@ -26,7 +26,14 @@ from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowdown
 from devopsim.engine.flow.replicas import FlowReplicas
 from devopsim.engine.flow.routing import FlowRouting
-from devopsim.engine.flow.tally import PendingVolumes, StatsView, apply_unit_stats, new_stats, unit_stats
+from devopsim.engine.flow.tally import (
+    EndpointUnit,
+    PendingVolumes,
+    StatsView,
+    apply_unit_stats,
+    new_stats,
+    unit_stats,
+)
 from devopsim.engine.request import layout as L
 from devopsim.engine.streams import Streams
 from devopsim.engine.totals import ServiceTotals
@@ -129,6 +136,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         # window made of the same tick needs no new judgement.
         self._judged_src: dict[str, np.ndarray] | None = None
         self._calls: dict[int, CallSamples] | None = None  # the last composition's samples
+        self._unit_cache: dict[int, tuple[CallSamples, EndpointUnit]] = {}  # see tally.unit_stats
         self._recompute_flows()
         self._stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
         self._pending = PendingVolumes(self.E, self.S)

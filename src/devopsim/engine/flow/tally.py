@@ -8,6 +8,8 @@ multiply them into the run's statistics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAZY_FIELDS",
+    "EndpointUnit",
     "PendingVolumes",
     "StatsView",
     "apply_unit_stats",
@@ -76,38 +79,74 @@ def unit_stats(
         for j in range(plane._slo_cls.size):
             if plane._slo_cls[j] < 0 or plane._slo_cls[j] == c:
                 u["slo"][c, j] = float(np.mean(ok & (dur <= plane._slo_thr[j])))
+    cache = plane._unit_cache
     for e, cs in calls.items():
-        ok = cs.outcome == L.OK
-        f_ok = float(ok.mean())
-        u["ep_ok"][e] = f_ok
-        u["ep_err"][e] = errors(cs.outcome)
-        okd = cs.duration[ok]
-        if okd.size:
-            u["ep_lsum"][e] = f_ok * float(okd.mean())
-            u["ep_hist"][e] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
-    # Server side, per service and per started frame: ok answers' latency, and queue waits.
+        hit = cache.get(e)
+        if hit is None or hit[0] is not cs:  # samples composed again: their statistics too
+            hit = cache[e] = (cs, _endpoint_unit(cs, errors))
+        eu = hit[1]
+        u["ep_ok"][e] = eu.ok
+        u["ep_err"][e] = eu.err
+        u["ep_lsum"][e] = eu.lsum
+        if eu.hist is not None:
+            u["ep_hist"][e] = eu.hist
+    # Server side, per service and per started frame: ok answers' latency, and queue waits,
+    # each endpoint weighed by its share of the service's attempts in the window.
     for s in range(S):
         eps = np.nonzero(plane.ep_svc == s)[0]
         share = plane._w_att[eps]
         share = share / share.sum() if share.sum() > 0 else np.full(eps.size, 1.0 / max(eps.size, 1))
         for ep_i, w in zip(eps, share, strict=True):
-            cs = calls[int(ep_i)]
-            started = np.isfinite(cs.server)
-            n_started = int(started.sum())
-            if n_started == 0:
-                continue
-            ok = cs.server_ok & started
-            if ok.any():
-                x = cs.server[ok]
-                f = w * ok.sum() / n_started
-                u["sv_ok"][s] += f
-                u["sv_lsum"][s] += f * float(x.mean())
-                u["sv_hist"][s] += np.bincount(lh_indices(x), minlength=L.LH_N) * (f / x.size)
-            wt = cs.wait[np.isfinite(cs.wait)]
-            if wt.size:
-                u["sv_wsum"][s] += w * float(wt.mean())
-                u["sv_whist"][s] += np.bincount(lh_indices(wt), minlength=L.LH_N) * (w / wt.size)
+            eu = cache[int(ep_i)][1]
+            if eu.sv_hist is not None:
+                u["sv_ok"][s] += w * eu.sv_ok
+                u["sv_lsum"][s] += w * eu.sv_lsum
+                u["sv_hist"][s] += w * eu.sv_hist
+            if eu.sv_whist is not None:
+                u["sv_wsum"][s] += w * eu.sv_wmean
+                u["sv_whist"][s] += w * eu.sv_whist
     return u
+
+
+@dataclass
+class EndpointUnit:
+    """What one endpoint's samples give per logical call and per started frame (kept while
+    the samples are reused by later compositions)."""
+
+    ok: float
+    err: np.ndarray
+    lsum: float
+    hist: np.ndarray | None
+    sv_ok: float = 0.0  # ok answers per started frame
+    sv_lsum: float = 0.0  # their latency summed, per started frame
+    sv_hist: np.ndarray | None = None  # their histogram, per started frame
+    sv_wmean: float = 0.0  # mean queue wait
+    sv_whist: np.ndarray | None = None  # queue-wait histogram, per wait
+
+
+def _endpoint_unit(cs: CallSamples, errors: Callable[[np.ndarray], np.ndarray]) -> EndpointUnit:
+    ok = cs.outcome == L.OK
+    f_ok = float(ok.mean())
+    okd = cs.duration[ok]
+    eu = EndpointUnit(ok=f_ok, err=errors(cs.outcome), lsum=0.0, hist=None)
+    if okd.size:
+        eu.lsum = f_ok * float(okd.mean())
+        eu.hist = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
+    started = np.isfinite(cs.server)
+    n_started = int(started.sum())
+    if n_started == 0:
+        return eu
+    sok = cs.server_ok & started
+    if sok.any():
+        x = cs.server[sok]
+        eu.sv_ok = float(sok.sum()) / n_started
+        eu.sv_lsum = float(x.sum()) / n_started
+        eu.sv_hist = np.bincount(lh_indices(x), minlength=L.LH_N) / n_started
+    wt = cs.wait[np.isfinite(cs.wait)]
+    if wt.size:
+        eu.sv_wmean = float(wt.mean())
+        eu.sv_whist = np.bincount(lh_indices(wt), minlength=L.LH_N) / wt.size
+    return eu
 
 
 class PendingVolumes:
