@@ -203,7 +203,9 @@ class Engine:
         return s - offset_ms - back_ms, e - offset_ms
 
     def _select(self, sel: Selector, ts: int) -> Vector:
-        block = self.selection.block(sel, *self._bounds(ts, sel.offset_ms, self.lookback_ms))
+        block = self.selection.block(
+            sel, *self._bounds(ts, sel.offset_ms, self.lookback_ms), live=self._rspan is None
+        )
         at = ts - sel.offset_ms
         idx, ok = block.last_at(at, self.lookback_ms, left_open=not self.v2)
         return Vector(block.lids[ok], block.v[idx[ok]])
@@ -269,7 +271,9 @@ class Engine:
         name = node.func
         sel = msel.selector
         aggr = AGGREGATE_FOR.get(name, "avg") if self.store.has_downsampled else "avg"
-        block = self.selection.block(sel, *self._bounds(ts, sel.offset_ms, msel.range_ms), aggr=aggr)
+        block = self.selection.block(
+            sel, *self._bounds(ts, sel.offset_ms, msel.range_ms), aggr=aggr, live=self._rspan is None
+        )
         if block.downsampled and name == "count_over_time":
             name = "sum_over_time"  # raw samples count 1 each, downsampled windows their count
         window = block.window(ts - sel.offset_ms, msel.range_ms, left_open=not self.v2)

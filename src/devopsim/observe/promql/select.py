@@ -19,12 +19,13 @@ from devopsim.observe.promql.ast import Matcher, Selector
 from devopsim.observe.promql.labels import NAME, LabelTable
 
 if TYPE_CHECKING:
-    from devopsim.observe.store import MetricStore
+    from devopsim.observe.store import MetricStore, _Table
 
 __all__ = ["AGGREGATE_FOR", "Block", "Selection", "Window"]
 
 _SHIFT = 40
 _SPAN = (1 << _SHIFT) - 1
+_KEY_BASE = -(1 << 38)  # times from -8.7 to +26 years fit a live block's 40-bit time key
 
 
 @dataclass
@@ -45,10 +46,14 @@ class Block:
     skeys: np.ndarray | None = None
     soff: np.ndarray | None = None
     downsampled: bool = False  # some points are downsampled windows, not raw samples
+    rows: np.ndarray | None = None  # series k's key prefix, k << 40 (made on first lookup)
 
-    def _key(self, x: np.ndarray | int) -> np.ndarray:
-        rel = np.clip(np.asarray(x, dtype=np.int64) - self.base, 0, _SPAN)
-        return (np.arange(self.lids.size, dtype=np.int64) << _SHIFT) | rel
+    def _key(self, x: int) -> np.ndarray:
+        rel = min(max(int(x) - self.base, 0), _SPAN)
+        if self.rows is None:
+            self.rows = np.arange(self.lids.size, dtype=np.int64) << _SHIFT
+        out: np.ndarray = self.rows | rel
+        return out
 
     def last_at(self, ts: int, lookback: int, left_open: bool) -> tuple[np.ndarray, np.ndarray]:
         """Index of each series' latest sample at ``ts`` within the lookback, and a validity mask."""
@@ -98,6 +103,172 @@ class _Match:
         self.rank = np.empty(0, dtype=np.int64)  # series id -> position in label order, or -1
 
 
+class _Part:
+    """One table's matched columns, and how many of its rows were read."""
+
+    __slots__ = ("cols", "last", "pos", "rank", "seen", "tb")
+
+    def __init__(self, tb: _Table, pos: int, cols: np.ndarray, rank: np.ndarray) -> None:
+        self.tb, self.pos, self.cols, self.rank = tb, pos, cols, rank
+        self.seen = 0
+        self.last = -1  # the append sequence number of row seen - 1
+
+
+class _Live:
+    """The samples of one match kept up to date across calls (see ``Selection._live_block``).
+
+    ``parts`` holds, per table with matched columns: the table, its position in the store's
+    table list, the matched columns in label order, their ranks, the rows read so far and the
+    append sequence number of the last of them (to notice a table whose rows were reordered).
+    Samples are kept sorted by (rank, time, table position, row), the order a full build
+    gives, so ties resolve the same way.
+    """
+
+    def __init__(self, m: _Match, tables: list[_Table]) -> None:
+        self.lids = m.lids  # replaced when the matched series change
+        self.tables = tables
+        self.ntab = 0
+        self.parts: list[_Part] = []
+        self.nstale = 0
+        self.lo = -(1 << 62)
+        self.rank = np.empty(0, np.int64)
+        self.t = np.empty(0, np.int64)
+        self.v = np.empty(0)
+        self.pos = np.empty(0, np.int64)
+        self.s_rank = np.empty(0, np.int64)
+        self.s_t = np.empty(0, np.int64)
+        self.key: np.ndarray | None = None  # rank << 40 | (t - _KEY_BASE), when every t fits
+        self.blk: Block | None = None
+        self.fresh = True
+
+    def _trim(self, lo: int) -> None:
+        keep = self.t >= lo
+        if not keep.all():
+            self.rank, self.t, self.v, self.pos = self.rank[keep], self.t[keep], self.v[keep], self.pos[keep]
+            if self.key is not None:
+                self.key = self.key[keep]
+
+    def _merge(self, rank: np.ndarray, t_ms: np.ndarray, v: np.ndarray, pos: np.ndarray, lo: int) -> None:
+        """Merge new samples into the sorted ones: by insertion when their (rank, time) keys are
+        new (the usual case: later scrapes), else by sorting everything again."""
+        keep = t_ms >= lo
+        if not keep.all():
+            rank, t_ms, v, pos = rank[keep], t_ms[keep], v[keep], pos[keep]
+        rel = t_ms - _KEY_BASE
+        if rel.size and (int(rel.min()) < 0 or int(rel.max()) >= _SPAN):
+            self.key = None
+        else:
+            nkey = (rank << _SHIFT) | rel
+            if self.key is None:
+                self.key = (self.rank << _SHIFT) | (self.t - _KEY_BASE)
+            order = np.argsort(nkey, kind="stable")
+            nkey = nkey[order]
+            ins = np.searchsorted(self.key, nkey, side="left")
+            inside = ins < self.key.size
+            if not (self.key[ins[inside]] == nkey[inside]).any():  # no ties: plain insertion
+                total = self.key.size + nkey.size
+                at = ins + np.arange(nkey.size)
+                old = np.ones(total, dtype=bool)
+                old[at] = False
+                merged = []
+                for a, b in ((self.key, nkey), (self.rank, rank[order]), (self.t, t_ms[order])):
+                    out = np.empty(total, dtype=np.int64)
+                    out[at], out[old] = b, a
+                    merged.append(out)
+                self.key, self.rank, self.t = merged
+                out_v = np.empty(total)
+                out_v[at], out_v[old] = v[order], self.v
+                out_p = np.empty(total, dtype=np.int64)
+                out_p[at], out_p[old] = pos[order], self.pos
+                self.v, self.pos = out_v, out_p
+                return
+            self.key = None
+        rank = np.concatenate((self.rank, rank))
+        t_ms = np.concatenate((self.t, t_ms))
+        v = np.concatenate((self.v, v))
+        pos = np.concatenate((self.pos, pos))
+        order = np.lexsort((pos, t_ms, rank))
+        self.rank, self.t, self.v, self.pos = rank[order], t_ms[order], v[order], pos[order]
+
+    def update(self, st: MetricStore, m: _Match, lo: int) -> Block:
+        lo_s = lo / 1000.0
+        tables = st._tables
+        for k in range(self.ntab, len(tables)):
+            tb = tables[k]
+            r = m.rank[tb.ids]
+            cols = np.flatnonzero(r >= 0)
+            if cols.size:
+                cols = cols[np.argsort(r[cols], kind="stable")]
+                self.parts.append(_Part(tb, k, cols, r[cols]))
+        self.ntab = len(tables)
+        ranks: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        poss: list[np.ndarray] = []
+        for part in self.parts:
+            tb, seen = part.tb, part.seen
+            n = tb.n
+            if n == seen:
+                continue
+            tb.ensure_sorted()
+            if seen and int(tb.seq[seen - 1]) != part.last:  # rows were reordered: start over
+                self.__init__(m, tables)  # type: ignore[misc]
+                return self.update(st, m, lo)
+            a = seen
+            if self.fresh:  # the first read starts at the reach
+                a = int(np.searchsorted(tb.t[:n], lo_s, side="left"))
+            part.seen, part.last = n, int(tb.seq[n - 1])
+            if a >= n:
+                continue
+            t = tb.t[a:n]
+            cols = part.cols
+            sub = tb.rows(a, n, cols)
+            ranks.append(np.repeat(part.rank, t.size))
+            times.append(np.tile(np.round(t * 1000.0).astype(np.int64), cols.size))
+            vals.append(sub.T.ravel())
+            poss.append(np.full(t.size * cols.size, part.pos, dtype=np.int64))
+        self.fresh = False
+        new_stale = len(st._stale_t) > self.nstale
+        if not ranks and not new_stale and lo <= self.lo and self.blk is not None:
+            return self.blk
+        if ranks:
+            if lo > self.lo:
+                self._trim(lo)
+            self._merge(
+                np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss), lo
+            )
+        elif lo > self.lo:
+            keep = self.t >= lo
+            if not keep.all():
+                self.rank, self.t, self.v, self.pos = (
+                    self.rank[keep],
+                    self.t[keep],
+                    self.v[keep],
+                    self.pos[keep],
+                )
+        if new_stale:
+            s_t = np.asarray(st._stale_t[self.nstale :])
+            chunks = st._stale_ids[self.nstale :]
+            s_ids = np.concatenate(chunks)
+            s_t = np.repeat(s_t, [c.size for c in chunks])
+            self.nstale = len(st._stale_t)
+            s_rank = m.rank[s_ids]
+            ok = s_rank >= 0
+            if ok.any():
+                sr = np.concatenate((self.s_rank, s_rank[ok]))
+                sm = np.concatenate((self.s_t, np.round(s_t[ok] * 1000.0).astype(np.int64)))
+                order = np.lexsort((sm, sr))
+                self.s_rank, self.s_t = sr[order], sm[order]
+        if self.s_t.size and lo > self.lo:
+            keep = self.s_t >= lo
+            if not keep.all():
+                self.s_rank, self.s_t = self.s_rank[keep], self.s_t[keep]
+        self.lo = max(self.lo, lo)
+        self.key = None if self.key is None or self.key.size == self.t.size else self.key
+        self.blk = _make_block(m.lids, self.rank, self.t, self.v, self.s_rank, self.s_t)
+        return self.blk
+
+
 #: Which downsampled aggregate each range function reads (Thanos' choice; ``avg`` is sum/count).
 AGGREGATE_FOR = {
     "rate": "counter",
@@ -126,6 +297,7 @@ class Selection:
         self._matches: dict[tuple[Matcher, ...], _Match] = {}
         self._blocks: dict[tuple[tuple[Matcher, ...], str], tuple[int, int, int, int, Block]] = {}
         self._set_cache: dict[int, dict[str, str]] = {}
+        self._live: dict[tuple[tuple[Matcher, ...], int], _Live] = {}
         # (table, match) -> (table, series checked, the matched columns in label order, ranks)
         self._cols: dict[tuple[int, int], tuple[object, int, np.ndarray, np.ndarray]] = {}
 
@@ -183,16 +355,27 @@ class Selection:
         return m
 
     def block(
-        self, sel: Selector, lo_ms: int | None = None, hi_ms: int | None = None, aggr: str = "avg"
+        self,
+        sel: Selector,
+        lo_ms: int | None = None,
+        hi_ms: int | None = None,
+        aggr: str = "avg",
+        *,
+        live: bool = False,
     ) -> Block:
         """The block of series ``sel`` matches with their samples in ``[lo_ms, hi_ms]`` (all if None).
 
         ``aggr`` is the aggregate read where the span reaches downsampled data (see
-        :data:`AGGREGATE_FOR`; ``count`` counts raw samples as 1 each).
+        :data:`AGGREGATE_FOR`; ``count`` counts raw samples as 1 each). ``live`` keeps the
+        block up to date incrementally for calls that move forward in time with the same reach
+        ``hi_ms - lo_ms`` (instant queries at successive times, as rule evaluation makes).
         """
         lo = -(1 << 62) if lo_ms is None else lo_ms
         hi = 1 << 62 if hi_ms is None else hi_ms
         m = self.match(sel.matchers)
+        st = self.store
+        if live and aggr == "avg" and lo_ms is not None and hi_ms is not None and not st.has_downsampled:
+            return self._live_block(sel.matchers, m, lo, hi)
         key = (sel.matchers, aggr)
         cached = self._blocks.get(key)
         version = self.store.version
@@ -203,6 +386,19 @@ class Selection:
         blk = self._build(m, lo, hi, aggr)
         self._blocks[key] = (version, m.checked, lo, hi, blk)
         return blk
+
+    def _live_block(self, matchers: tuple[Matcher, ...], m: _Match, lo: int, hi: int) -> Block:
+        """The block of ``matchers`` holding (at least) every sample in ``[lo, hi]``, kept up to
+        date incrementally: the store only grows, so each call reads just the rows appended
+        since the last one (per table, from a remembered position) and drops the samples that
+        fell out of the reach ``hi - lo``. A block holding more than ``[lo, hi]`` answers every
+        lookup and window inside it exactly as the block of ``[lo, hi]`` does."""
+        key = (matchers, hi - lo)
+        live = self._live.get(key)
+        st = self.store
+        if live is None or live.lids is not m.lids or live.tables is not st._tables or lo < live.lo:
+            live = self._live[key] = _Live(m, st._tables)
+        return live.update(st, m, lo)
 
     def _build(self, m: _Match, lo: int, hi: int, aggr: str) -> Block:
         st = self.store
