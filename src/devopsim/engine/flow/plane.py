@@ -137,6 +137,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._judged_src: dict[str, np.ndarray] | None = None
         self._calls: dict[int, CallSamples] | None = None  # the last composition's samples
         self._unit_cache: dict[int, tuple[CallSamples, EndpointUnit]] = {}  # see tally.unit_stats
+        self._learnt: dict[int, CallSamples] = {}  # the samples each endpoint was learnt from
         self._recompute_flows()
         self._stats = new_stats(self.C, self.E, self.S, a["slo_cls"].size)
         self._pending = PendingVolumes(self.E, self.S)
@@ -696,6 +697,9 @@ class FlowPlane(FlowReplicas, FlowRouting):
                     self.resid[s] = min_residual_ratio(np.concatenate(take), int(self.conc[s]))
         self._windows += 1
         for e, cs in calls.items():
+            if self._learnt.get(e) is cs:
+                continue  # samples kept from the last composition: nothing new to learn
+            self._learnt[e] = cs
             self.call_fail[e] = float(np.mean(cs.outcome != L.OK))
             self.retry_mult[e] = cs.attempts
             self.call_mean[e] = float(cs.duration.mean())
