@@ -103,64 +103,54 @@ class _Match:
         self.rank = np.empty(0, dtype=np.int64)  # series id -> position in label order, or -1
 
 
-class _Part:
-    """One table's matched columns, and how many of its rows were read."""
-
-    __slots__ = ("cols", "last", "pos", "rank", "seen", "tb")
-
-    def __init__(self, tb: _Table, pos: int, cols: np.ndarray, rank: np.ndarray) -> None:
-        self.tb, self.pos, self.cols, self.rank = tb, pos, cols, rank
-        self.seen = 0
-        self.last = -1  # the append sequence number of row seen - 1
-
-
 class _Live:
     """The samples of one match kept up to date across calls (see ``Selection._live_block``).
 
-    ``parts`` holds, per table with matched columns: the table, its position in the store's
-    table list, the matched columns in label order, their ranks, the rows read so far and the
-    append sequence number of the last of them (to notice a table whose rows were reordered).
-    Samples are kept sorted by (rank, time, table position, row), the order a full build
-    gives, so ties resolve the same way.
+    Per table with matched columns (``tbs``, in the store's table order): its position in the
+    store's table list, the matched columns in label order, their ranks, the rows read so far
+    (``seen``) and the append sequence number of the last of them (``last``, to notice a table
+    whose rows were reordered). Samples are kept sorted by (rank, time, table position, row),
+    the order a full build gives, so ties resolve the same way; every sample at or after
+    ``cut`` is held (older ones are dropped now and then, not at every call).
     """
 
-    def __init__(self, m: _Match, tables: list[_Table]) -> None:
+    def __init__(self, m: _Match, tables: list[_Table], reach: int) -> None:
         self.lids = m.lids  # replaced when the matched series change
         self.tables = tables
+        self.reach = reach
         self.ntab = 0
-        self.parts: list[_Part] = []
+        self.tbs: list[_Table] = []
+        self.pos: list[int] = []
+        self.cols: list[np.ndarray] = []
+        self.ranks: list[np.ndarray] = []
+        self.seen = np.zeros(0, np.int64)
+        self.last = np.zeros(0, np.int64)
         self.nstale = 0
-        self.lo = -(1 << 62)
+        self.cut = -(1 << 62)
         self.rank = np.empty(0, np.int64)
         self.t = np.empty(0, np.int64)
         self.v = np.empty(0)
-        self.pos = np.empty(0, np.int64)
+        self.tpos = np.empty(0, np.int64)
         self.s_rank = np.empty(0, np.int64)
         self.s_t = np.empty(0, np.int64)
         self.key: np.ndarray | None = None  # rank << 40 | (t - _KEY_BASE), when every t fits
         self.blk: Block | None = None
         self.fresh = True
 
-    def _trim(self, lo: int) -> None:
-        keep = self.t >= lo
-        if not keep.all():
-            self.rank, self.t, self.v, self.pos = self.rank[keep], self.t[keep], self.v[keep], self.pos[keep]
-            if self.key is not None:
-                self.key = self.key[keep]
+    def _keep(self, keep: np.ndarray) -> None:
+        self.rank, self.t, self.v, self.tpos = self.rank[keep], self.t[keep], self.v[keep], self.tpos[keep]
+        if self.key is not None:
+            self.key = self.key[keep]
 
-    def _merge(self, rank: np.ndarray, t_ms: np.ndarray, v: np.ndarray, pos: np.ndarray, lo: int) -> None:
+    def _merge(self, rank: np.ndarray, t_ms: np.ndarray, v: np.ndarray, pos: np.ndarray) -> None:
         """Merge new samples into the sorted ones: by insertion when their (rank, time) keys are
         new (the usual case: later scrapes), else by sorting everything again."""
-        keep = t_ms >= lo
+        keep = t_ms >= self.cut
         if not keep.all():
             rank, t_ms, v, pos = rank[keep], t_ms[keep], v[keep], pos[keep]
         rel = t_ms - _KEY_BASE
-        if rel.size and (int(rel.min()) < 0 or int(rel.max()) >= _SPAN):
-            self.key = None
-        else:
+        if self.key is not None and rel.size and int(rel.min()) >= 1 and int(rel.max()) < _SPAN:
             nkey = (rank << _SHIFT) | rel
-            if self.key is None:
-                self.key = (self.rank << _SHIFT) | (self.t - _KEY_BASE)
             order = np.argsort(nkey, kind="stable")
             nkey = nkey[order]
             ins = np.searchsorted(self.key, nkey, side="left")
@@ -170,28 +160,28 @@ class _Live:
                 at = ins + np.arange(nkey.size)
                 old = np.ones(total, dtype=bool)
                 old[at] = False
-                merged = []
-                for a, b in ((self.key, nkey), (self.rank, rank[order]), (self.t, t_ms[order])):
-                    out = np.empty(total, dtype=np.int64)
-                    out[at], out[old] = b, a
-                    merged.append(out)
-                self.key, self.rank, self.t = merged
+                out_k = np.empty(total, dtype=np.int64)
+                out_k[at], out_k[old] = nkey, self.key
                 out_v = np.empty(total)
                 out_v[at], out_v[old] = v[order], self.v
                 out_p = np.empty(total, dtype=np.int64)
-                out_p[at], out_p[old] = pos[order], self.pos
-                self.v, self.pos = out_v, out_p
+                out_p[at], out_p[old] = pos[order], self.tpos
+                self.key, self.v, self.tpos = out_k, out_v, out_p
+                self.rank = out_k >> _SHIFT
+                self.t = (out_k & _SPAN) + _KEY_BASE
                 return
-            self.key = None
         rank = np.concatenate((self.rank, rank))
         t_ms = np.concatenate((self.t, t_ms))
         v = np.concatenate((self.v, v))
-        pos = np.concatenate((self.pos, pos))
+        pos = np.concatenate((self.tpos, pos))
         order = np.lexsort((pos, t_ms, rank))
-        self.rank, self.t, self.v, self.pos = rank[order], t_ms[order], v[order], pos[order]
+        self.rank, self.t, self.v, self.tpos = rank[order], t_ms[order], v[order], pos[order]
+        rel = self.t - _KEY_BASE
+        fits = not rel.size or (int(rel.min()) >= 1 and int(rel.max()) < _SPAN)
+        self.key = (self.rank << _SHIFT) | rel if fits else None
 
-    def update(self, st: MetricStore, m: _Match, lo: int) -> Block:
-        lo_s = lo / 1000.0
+    def _read(self, st: MetricStore, m: _Match, lo: int) -> bool | None:
+        """Read the rows appended since the last call; False if none, None to start over."""
         tables = st._tables
         for k in range(self.ntab, len(tables)):
             tb = tables[k]
@@ -199,53 +189,67 @@ class _Live:
             cols = np.flatnonzero(r >= 0)
             if cols.size:
                 cols = cols[np.argsort(r[cols], kind="stable")]
-                self.parts.append(_Part(tb, k, cols, r[cols]))
+                self.tbs.append(tb)
+                self.pos.append(k)
+                self.cols.append(cols)
+                self.ranks.append(r[cols])
+                self.seen = np.append(self.seen, 0)
+                self.last = np.append(self.last, -1)
         self.ntab = len(tables)
+        ns = np.fromiter([tb.n for tb in self.tbs], dtype=np.int64, count=len(self.tbs))
+        changed = np.flatnonzero(ns != self.seen).tolist()
+        if not changed:
+            return False
         ranks: list[np.ndarray] = []
         times: list[np.ndarray] = []
         vals: list[np.ndarray] = []
         poss: list[np.ndarray] = []
-        for part in self.parts:
-            tb, seen = part.tb, part.seen
+        lo_s = lo / 1000.0
+        for j in changed:
+            tb, seen = self.tbs[j], int(self.seen[j])
             n = tb.n
-            if n == seen:
-                continue
             tb.ensure_sorted()
-            if seen and int(tb.seq[seen - 1]) != part.last:  # rows were reordered: start over
-                self.__init__(m, tables)  # type: ignore[misc]
-                return self.update(st, m, lo)
+            if n < seen or (seen and int(tb.seq[seen - 1]) != int(self.last[j])):
+                return None  # rows were dropped or reordered
             a = seen
             if self.fresh:  # the first read starts at the reach
                 a = int(np.searchsorted(tb.t[:n], lo_s, side="left"))
-            part.seen, part.last = n, int(tb.seq[n - 1])
+            self.seen[j], self.last[j] = n, int(tb.seq[n - 1])
             if a >= n:
                 continue
             t = tb.t[a:n]
-            cols = part.cols
+            cols = self.cols[j]
             sub = tb.rows(a, n, cols)
-            ranks.append(np.repeat(part.rank, t.size))
+            ranks.append(np.repeat(self.ranks[j], t.size))
             times.append(np.tile(np.round(t * 1000.0).astype(np.int64), cols.size))
             vals.append(sub.T.ravel())
-            poss.append(np.full(t.size * cols.size, part.pos, dtype=np.int64))
+            poss.append(np.full(t.size * cols.size, self.pos[j], dtype=np.int64))
+        if ranks:
+            self._merge(
+                np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss)
+            )
+        return True
+
+    def update(self, st: MetricStore, m: _Match, lo: int) -> Block | None:
+        """The block for a call reaching back to ``lo``; None when it must be built afresh."""
+        if self.fresh:
+            self.cut = lo
+        got = self._read(st, m, lo)
+        if got is None:
+            return None
         self.fresh = False
         new_stale = len(st._stale_t) > self.nstale
-        if not ranks and not new_stale and lo <= self.lo and self.blk is not None:
+        trim = lo - self.cut >= max(self.reach // 2, 1)
+        if not got and not new_stale and not trim and self.blk is not None:
             return self.blk
-        if ranks:
-            if lo > self.lo:
-                self._trim(lo)
-            self._merge(
-                np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss), lo
-            )
-        elif lo > self.lo:
+        if trim:
+            self.cut = lo
             keep = self.t >= lo
             if not keep.all():
-                self.rank, self.t, self.v, self.pos = (
-                    self.rank[keep],
-                    self.t[keep],
-                    self.v[keep],
-                    self.pos[keep],
-                )
+                self._keep(keep)
+            keep = self.s_t >= lo
+            if not keep.all():
+                self.s_rank, self.s_t = self.s_rank[keep], self.s_t[keep]
         if new_stale:
             s_t = np.asarray(st._stale_t[self.nstale :])
             chunks = st._stale_ids[self.nstale :]
@@ -253,20 +257,27 @@ class _Live:
             s_t = np.repeat(s_t, [c.size for c in chunks])
             self.nstale = len(st._stale_t)
             s_rank = m.rank[s_ids]
-            ok = s_rank >= 0
+            ok = (s_rank >= 0) & (s_t >= self.cut / 1000.0)
             if ok.any():
                 sr = np.concatenate((self.s_rank, s_rank[ok]))
                 sm = np.concatenate((self.s_t, np.round(s_t[ok] * 1000.0).astype(np.int64)))
                 order = np.lexsort((sm, sr))
                 self.s_rank, self.s_t = sr[order], sm[order]
-        if self.s_t.size and lo > self.lo:
-            keep = self.s_t >= lo
-            if not keep.all():
-                self.s_rank, self.s_t = self.s_rank[keep], self.s_t[keep]
-        self.lo = max(self.lo, lo)
-        self.key = None if self.key is None or self.key.size == self.t.size else self.key
-        self.blk = _make_block(m.lids, self.rank, self.t, self.v, self.s_rank, self.s_t)
+        self.blk = self._block(m)
         return self.blk
+
+    def _block(self, m: _Match) -> Block:
+        n = m.lids.size
+        s_rel = self.s_t - _KEY_BASE
+        if self.key is None or (s_rel.size and (int(s_rel.min()) < 1 or int(s_rel.max()) >= _SPAN)):
+            return _make_block(m.lids, self.rank, self.t, self.v, self.s_rank, self.s_t)
+        firsts = np.arange(n + 1, dtype=np.int64) << _SHIFT
+        blk = Block(m.lids, self.t, self.v, np.searchsorted(self.key, firsts), self.key, _KEY_BASE)
+        if self.s_rank.size:
+            blk.st = self.s_t
+            blk.skeys = (self.s_rank << _SHIFT) | s_rel
+            blk.soff = np.searchsorted(self.s_rank, np.arange(n + 1)).astype(np.int64)
+        return blk
 
 
 #: Which downsampled aggregate each range function reads (Thanos' choice; ``avg`` is sum/count).
@@ -396,9 +407,14 @@ class Selection:
         key = (matchers, hi - lo)
         live = self._live.get(key)
         st = self.store
-        if live is None or live.lids is not m.lids or live.tables is not st._tables or lo < live.lo:
-            live = self._live[key] = _Live(m, st._tables)
-        return live.update(st, m, lo)
+        if live is not None and live.lids is m.lids and live.tables is st._tables and lo >= live.cut:
+            blk = live.update(st, m, lo)
+            if blk is not None:
+                return blk
+        live = self._live[key] = _Live(m, st._tables, hi - lo)
+        blk = live.update(st, m, lo)
+        assert blk is not None
+        return blk
 
     def _build(self, m: _Match, lo: int, hi: int, aggr: str) -> Block:
         st = self.store
