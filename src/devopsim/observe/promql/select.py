@@ -200,11 +200,8 @@ class _Live:
         changed = np.flatnonzero(ns != self.seen).tolist()
         if not changed:
             return False
-        ranks: list[np.ndarray] = []
-        times: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        poss: list[np.ndarray] = []
-        lo_s = lo / 1000.0
+        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+        cut_s = (lo if self.fresh else self.cut) / 1000.0
         for j in changed:
             tb, seen = self.tbs[j], int(self.seen[j])
             n = tb.n
@@ -212,23 +209,25 @@ class _Live:
             if n < seen or (seen and int(tb.seq[seen - 1]) != int(self.last[j])):
                 return None  # rows were dropped or reordered
             a = seen
-            if self.fresh:  # the first read starts at the reach
-                a = int(np.searchsorted(tb.t[:n], lo_s, side="left"))
+            if not seen:  # a table's first read starts at the reach
+                a = int(np.searchsorted(tb.t[:n], cut_s, side="left"))
             self.seen[j], self.last[j] = n, int(tb.seq[n - 1])
             if a >= n:
                 continue
-            t = tb.t[a:n]
-            cols = self.cols[j]
-            sub = tb.rows(a, n, cols)
-            ranks.append(np.repeat(self.ranks[j], t.size))
-            times.append(np.tile(np.round(t * 1000.0).astype(np.int64), cols.size))
-            vals.append(sub.T.ravel())
-            poss.append(np.full(t.size * cols.size, self.pos[j], dtype=np.int64))
-        if ranks:
-            self._merge(
-                np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss)
-            )
+            t_ms = np.round(tb.t[a:n] * 1000.0).astype(np.int64)
+            chunks.append((self.ranks[j], t_ms, tb.rows(a, n, self.cols[j]), self.pos[j]))
+        if chunks:
+            self._ingest(chunks)
         return True
+
+    def _ingest(self, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> None:
+        """Add new rows: per table the ranks of its columns, the row times (ms), the values
+        (rows x columns) and the table's position."""
+        ranks = [np.repeat(rk, t.size) for rk, t, _, _ in chunks]
+        times = [np.tile(t, rk.size) for rk, t, _, _ in chunks]
+        vals = [sub.T.ravel() for _, _, sub, _ in chunks]
+        poss = [np.full(t.size * rk.size, pos, dtype=np.int64) for rk, t, _, pos in chunks]
+        self._merge(np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss))
 
     def update(self, st: MetricStore, m: _Match, lo: int) -> Block | None:
         """The block for a call reaching back to ``lo``; None when it must be built afresh."""
