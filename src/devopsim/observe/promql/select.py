@@ -144,10 +144,9 @@ class _Live:
 
     def _merge(self, rank: np.ndarray, t_ms: np.ndarray, v: np.ndarray, pos: np.ndarray) -> None:
         """Merge new samples into the sorted ones: by insertion when their (rank, time) keys are
-        new (the usual case: later scrapes), else by sorting everything again."""
-        keep = t_ms >= self.cut
-        if not keep.all():
-            rank, t_ms, v, pos = rank[keep], t_ms[keep], v[keep], pos[keep]
+        new (the usual case: later scrapes), else by sorting everything again. (Samples
+        before ``cut`` may come in with a new table: held like the others, they change no
+        answer.)"""
         rel = t_ms - _KEY_BASE
         if self.key is not None and rel.size and int(rel.min()) >= 1 and int(rel.max()) < _SPAN:
             nkey = (rank << _SHIFT) | rel
@@ -224,10 +223,14 @@ class _Live:
         """Add new rows: per table the ranks of its columns, the row times (ms), the values
         (rows x columns) and the table's position."""
         ranks = [np.repeat(rk, t.size) for rk, t, _, _ in chunks]
-        times = [np.tile(t, rk.size) for rk, t, _, _ in chunks]
+        times = [np.broadcast_to(t, (rk.size, t.size)).ravel() for rk, t, _, _ in chunks]
         vals = [sub.T.ravel() for _, _, sub, _ in chunks]
         poss = [np.full(t.size * rk.size, pos, dtype=np.int64) for rk, t, _, pos in chunks]
-        self._merge(np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss))
+        if len(chunks) == 1:
+            self._merge(ranks[0], times[0], vals[0], poss[0])
+        else:
+            new = (np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss))
+            self._merge(*new)
 
     def update(self, st: MetricStore, m: _Match, lo: int) -> Block | None:
         """The block for a call reaching back to ``lo``; None when it must be built afresh."""
