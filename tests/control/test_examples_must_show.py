@@ -89,8 +89,10 @@ def test_checkout_day() -> None:
     [deploy, undo] = s["deployments"]
     assert deploy["to_version"] == "v2" and undo["kind"] == "rollback"
     assert deploy["errors_new_version"] == pytest.approx(0.03 * deploy["requests_new_version"], rel=0.05)
+    # (Up to 13 h the ratio is 0.81; the two frontend pods killed at 14 h add ~1.1k downstream
+    # errors of their own, ~4 % more, hence the 10 % band. With v2 at 0 % there are none.)
     downstream = sum(c["errors"]["downstream"] for c in s["classes"].values())
-    assert downstream == pytest.approx(0.8 * deploy["errors_new_version"], rel=0.05)
+    assert downstream == pytest.approx(0.8 * deploy["errors_new_version"], rel=0.10)
 
     # DORA: one deploy in one day, it failed (rolled back), restored when the rollback finished.
     dora = s["dora"]

@@ -79,3 +79,14 @@ def test_partial_and_full_compositions_agree(monkeypatch: pytest.MonkeyPatch) ->
         assert a["requests"] == pytest.approx(b["requests"], rel=1e-6)
         for q in ("mean", "p50", "p99"):
             assert a["latency_s"][q] == pytest.approx(b["latency_s"][q], rel=0.05), (cls, q)
+
+
+def test_a_service_losing_its_last_replica_is_composed_again() -> None:
+    """Its callers must see it gone. (A primary whose pods die at once, with no replica left alive,
+    is pinned by tests/chaos/test_sweep.py, which caught partial compositions missing it.)"""
+    sc = {**SCENARIO, "timeline": [{"at": "10m", "scale": {"service": "c", "replicas": 0}}]}
+    s = simulate(sc).summary
+    rising = s["classes"]["rising"]
+    # c has no replica from 10 min on: two thirds of the (steady-rate) run fails as unavailable.
+    assert rising["errors"]["unavailable"] == pytest.approx(rising["requests"] * 2 / 3, rel=0.03)
+    assert s["classes"]["steady"]["errors"]["unavailable"] == 0

@@ -659,7 +659,8 @@ class FlowPlane(FlowReplicas, FlowRouting):
         per_rep = np.concatenate((moved[: 6 * R].reshape(6, R), moved[6 * R + E :].reshape(1, R))).any(axis=0)
         rp = self.replicas
         svc_dirty = np.zeros(self.S, dtype=bool)
-        hit = per_rep & (rp.alive == 1)
+        # Not only live replicas: a service whose last replica died moved too.
+        hit = per_rep & (rp.svc >= 0)
         svc_dirty[rp.svc[hit]] = True
         ep_dirty = svc_dirty[self.ep_svc] | moved[6 * R : 6 * R + E]
         g = self.graph
