@@ -131,6 +131,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._settled = False
         self._last_topology = -1
         self._since_compose = 0
+        self._since_full = 0  # windows since every endpoint was last composed afresh
         self._windows = 0
         # The tick a window judged steady was made of (when it was made of one only): a
         # window made of the same tick needs no new judgement.
@@ -553,10 +554,11 @@ class FlowPlane(FlowReplicas, FlowRouting):
         R = rp.svc.shape[0]
         parts = list(self._win_parts.values())
         src = parts[0][0] if len(parts) == 1 else None
-        if src is not None and src is self._judged_src and self._since_compose < 240:
+        if src is not None and src is self._judged_src and self._since_full < 240:
             # Steady: the window replayed the very tick an earlier window was judged on, so
             # its queue state is that window's: the composition stays valid.
             self._since_compose += 1
+            self._since_full += 1
             apply_unit_stats(self, self._u, t_end)
             self._reset_window()
             return
@@ -620,16 +622,19 @@ class FlowPlane(FlowReplicas, FlowRouting):
         stale = (
             prev is None
             or prev.size != sig.size
-            or self._since_compose >= 240
+            or self._since_full >= 240
             or bool(np.any(np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))))
         )
         if stale:
             ready = [np.asarray(s, dtype=np.int64) for s in self._ready]
-            full = prev is None or prev.size != sig.size or self._since_compose >= 240 or self._calls is None
+            # Every endpoint afresh now and then (every 240 windows: an hour at 15 s), so that
+            # no sample set is reused all day.
+            full = prev is None or prev.size != sig.size or self._since_full >= 240 or self._calls is None
             if full:
                 calls = self.composer.compose(hop, ready)
                 self._learn(calls, t_end)
                 self._sig = sig
+                self._since_full = 0
             else:
                 assert prev is not None
                 moved = np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))
@@ -648,6 +653,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         else:
             self._since_compose += 1
             self._judged_src = src
+        self._since_full += 1
         apply_unit_stats(self, self._u, t_end)
         self._reset_window()
 
