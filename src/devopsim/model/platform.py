@@ -919,11 +919,7 @@ class Platform:
         Raises:
             ChaosError: no such zone.
         """
-        nodes = self._nodes_matching("zone", zone)
-        for key in self._zone_keys(zone):
-            self.cluster.failed_zones.add(key)
-        self._cancel_provisioning(now)
-        self._fail(nodes, now, eviction_delay)
+        self._fail_domain("zone", zone, now, eviction_delay)
 
     def fail_region(self, region: str, now: float, eviction_delay: float | None = None) -> None:
         """Every node of a region (``REGION`` or ``CLOUD/REGION``) dies (``region-outage``).
@@ -933,11 +929,7 @@ class Platform:
         Raises:
             ChaosError: no such region.
         """
-        nodes = self._nodes_matching("region", region)
-        for key in self._zone_keys(region, level="region"):
-            self.cluster.failed_zones.add(key)
-        self._cancel_provisioning(now)
-        self._fail(nodes, now, eviction_delay)
+        self._fail_domain("region", region, now, eviction_delay)
 
     def fail_cloud(self, cloud: str, now: float, eviction_delay: float | None = None) -> None:
         """Every node of a cloud dies (``cloud-outage``); see :meth:`fail_zone`.
@@ -945,11 +937,7 @@ class Platform:
         Raises:
             ChaosError: no such cloud.
         """
-        nodes = self._nodes_matching("cloud", cloud)
-        for key in self._zone_keys(cloud, level="cloud"):
-            self.cluster.failed_zones.add(key)
-        self._cancel_provisioning(now)
-        self._fail(nodes, now, eviction_delay)
+        self._fail_domain("cloud", cloud, now, eviction_delay)
 
     def recover_node(self, name: str, now: float) -> None:
         """A failed node comes back, empty of replaced pods; Pending pods may go to it.
@@ -963,23 +951,27 @@ class Platform:
 
     def recover_zone(self, zone: str, now: float) -> None:
         """A failed zone comes back (its nodes, and provisioning there). Raises ChaosError if unknown."""
-        nodes = self._nodes_matching("zone", zone)
-        for key in self._zone_keys(zone):
-            self.cluster.failed_zones.discard(key)
-        self._recover(nodes, now)
+        self._recover_domain("zone", zone, now)
 
     def recover_region(self, region: str, now: float) -> None:
         """A failed region comes back. Raises ChaosError if unknown."""
-        nodes = self._nodes_matching("region", region)
-        for key in self._zone_keys(region, level="region"):
-            self.cluster.failed_zones.discard(key)
-        self._recover(nodes, now)
+        self._recover_domain("region", region, now)
 
     def recover_cloud(self, cloud: str, now: float) -> None:
         """A failed cloud comes back. Raises ChaosError if unknown."""
-        nodes = self._nodes_matching("cloud", cloud)
-        for key in self._zone_keys(cloud, level="cloud"):
-            self.cluster.failed_zones.discard(key)
+        self._recover_domain("cloud", cloud, now)
+
+    def _fail_domain(self, level: str, target: str, now: float, eviction_delay: float | None) -> None:
+        """Every node of a zone, region or cloud dies; nothing is provisioned there until it recovers."""
+        nodes = self._nodes_matching(level, target)
+        self.cluster.failed_zones.update(self._zone_keys(target, level=level))
+        self._cancel_provisioning(now)
+        self._fail(nodes, now, eviction_delay)
+
+    def _recover_domain(self, level: str, target: str, now: float) -> None:
+        """A failed zone, region or cloud comes back (its nodes, and provisioning there)."""
+        nodes = self._nodes_matching(level, target)
+        self.cluster.failed_zones.difference_update(self._zone_keys(target, level=level))
         self._recover(nodes, now)
 
     def _zone_keys(self, target: str, level: str = "zone") -> list[tuple[str, str, str]]:
