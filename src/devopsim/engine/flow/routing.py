@@ -12,6 +12,7 @@ import numpy as np
 
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import Composer
+from devopsim.engine.impairment import check_impairment
 from devopsim.model.program import Program
 
 __all__ = ["FlowRouting"]
@@ -45,6 +46,9 @@ class FlowRouting:
     _net_jitter: np.ndarray | None = None  # per service, sd of the delay's normal jitter (s)
     _base_cores: np.ndarray | None = None
 
+    def _close_open_window(self) -> None:
+        """Close the open window (the plane overrides this)."""
+
     def set_impairment(
         self,
         service: int,
@@ -71,14 +75,8 @@ class FlowRouting:
             ValueError: a negative delay or jitter, a loss outside [0, 1] or a factor that is
                 not positive.
         """
-        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0 or jitter < 0.0:
-            raise ValueError(
-                "impairment needs delay >= 0, 0 <= loss <= 1, cpu_factor > 0 and jitter >= 0 "
-                f"(got {delay}, {loss}, {cpu_factor}, {jitter})"
-            )
-        close = getattr(self, "_close_open_window", None)
-        if close is not None:
-            close()  # the window so far is composed with the impairment it had
+        check_impairment(delay, loss, cpu_factor, jitter)
+        self._close_open_window()  # the window so far is composed with the impairment it had
         if self._net_delay is None or self._net_loss is None or self._base_cores is None:
             self._net_delay, self._net_loss = np.zeros(self.S), np.zeros(self.S)
             # The compiled program's cores are shared: change a copy of our own.
@@ -107,9 +105,7 @@ class FlowRouting:
         """
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"a call probability lies in [0, 1] (got {p})")
-        close = getattr(self, "_close_open_window", None)
-        if close is not None:
-            close()  # the window so far is composed with the probability it had
+        self._close_open_window()  # the window so far is composed with the probability it had
         self.program.arrays["prog_p"][pc] = p
         if self.graph.set_probability(pc, p):
             self._recompute_flows()
@@ -142,9 +138,7 @@ class FlowRouting:
         """
         if not 0.0 <= loss <= 1.0:
             raise ValueError(f"a class loss lies in [0, 1] (got {loss})")
-        close = getattr(self, "_close_open_window", None)
-        if close is not None:
-            close()  # the window so far had the loss it had
+        self._close_open_window()  # the window so far had the loss it had
         if self.composer.class_loss is None:
             self.composer.class_loss = np.zeros(self.C)
         self.composer.class_loss[cls] = loss

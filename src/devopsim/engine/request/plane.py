@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from devopsim.engine.impairment import check_impairment
 from devopsim.engine.request import layout as L
 from devopsim.engine.request._kernel import kill_replica, run_window
 from devopsim.engine.streams import Streams
@@ -446,11 +447,7 @@ class RequestPlane:
             ValueError: a negative delay or jitter, a loss outside [0, 1] or a factor that is
                 not positive.
         """
-        if delay < 0.0 or not 0.0 <= loss <= 1.0 or cpu_factor <= 0.0 or jitter < 0.0:
-            raise ValueError(
-                "impairment needs delay >= 0, 0 <= loss <= 1, cpu_factor > 0 and jitter >= 0 "
-                f"(got {delay}, {loss}, {cpu_factor}, {jitter})"
-            )
+        check_impairment(delay, loss, cpu_factor, jitter)
         s = self.static
         s.svc_delay[service] = delay
         s.svc_jitter[service] = jitter
