@@ -17,6 +17,7 @@ starts the AnalysisRuns its strategy asks for.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from devopsim.control.analysis import AnalysisRun
@@ -63,7 +64,7 @@ class VersionCounter:
         return sum(a for a, _ in self._counts.values()), sum(b for _, b in self._counts.values())
 
 
-class Progressive:
+class Progressive(ABC):
     """Base of the canary and blue-green controllers of one rollout.
 
     Args:
@@ -256,9 +257,9 @@ class Progressive:
                 duration_s=t - self.r.started,
             )
 
+    @abstractmethod
     def sync(self, t: float) -> None:
-        """One reconcile (subclasses)."""
-        raise NotImplementedError
+        """One reconcile of the rollout at ``t`` (each strategy's own steps)."""
 
     def paused_at_end(self) -> str | None:
         """Why the rollout is still paused when the run ends (None: it is not)."""
