@@ -180,10 +180,7 @@ class FrontDoorLoop:
         self._up = self._regions_up(sim)
         if self.model.steers:
             sim.clock.schedule(0.0, partial(self._probe, sim), priority=60)
-        interval = sc.monitoring.scrape_interval
-        for k in range(int(sc.duration // interval) + 1):
-            if k * interval < sc.duration:
-                sim.clock.schedule(k * interval, partial(self._scrape, sim), priority=61)
+        sim.clock.every(sc.monitoring.scrape_interval, sc.duration, partial(self._scrape, sim), priority=61)
 
     # --- health checks ---------------------------------------------------------------------
 

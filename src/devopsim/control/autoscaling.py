@@ -116,11 +116,8 @@ class AutoscalingLoop:
             return
         self.metrics.attach(sim, [h.service for h in self.hpas])
         sim.clock.schedule(SYNC_PERIOD, self._sync, priority=-10)
-        interval = sim.scenario.monitoring.scrape_interval
-        k = 0
-        while k * interval < sim.scenario.duration:
-            sim.clock.schedule(k * interval, self._record, priority=10)
-            k += 1
+        sc = sim.scenario
+        sim.clock.every(sc.monitoring.scrape_interval, sc.duration, self._record, priority=10)
 
     # --- metrics ---------------------------------------------------------------------------
 

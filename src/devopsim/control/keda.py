@@ -132,18 +132,13 @@ class KedaLoop:
             labels = {"namespace": "default", "horizontalpodautoscaler": f"keda-hpa-{name}"}
             so.ids = np.array([sim.store.series(m, labels) for m in _KSM], dtype=np.int64)
             self.objects.append(so)
-            k = 0
-            while k * a.polling_interval < sim.scenario.duration:
-                sim.clock.schedule(float(k * a.polling_interval), partial(self._poll, so), priority=-10)
-                k += 1
+            poll = partial(self._poll, so)
+            sim.clock.every(float(a.polling_interval), sim.scenario.duration, poll, priority=-10)
         if not self.objects:
             return
         sim.clock.schedule(SYNC_PERIOD, self._sync, priority=-10)
-        interval = sim.scenario.monitoring.scrape_interval
-        k = 0
-        while k * interval < sim.scenario.duration:
-            sim.clock.schedule(k * interval, self._record, priority=10)
-            k += 1
+        sc = sim.scenario
+        sim.clock.every(sc.monitoring.scrape_interval, sc.duration, self._record, priority=10)
 
     @staticmethod
     def _consumer(sim: Simulation, service: str, spec: KedaKafka) -> str | None:

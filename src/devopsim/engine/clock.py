@@ -29,6 +29,13 @@ class Clock:
             raise ValueError(f"cannot schedule in the past ({at} < {self.now})")
         heapq.heappush(self._heap, (at, priority, next(self._seq), action))
 
+    def every(self, period: float, until: float, action: Callable[[float], None], priority: int = 0) -> None:
+        """Run ``action`` at 0, ``period``, ``2 * period``, ... while before ``until``."""
+        k = 0
+        while k * period < until:
+            self.schedule(k * period, action, priority)
+            k += 1
+
     def peek(self) -> float:
         """The time of the next scheduled action, or infinity."""
         return self._heap[0][0] if self._heap else float("inf")

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import numpy as np
-
 from devopsim.engine.clock import Clock
 from devopsim.engine.flow.plane import FlowPlane
 from devopsim.engine.loops import Loop, default_loops
@@ -97,12 +95,7 @@ class Simulation:
 
     def _schedule(self) -> None:
         sc = self.scenario
-        interval = sc.monitoring.scrape_interval
-        n = int(np.floor(sc.duration / interval))
-        for k in range(n + 1):
-            t = k * interval
-            if t < sc.duration:
-                self.clock.schedule(t, self._scrape, priority=10)
+        self.clock.every(sc.monitoring.scrape_interval, sc.duration, self._scrape, priority=10)
         self.clock.schedule(sc.warmup, self._warmup_over, priority=5)
         for i, entry in enumerate(sc.timeline):
             self.clock.schedule(entry.at, partial(self._timeline, index=i, entry=entry), priority=0)

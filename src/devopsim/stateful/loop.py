@@ -192,10 +192,7 @@ class StatefulLoop:
                 float(sc.services[sname].concurrency),
                 per_request=per_user.get(f"{cons.store}.{cons.topic}", 0.0),
             )
-        interval = sc.monitoring.scrape_interval
-        for k in range(int(sc.duration // interval) + 1):
-            if k * interval < sc.duration:
-                sim.clock.schedule(k * interval, partial(self._tick, sim), priority=11)
+        sim.clock.every(sc.monitoring.scrape_interval, sc.duration, partial(self._tick, sim), priority=11)
         for i, entry in enumerate(sc.timeline):
             f = entry.fault
             if self.handles(sim, entry):
