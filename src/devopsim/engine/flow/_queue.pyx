@@ -289,3 +289,183 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
             dropped[r] = drp
             busy_area[r] = busy
             queue_area[r] = qa if qa > 0.0 else 0.0
+
+
+cdef double _erlang_c(long c, double a) noexcept nogil:
+    """Erlang C (P(wait) in M/M/c) at offered load ``a``, by the Erlang B recursion."""
+    cdef double b = 1.0
+    cdef long k
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    cdef double rho = a / c if c > 0 else 0.0
+    if rho < 1.0:
+        return b / (1.0 - rho + rho * b)
+    return 1.0
+
+
+cdef double _ps_slowdown(double u, double cores) noexcept nogil:
+    """Mean stretch of CPU work under processor sharing (see ``queueing.ps_slowdown``)."""
+    cdef long lo, hi
+    cdef double frac, s_lo, s_hi
+    if cores <= 1.0:
+        return 1.0 / (cores * (1.0 - u))
+    lo = <long>cores
+    hi = lo if <double>lo == cores else lo + 1
+    frac = cores - lo
+    s_lo = 1.0 + _erlang_c(lo, u * lo) / (lo * (1.0 - u))
+    s_hi = 1.0 + _erlang_c(hi, u * hi) / (hi * (1.0 - u))
+    return s_lo + frac * (s_hi - s_lo)
+
+
+def replica_prep(long[::1] svc, double[::1] lat, long[::1] alive, double[::1] n_state, double[::1] b_state,
+                 double[::1] share, double[::1] ca2, double[::1] svc_rate,
+                 double[::1] a_s, double[::1] b_s, double[::1] a2_s, double[::1] ab_s, double[::1] b2_s,
+                 double[::1] cores_s, long[::1] conc_s, double[::1] resid_s, double[::1] tmo_s,
+                 long[::1] qcap_s, long[::1] row_s, double[::1] prev_served, double[::1] prev_thru,
+                 double[::1] lam, double[::1] cpu_frame, double[::1] thru, double[::1] k_out,
+                 double[::1] hold, double[::1] phi, double[::1] tail, double[::1] tmo,
+                 long[::1] conc, long[::1] qcap, long[::1] row):
+    """What each replica's queue runs on this tick (the flow plane's ``_tick``, per replica).
+
+    From its service's rate and holding-time moments (``*_s``, per service) and the
+    replica's share, version latency factor ``lat`` and state: its arrival rate, CPU work
+    per frame, CPU load ``thru`` (what it serves, half-way from the last tick's:
+    ``prev_served`` / ``prev_thru``, empty on the first tick), the stretch ``k`` of its
+    CPU work under processor sharing, the mean holding time and the Allen-Cunneen factor
+    ``phi`` with the light-traffic interpolation (``resid_s``) and the Kraemer &
+    Langenbach-Belz correction, the tail factor of a waiting request, and the per-replica
+    copies of the service's timeout, workers, queue capacity and Lq-table row. A replica
+    that is not alive, or has nothing to do, gets a holding time of 0.
+    """
+    cdef Py_ssize_t r, nrep = svc.shape[0]
+    cdef bint has_prev = prev_served.shape[0] == nrep
+    cdef bint has_thru = prev_thru.shape[0] == nrep
+    cdef long s
+    cdef double th, u, cores, cc, max_stretch, slow, kk, h, m2, cs2, rho_a, klb, lt, ph, c2, den
+    with nogil:
+        for r in range(nrep):
+            s = svc[r] if svc[r] > 0 else 0
+            lam[r] = svc_rate[s] * share[r]
+            cpu_frame[r] = b_s[s] * lat[r]
+            th = lam[r]
+            if has_prev and prev_served[r] > th:
+                th = prev_served[r]
+            if has_thru:
+                th = 0.5 * (th + prev_thru[r])
+            thru[r] = th
+            cores = cores_s[s]
+            cc = <double>conc_s[s]
+            u = th * cpu_frame[r] / cores
+            max_stretch = cc / cores
+            if cores < 1.0 and 1.0 / cores > max_stretch:
+                max_stretch = 1.0 / cores
+            elif cores >= 1.0 and 1.0 > max_stretch:
+                max_stretch = 1.0
+            if cc <= cores:
+                slow = 1.0
+            else:
+                slow = _ps_slowdown(u, cores) if u < 0.999 else max_stretch
+                if slow > max_stretch or slow != slow:
+                    slow = max_stretch
+            kk = lat[r] * slow
+            k_out[r] = kk
+            h = a_s[s] + b_s[s] * kk
+            m2 = a2_s[s] + ab_s[s] * kk + b2_s[s] * kk * kk
+            cs2 = 1.0
+            if h > 0.0:
+                cs2 = m2 / (h * h) - 1.0
+                if cs2 < 0.0:
+                    cs2 = 0.0
+            rho_a = lam[r] * h / cc if cc > 0.0 else 0.0
+            if rho_a > 0.999:
+                rho_a = 0.999
+            c2 = ca2[r]
+            if c2 < 1.0:
+                den = 3.0 * rho_a * (c2 + cs2)
+                klb = exp(-2.0 * (1.0 - rho_a) * (1.0 - c2) * (1.0 - c2) / (den if den > 1e-12 else 1e-12))
+            else:
+                den = c2 + 4.0 * cs2
+                klb = exp(-(1.0 - rho_a) * (c2 - 1.0) / (den if den > 1e-12 else 1e-12))
+            lt = 2.0 * resid_s[s] - 1.0
+            if lt < 0.0:
+                lt = 0.0
+            ph = 0.5 * (c2 + rho_a * cs2 + (1.0 - rho_a) * lt) * klb
+            th = 0.5 * (c2 + cs2) * klb
+            tail[r] = (th if th > 1e-9 else 1e-9) / (ph if ph > 1e-9 else 1e-9)
+            phi[r] = ph
+            tmo[r] = tmo_s[s]
+            conc[r] = conc_s[s]
+            qcap[r] = qcap_s[s]
+            row[r] = row_s[s]
+            if not (alive[r] == 1 and (lam[r] > 0.0 or n_state[r] > 0.0 or b_state[r] > 0.0)):
+                h = 0.0
+            hold[r] = h
+
+
+def replica_post(double[::1] lam, double[::1] pwait, double[::1] theta, double[::1] bwait,
+                 double[::1] tail, double[::1] dropped, double[::1] rejected, double dt,
+                 double[::1] mwait, double[::1] pw_tail, double[::1] mean_w,
+                 double[::1] drop_frac, double[::1] rej_frac):
+    """Per replica after its queue's tick: mean wait, P(wait) in the tail, mean exponential
+    wait, and the shares of arrivals dropped and rejected."""
+    cdef Py_ssize_t r, nrep = lam.shape[0]
+    cdef double mw, arrived, p
+    with nogil:
+        for r in range(nrep):
+            mw = 0.0
+            if theta[r] > 0.0 and theta[r] < INFINITY:
+                mw = pwait[r] / theta[r]
+            mean_w[r] = mw
+            mwait[r] = bwait[r] + mw
+            if bwait[r] > 0.0:
+                pw_tail[r] = pwait[r]
+            else:
+                p = pwait[r] / tail[r]
+                pw_tail[r] = p if p < 1.0 else 1.0
+            arrived = lam[r] * dt
+            if lam[r] > 0.0:
+                drop_frac[r] = dropped[r] / (arrived if arrived > 1e-300 else 1e-300)
+                rej_frac[r] = rejected[r] / (arrived if arrived > 1e-300 else 1e-300)
+            else:
+                drop_frac[r] = 0.0
+                rej_frac[r] = 0.0
+
+
+def add_scaled(tuple dsts, tuple srcs, double f):
+    """``dsts[i] += srcs[i] * f`` for 1-D float64 arrays of equal length (the tick's counters)."""
+    cdef double[::1] d
+    cdef double[::1] s
+    cdef Py_ssize_t i, j, n
+    if len(dsts) != len(srcs):
+        raise ValueError("add_scaled: as many sources as destinations")
+    for i in range(len(dsts)):
+        d = dsts[i]
+        s = srcs[i]
+        n = d.shape[0]
+        if s.shape[0] != n:
+            raise ValueError(f"add_scaled: lengths differ ({n} and {s.shape[0]})")
+        for j in range(n):
+            d[j] += s[j] * f
+
+
+def add_pairs(double[:, :, ::1] cnt, double[:, ::1] lat_sum, double[:, :, ::1] lat_hist,
+              long[::1] pr, long[::1] loc, double[:, ::1] codes, double[::1] lsum, double[:, ::1] hist,
+              double f):
+    """Per (replica, endpoint) pair ``p``: ``cnt[pr, loc] += codes[p] * f``, and the same for
+    the latency sum and histogram (the pairs are distinct)."""
+    cdef Py_ssize_t p, j, r, e, npairs = pr.shape[0]
+    cdef Py_ssize_t nc = cnt.shape[2], nh = lat_hist.shape[2]
+    if codes.shape[0] != npairs or lsum.shape[0] != npairs or hist.shape[0] != npairs:
+        raise ValueError("add_pairs: one row of increments per pair")
+    if codes.shape[1] != nc or hist.shape[1] != nh:
+        raise ValueError("add_pairs: increments and counters differ in width")
+    for p in range(npairs):
+        r = pr[p]
+        e = loc[p]
+        if r < 0 or r >= cnt.shape[0] or e < 0 or e >= cnt.shape[1]:
+            raise IndexError(f"add_pairs: pair ({r}, {e}) outside the counters")
+        for j in range(nc):
+            cnt[r, e, j] += codes[p, j] * f
+        lat_sum[r, e] += lsum[p] * f
+        for j in range(nh):
+            lat_hist[r, e, j] += hist[p, j] * f

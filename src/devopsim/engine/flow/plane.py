@@ -20,10 +20,10 @@ from typing import cast
 
 import numpy as np
 
-from devopsim.engine.flow._queue import queue_step
+from devopsim.engine.flow._queue import add_pairs, add_scaled, queue_step, replica_post, replica_prep
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
-from devopsim.engine.flow.queueing import lq_table, min_residual_ratio, ps_slowdown
+from devopsim.engine.flow.queueing import lq_table, min_residual_ratio
 from devopsim.engine.flow.replicas import FlowReplicas
 from devopsim.engine.flow.routing import FlowRouting
 from devopsim.engine.flow.tally import (
@@ -39,6 +39,8 @@ from devopsim.engine.streams import Streams
 from devopsim.engine.totals import ServiceTotals
 from devopsim.model.program import LB_RANDOM, LB_WEIGHTED, Program
 from devopsim.traffic.generator import TrafficGenerator
+
+_EMPTY = np.empty(0)  # no last tick (the kernels take an empty array)
 
 __all__ = ["FlowPlane"]
 
@@ -85,6 +87,8 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self.conc = a["svc_conc"]
         self.cores = a["svc_cores"]
         self.qcap = a["svc_qcap"]
+        self._conc64 = np.ascontiguousarray(self.conc, dtype=np.int64)  # for the per-replica kernels
+        self._qcap64 = np.ascontiguousarray(self.qcap, dtype=np.int64)
         self.lb = a["svc_lb"]
         self.timeout = a["ep_timeout"]
         self.ver_err = np.array(program.ver_err, dtype=np.float64)
@@ -282,73 +286,66 @@ class FlowPlane(FlowReplicas, FlowRouting):
         # Split each service's rate over its ready replicas.
         share, ca2 = self._split(R)
         svc = np.maximum(rp.svc, 0)
-        lam = svc_rate[svc] * share
-        # CPU: work per frame, stretched when the cores are shared.
-        lat = self.ver_lat[rp.ver]
-        cores = self.cores[svc]
-        conc = self.conc[svc].astype(np.float64)
-        cpu_frame = b_s[svc] * lat
-        # CPU load from what the replica serves, which exceeds arrivals while a backlog drains.
-        prev_served = self._last.get("served") if self._last else None
-        thru = np.maximum(lam, prev_served) if prev_served is not None and prev_served.size == R else lam
-        # Half-way from the last tick's load: the load and the stretch feed each other with a
-        # tick's delay, which near saturation would swing from tick to tick (period two).
-        prev_thru = self._last.get("thru") if self._last else None
-        if prev_thru is not None and prev_thru.size == R:
-            thru = 0.5 * (thru + prev_thru)
-        u = thru * cpu_frame / cores
-        max_stretch = np.maximum(conc / cores, 1.0 / np.minimum(cores, 1.0))
-        slow = np.where(u < 0.999, ps_slowdown(np.minimum(u, 0.999), cores), max_stretch)
-        # No sharing when every worker has a core of its own (as in the request plane).
-        slow = np.where(conc <= cores, 1.0, np.minimum(slow, max_stretch))
-        k = lat * slow
-        hold = a_s[svc] + b_s[svc] * k
-        m2 = a2_s[svc] + ab_s[svc] * k + b2_s[svc] * k * k
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cs2 = np.where(hold > 0, np.maximum(m2 / (hold * hold) - 1.0, 0.0), 1.0)
-        # Allen-Cunneen, with the Kraemer & Langenbach-Belz correction for arrivals that are
-        # not Poisson (round robin makes them smoother).
-        rho_a = np.minimum(np.where(conc > 0, lam * hold / conc, 0.0), 0.999)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            klb = np.where(
-                ca2 < 1.0,
-                np.exp(
-                    -2.0 * (1.0 - rho_a) * (1.0 - ca2) ** 2 / np.maximum(3.0 * rho_a * (ca2 + cs2), 1e-12)
-                ),
-                np.exp(-(1.0 - rho_a) * (ca2 - 1.0) / np.maximum(ca2 + 4.0 * cs2, 1e-12)),
-            )
-        # Between light traffic (the smallest of c residual holding times) and heavy traffic
-        # (Allen-Cunneen): exact for M/M/c and M/G/1, and much better than either alone for
-        # highly variable service on several workers.
-        lt = np.maximum(2.0 * self.resid[svc] - 1.0, 0.0)
-        phi = 0.5 * (ca2 + rho_a * cs2 + (1.0 - rho_a) * lt) * klb
-        # The tail of a waiting request keeps the heavy-traffic (Allen-Cunneen) shape; the
-        # light-traffic correction lowers the chance of waiting instead.
-        tail = np.maximum(0.5 * (ca2 + cs2) * klb, 1e-9) / np.maximum(phi, 1e-9)
         # The timeout that drops queued requests: the endpoints' (all must have one).
         tmo_e = np.where(self.timeout > 0, self.timeout, np.inf)
         tmo_s = np.bincount(
             self.ep_svc, weights=mix * np.where(np.isfinite(tmo_e), tmo_e, 0.0), minlength=self.S
         )
         has_all = np.bincount(self.ep_svc, weights=(self.timeout > 0).astype(float), minlength=self.S) == n_ep
-        tmo = np.where(has_all[svc], tmo_s[svc], 0.0)
-        active = (rp.alive == 1) & ((lam > 0) | (rp.n > 0) | (rp.b > 0))
-        hold = np.where(active, hold, 0.0)
-        out = [np.zeros(R) for _ in range(10)]
-        queue_step(
-            np.ascontiguousarray(lam),
-            np.ascontiguousarray(hold),
-            np.ascontiguousarray(phi),
-            np.ascontiguousarray(self.conc[svc]),
-            np.ascontiguousarray(self.qcap[svc]),
-            np.ascontiguousarray(tmo),
-            np.ascontiguousarray(self.svc_row[svc]),
-            self._lq,
-            dt,
+        tmo_s = np.where(has_all, tmo_s, 0.0)
+        # Per replica (replica_prep): its arrival rate; CPU work per frame, stretched when the
+        # cores are shared (processor sharing), under the load it serves, which exceeds
+        # arrivals while a backlog drains, taken half-way from the last tick's: the load and
+        # the stretch feed each other with a tick's delay, which near saturation would swing
+        # from tick to tick (period two). No sharing when every worker has a core of its own
+        # (as in the request plane). Then Allen-Cunneen, with the Kraemer & Langenbach-Belz
+        # correction for arrivals that are not Poisson (round robin makes them smoother),
+        # between light traffic (the smallest of c residual holding times) and heavy
+        # traffic: exact for M/M/c and M/G/1, and much better than either alone for highly
+        # variable service on several workers. The tail of a waiting request keeps the
+        # heavy-traffic shape; the light-traffic correction lowers the chance of waiting.
+        last = self._last
+        prev_served = last.get("served", _EMPTY) if last else _EMPTY
+        prev_thru = last.get("thru", _EMPTY) if last else _EMPTY
+        lat = self.ver_lat[rp.ver]
+        lam, cpu_frame, thru, k, hold, phi, tail, tmo = (np.empty(R) for _ in range(8))
+        conc_r, qcap_r, row_r = (np.empty(R, dtype=np.int64) for _ in range(3))
+        replica_prep(
+            np.ascontiguousarray(rp.svc, dtype=np.int64),
+            np.ascontiguousarray(lat),
+            np.ascontiguousarray(rp.alive, dtype=np.int64),
             rp.n,
             rp.b,
-            *out,
+            share,
+            ca2,
+            svc_rate,
+            a_s,
+            b_s,
+            a2_s,
+            ab_s,
+            b2_s,
+            np.ascontiguousarray(self.cores, dtype=np.float64),
+            self._conc64,
+            np.ascontiguousarray(self.resid),
+            tmo_s,
+            self._qcap64,
+            self.svc_row,
+            prev_served if prev_served.size == R else _EMPTY,
+            prev_thru if prev_thru.size == R else _EMPTY,
+            lam,
+            cpu_frame,
+            thru,
+            k,
+            hold,
+            phi,
+            tail,
+            tmo,
+            conc_r,
+            qcap_r,
+            row_r,
         )
+        out = [np.zeros(R) for _ in range(10)]
+        queue_step(lam, hold, phi, conc_r, qcap_r, tmo, row_r, self._lq, dt, rp.n, rp.b, *out)
         served, rejected, dropped, busy_area, queue_area, pwait, theta, bwait, slack, settled = out
         self._settled = bool(np.all(settled[rp.alive == 1] > 0))
         live = np.nonzero(rp.alive == 1)[0]
@@ -357,11 +354,10 @@ class FlowPlane(FlowReplicas, FlowRouting):
         served_s = np.bincount(svc[live], weights=served[live], minlength=self.S)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.admit = np.where(arrived_s > 1e-12, np.minimum(served_s / arrived_s, 1.0), 1.0)
-            mwait = bwait + np.where(np.isfinite(theta) & (theta > 0), pwait / theta, 0.0)
-            pw_tail = np.where(bwait > 0, pwait, np.minimum(pwait / tail, 1.0))
-            mean_w = np.where(np.isfinite(theta) & (theta > 0), pwait / theta, 0.0)
-            drop_frac = np.where(lam > 0, dropped / np.maximum(lam * dt, 1e-300), 0.0)
-            rej_frac = np.where(lam > 0, rejected / np.maximum(lam * dt, 1e-300), 0.0)
+        mwait, pw_tail, mean_w, drop_frac, rej_frac = (np.empty(R) for _ in range(5))
+        replica_post(
+            lam, pwait, theta, bwait, tail, dropped, rejected, dt, mwait, pw_tail, mean_w, drop_frac, rej_frac
+        )
         inv = 1.0 / dt
         # Rates per second, so a steady stretch can replay them without recomputing the queues.
         self._last = {
@@ -428,36 +424,37 @@ class FlowPlane(FlowReplicas, FlowRouting):
             self._inc_cache = (r, inc)
         rp.busy[:] = r["busy"]
         rp.qlen[:] = r["queue"]
-        rp.busy_area += r["busy"] * dt
-        rp.occ_area += inc["occ"] * dt
-        rp.cpu_area += inc["cpu"] * dt
+        add_scaled((rp.busy_area, rp.occ_area, rp.cpu_area), (r["busy"], inc["occ"], inc["cpu"]), dt)
         if inc["pr"].size:
-            span = inc["span"]
-            if span.size and rp.cnt.flags.c_contiguous and rp.lat_hist.flags.c_contiguous:
-                # The pairs fill one run of the (replica, endpoint) rows: add to slices.
-                a, b = int(span[0]), int(span[1])
-                rp.cnt.reshape(-1, L.N_CODES)[a:b] += inc["codes"] * dt
-                rp.lat_sum.reshape(-1)[a:b] += inc["lsum"] * dt
-                rp.lat_hist.reshape(-1, rp.lat_hist.shape[2])[a:b] += inc["hist"] * dt
-            else:
-                pr, loc = inc["pr"], inc["loc"]
-                rp.cnt[pr, loc, :] += inc["codes"] * dt
-                rp.lat_sum[pr, loc] += inc["lsum"] * dt
-                rp.lat_hist[pr, loc] += inc["hist"] * dt
+            add_pairs(
+                rp.cnt,
+                rp.lat_sum,
+                rp.lat_hist,
+                inc["pr"],
+                inc["loc"],
+                inc["codes"],
+                inc["lsum"],
+                inc["hist"],
+                dt,
+            )
         if warm > 0:
             wd = warm * dt
-            st.sv_n[:] += inc["sv_n"] * wd
-            st.sv_err[:] += inc["sv_err"] * wd
-            st.sv_wn[:] += inc["sv_srv"] * wd
-            st.sv_wsum[:] += inc["sv_wsum"] * wd
-            self._w_started_w += inc["sv_srv"] * wd
-            self._w_cls += lam_cls * wd
-            self._w_calls += r["calls"] * wd
+            add_scaled(
+                (st.sv_n, st.sv_err, st.sv_wn, st.sv_wsum, self._w_started_w, self._w_cls, self._w_calls),
+                (
+                    inc["sv_n"],
+                    inc["sv_err"],
+                    inc["sv_srv"],
+                    inc["sv_wsum"],
+                    inc["sv_srv"],
+                    lam_cls,
+                    r["calls"],
+                ),
+                wd,
+            )
             if t0 + dt > self.warmup:
                 self._arrived_w += float(lam_cls.sum()) * wd
-        st.cls_arr[:] += lam_cls * dt
-        self._w_cls_all += lam_cls * dt
-        self._w_att += r["attempts"] * dt
+        add_scaled((st.cls_arr, self._w_cls_all, self._w_att), (lam_cls, lam_cls, r["attempts"]), dt)
         part = self._win_parts.get(id(r))
         self._win_parts[id(r)] = (r, inc, dt + (part[2] if part is not None else 0.0))
 
@@ -493,14 +490,9 @@ class FlowPlane(FlowReplicas, FlowRouting):
             codes[:, L.CODE_500] = fr * fail
             codes[:, L.CODE_503] = rejected[pr] * mix[pe]
             codes[:, L.CODE_504] = dropped[pr] * mix[pe]
-            loc = self.ep_local[pe]
-            flat = pr * self.replicas.cnt.shape[1] + loc
-            contiguous = bool(flat.size) and int(flat[-1]) - int(flat[0]) == flat.size - 1
-            contiguous = contiguous and bool(np.all(np.diff(flat) == 1))
             inc.update(
                 pr=pr,
-                loc=loc,
-                span=np.array([flat[0], flat[-1] + 1]) if contiguous else np.empty(0, dtype=np.int64),
+                loc=np.ascontiguousarray(self.ep_local[pe], dtype=np.int64),
                 codes=codes,
                 lsum=fr * self.srv_mean[pe],
                 hist=fr[:, None] * self.srv_buckets[pe],

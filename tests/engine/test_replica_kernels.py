@@ -1,0 +1,179 @@
+"""The flow plane's per-replica kernels against the formulas they implement.
+
+``replica_prep`` computes, per replica, what ``queueing.ps_slowdown`` (processor sharing on
+``C`` cores, an M/M/C insensitivity result) and the Allen-Cunneen / Kraemer &
+Langenbach-Belz factors give; ``add_scaled`` / ``add_pairs`` are the tick's counter updates.
+Each is checked against a plain NumPy evaluation of the documented formula.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from devopsim.engine.flow._queue import add_pairs, add_scaled, replica_post, replica_prep
+
+from devopsim.engine.flow.queueing import erlang_c, ps_slowdown
+
+
+def _prep(
+    *,
+    rate: float,
+    cores: float,
+    conc: int,
+    lat: float = 1.0,
+    a: float = 0.002,
+    b: float = 0.004,
+    cpu_var: float = 1.6e-5,
+    ca2: float = 1.0,
+    resid: float = 1.0,
+    alive: int = 1,
+    prev: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """One replica, one service, one endpoint: a holding time of ``a`` plus CPU work ``b``."""
+    one = np.ones(1)
+    out = {k: np.zeros(1) for k in ("lam", "cpu_frame", "thru", "k", "hold", "phi", "tail", "tmo")}
+    ints = {k: np.zeros(1, dtype=np.int64) for k in ("conc", "qcap", "row")}
+    replica_prep(
+        np.zeros(1, dtype=np.int64),
+        np.array([lat]),
+        np.array([alive], dtype=np.int64),
+        np.zeros(1),
+        np.zeros(1),
+        one,
+        np.array([ca2]),
+        np.array([rate]),
+        np.array([a]),
+        np.array([b]),
+        np.array([a * a]),
+        np.array([2 * a * b]),
+        np.array([cpu_var + b * b]),
+        np.array([cores], dtype=np.float64),
+        np.array([conc], dtype=np.int64),
+        np.array([resid]),
+        np.array([2.5]),
+        np.array([-1], dtype=np.int64),
+        np.array([0], dtype=np.int64),
+        np.array([prev[0]]) if prev else np.empty(0),
+        np.array([prev[1]]) if prev else np.empty(0),
+        *out.values(),
+        *ints.values(),
+    )
+    res = {k: float(v[0]) for k, v in out.items()}
+    res.update({k: float(v[0]) for k, v in ints.items()})
+    return res
+
+
+@pytest.mark.parametrize("cores", [0.25, 0.5, 1.0, 1.5, 2.0, 3.7, 8.0])
+@pytest.mark.parametrize("util", [0.05, 0.3, 0.6, 0.85, 0.95])
+def test_stretch_is_processor_sharing(cores: float, util: float) -> None:
+    b, lat = 0.004, 1.3
+    rate = util * cores / (b * lat)  # the CPU load that gives utilisation ``util``
+    got = _prep(rate=rate, cores=cores, conc=64, lat=lat, b=b)
+    want = lat * float(ps_slowdown(np.array([util]), np.array([cores]))[0])
+    assert got["k"] == pytest.approx(want, rel=1e-12)
+    assert got["thru"] == pytest.approx(rate, rel=1e-12)
+    assert got["cpu_frame"] == pytest.approx(b * lat, rel=1e-15)
+    assert got["hold"] == pytest.approx(0.002 + b * want, rel=1e-12)
+
+
+def test_stretch_on_whole_cores_is_erlang_c() -> None:
+    # 1 + EC(C, uC) / (C (1 - u)) on C = 4 cores at u = 0.75.
+    u, c = 0.75, 4
+    want = 1.0 + float(erlang_c(c, u * c)) / (c * (1.0 - u))
+    got = _prep(rate=u * c / 0.004, cores=float(c), conc=16)
+    assert got["k"] == pytest.approx(want, rel=1e-12)
+
+
+def test_no_sharing_when_every_worker_has_a_core() -> None:
+    got = _prep(rate=400.0, cores=4.0, conc=4)
+    assert got["k"] == 1.0
+
+
+def test_overloaded_cpu_takes_the_largest_stretch() -> None:
+    # u >= 0.999: the stretch is capped at conc/cores (every worker sharing the cores).
+    got = _prep(rate=1e6, cores=2.0, conc=16)
+    assert got["k"] == pytest.approx(8.0)
+
+
+def test_load_is_halfway_from_the_last_tick() -> None:
+    got = _prep(rate=100.0, cores=1.0, conc=8, prev=(150.0, 60.0))
+    # max(arrivals, last served) = 150, half-way from the last load 60.
+    assert got["thru"] == pytest.approx(105.0)
+
+
+@pytest.mark.parametrize("ca2", [0.2, 1.0, 2.5])
+@pytest.mark.parametrize("resid", [0.6, 1.0, 1.4])
+def test_allen_cunneen_factor(ca2: float, resid: float) -> None:
+    rate, conc, a, b, cpu_var = 300.0, 4, 0.002, 0.004, 1.6e-5
+    got = _prep(rate=rate, cores=8.0, conc=conc, a=a, b=b, cpu_var=cpu_var, ca2=ca2, resid=resid)
+    hold = a + b  # no sharing: 4 workers on 8 cores
+    cs2 = (a * a + 2 * a * b + cpu_var + b * b) / hold**2 - 1.0
+    rho = rate * hold / conc
+    if ca2 < 1:
+        klb = np.exp(-2 * (1 - rho) * (1 - ca2) ** 2 / (3 * rho * (ca2 + cs2)))
+    else:
+        klb = np.exp(-(1 - rho) * (ca2 - 1) / (ca2 + 4 * cs2))
+    lt = max(2 * resid - 1, 0.0)
+    phi = 0.5 * (ca2 + rho * cs2 + (1 - rho) * lt) * klb
+    assert got["hold"] == pytest.approx(hold, rel=1e-14)
+    assert got["phi"] == pytest.approx(phi, rel=1e-12)
+    assert got["tail"] == pytest.approx(0.5 * (ca2 + cs2) * klb / phi, rel=1e-12)
+
+
+def test_idle_or_dead_replicas_hold_nothing() -> None:
+    assert _prep(rate=0.0, cores=1.0, conc=8)["hold"] == 0.0
+    assert _prep(rate=100.0, cores=1.0, conc=8, alive=0)["hold"] == 0.0
+
+
+def test_post_shares_and_waits() -> None:
+    lam = np.array([100.0, 100.0, 0.0])
+    pwait = np.array([0.3, 1.0, 0.0])
+    theta = np.array([50.0, 20.0, np.inf])
+    bwait = np.array([0.0, 0.4, 0.0])
+    tail = np.array([1.5, 1.0, 1.0])
+    dropped = np.array([20.0, 100.0, 0.0])
+    rejected = np.array([10.0, 0.0, 0.0])
+    outs = [np.zeros(3) for _ in range(5)]
+    replica_post(lam, pwait, theta, bwait, tail, dropped, rejected, 10.0, *outs)
+    mwait, pw_tail, mean_w, drop_frac, rej_frac = outs
+    np.testing.assert_allclose(mean_w, [0.3 / 50, 1.0 / 20, 0.0])
+    np.testing.assert_allclose(mwait, [0.3 / 50, 0.4 + 1.0 / 20, 0.0])
+    np.testing.assert_allclose(pw_tail, [0.2, 1.0, 0.0])
+    np.testing.assert_allclose(drop_frac, [0.02, 0.1, 0.0])
+    np.testing.assert_allclose(rej_frac, [0.01, 0.0, 0.0])
+
+
+def test_counter_updates_equal_numpy() -> None:
+    rng = np.random.default_rng(7)
+    d1, d2 = rng.random(6), rng.random(6)
+    s1, s2 = rng.random(6), rng.random(6)
+    want1, want2 = d1 + s1 * 2.5, d2 + s2 * 2.5
+    add_scaled((d1, d2), (s1, s2), 2.5)
+    np.testing.assert_array_equal(d1, want1)
+    np.testing.assert_array_equal(d2, want2)
+    with pytest.raises(ValueError):
+        add_scaled((d1,), (np.zeros(5),), 1.0)
+    cnt, lsum, hist = rng.random((5, 3, 4)), rng.random((5, 3)), rng.random((5, 3, 7))
+    pr = np.array([0, 0, 2, 4], dtype=np.int64)
+    loc = np.array([0, 2, 1, 1], dtype=np.int64)
+    codes, ls, hs = rng.random((4, 4)), rng.random(4), rng.random((4, 7))
+    w_cnt, w_lsum, w_hist = cnt.copy(), lsum.copy(), hist.copy()
+    w_cnt[pr, loc] += codes * 0.5
+    w_lsum[pr, loc] += ls * 0.5
+    w_hist[pr, loc] += hs * 0.5
+    add_pairs(cnt, lsum, hist, pr, loc, codes, ls, hs, 0.5)
+    np.testing.assert_array_equal(cnt, w_cnt)
+    np.testing.assert_array_equal(lsum, w_lsum)
+    np.testing.assert_array_equal(hist, w_hist)
+    with pytest.raises(IndexError):
+        add_pairs(
+            cnt,
+            lsum,
+            hist,
+            np.array([5], dtype=np.int64),
+            np.array([0], dtype=np.int64),
+            codes[:1],
+            ls[:1],
+            hs[:1],
+            1.0,
+        )
