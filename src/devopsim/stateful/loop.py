@@ -58,6 +58,10 @@ MAX_POLL_RECORDS = 500  # max.poll.records: what one member fetches and holds wh
 DEFAULT_DATA_SIZE = 10 * 1024**3  # bytes of a database whose scenario gives no dataSize
 
 
+_Labels = tuple[tuple[str, str], ...]
+_Put = list[tuple[str, _Labels, float]]  # a tick's samples: (metric, labels, value)
+
+
 @dataclass
 class _Store:
     name: str
@@ -67,6 +71,12 @@ class _Store:
     last: dict[tuple[str, str], float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     pods: _Pods | None = None  # its services' live pods, at one platform generation
+    lab: _Labels = ()  # its exporters' labels: ``datastore``
+    lab_app: _Labels = ()  # ... and ``datname``
+
+    def __post_init__(self) -> None:
+        self.lab = (("datastore", self.name),)
+        self.lab_app = (("datastore", self.name), ("datname", "app"))
 
 
 @dataclass
@@ -82,6 +92,7 @@ class _Pods:
     ep_slots: np.ndarray
     ep_local: np.ndarray
     bounds: list[int]
+    services: list[int]  # the store's services' indices in the program
 
 
 def _seqsum(values: list[float]) -> float:
@@ -155,7 +166,8 @@ class StatefulLoop:
         self.groups: dict[str, _Group] = {}  # consumer service -> its group
         self.flushed: dict[str, float] = {}  # cache -> time it was emptied
         self.t_prev = 0.0
-        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}  # series ids, by labels
+        self._series: dict[tuple[str, _Labels], int] = {}  # series ids, by labels
+        self._ids: tuple[list[int], np.ndarray] = ([], np.zeros(0, dtype=np.int64))  # the last tick's
         # Per (service, ready only): the live pods, their names and slots at one platform generation.
         self._live: dict[tuple[str, bool], tuple[int, list[Any], list[str], np.ndarray]] = {}
 
@@ -234,6 +246,7 @@ class StatefulLoop:
             np.array(ep_slots, dtype=np.int64),
             np.array(ep_local, dtype=np.int64),
             bounds,
+            [sim.program.services.index(x) for x in st.services if x in sim.program.services],
         )
         return st.pods
 
@@ -252,29 +265,38 @@ class StatefulLoop:
         self._live[(service, ready)] = (gen, pods, names, slots)
         return pods, names, slots
 
-    def _counts(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], tuple[float, float]]:
-        pods = self._pods(sim, st)
-        c = sim.plane.replicas.cnt[pods.ep_slots, pods.ep_local]  # (endpoint x pod, codes)
-        ok = c[:, 0].tolist()
-        err = c[:, 1:].sum(axis=1).tolist()
-        b = pods.bounds
-        return {
-            key: (_seqsum(ok[b[k] : b[k + 1]]), _seqsum(err[b[k] : b[k + 1]]))
-            for k, key in enumerate(pods.keys)
-        }
-
     def _delta(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], float]:
-        """Requests per endpoint since the last tick (counter resets folded in)."""
+        """Requests per endpoint since the last tick (counter resets folded in).
+
+        One gather of the plane's counters per store; the sums run in Python, in the
+        same order (pods in order, codes in order, from 0.0) as numpy sums such short rows.
+        """
+        pods = self._pods(sim, st)
+        rows = sim.plane.replicas.cnt[pods.ep_slots, pods.ep_local].tolist()  # (endpoint x pod, codes)
         d: dict[tuple[str, str], float] = {}
-        for key, (ok, err) in self._counts(sim, st).items():
-            tot = st.totals.setdefault(key, [0.0, 0.0])
+        if not pods.keys:
+            return d
+        b = pods.bounds
+        totals, last = st.totals, st.last
+        errors_now = st.facts.setdefault("errors_now", {})
+        for k, key in enumerate(pods.keys):
+            ok = err = 0.0
+            for row in rows[b[k] : b[k + 1]]:
+                ok += row[0]
+                e = 0.0
+                for x in row[1:]:
+                    e += x
+                err += e
+            tot = totals.get(key)
+            if tot is None:
+                tot = totals[key] = [0.0, 0.0]
             now = ok + err
-            prev = st.last.get(key, 0.0)
+            prev = last.get(key, 0.0)
             inc = now - prev if now >= prev else now
-            st.last[key] = now
+            last[key] = now
             d[key] = inc
             tot[1] = tot[1] + inc
-            st.facts.setdefault("errors_now", {})[key] = err
+            errors_now[key] = err
         return d
 
     # --- the tick ------------------------------------------------------------------------------
@@ -283,7 +305,7 @@ class StatefulLoop:
         dt = t - self.t_prev
         self.t_prev = t
         sc = sim.scenario
-        put: list[tuple[str, dict[str, str], float]] = []
+        put: _Put = []
         for name, st in self.stores.items():
             ds = sc.datastores[name]
             delta = self._delta(sim, st)
@@ -296,14 +318,15 @@ class StatefulLoop:
         if put:
             known = self._series
             ids_l = []
-            for m, lb, _ in put:
-                key = (m, tuple(lb.items()))
-                sid = known.get(key)
+            for key in put:
+                sid = known.get(key[:2])
                 if sid is None:
-                    sid = known[key] = sim.store.series(m, lb)
+                    sid = known[key[:2]] = sim.store.series(key[0], dict(key[1]))
                 ids_l.append(sid)
-            ids = np.array(ids_l, dtype=np.int64)
-            sim.store.append(t, ids, np.array([v for _, _, v in put], dtype=np.float64))
+            # The same series as the last tick: the same array, the store's fast path.
+            if ids_l != self._ids[0]:
+                self._ids = (ids_l, np.array(ids_l, dtype=np.int64))
+            sim.store.append(t, self._ids[1], np.array([v for _, _, v in put], dtype=np.float64))
 
     def _postgres(
         self,
@@ -313,7 +336,7 @@ class StatefulLoop:
         delta: dict[tuple[str, str], float],
         dt: float,
         t: float,
-        put: list[tuple[str, dict[str, str], float]],
+        put: _Put,
     ) -> None:
         writes = sum(
             v for (s, e), v in delta.items() if (ds.operations[e].kind or e) != "read" and e in ds.operations
@@ -321,22 +344,22 @@ class StatefulLoop:
         rate = writes / dt if dt > 0 else 0.0
         st.facts["writes"] = st.facts.get("writes", 0.0) + writes
         st.facts["queries"] = sum(v[1] for v in st.totals.values())
-        lab = {"datastore": st.name, "datname": "app"}
+        lab = st.lab_app
         up = 1.0 if sim.platform.workloads[st.name].ready_count() > 0 else 0.0
-        put.append(("pg_up", {"datastore": st.name}, up))
+        put.append(("pg_up", st.lab, up))
         self._pg_load(sim, st, ds, dt, lab, put)
         put.append(("pg_stat_database_xact_commit", lab, float(sum(self._ok(st)))))
         put.append(
             ("pg_stat_database_xact_rollback", lab, float(sum(st.facts.get("errors_now", {}).values())))
         )
-        put.append(("pg_settings_max_connections", {"datastore": st.name}, float(ds.resources.connections)))
+        put.append(("pg_settings_max_connections", st.lab, float(ds.resources.connections)))
         for i, link in enumerate(self.links.get(st.name, [])):
             link.advance(dt, rate, t)
             st.facts["peak_lag_s"] = max(st.facts["peak_lag_s"], link.replay_lag)
             put.append(
                 (
                     "pg_replication_lag_seconds",
-                    {"datastore": st.name, "replica": f"{st.name}-{i + 1}"},
+                    (*st.lab, ("replica", f"{st.name}-{i + 1}")),
                     link.replay_lag,
                 )
             )
@@ -351,7 +374,7 @@ class StatefulLoop:
             lam = rate * p
             cr = float(np.sum(c * lam * -np.expm1(-2.0 * window * lam * (n - 1) / n)))
             st.facts["conflicts"] += cr * dt
-            put.append(("devopsim_pg_write_conflicts_total", {"datastore": st.name}, st.facts["conflicts"]))
+            put.append(("devopsim_pg_write_conflicts_total", st.lab, st.facts["conflicts"]))
 
     def _pg_load(
         self,
@@ -359,8 +382,8 @@ class StatefulLoop:
         st: _Store,
         ds: Postgres,
         dt: float,
-        lab: dict[str, str],
-        put: list[tuple[str, dict[str, str], float]],
+        lab: _Labels,
+        put: _Put,
     ) -> None:
         """Connections in use and refused, and CPU use, of the database's nodes since the last tick.
 
@@ -373,31 +396,32 @@ class StatefulLoop:
         pods = self._pods(sim, st)
         last = st.facts.setdefault("refused_by_pod", {})
         refused = in_use = peak = 0.0
-        if pods.slots.size:
-            n = rp.cnt[pods.slots, :, 2].sum(axis=1)  # 503s: no connection slot free
-            before = np.array([last.get(name, 0.0) for name in pods.names])
-            refused = _seqsum(np.maximum(n - before, 0.0).tolist())
-            busy = np.asarray(rp.busy[pods.slots], dtype=np.float64)
-            in_use = _seqsum(busy.tolist())
-            peak = max(float(busy.max()), 0.0)
-            st.facts["refused_by_pod"] = dict(zip(pods.names, n.tolist(), strict=True))
+        if pods.names:
+            n = rp.cnt[pods.slots, :, 2].sum(axis=1).tolist()  # 503s: no connection slot free
+            for name, x in zip(pods.names, n, strict=True):
+                inc = x - last.get(name, 0.0)
+                refused += inc if inc > 0.0 else 0.0
+            busy = rp.busy[pods.slots].tolist()  # (whole numbers on the request plane)
+            for b in busy:
+                in_use += b
+            peak = max(float(max(busy)), 0.0)
+            st.facts["refused_by_pod"] = dict(zip(pods.names, n, strict=True))
         else:
             st.facts["refused_by_pod"] = {}
         st.facts["refused"] = st.facts.get("refused", 0.0) + refused
         st.facts["peak_connections"] = max(st.facts.get("peak_connections", 0.0), peak)
         # CPU: core-seconds used over core-seconds the nodes had, since the last tick.
-        idx = [sim.program.services.index(x) for x in st.services if x in sim.program.services]
         totals = sim.plane.service_totals(self.t_prev)  # the tick's time
-        used = sum(totals[i].cpu for i in idx)
+        used = sum(totals[i].cpu for i in pods.services)
         cores = float(ds.resources.cpu) * len(pods.names)
         prev = st.facts.get("cpu_used")
         st.facts["cpu_used"] = used
         if prev is not None and dt > 0 and cores > 0:
             u = max(used - prev, 0.0) / (cores * dt)
             st.facts["peak_cpu"] = max(st.facts.get("peak_cpu", 0.0), u)
-            put.append(("devopsim_pg_cpu_utilization", {"datastore": st.name}, u))
-        put.append(("pg_stat_activity_count", {**lab, "state": "active"}, in_use))
-        put.append(("devopsim_pg_connections_refused_total", {"datastore": st.name}, st.facts["refused"]))
+            put.append(("devopsim_pg_cpu_utilization", st.lab, u))
+        put.append(("pg_stat_activity_count", (*lab, ("state", "active")), in_use))
+        put.append(("devopsim_pg_connections_refused_total", st.lab, st.facts["refused"]))
 
     @staticmethod
     def _ok(st: _Store) -> list[float]:
@@ -412,6 +436,9 @@ class StatefulLoop:
         loads, fit = st.facts["loads"], st.facts["fit"]
         lost = st.facts.get("shards_lost", 0)
         flushed = self.flushed.get(st.name)
+        steady = flushed is None or t1 <= flushed
+        if steady and st.facts.get("steady_lost") == lost:
+            return list(st.facts["steady_ratios"])  # no warm-up under way: the last answer holds
         out = []
         for idx, base in enumerate(fit.keyspace_hit_ratio):
             if flushed is None or t1 <= flushed:
@@ -424,6 +451,8 @@ class StatefulLoop:
                     np.mean([warm_hit_ratio(loads[idx], fit.characteristic_time, m - flushed) for m in mids])
                 )
             out.append(h * (1.0 - lost / ds.shards))
+        if steady:
+            st.facts.update(steady_lost=lost, steady_ratios=list(out))
         return out
 
     def _set_miss(self, sim: Simulation, st: _Store, ds: Redis, t: float) -> None:
@@ -459,17 +488,17 @@ class StatefulLoop:
         ds: Redis,
         delta: dict[tuple[str, str], float],
         t: float,
-        put: list[tuple[str, dict[str, str], float]],
+        put: _Put,
     ) -> None:
         self._count_lookups(sim, st, ds, delta, t)
         self._set_miss(sim, st, ds, t)
         lost = st.facts.get("shards_lost", 0)
         fit = st.facts["fit"]
-        put.append(("redis_up", {"datastore": st.name}, 1.0 if lost < ds.shards else 0.0))
-        put.append(("redis_keyspace_hits_total", {"datastore": st.name}, st.facts["hits"]))
-        put.append(("redis_keyspace_misses_total", {"datastore": st.name}, st.facts["misses"]))
-        put.append(("redis_memory_max_bytes", {"datastore": st.name}, float(ds.memory)))
-        put.append(("redis_memory_used_bytes", {"datastore": st.name}, min(float(ds.memory), fit.used_bytes)))
+        put.append(("redis_up", st.lab, 1.0 if lost < ds.shards else 0.0))
+        put.append(("redis_keyspace_hits_total", st.lab, st.facts["hits"]))
+        put.append(("redis_keyspace_misses_total", st.lab, st.facts["misses"]))
+        put.append(("redis_memory_max_bytes", st.lab, float(ds.memory)))
+        put.append(("redis_memory_used_bytes", st.lab, min(float(ds.memory), fit.used_bytes)))
 
     def _kafka(
         self,
@@ -479,15 +508,11 @@ class StatefulLoop:
         delta: dict[tuple[str, str], float],
         dt: float,
         t: float,
-        put: list[tuple[str, dict[str, str], float]],
+        put: _Put,
     ) -> None:
-        put.append(
-            ("kafka_brokers", {"datastore": st.name}, float(sim.platform.workloads[st.name].ready_count()))
-        )
+        put.append(("kafka_brokers", st.lab, float(sim.platform.workloads[st.name].ready_count())))
         for topic, tp in ds.topics.items():
-            put.append(
-                ("kafka_topic_partitions", {"datastore": st.name, "topic": topic}, float(tp.partitions))
-            )
+            put.append(("kafka_topic_partitions", (*st.lab, ("topic", topic)), float(tp.partitions)))
         for g in self.groups.values():
             if g.cons.store != st.name:
                 continue
@@ -495,12 +520,12 @@ class StatefulLoop:
             lag = g.group.total_lag
             st.facts["peak_consumer_lag"] = max(st.facts.get("peak_consumer_lag", 0.0), lag)
             g.peak_lag = max(g.peak_lag, lag)
-            lab = {"consumergroup": g.cons.group, "topic": g.cons.topic}
+            lab = (("consumergroup", g.cons.group), ("topic", g.cons.topic))
             for p, lp in enumerate(g.group.lag):
-                put.append(("kafka_consumergroup_lag", {**lab, "partition": str(p)}, float(lp)))
+                put.append(("kafka_consumergroup_lag", (*lab, ("partition", str(p))), float(lp)))
             put.append(("kafka_consumergroup_lag_sum", lab, lag))
             put.append(
-                ("kafka_consumergroup_members", {"consumergroup": g.cons.group}, float(g.group.members))
+                ("kafka_consumergroup_members", (("consumergroup", g.cons.group),), float(g.group.members))
             )
 
     # --- consumer groups --------------------------------------------------------------------------
