@@ -469,3 +469,32 @@ def add_pairs(double[:, :, ::1] cnt, double[:, ::1] lat_sum, double[:, :, ::1] l
         lat_sum[r, e] += lsum[p] * f
         for j in range(nh):
             lat_hist[r, e, j] += hist[p, j] * f
+
+
+cdef inline unsigned long long _splitmix64(unsigned long long* s) noexcept nogil:
+    s[0] += 0x9E3779B97F4A7C15ULL
+    cdef unsigned long long z = s[0]
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+def stratified(double[::1] out, unsigned long long seed):
+    """Fill ``out`` (n values) with one uniform in each of the n strata ``[i/n, (i+1)/n)``, in
+    random order: ``(i + U_i) / n`` shuffled (Fisher-Yates). The variates come from a
+    SplitMix64 sequence started at ``seed``, which the caller draws from its named stream, so
+    runs stay deterministic."""
+    cdef Py_ssize_t i, j, n = out.shape[0]
+    cdef unsigned long long s = seed
+    cdef double inv = 1.0 / n if n > 0 else 0.0
+    cdef double tmp
+    with nogil:
+        for i in range(n):
+            out[i] = (i + (_splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0)) * inv
+        for i in range(n - 1, 0, -1):
+            j = <Py_ssize_t>((_splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0) * (i + 1))
+            if j > i:
+                j = i
+            tmp = out[i]
+            out[i] = out[j]
+            out[j] = tmp

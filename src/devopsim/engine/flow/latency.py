@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from devopsim.engine.flow._queue import stratified
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.request.layout import (
     ERR_DOWNSTREAM,
@@ -115,8 +116,9 @@ class Composer:
         then ``p`` to within ``1/n``, so a composition reused for hours carries no sampling
         bias in rates (plain uniforms would be off by about ``sqrt(p/n)``).
         """
-        rng = self._rng
-        return (rng.permutation(n) + rng.random(n)) / n
+        out = np.empty(n)
+        stratified(out, int(self._rng.integers(0, 1 << 63)))
+        return out
 
     def _draw(self, sampler: int, n: int) -> np.ndarray:
         pool = self._pools.get(sampler)

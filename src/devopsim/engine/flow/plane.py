@@ -473,9 +473,13 @@ class FlowPlane(FlowReplicas, FlowRouting):
             fail = self.started_fail[pe]
             rp = self.replicas
             if self._err_mixed[0] != self._topology:  # recheck only when replicas or versions change
-                on = rp.alive == 1
-                pairs = np.unique(np.stack([rp.svc[on], self.ver_err[rp.ver[on]]]), axis=1)
-                mixed = pairs.shape[1] > np.unique(rp.svc[on]).size  # a service with two error rates
+                on = np.flatnonzero(rp.alive == 1)
+                rates: dict[int, float] = {}
+                mixed = False  # a service with two error rates
+                for sv, er in zip(rp.svc[on].tolist(), self.ver_err[rp.ver[on]].tolist(), strict=True):
+                    if rates.setdefault(sv, er) != er:
+                        mixed = True
+                        break
                 self._err_mixed = (self._topology, mixed)
             if self._err_mixed[1]:
                 # Versions differ in injected errors (a canary): each replica answers 500 at its
