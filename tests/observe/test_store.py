@@ -66,6 +66,23 @@ def test_a_scrape_layout_is_stored_once_so_a_sample_costs_its_value() -> None:
     assert t_all.size == ids_all.size == v_all.size == 200_000
 
 
+def test_raw_bytes_count_what_the_tables_hold() -> None:
+    # Appends count the bytes they add to their table (value blocks, the row times growing),
+    # not the layout a new table starts with (its ids, static values, room for 4 row times).
+    st = MetricStore()
+    ids = np.array([st.series("m", {"i": str(i)}) for i in range(30)])
+    other = np.array([st.series("n", {})])
+    static = (np.array([st.series("s", {"i": str(i)}) for i in range(3)]), np.array([1.0, 0.0, 2.0]))
+    for k in range(700):
+        st.append(15.0 * k, ids, np.full(30, float(k)), static)
+        st.append(15.0 * k, other, np.array([float(k)]))
+        if k % 3 == 0:  # a caller building its ids array afresh each time
+            st.append(15.0 * k, np.array([int(other[0]), int(ids[0])]), np.array([1.0, 2.0]))
+    start = sum(tb.ids.nbytes + tb.svals.nbytes + 2 * 4 * 8 for tb in st._tables)
+    assert st.raw_bytes == sum(tb.nbytes for tb in st._tables) - start
+    assert len(st._tables) == 3
+
+
 def test_interleaved_layouts_keep_append_order_in_columns() -> None:
     st = MetricStore()
     a, b = st.series("a", {}), st.series("b", {})

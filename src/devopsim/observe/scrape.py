@@ -40,6 +40,7 @@ goes, its series get a staleness marker at the next scrape, as Prometheus writes
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,9 @@ _N_POD = len(_POD_METRICS) + 1 + len(_PHASES) + 1 + 3
 # ready, phases x5, info, in flight, queue length, queue seconds
 _POD_VAR = np.array([0, 1, 3, 4, 14, 15, 16])
 _POD_STATIC = np.array([2, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+# Per row of a scrape's pod values, which per-slot array it starts as (cpu area, busy, qlen,
+# occupancy area, busy area); rows 1 to 3 are computed over it.
+_POD_SRC_ROWS = np.array([0, 0, 0, 0, 1, 2, 3, 4], dtype=np.int64)
 _POD_PLAIN = (
     "devopsim_replica_in_flight",
     "devopsim_replica_queue_length",
@@ -147,9 +151,9 @@ class Scraper:
         self._templates: dict[int, dict[str, Any]] = {}
         self._node_cpu: dict[str, tuple[float, float, float]] = {}  # node -> (user, idle, last t)
         self._node_net: dict[str, tuple[float, float]] = {}
-        self._prev_vals = np.zeros((3, 0))  # per pod of the layout: (cpu, rx, tx) at the last scrape
+        self._prev_vals = np.zeros((4, 0))  # per pod of the layout: (cpu, -, rx, tx) at the last scrape
         self._node_names: list[str] = []
-        self._nstate: np.ndarray | None = None
+        self._nstate: list[list[float]] | None = None
         st = store
         self._deploy_ids = [
             st.series_many(
@@ -358,11 +362,24 @@ class Scraper:
         self._pstatic = np.asarray(lay.pod_static, dtype=np.float64).reshape(-1, 4 + len(_PHASES) + 1)
         self._pnode = np.asarray(lay.pod_node, dtype=i64)
         self._pmem = np.asarray(lay.pod_mem, dtype=np.float64).reshape(-1, 3)
+        self._pbase = self._pmem[:, 0].copy()
+        self._pleak = self._pmem[:, 1].copy()
+        # A container not started (or a start not known) has no uptime: inf makes max(t - start, 0) 0.
+        start = self._pmem[:, 2]
+        self._pstart = np.where(np.isfinite(start), start, np.inf)
+        self._leaky = bool(np.any(self._pleak != 0.0))
+        self._ones = np.ones(int(np.prod(rp.cnt.shape[1:])))
+        rl = int(np.prod(rp.cnt.shape[:2]))
+        self._src_offsets = (rp.cnt.size, rp.cnt.size + rl, rp.lat_hist.shape[2])
+        # Where a scrape reads its pods' rows (see _values): cpu, -, -, -, busy, qlen, occupancy
+        # area, busy area from the per-slot arrays laid end to end.
+        nslot = rp.cpu_area.size
+        self._pod_gather = self._pslots[None, :] + nslot * _POD_SRC_ROWS[:, None]
         old_names = getattr(self, "_pod_names", [])
-        old_prev = getattr(self, "_prev_vals", np.zeros((3, 0)))
+        old_prev = getattr(self, "_prev_vals", np.zeros((4, 0)))
         where = {nm: k for k, nm in enumerate(old_names)}
         self._pod_names = [p.name for p in pods]
-        prev = np.zeros((3, len(pods)))
+        prev = np.zeros((4, len(pods)))
         if old_prev.shape[1] == len(old_names):
             for k, nm in enumerate(self._pod_names):
                 j = where.get(nm)
@@ -399,15 +416,23 @@ class Scraper:
         self._all_ids = cat(
             [self._rq_ids, self._hb_ids.ravel(), *self._hs_ids, self._var_ids, self._static[0]]
         )
-        self._ready_counts = [(len(w.live()), w.ready_count()) for w in self.platform.workloads.values()]
+        # Per workload: desired (read at each scrape), live and ready pods (fixed between pod changes).
+        self._dep = [
+            float(x)
+            for w in self.platform.workloads.values()
+            for x in (w.desired, len(w.live()), w.ready_count())
+        ]
         self._layout = lay
         self._refresh_visible()
 
     def _refresh_visible(self) -> None:
-        """The ids array of what is visible now (a new array only when visibility changed)."""
+        """The ids array of what is visible now (a new array only when visibility changed).
+
+        Also where a scrape reads each visible counter child in its counter sources (see
+        :meth:`_counter_sources`), and where the hidden ones are, to find the newly
+        incremented ones.
+        """
         hv = self._hs_vis
-        self._rq_on = self._rq[self._rq_vis] if self._rq is not None else np.empty(0, np.int64)
-        self._hs_on = self._hs[hv] if self._hs is not None else np.empty(0, np.int64)
         self._ids = np.concatenate(
             [
                 self._rq_ids[self._rq_vis],
@@ -417,65 +442,107 @@ class Scraper:
                 self._var_ids,
             ]
         )
+        if self._rq is None or self._hs is None:
+            return
+        o_served, o_cum, nb = self._src_offsets
+        rq_on = self._rq[self._rq_vis]
+        hs_on = self._hs[hv]
+        v = hs_on.size
+        # The visible histograms' buckets, bucket-major (rows of the running sum), then where
+        # each series reads its cumulative bucket, its sum and its count.
+        self._hist_at = (hs_on[None, :] * nb + np.arange(nb)[:, None]).ravel()
+        cum = (o_cum + np.arange(nb)[None, :] * v + np.arange(v)[:, None]).ravel()
+        o_sum = o_cum + nb * v
+        self._gather = np.concatenate([rq_on, cum, o_sum + hs_on, o_served + hs_on])
+        self._hidden_rq = np.flatnonzero(~self._rq_vis)
+        self._hidden_hs = np.flatnonzero(~hv)
+        self._hidden = np.concatenate([self._rq[self._hidden_rq], o_served + self._hs[self._hidden_hs]])
 
     # -- scrape ------------------------------------------------------------------------------
 
+    def _counter_sources(self, rp: Any) -> np.ndarray:
+        """The counters a scrape reads, in one vector: responses by replica, endpoint and code;
+        answered (200 and 500) by replica and endpoint; the visible histograms' cumulative
+        buckets (bucket-major); latency sums by replica and endpoint."""
+        cnt = rp.cnt
+        served = cnt[:, :, L.CODE_200] + cnt[:, :, L.CODE_500]  # answered, timed
+        nb = self._src_offsets[2]
+        cum = rp.lat_hist.ravel().take(self._hist_at).reshape(nb, self._hist_at.size // nb)
+        add = np.add
+        # The running sum over buckets, one bucket row at a time (a cumsum over the short
+        # last axis costs far more; the additions are the same, in the same order).
+        prev = cum[0]
+        for row in cum[1:]:
+            add(prev, row, out=row)
+            prev = row
+        return np.concatenate((cnt.ravel(), served.ravel(), cum.ravel(), rp.lat_sum.ravel()))
+
     def _values(self, t: float) -> np.ndarray:
-        """The values of ``self._ids`` (visible counter children, then the varying series)."""
+        """The values of ``self._ids`` (visible counter children, then the varying series).
+
+        A few whole-array operations over the gathers the layout keeps (see :meth:`_rebuild`).
+        """
         rp = self.plane.replicas
-        out: list[np.ndarray] = []
+        out: list[Any] = []
         if self._rq is not None and self._hs is not None:
-            cnt = rp.cnt.ravel()
-            served = (rp.cnt[:, :, L.CODE_200] + rp.cnt[:, :, L.CODE_500]).ravel()  # answered, timed
-            new_rq = ~self._rq_vis
-            new_rq[new_rq] = np.take(cnt, self._rq[new_rq]) > 0
-            new_hs = ~self._hs_vis
-            new_hs[new_hs] = np.take(served, self._hs[new_hs]) > 0
-            if new_rq.any() or new_hs.any():
-                self._rq_vis |= new_rq
-                self._hs_vis |= new_hs
-                self._refresh_visible()
-            out.append(np.take(cnt, self._rq_on).astype(np.float64))
-            hist = rp.lat_hist.reshape(-1, rp.lat_hist.shape[2])
-            out.append(np.cumsum(hist[self._hs_on], axis=1).ravel().astype(np.float64))
-            out.append(np.take(np.ascontiguousarray(rp.lat_sum).ravel(), self._hs_on).astype(np.float64))
-            out.append(np.take(served, self._hs_on).astype(np.float64))
-        slots = self._pslots
-        busy = rp.busy[slots].astype(np.float64)
-        qlen = rp.qlen[slots].astype(np.float64)
-        mem = self._pmem
-        uptime = np.maximum(t - mem[:, 2], 0.0) if mem.size else np.zeros(0)
-        uptime = np.where(np.isfinite(uptime), uptime, 0.0)
-        work = mem[:, 0] + MEMORY_PER_REQUEST * busy + mem[:, 1] * uptime
-        cnt2 = rp.cnt.reshape(rp.cnt.shape[0], -1)
-        answered = cnt2[slots] @ np.ones(cnt2.shape[1]) if slots.size else busy  # (BLAS: fast)
-        rx = (answered + busy + qlen) * REQUEST_BYTES
-        tx = answered * RESPONSE_BYTES
-        cpu = rp.cpu_area[slots].astype(np.float64)
-        # in the order of _POD_VAR
-        out += [cpu, work, rx, tx, busy, qlen, np.maximum(rp.occ_area[slots] - rp.busy_area[slots], 0.0)]
-        out.append(self._node_values(t, cpu, work, rx, tx))
-        dep: list[float] = []
-        for w, (live, ready) in zip(self.platform.workloads.values(), self._ready_counts, strict=True):
-            dep += [float(w.desired), float(live), float(ready)]
-        out.append(np.asarray(dep, dtype=np.float64))
-        s_ = self.plane.stats
-        out += [
-            s_.cls_tot.ravel().astype(np.float64),
-            np.cumsum(s_.cls_pb, axis=1).ravel().astype(np.float64),
-            np.asarray(s_.cls_psum, dtype=np.float64).ravel(),
-            s_.cls_tot[:, 0].astype(np.float64),
-            np.array([float(self.plane.in_system)]),
-        ]
-        return np.concatenate(out)
+            src = self._counter_sources(rp)
+            if self._hidden.size:
+                # Counter children appear once first incremented (as a client library's do).
+                now_on = src.take(self._hidden) > 0
+                if now_on.any():
+                    k = self._hidden_rq.size
+                    self._rq_vis[self._hidden_rq[now_on[:k]]] = True
+                    self._hs_vis[self._hidden_hs[now_on[k:]]] = True
+                    self._refresh_visible()
+                    src = self._counter_sources(rp)
+            out.append(src.take(self._gather))
+        # One row per pod metric, in the order of _POD_VAR (cpu, work, rx, tx, busy, qlen,
+        # queue seconds), and the busy area as an eighth: the read ones gathered at once, the
+        # others written over their placeholder rows.
+        per_slot = np.concatenate((rp.cpu_area, rp.busy, rp.qlen, rp.occ_area, rp.busy_area))
+        pv = per_slot.take(self._pod_gather)
+        busy, qlen = pv[4], pv[5]
+        if self._leaky:
+            uptime = np.maximum(t - self._pstart, 0.0)
+            pv[1] = self._pbase + MEMORY_PER_REQUEST * busy + self._pleak * uptime
+        else:  # no leak: the leak term would add +0.0 to a positive working set
+            np.multiply(busy, MEMORY_PER_REQUEST, out=pv[1])
+            pv[1] += self._pbase
+        if self._pslots.size:
+            answered = rp.cnt.reshape(rp.cnt.shape[0], -1)[self._pslots] @ self._ones  # (BLAS: fast)
+        else:
+            answered = busy
+        np.add(answered, busy, out=pv[2])
+        pv[2] += qlen
+        pv[2] *= REQUEST_BYTES
+        np.multiply(answered, RESPONSE_BYTES, out=pv[3])
+        np.subtract(pv[6], pv[7], out=pv[6])
+        np.maximum(pv[6], 0.0, out=pv[6])
+        out.append(pv[:7].ravel())
+        tail = self._node_values(t, pv)
+        dep = self._dep
+        dep[0::3] = [float(w.desired) for w in self.platform.workloads.values()]
+        tail += dep
+        s_ = self.plane.class_stats
+        tot = s_.cls_tot.tolist()
+        for row in tot:
+            tail += row
+        for row in s_.cls_pb.tolist():
+            tail += accumulate(row)  # the same additions as a cumsum over the row
+        tail += s_.cls_psum.tolist()
+        tail += [row[0] for row in tot]
+        tail.append(float(self.plane.in_system))
+        out.append(tail)
+        vals: np.ndarray = np.concatenate(out, dtype=np.float64, casting="unsafe")
+        return vals
 
     def _node_layout(self, nodes: list[Any]) -> None:
         """Per-node arrays for the layout (state carried over by node name)."""
         old = self._nstate
         if old is not None:
             for k, name in enumerate(self._node_names):
-                self._node_cpu[name] = (float(old[0, k]), float(old[1, k]), float(old[2, k]))
-                self._node_net[name] = (float(old[3, k]), float(old[4, k]))
+                self._node_cpu[name] = (old[0][k], old[1][k], old[2][k])
+                self._node_net[name] = (old[3][k], old[4][k])
         self._node_names = [nd.name for nd in nodes]
         n = len(nodes)
         idx = self._pnode
@@ -490,56 +557,74 @@ class Scraper:
         self._nmem_fixed = np.isfinite(mem)
         pods_here = np.bincount(idx[ok], minlength=n)
         self._nfs = np.maximum(0.0, _NODE_FS_BYTES - FS_USAGE_BYTES * pods_here)
-        state = np.zeros((5, n))  # user, idle, last t, rx, tx
-        for k, nd in enumerate(nodes):
+        state: list[list[float]] = [[], [], [], [], []]  # per node: user, idle, last t, rx, tx
+        for nd in nodes:
             u, i, t0 = self._node_cpu.get(nd.name, (0.0, 0.0, float(getattr(nd, "created", 0.0))))
             r, x = self._node_net.get(nd.name, (0.0, 0.0))
-            state[:, k] = (u, i, t0, r, x)
+            for row, v in zip(state, (u, i, t0, r, x), strict=True):
+                row.append(float(v))
         self._nstate = state
+        # One node holding every pod (the implicit node): its series from plain sums and floats.
+        self._one_node = n == 1 and bool(ok.all())
+        if self._one_node:
+            self._ncores1 = float(self._ncores[0])
+            self._nmem1 = float(self._nmem_req[0])
+            self._nmem_fixed1 = bool(self._nmem_fixed[0])
+            self._nfs1 = float(self._nfs[0])
 
-    def _node_values(
-        self, t: float, cpu: np.ndarray, work: np.ndarray, rx: np.ndarray, tx: np.ndarray
-    ) -> np.ndarray:
+    def _node_values(self, t: float, pv: np.ndarray) -> list[Any]:
+        """Each node's series (8 per node, in the order of its ids) from the pods' rows ``pv``."""
         n = len(self._node_names)
         if not n:
-            return np.empty(0)
-        # Counters per node accumulate the pods' increments since the last scrape (pods come and go).
-        now_vals = np.stack([cpu, rx, tx])
+            return []
+        # Counters per node accumulate the pods' increments since the last scrape (pods come
+        # and go): of CPU, rx and tx (rows 0, 2, 3; the working set's row 1 is not used).
+        now_vals = pv[:4]
         prev = self._prev_vals if self._prev_vals.shape == now_vals.shape else np.zeros_like(now_vals)
         delta = np.maximum(now_vals - prev, 0.0)
         self._prev_vals = now_vals
-        ok = self._pnode_ok
-        if n == 1 and ok.all():  # one node (the implicit one): plain sums
-            used, nrx, ntx = delta.sum(axis=1)[:, None]
-            ws = np.array([work.sum()])
-        else:
-            idx = self._pnode[ok]
-            used = np.bincount(idx, weights=delta[0][ok], minlength=n)
-            nrx = np.bincount(idx, weights=delta[1][ok], minlength=n)
-            ntx = np.bincount(idx, weights=delta[2][ok], minlength=n)
-            ws = np.bincount(idx, weights=work[ok], minlength=n)
         st = self._nstate
         assert st is not None
-        st[0] += used
-        st[1] += np.maximum(0.0, self._ncores * np.maximum(t - st[2], 0.0) - used)  # idle: the rest
-        st[2] = t
-        st[3] += nrx
-        st[4] += ntx
-        total_mem = np.where(self._nmem_fixed, self._nmem_req, np.maximum(self._nmem_req, ws))
+        if self._one_node:  # one node holding every pod (the implicit one): plain sums
+            used, _, nrx, ntx = delta.sum(axis=1).tolist()
+            ws = float(pv[1].sum())
+            (u,), (i,), (t0,), (r,), (x,) = st
+            u += used
+            i += max(0.0, self._ncores1 * max(t - t0, 0.0) - used)  # idle: the rest
+            r += nrx
+            x += ntx
+            self._nstate = [[u], [i], [t], [r], [x]]
+            total_mem = self._nmem1 if self._nmem_fixed1 else max(self._nmem1, ws)
+            return [i, u, total_mem, max(0.0, total_mem - ws), r, x, self._nfs1, float(_NODE_FS_BYTES)]
+        ok = self._pnode_ok
+        idx = self._pnode[ok]
+        n_used = np.bincount(idx, weights=delta[0][ok], minlength=n)
+        n_rx = np.bincount(idx, weights=delta[2][ok], minlength=n)
+        n_tx = np.bincount(idx, weights=delta[3][ok], minlength=n)
+        n_ws = np.bincount(idx, weights=pv[1][ok], minlength=n)
+        sa = np.array(st)
+        sa[0] += n_used
+        sa[1] += np.maximum(0.0, self._ncores * np.maximum(t - sa[2], 0.0) - n_used)  # idle: the rest
+        sa[2] = t
+        sa[3] += n_rx
+        sa[4] += n_tx
+        self._nstate = sa.tolist()
+        n_mem = np.where(self._nmem_fixed, self._nmem_req, np.maximum(self._nmem_req, n_ws))
         out = np.stack(
             [
-                st[1],
-                st[0],
-                total_mem,
-                np.maximum(0.0, total_mem - ws),
-                st[3],
-                st[4],
+                sa[1],
+                sa[0],
+                n_mem,
+                np.maximum(0.0, n_mem - n_ws),
+                sa[3],
+                sa[4],
                 self._nfs,
                 np.full(n, float(_NODE_FS_BYTES)),
             ],
             axis=1,
         )
-        return out.ravel()
+        vals: list[Any] = out.ravel().tolist()
+        return vals
 
     def scrape(self, t: float) -> None:
         """Append one scrape at simulated time ``t``."""

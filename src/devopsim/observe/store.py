@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import operator
 import struct
 from array import array
 from collections.abc import Sequence
@@ -123,22 +124,31 @@ class _Table:
         self.max_rows = int(np.clip((1 << 19) // max(nvar, 1), 1, 256))
         self.sorted = True
 
-    def append(self, t: float, seq: int, values: np.ndarray) -> None:
-        if self.n == self.t.size:
-            self.t = np.resize(self.t, 2 * self.n)
-            self.seq = np.resize(self.seq, 2 * self.n)
-        if self.n and t < self.t[self.n - 1]:
+    def append(self, t: float, seq: int, values: np.ndarray) -> int:
+        """Add one row; returns the bytes this added to :attr:`nbytes`."""
+        grown = 0
+        n = self.n
+        if n == self.t.size:
+            before = self.t.nbytes
+            self.t = np.resize(self.t, 2 * n)
+            self.seq = np.resize(self.seq, 2 * n)
+            grown += 2 * (self.t.nbytes - before)
+        if n and t < self.t[n - 1]:
             self.sorted = False
-        self.t[self.n] = t
-        self.seq[self.n] = seq
-        if not self.blocks or self.fill == self.blocks[-1].shape[0]:
-            rows = min(self.max_rows, max(1, 2 * self.blocks[-1].shape[0])) if self.blocks else 1
-            self.blocks.append(np.empty((rows, self.nvar)))
-            self.starts.append(self.n)
+        self.t[n] = t
+        self.seq[n] = seq
+        blocks = self.blocks
+        if not blocks or self.fill == blocks[-1].shape[0]:
+            rows = min(self.max_rows, max(1, 2 * blocks[-1].shape[0])) if blocks else 1
+            blk = np.empty((rows, self.nvar))
+            grown += blk.nbytes
+            blocks.append(blk)
+            self.starts.append(n)
             self.fill = 0
-        self.blocks[-1][self.fill] = values
+        blocks[-1][self.fill] = values
         self.fill += 1
-        self.n += 1
+        self.n = n + 1
+        return grown
 
     def _var(self) -> np.ndarray:
         if not self.blocks:
@@ -463,11 +473,18 @@ class MetricStore:
     # -- samples -------------------------------------------------------------------------------
 
     def _table(self, ids: np.ndarray, static: tuple[np.ndarray, np.ndarray] | None) -> _Table:
-        src = (ids,) if static is None else (ids, static[0], static[1])
-        key_src = tuple(id(a) for a in src)
+        if static is None:
+            src: tuple[Any, ...] = (ids,)
+            key_src: tuple[int, ...] = (id(ids),)
+        else:
+            src = (ids, static[0], static[1])
+            key_src = (id(ids), id(static[0]), id(static[1]))
         tb = self._by_src.get(key_src)
-        if tb is not None and tb.src is not None and all(x is y for x, y in zip(tb.src, src, strict=True)):
-            return tb
+        if tb is not None:
+            # The same arrays as last time (the table keeps them, so their ids are not reused).
+            old = tb.src
+            if old is not None and len(old) == len(src) and all(map(operator.is_, old, src)):
+                return tb
         a32 = np.asarray(ids, dtype=np.int32)
         nvar = a32.size
         svals = np.empty(0)
@@ -508,11 +525,9 @@ class MetricStore:
         if ids.size == 0 and (static is None or static[0].size == 0):
             return
         tb = self._table(ids, static)
-        before = tb.nbytes
-        tb.append(float(t), self._seq, np.asarray(values, dtype=np.float64))
-        self._raw_bytes += tb.nbytes - before
+        self._raw_bytes += tb.append(float(t), self._seq, np.asarray(values, dtype=np.float64))
         self._seq += 1
-        self._n += int(tb.ids.size)
+        self._n += tb.ids.size
         self.version += 1
         self._sorted = None
         lim = self.limits
