@@ -8,6 +8,7 @@ import pytest
 
 from devopsim.engine.streams import Streams
 from devopsim.traffic.arrivals import ArrivalStream
+from devopsim.traffic.generator import TrafficGenerator
 from devopsim.traffic.patterns import parse_pattern
 
 DAY = 86400.0
@@ -57,3 +58,36 @@ def test_a_step_at_either_end_counts_on_its_own_side(a: float, b: float) -> None
     s = _stream("step(100/s, 30s: 300/s)")
     want = (100.0 if b <= 30.0 else 300.0) * (b - a)
     assert s.expected(a, b) == pytest.approx(want, rel=1e-12)
+
+
+def _generator(shares: list[float]) -> TrafficGenerator:
+    g = TrafficGenerator([f"c{i}" for i in range(len(shares))], shares, Streams(2), clock0=3600.0)
+    g.set_pattern(parse_pattern("diurnal(min=200/s, max=1200/s, peak=20:00)"), 0.0)
+    return g
+
+
+@pytest.mark.parametrize(("a", "b"), [(100.0, 115.0), (7200.0, 7201.0), (0.0, 3600.0)])
+def test_generator_gives_each_class_its_share_of_the_integral(a: float, b: float) -> None:
+    g = _generator([0.8, 0.2])
+    want = _diurnal_integral(200.0, 1200.0, 20 * 3600.0, 3600.0, a, b)
+    np.testing.assert_allclose(g.expected(a, b), [0.8 * want, 0.2 * want], rtol=1e-9)
+
+
+def test_generator_counts_a_class_on_its_own_pattern() -> None:
+    """A class whose rate is set on its own (a consumer group) is not a share of the total."""
+    g = _generator([0.8, 0.2, 0.0])
+    g.set_class_pattern(2, parse_pattern("50/s"), 0.0)
+    g.set_pattern(parse_pattern("diurnal(min=200/s, max=1200/s, peak=20:00)"), 0.0)
+    got = g.expected(100.0, 110.0)
+    want = _diurnal_integral(200.0, 1200.0, 20 * 3600.0, 3600.0, 100.0, 110.0)
+    np.testing.assert_allclose(got, [0.8 * want, 0.2 * want, 500.0], rtol=1e-9)
+
+
+def test_generator_sees_a_stream_changed_behind_its_back() -> None:
+    """A traffic fault boosts one class's stream directly: that class's count follows it."""
+    g = _generator([0.5, 0.5])
+    stream = g._streams[1]
+    stream.set_pattern(parse_pattern("1000/s"), 0.0, 3600.0)
+    got = g.expected(100.0, 110.0)
+    want = _diurnal_integral(200.0, 1200.0, 20 * 3600.0, 3600.0, 100.0, 110.0)
+    np.testing.assert_allclose(got, [0.5 * want, 10000.0], rtol=1e-9)

@@ -22,7 +22,24 @@ import numpy as np
 
 from devopsim.traffic.patterns import RatePattern
 
-__all__ = ["ArrivalStream"]
+__all__ = ["ArrivalStream", "smooth_integral"]
+
+
+def smooth_integral(pattern: RatePattern, clock0: float, a: float, b: float, longest: float) -> float | None:
+    """``∫ rate`` over ``[a, b)`` by Simpson's rule when the stretch is at most ``longest``
+    seconds and the rate has no jump or kink inside it, else None.
+
+    On such a short smooth stretch (the flow plane asks for each tick) Simpson's rule is
+    exact to far below a request. The rate at ``b`` is the limit from the left.
+    """
+    if b - a > longest or pattern.breakpoints(a, b).size:
+        return None
+    if pattern.continuous():
+        lam = pattern.rate(np.array([a, 0.5 * (a + b), b]), clock0)
+        return float((b - a) * (lam[0] + 4.0 * lam[1] + lam[2]) / 6.0)
+    lam = pattern.rate(np.array([a, 0.5 * (a + b)]), clock0, left=False)
+    lam_b = float(pattern.rate(np.array([b]), clock0, left=True)[0])  # just before b
+    return float((b - a) * (lam[0] + 4.0 * lam[1] + lam_b) / 6.0)
 
 
 class ArrivalStream:
@@ -51,6 +68,16 @@ class ArrivalStream:
             return np.ones(n)
         shape = 1.0 / self._burstiness**2
         return self._rng.gamma(shape, 1.0 / shape, n)
+
+    @property
+    def pattern(self) -> RatePattern | None:
+        """The rate pattern the stream follows now."""
+        return self._pattern
+
+    @property
+    def grid(self) -> float:
+        """The coarsest integration step, seconds."""
+        return self._grid
 
     @property
     def burstiness(self) -> float:
@@ -90,15 +117,9 @@ class ArrivalStream:
         """The expected number of arrivals in ``[t0, t1)``: the integral of the rate."""
         if self._pattern is None or t1 <= t0:
             return 0.0
-        p = self._pattern
         a, b = t0 - self._origin, t1 - self._origin
-        if b - a <= 60.0 * self._grid and not p.breakpoints(a, b).size:
-            # A short stretch with no jump or kink (the flow plane asks for each tick): the
-            # rate is smooth there, and Simpson's rule is exact to far below a request.
-            lam = p.rate(np.array([a, 0.5 * (a + b)]), self._clock0, left=False)
-            lam_b = float(p.rate(np.array([b]), self._clock0, left=True)[0])  # just before b
-            return float((b - a) * (lam[0] + 4.0 * lam[1] + lam_b) / 6.0)
-        return float(self._integrate(t0, t1)[5][-1])
+        short = smooth_integral(self._pattern, self._clock0, a, b, 60.0 * self._grid)
+        return short if short is not None else float(self._integrate(t0, t1)[5][-1])
 
     def window(self, t0: float, t1: float) -> np.ndarray:
         """All arrival times in ``[t0, t1)``, increasing. Calls must tile time in order."""

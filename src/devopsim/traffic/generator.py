@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from devopsim.engine.streams import Streams
-from devopsim.traffic.arrivals import ArrivalStream
+from devopsim.traffic.arrivals import ArrivalStream, smooth_integral
 from devopsim.traffic.patterns import DAY, RatePattern
 
 __all__ = ["TrafficGenerator"]
@@ -40,14 +40,20 @@ class TrafficGenerator:
         self._streams = [ArrivalStream(streams.generator(f"arrivals/{c}"), burstiness) for c in classes]
         self.pattern: RatePattern | None = None
         self._own: set[int] = set()  # classes whose rate is set on its own (set_class_pattern)
+        self._shares = np.asarray(shares, dtype=np.float64)
+        self._at, self._clock_at = 0.0, clock0 % DAY  # when the total pattern took effect
+        self._installed: list[RatePattern | None] = [None] * len(classes)  # what set_pattern gave each
 
     def set_pattern(self, pattern: RatePattern, at: float) -> None:
         """The total rate follows ``pattern`` from run time ``at``."""
         self.pattern = pattern
         clock = (self.clock0 + at) % DAY
+        self._at, self._clock_at = at, clock
         for i, (stream, share) in enumerate(zip(self._streams, self.shares, strict=True)):
             if i not in self._own:
                 stream.set_pattern(pattern.scaled(share), at, clock)
+        # The shortcut in ``expected`` holds while every stream still follows exactly these.
+        self._installed = [None if i in self._own else st.pattern for i, st in enumerate(self._streams)]
 
     def set_class_pattern(
         self, index: int, pattern: RatePattern, at: float, burstiness: float | None = None
@@ -65,6 +71,17 @@ class TrafficGenerator:
 
     def expected(self, t0: float, t1: float) -> np.ndarray:
         """Expected arrivals of each class in ``[t0, t1)``."""
+        if (
+            self.pattern is not None
+            and t1 > t0
+            and all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
+        ):
+            # Every class is still its share of the total (no class set on its own, no fault
+            # boosting one): integrate the total once.
+            a, b = t0 - self._at, t1 - self._at
+            total = smooth_integral(self.pattern, self._clock_at, a, b, 60.0 * self._streams[0].grid)
+            if total is not None:
+                return total * self._shares
         return np.array([s.expected(t0, t1) for s in self._streams])
 
     def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,10 @@ DAY = 86400.0
 class RatePattern(ABC):
     """A rate in requests per second as a function of time since it took effect."""
 
+    def continuous(self) -> bool:
+        """Whether the rate never jumps (its limit from the left is its value everywhere)."""
+        return False
+
     @abstractmethod
     def rate(self, t: np.ndarray, clock0: float = 0.0, left: bool = False) -> np.ndarray:
         """Rate at times ``t`` (seconds since the pattern took effect).
@@ -69,6 +73,9 @@ class _Scaled(RatePattern):
     inner: RatePattern
     factor: float
 
+    def continuous(self) -> bool:
+        return self.inner.continuous()
+
     def rate(self, t: np.ndarray, clock0: float = 0.0, left: bool = False) -> np.ndarray:
         return self.inner.rate(t, clock0, left) * self.factor
 
@@ -91,6 +98,9 @@ class ConstantRate(RatePattern):
 
     value: float
 
+    def continuous(self) -> bool:
+        return True
+
     def rate(self, t: np.ndarray, clock0: float = 0.0, left: bool = False) -> np.ndarray:
         return np.full(np.shape(t), self.value)
 
@@ -111,6 +121,9 @@ class Diurnal(RatePattern):
     low: float
     high: float
     peak_at: float
+
+    def continuous(self) -> bool:
+        return True
 
     def rate(self, t: np.ndarray, clock0: float = 0.0, left: bool = False) -> np.ndarray:
         phase = 2.0 * math.pi * (np.asarray(t, dtype=np.float64) + clock0 - self.peak_at) / DAY
