@@ -184,19 +184,24 @@ class PodsLoop:
         """
         sim = self.sim
         b = self._batch(period)
-        fail = np.zeros(0, dtype=np.int64)
+        fail: list[int] = []
         if b.slots.size:
             rp = sim.plane.replicas
-            queued = np.asarray(rp.qlen[b.slots], dtype=np.float64)
-            if (queued > 0.5).any():  # else no probe waits behind a queue: none fails
+            queued = rp.qlen[b.slots]
+            if queued.max() > 0.5:  # else no probe waits behind a queue: none fails
                 busy = np.asarray(rp.busy[b.slots], dtype=np.float64)
-                fail = np.flatnonzero(failing(busy, queued, b.concurrency, b.service_time, b.timeout))
-        for k, (_, op) in enumerate(self._groups[period]):
-            lo, hi = b.offsets[k], b.offsets[k + 1]
-            mine = fail[(fail >= lo) & (fail < hi)] - lo if fail.size else fail
-            if mine.size or op.fails or op.down:
-                pods, _slots, pos = b.steady[k]
-                self._act(op, pods, pos, set(mine.tolist()), t)
+                queued = np.asarray(queued, dtype=np.float64)
+                fail = np.flatnonzero(
+                    failing(busy, queued, b.concurrency, b.service_time, b.timeout)
+                ).tolist()
+        items = self._groups[period]
+        if fail or any(op.fails or op.down for _, op in items):
+            for k, (_, op) in enumerate(items):
+                lo, hi = b.offsets[k], b.offsets[k + 1]
+                mine = {i - lo for i in fail if lo <= i < hi}
+                if mine or op.fails or op.down:
+                    pods, _slots, pos = b.steady[k]
+                    self._act(op, pods, pos, mine, t)
         nxt = t + period
         if nxt < sim.scenario.duration:
             sim.clock.schedule(nxt, partial(self._probe_group, period), priority=2)
