@@ -27,6 +27,13 @@ __all__ = ["IncidentsLoop"]
 DEFAULT_OBJECTIVE = 0.999  # when the scenario has no availability SLO
 
 
+def _index(rows: list[int]) -> slice | list[int]:
+    """``rows`` as a slice where they are consecutive and rising, else as they are."""
+    if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+        return slice(rows[0], rows[0] + len(rows))
+    return rows
+
+
 class IncidentsLoop:
     """Builds the run's incidents (see the module docstring)."""
 
@@ -36,6 +43,9 @@ class IncidentsLoop:
         self.samples: list[tuple[float, float, float, float]] = []  # (t, requests, ok, fast)
         self._lat_rows: list[int] | None = None  # rows of slo_good of the all-class latency SLO
         self._users: list[int] = []  # the user classes (not the Kafka consumers' message classes)
+        # The same, as a slice where they are consecutive (a view: cheaper than a gather).
+        self._cls: slice | list[int] = []
+        self._rows: slice | list[int] | None = None
 
     def attach(self, sim: Simulation) -> None:
         """Sample the class statistics at every scrape (after it)."""
@@ -47,21 +57,23 @@ class IncidentsLoop:
                     self._lat_rows = list(rows[k]) if rows is not None else [k]
                 k += 1
         self._users = [sim.program.classes.index(c.name) for c in sim.scenario.traffic.classes]
-        step = sim.scenario.monitoring.scrape_interval
-        sim.clock.schedule(0.0, partial(self._sample, sim, step), priority=70)
+        self._cls = _index(self._users)
+        self._rows = None if self._lat_rows is None else _index(self._lat_rows)
+        sc = sim.scenario
+        sim.clock.every(sc.monitoring.scrape_interval, sc.duration, partial(self._sample, sim), priority=70)
 
     @staticmethod
     def _stats(sim: Simulation) -> Any:
         # The per-class counters only: cheaper than the full statistics on the flow plane.
-        return sim.plane.class_stats if hasattr(sim.plane, "class_stats") else sim.plane.stats
+        st = getattr(sim.plane, "class_stats", None)
+        return sim.plane.stats if st is None else st
 
-    def _sample(self, sim: Simulation, step: float, t: float) -> None:
+    def _sample(self, sim: Simulation, t: float) -> None:
         st = self._stats(sim)
-        fast = float(st.slo_good[self._lat_rows].sum()) if self._lat_rows is not None else np.nan
-        u = self._users
+        rows = self._rows
+        fast = float(st.slo_good[rows].sum()) if rows is not None else np.nan
+        u = self._cls
         self.samples.append((t, float(st.cls_n[u].sum()), float(st.cls_ok[u].sum()), fast))
-        if t + step < sim.scenario.duration:
-            sim.clock.schedule(t + step, partial(self._sample, sim, step), priority=70)
 
     def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
         """Acts on no timeline entry."""
@@ -98,8 +110,9 @@ class IncidentsLoop:
 
     def _now(self, sim: Simulation) -> tuple[float, float, float, float]:
         st = self._stats(sim)
-        fast = float(st.slo_good[self._lat_rows].sum()) if self._lat_rows is not None else np.nan
-        u = self._users
+        rows = self._rows
+        fast = float(st.slo_good[rows].sum()) if rows is not None else np.nan
+        u = self._cls
         return sim.scenario.duration, float(st.cls_n[u].sum()), float(st.cls_ok[u].sum()), fast
 
     def finish(self, sim: Simulation, summary: dict[str, Any]) -> None:
