@@ -459,6 +459,8 @@ class StatefulLoop:
         """Make the compiled on-miss calls follow the hit ratio of the coming scrape interval."""
         comp = sim.program.datastores
         h = self._hit_ratios(sim, st, ds, t, t + sim.scenario.monitoring.scrape_interval)
+        if h == st.facts.get("applied"):
+            return  # the planes use these ratios already (only this method sets the miss calls)
         st.facts["applied"] = h
         if comp is None:
             return
