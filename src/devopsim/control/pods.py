@@ -94,6 +94,7 @@ class PodsLoop:
         # Probes by period: one clock event per period runs them all, in the order they were made.
         self._groups: dict[float, list[tuple[str, OverloadProbe]]] = {}
         self._group_cache: dict[float, tuple[int, _Batch]] = {}
+        self._runs: dict[float, partial[None]] = {}  # per period: the clock's action that runs the group
 
     def attach(self, sim: Simulation) -> None:
         """Schedule version behaviour at deploys, the overload probes and the memory checks."""
@@ -112,7 +113,8 @@ class PodsLoop:
                 if period < sim.scenario.duration:
                     if period not in self._groups:
                         self._groups[period] = []
-                        sim.clock.schedule(period, partial(self._probe_group, period), priority=2)
+                        self._runs[period] = partial(self._probe_group, period)
+                        sim.clock.schedule(period, self._runs[period], priority=2)
                     self._groups[period].append((name, op))
             limit = svc.resources.limits.memory
             if limit is not None and base_memory(svc) + MEMORY_PER_REQUEST * svc.concurrency > limit:
@@ -187,8 +189,8 @@ class PodsLoop:
         fail: list[int] = []
         if b.slots.size:
             rp = sim.plane.replicas
-            queued = rp.qlen[b.slots]
-            if queued.max() > 0.5:  # else no probe waits behind a queue: none fails
+            queued = rp.qlen.take(b.slots)
+            if max(queued.tolist()) > 0.5:  # else no probe waits behind a queue: none fails
                 busy = np.asarray(rp.busy[b.slots], dtype=np.float64)
                 queued = np.asarray(queued, dtype=np.float64)
                 fail = np.flatnonzero(
@@ -204,7 +206,7 @@ class PodsLoop:
                     self._act(op, pods, pos, mine, t)
         nxt = t + period
         if nxt < sim.scenario.duration:
-            sim.clock.schedule(nxt, partial(self._probe_group, period), priority=2)
+            sim.clock.schedule(nxt, self._runs[period], priority=2)
 
     def _act(
         self, op: OverloadProbe, pods: list[Pod], pos: dict[str, int], fail_idx: set[int], t: float
