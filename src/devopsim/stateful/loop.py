@@ -73,6 +73,7 @@ class _Store:
     pods: _Pods | None = None  # its services' live pods, at one platform generation
     lab: _Labels = ()  # its exporters' labels: ``datastore``
     lab_app: _Labels = ()  # ... and ``datname``
+    lab_replica: dict[int, _Labels] = field(default_factory=dict)  # ... and ``replica``, by index
 
     def __post_init__(self) -> None:
         self.lab = (("datastore", self.name),)
@@ -343,12 +344,12 @@ class StatefulLoop:
         )
         rate = writes / dt if dt > 0 else 0.0
         st.facts["writes"] = st.facts.get("writes", 0.0) + writes
-        st.facts["queries"] = sum(v[1] for v in st.totals.values())
+        queries = st.facts["queries"] = sum(v[1] for v in st.totals.values())
         lab = st.lab_app
         up = 1.0 if sim.platform.workloads[st.name].ready_count() > 0 else 0.0
         put.append(("pg_up", st.lab, up))
         self._pg_load(sim, st, ds, dt, lab, put)
-        put.append(("pg_stat_database_xact_commit", lab, float(sum(self._ok(st)))))
+        put.append(("pg_stat_database_xact_commit", lab, float(queries)))
         put.append(
             ("pg_stat_database_xact_rollback", lab, float(sum(st.facts.get("errors_now", {}).values())))
         )
@@ -356,13 +357,10 @@ class StatefulLoop:
         for i, link in enumerate(self.links.get(st.name, [])):
             link.advance(dt, rate, t)
             st.facts["peak_lag_s"] = max(st.facts["peak_lag_s"], link.replay_lag)
-            put.append(
-                (
-                    "pg_replication_lag_seconds",
-                    (*st.lab, ("replica", f"{st.name}-{i + 1}")),
-                    link.replay_lag,
-                )
-            )
+            replica = st.lab_replica.get(i)
+            if replica is None:
+                replica = st.lab_replica[i] = (*st.lab, ("replica", f"{st.name}-{i + 1}"))
+            put.append(("pg_replication_lag_seconds", replica, link.replay_lag))
         if ds.topology == "multi-master" and (ds.nodes or 1) > 1:
             from devopsim.stateful.cache import zipf_groups
 
@@ -422,10 +420,6 @@ class StatefulLoop:
             put.append(("devopsim_pg_cpu_utilization", st.lab, u))
         put.append(("pg_stat_activity_count", (*lab, ("state", "active")), in_use))
         put.append(("devopsim_pg_connections_refused_total", st.lab, st.facts["refused"]))
-
-    @staticmethod
-    def _ok(st: _Store) -> list[float]:
-        return [v[1] for v in st.totals.values()]
 
     def _hit_ratios(self, sim: Simulation, st: _Store, ds: Redis, t0: float, t1: float) -> list[float]:
         """Each keyspace's mean hit ratio over ``[t0, t1]`` (warming up after a flush, shards lost)."""
