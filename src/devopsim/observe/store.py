@@ -22,6 +22,14 @@ them, :meth:`MetricStore.columns` and the exported files do not.
 
 The long-format ``metrics.parquet`` table of the results contract comes from
 :meth:`MetricStore.to_arrow`, with dictionary-encoded ``metric`` and ``labels``.
+
+A writer may owe rows it computes later (the rules loop evaluates its groups in
+batches): :meth:`MetricStore.owe` registers what settles the debt, and the store
+settles it before anything reads it, before a new series or metric name is
+registered and before a row or staleness marker is added at or before the owed
+time; rows written late take the place in append order :meth:`MetricStore.reserve`
+gave them. Nobody can tell the rows were late: same series ids, same rows, same
+order.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import json
 import operator
 import struct
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +57,7 @@ STALE_BITS = 0x7FF0000000000002
 STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_BITS))[0]
 #: The aggregates a downsampled window keeps per series, in Thanos' order.
 AGGREGATES = ("count", "sum", "min", "max", "counter")
+_SLOT = 20  # a row's order key is (appends before it + 1) << _SLOT; late rows fill the gaps
 
 _Labels = tuple[tuple[str, str], ...]
 
@@ -116,7 +125,7 @@ class _Table:
         self.svals = svals
         self.src: tuple[Any, ...] | None = None  # the caller's arrays last appended with (fast path)
         self.t = np.empty(4)
-        self.seq = np.empty(4, dtype=np.int64)  # global append order of each row
+        self.seq = np.empty(4, dtype=np.int64)  # global append order of each row (a sort key)
         self.n = 0
         self.blocks: list[np.ndarray] = []
         self.starts: list[int] = []  # first row of each block
@@ -347,7 +356,10 @@ class MetricStore:
         self._stale_t: list[float] = []
         self._stale_ids: list[np.ndarray] = []
         self._levels = [_Level(r) for r in (limits.resolutions if limits else ())]
-        self._seq = 0
+        self._seq = 0  # appends so far
+        self._slot = (-1, 0)  # the last reserved place written, and rows written there
+        self._owed: Callable[[], None] | None = None
+        self._owed_until = -float("inf")
         self._n = 0
         self._raw_bytes = 0
         self.version = 0
@@ -359,6 +371,8 @@ class MetricStore:
     def _metric(self, metric: str) -> int:
         mid = self._metric_ids.get(metric)
         if mid is None:
+            if self._owed is not None:
+                self.settle()
             mid = self._metric_ids[metric] = len(self.metric_names)
             self.metric_names.append(metric)
         return mid
@@ -375,10 +389,14 @@ class MetricStore:
         lkey = (bid, extra)
         lid = self._lset_ids.get(lkey)
         if lid is None:
+            if self._owed is not None:
+                self.settle()
             lid = self._lset_ids[lkey] = len(self._lsets)
             self._lsets.append(lkey)
         sid = self._index.get((mid, lid))
         if sid is None:
+            if self._owed is not None:
+                self.settle()
             sid = self._index[(mid, lid)] = len(self.series_metric)
             self.series_metric.append(mid)
             self.series_label_set.append(lid)
@@ -407,6 +425,8 @@ class MetricStore:
         first = self._bulk.get(key)
         n = len(extras)
         if first is None:
+            if self._owed is not None:
+                self.settle()
             first = self._bulk[key] = len(self.series_metric)
             lid0 = len(self._lsets)
             self._lsets.extend([(bid, e) for e in extras])
@@ -434,6 +454,8 @@ class MetricStore:
             key = (-1, bid, tkey)
             first = self._bulk.get(key)
             if first is None:
+                if self._owed is not None:
+                    self.settle()
                 first = self._bulk[key] = len(self.series_metric)
                 lid0 = len(self._lsets)
                 self._lsets.extend([(bid, e) for e in extras])
@@ -467,6 +489,7 @@ class MetricStore:
 
     def series_of(self, metric: str) -> list[int]:
         """The ids of every series of ``metric`` (empty if the run never had it)."""
+        self.settle()
         mid = self._metric_ids.get(metric)
         return [] if mid is None else list(self._by_metric.get(mid, []))
 
@@ -515,17 +538,32 @@ class MetricStore:
         ids: np.ndarray,
         values: np.ndarray,
         static: tuple[np.ndarray, np.ndarray] | None = None,
+        *,
+        slot: int | None = None,
     ) -> None:
         """Record one scrape: ``values[i]`` of series ``ids[i]`` at time ``t``.
 
         ``static`` (ids, values) are series whose values the caller knows did not change since
         its last append with the same arrays: stored once per table, not per row. Passing the
-        same arrays again (not modified in between) is the fast path.
+        same arrays again (not modified in between) is the fast path. ``slot`` (from
+        :meth:`reserve`) places the row in append order where the reservation was made, after
+        the rows written there before it.
         """
         if ids.size == 0 and (static is None or static[0].size == 0):
             return
+        if self._owed is not None and t <= self._owed_until:
+            self.settle()
+        if slot is None:
+            key = (self._seq + 1) << _SLOT
+        else:
+            last, used = self._slot
+            used = used + 1 if slot == last else 1
+            if slot > self._seq or used >= 1 << _SLOT:
+                raise ValueError(f"slot {slot} was not reserved or is full")
+            self._slot = (slot, used)
+            key = (slot << _SLOT) + used
         tb = self._table(ids, static)
-        self._raw_bytes += tb.append(float(t), self._seq, np.asarray(values, dtype=np.float64))
+        self._raw_bytes += tb.append(float(t), key, np.asarray(values, dtype=np.float64))
         self._seq += 1
         self._n += tb.ids.size
         self.version += 1
@@ -539,12 +577,51 @@ class MetricStore:
     def mark_stale(self, t: float, ids: np.ndarray) -> None:
         """Write staleness markers for ``ids`` at ``t`` (the series left their target)."""
         if ids.size:
+            if self._owed is not None and t <= self._owed_until:
+                self.settle()
             self._stale_t.append(float(t))
             self._stale_ids.append(np.asarray(ids, dtype=np.int64).copy())
             self.version += 1
 
+    # -- writes owed -----------------------------------------------------------------------------
+
+    def owe(self, settle: Callable[[], None], until: float) -> None:
+        """Declare rows owed at times up to ``until`` (s) that ``settle()`` will write.
+
+        The store calls ``settle`` once, the first time it is needed: before it is read
+        (queries, :meth:`columns`, :meth:`series_of`, ...), before it registers a new series,
+        label set or metric name, and before a row or staleness marker at or before ``until``
+        is added. Declare again for more; a new declaration replaces the last.
+        """
+        self._owed = settle
+        self._owed_until = until
+
+    def settle(self) -> None:
+        """Have the owed rows written now (see :meth:`owe`); nothing if none are owed."""
+        owed = self._owed
+        if owed is not None:
+            self._owed = None
+            self._owed_until = -float("inf")
+            owed()
+
+    def reserve(self) -> int:
+        """A place in append order for rows written later (``append(..., slot=...)``): after
+        every row appended so far, before the next one appended without a slot."""
+        return self._seq
+
+    def compaction_near(self) -> bool:
+        """Whether downsampling may run soon (a raw retention, or past half the raw budget):
+        writes owed across it would change what it keeps, so they must not be deferred."""
+        lim = self.limits
+        if lim is None or not self._levels:
+            return False
+        if lim.raw_retention is not None:
+            return True
+        return lim.raw_bytes is not None and self._raw_bytes > lim.raw_bytes // 2
+
     def stale_markers(self) -> tuple[np.ndarray, np.ndarray]:
         """Every staleness marker as ``(t, series_id)`` arrays."""
+        self.settle()
         if not self._stale_t:
             return np.empty(0), np.empty(0, dtype=np.int64)
         counts = [a.size for a in self._stale_ids]
@@ -553,6 +630,7 @@ class MetricStore:
     @property
     def n_samples(self) -> int:
         """How many raw samples were appended (downsampling does not change it)."""
+        self.settle()
         return self._n
 
     @property
@@ -567,6 +645,7 @@ class MetricStore:
 
     def tables(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Raw data as ``(ids, t, values)`` per table: ``values[k, j]`` is series ``ids[j]`` at ``t[k]``."""
+        self.settle()
         out = []
         for tb in self._tables:
             if tb.n:
@@ -577,6 +656,7 @@ class MetricStore:
     def raw_window(self, lo: float, hi: float) -> list[tuple[_Table, int, int]]:
         """Per table with rows in ``[lo, hi]``: the table and that row span ``a:b`` (read it with
         ``table.rows(a, b, cols)``; ``table.t[a:b]`` are the times)."""
+        self.settle()
         out = []
         for tb in self._tables:
             n = tb.n
@@ -594,6 +674,7 @@ class MetricStore:
 
     def stale_window(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
         """Staleness markers in ``[lo, hi]`` as ``(t, series_id)``."""
+        self.settle()
         if not self._stale_t:
             return np.empty(0), np.empty(0, dtype=np.int64)
         st = np.asarray(self._stale_t)
@@ -605,6 +686,7 @@ class MetricStore:
 
     def downsampled(self) -> list[tuple[float, list[Aggregates]]]:
         """Each downsampled level as ``(resolution, parts)``, finest first."""
+        self.settle()
         return [(lv.resolution, lv.parts) for lv in self._levels]
 
     @property
@@ -621,6 +703,7 @@ class MetricStore:
 
         Downsampled windows are not raw samples and are left out; so are staleness markers.
         """
+        self.settle()
         rows: list[tuple[int, float, np.ndarray, np.ndarray]] = []
         for tb in self._tables:
             if not tb.n:
@@ -669,6 +752,7 @@ class MetricStore:
 
     def samples(self, sid: int) -> tuple[np.ndarray, np.ndarray]:
         """The raw samples of one series as ``(t, value)`` arrays, ordered by time."""
+        self.settle()
         if self._sorted is None:
             t, ids, v = self.columns()
             order = np.lexsort((t, ids))

@@ -125,6 +125,7 @@ class Engine:
 
     def instant(self, expr: str, t: float) -> list[Sample] | float:
         """Evaluate ``expr`` at simulated time ``t`` (s): a list of samples, or a float for a scalar."""
+        self.store.settle()
         check(expr)
         node = parse(expr)
         out = self._eval_checked(expr, node, round(t * 1000))
@@ -138,6 +139,7 @@ class Engine:
         self, expr: str, start: float, end: float, step: float
     ) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]]:
         """Evaluate ``expr`` at ``start, start+step, ..., end`` (s): ``(labels, times, values)`` each."""
+        self.store.settle()
         check(expr)
         if step <= 0:
             raise PromQLError(expr, "the step of a range query must be positive")
