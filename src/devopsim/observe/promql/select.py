@@ -96,7 +96,7 @@ class _Match:
         self.checked = 0  # series ids below this were tested
         self.names_checked = 0
         self.mids: set[int] = set()
-        self.found: list[tuple[tuple[tuple[str, str], ...], int]] = []
+        self.found: list[tuple[tuple[tuple[str, str], ...], int, int]] = []  # (labels, series, label id)
         self.dirty = True
         self.sids = np.empty(0, dtype=np.int64)
         self.lids = np.empty(0, dtype=np.int64)
@@ -115,7 +115,8 @@ class _Live:
     """
 
     def __init__(self, m: _Match, tables: list[_Table], reach: int) -> None:
-        self.lids = m.lids  # replaced when the matched series change
+        self.lids = m.lids  # replaced when the matched series change (see rematch)
+        self.sids = m.sids
         self.tables = tables
         self.reach = reach
         self.ntab = 0
@@ -192,8 +193,10 @@ class _Live:
                 self.pos.append(k)
                 self.cols.append(cols)
                 self.ranks.append(r[cols])
-                self.seen = np.append(self.seen, 0)
-                self.last = np.append(self.last, -1)
+        if len(self.seen) < len(self.tbs):
+            grow = len(self.tbs) - len(self.seen)
+            self.seen = np.concatenate((self.seen, np.zeros(grow, np.int64)))
+            self.last = np.concatenate((self.last, np.full(grow, -1, np.int64)))
         self.ntab = len(tables)
         ns = np.fromiter([tb.n for tb in self.tbs], dtype=np.int64, count=len(self.tbs))
         changed = np.flatnonzero(ns != self.seen).tolist()
@@ -231,6 +234,18 @@ class _Live:
         else:
             new = (np.concatenate(ranks), np.concatenate(times), np.concatenate(vals), np.concatenate(poss))
             self._merge(*new)
+
+    def rematch(self, m: _Match) -> None:
+        """Follow a match that gained series: the held samples' ranks move to the new label
+        order (old series keep their relative order, so the samples stay sorted)."""
+        remap = m.rank[self.sids]
+        self.rank = remap[self.rank]
+        self.s_rank = remap[self.s_rank]
+        if self.key is not None:
+            self.key = (self.rank << _SHIFT) | (self.t - _KEY_BASE)
+        self.ranks = [m.rank[tb.ids[c]] for tb, c in zip(self.tbs, self.cols, strict=True)]
+        self.lids, self.sids = m.lids, m.sids
+        self.blk = None
 
     def update(self, st: MetricStore, m: _Match, lo: int) -> Block | None:
         """The block for a call reaching back to ``lo``; None when it must be built afresh."""
@@ -353,13 +368,13 @@ class Selection:
                 if all(self._matches_value(x, lab.get(x.name, "")) for x in other):
                     metric = names[st.series_metric[sid]]
                     full = tuple(sorted([*((k, v) for k, v in lab.items() if v != ""), (NAME, metric)]))
-                    m.found.append((full, sid))
+                    m.found.append((full, sid, self.labels.intern(full)))
                     m.dirty = True
         m.checked = n
         if m.dirty:
             m.found.sort()
-            m.sids = np.array([sid for _, sid in m.found], dtype=np.int64)
-            m.lids = np.array([self.labels.intern(full) for full, _ in m.found], dtype=np.int64)
+            m.sids = np.array([f[1] for f in m.found], dtype=np.int64)
+            m.lids = np.array([f[2] for f in m.found], dtype=np.int64)
             m.rank = np.full(n, -1, dtype=np.int64)
             m.rank[m.sids] = np.arange(m.sids.size)
             m.dirty = False
@@ -409,7 +424,9 @@ class Selection:
         key = (matchers, hi - lo)
         live = self._live.get(key)
         st = self.store
-        if live is not None and live.lids is m.lids and live.tables is st._tables and lo >= live.cut:
+        if live is not None and live.tables is st._tables and lo >= live.cut:
+            if live.lids is not m.lids:
+                live.rematch(m)
             blk = live.update(st, m, lo)
             if blk is not None:
                 return blk
