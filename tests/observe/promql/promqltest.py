@@ -20,6 +20,7 @@ import math
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -382,8 +383,9 @@ def _add_expectation(case: Case, line: str) -> None:
         case.unsupported = "expects a range vector result"
 
 
-def run_file(path: Path) -> list[Outcome]:
-    """Run every case of one script; each gets an Outcome."""
+def run_file(path: Path, on_case: Callable[[Engine, Case, Outcome], None] | None = None) -> list[Outcome]:
+    """Run every case of one script; each gets an Outcome (and goes to ``on_case`` with the
+    engine over the script's data at that point, when given)."""
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
     lines = ["" if ln.startswith("#") else ln for ln in lines]
     script = Script(path)
@@ -432,6 +434,8 @@ def run_file(path: Path) -> list[Outcome]:
                     continue
                 case.expected.append((lab, rest))
         outcomes.append(script.run(case))
+        if on_case is not None:
+            on_case(script.engine(), case, outcomes[-1])
     return outcomes
 
 

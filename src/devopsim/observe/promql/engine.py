@@ -16,6 +16,8 @@ comparison with a 2.x server.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
@@ -47,6 +49,7 @@ from devopsim.observe.promql.funcs import absent_labels, histogram_quantile, sim
 from devopsim.observe.promql.labels import LabelTable
 from devopsim.observe.promql.rangefuncs import apply_range_function
 from devopsim.observe.promql.select import AGGREGATE_FOR, Selection
+from devopsim.observe.promql.steps import Fallback, StepEvaluator, Steps
 
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore
@@ -120,6 +123,8 @@ class Engine:
         self.labels = LabelTable()
         self.selection = Selection(store, self.labels, dotall=not self.v2)
         self._rspan: tuple[int, int] | None = None  # a range query's first and last step (ms)
+        self.fallbacks: list[str] = []
+        """Why :meth:`instant_many` evaluated an expression time by time (newest last)."""
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -129,6 +134,41 @@ class Engine:
         check(expr)
         node = parse(expr)
         out = self._eval_checked(expr, node, round(t * 1000))
+        if isinstance(out, Vector):
+            return [
+                Sample(self.labels.dict(int(i)), float(v)) for i, v in zip(out.ids, out.vals, strict=True)
+            ]
+        return float(out)
+
+    def instant_many(self, expr: str, times: Sequence[float]) -> list[list[Sample] | float | PromQLError]:
+        """What :meth:`instant` gives at each of ``times`` (s, rising), or the
+        :class:`PromQLError` it raises there; evaluated for every time at once where the
+        expression allows (see :mod:`devopsim.observe.promql.steps`), else time by time."""
+        self.store.settle()
+        ts = [round(t * 1000) for t in times]
+        try:
+            check(expr)
+            node = parse(expr)
+        except PromQLError as exc:
+            return [exc] * len(ts)
+        if ts and all(b > a for a, b in itertools.pairwise(ts)):
+            try:
+                out = StepEvaluator(
+                    self.labels, self.selection, np.asarray(ts, dtype=np.int64), self.lookback_ms, self.v2
+                ).eval(node)
+            except (Fallback, ValueError, MatchError) as exc:
+                self.fallbacks.append(f"{expr}: {exc}")
+            else:
+                return _unpack(out, self.labels)
+        res: list[list[Sample] | float | PromQLError] = []
+        for t in ts:
+            try:
+                res.append(self._unpack_one(self._eval_checked(expr, node, t)))
+            except PromQLError as exc:
+                res.append(exc)
+        return res
+
+    def _unpack_one(self, out: Value) -> list[Sample] | float:
         if isinstance(out, Vector):
             return [
                 Sample(self.labels.dict(int(i)), float(v)) for i, v in zip(out.ids, out.vals, strict=True)
@@ -302,6 +342,28 @@ class Engine:
         if name != "last_over_time":
             lids = self.labels.drop_name(lids)
         return _unique(Vector(lids, np.asarray(vals, dtype=np.float64)))
+
+
+def _unpack(out: Steps | np.ndarray, labels: LabelTable) -> list[list[Sample] | float | PromQLError]:
+    """Each step's instant query result from a value over steps."""
+    if not isinstance(out, Steps):
+        return [float(x) for x in out.tolist()]
+    res: list[list[Sample] | float | PromQLError] = []
+    dicts: dict[int, dict[str, str]] = {}
+    some = np.asarray(out.ok.any(axis=0)).tolist()
+    for k in range(out.ok.shape[1]):
+        if not some[k]:
+            res.append([])
+            continue
+        vec = out.at(k)
+        samples = []
+        for lid, v in zip(vec.ids.tolist(), vec.vals.tolist(), strict=True):
+            d = dicts.get(lid)
+            if d is None:
+                d = dicts[lid] = labels.dict(lid)
+            samples.append(Sample(dict(d), v))
+        res.append(samples)
+    return res
 
 
 def _unique(vec: Vector) -> Vector:

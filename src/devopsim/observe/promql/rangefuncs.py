@@ -85,10 +85,11 @@ def _extrapolated(
         prev[:1] = 0.0
         drops = np.where(v < prev, prev, 0.0)
         result = _sequential_add(result, drops, s + 1, e)
-    range_start = w.ts - range_ms
+    ts = w.ts if np.ndim(w.ts) == 0 else np.asarray(w.ts)[keep]
+    range_start = ts - range_ms
     first_t, last_t = t[s], t[e - 1]
     to_start = (first_t - range_start) / 1000.0
-    to_end = (w.ts - last_t) / 1000.0
+    to_end = (ts - last_t) / 1000.0
     sampled = (last_t - first_t) / 1000.0
     avg = sampled / (e - s - 1)
     threshold = avg * 1.1
@@ -241,7 +242,7 @@ def apply_range_function(
             lids, slope, _ = _regression(w, None)
             return lids, slope
         if name == "predict_linear":
-            at = np.full(w.lids.size, w.ts, dtype=np.int64)
+            at = np.broadcast_to(np.asarray(w.ts, dtype=np.int64), w.lids.shape)
             lids, slope, icpt = _regression(w, at)
             return lids, slope * param + icpt
         if name in ("changes", "resets"):

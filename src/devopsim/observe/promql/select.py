@@ -79,14 +79,18 @@ class Block:
 
 @dataclass
 class Window:
-    """A range vector: series ``k`` holds ``t[start[k]:end[k]]`` (never empty)."""
+    """A range vector: series ``k`` holds ``t[start[k]:end[k]]`` (never empty).
+
+    Windows of several steps at once (:mod:`devopsim.observe.promql.steps`) give each
+    segment its own right edge: ``ts`` is then an array, one per segment.
+    """
 
     lids: np.ndarray
     t: np.ndarray
     v: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    ts: int  # the window's right edge (evaluation time minus offset)
+    ts: int | np.ndarray  # the window's right edge (evaluation time minus offset), ms
 
 
 class _Match:
