@@ -207,3 +207,19 @@ def test_stratified_order_is_random() -> None:
     # Shares below p are p to within 1/n, for any p (the point of stratifying).
     for p in (0.001, 0.03, 0.5, 0.97):
         assert abs(np.mean(a < p) - p) <= 1.0 / n
+
+
+def test_bucket_hist_is_searchsorted_left() -> None:
+    from devopsim.engine.flow._queue import bucket_hist
+
+    from devopsim.engine.request import layout as L
+
+    rng = np.random.default_rng(11)
+    # Values on the bounds themselves go to the bucket they bound (le semantics).
+    x = np.concatenate((rng.lognormal(-4.0, 2.0, 20000), L.PROM_BUCKETS, [0.0, 1e9]))
+    want = np.bincount(np.searchsorted(L.PROM_BUCKETS, x, side="left"), minlength=L.N_PB) * 0.25
+    got = np.zeros(L.N_PB)
+    bucket_hist(x, L.PROM_BUCKETS, got, 0.25)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError):
+        bucket_hist(x, L.PROM_BUCKETS, np.zeros(L.N_PB - 1), 1.0)

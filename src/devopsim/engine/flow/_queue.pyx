@@ -498,3 +498,24 @@ def stratified(double[::1] out, unsigned long long seed):
             tmp = out[i]
             out[i] = out[j]
             out[j] = tmp
+
+
+def bucket_hist(double[::1] x, double[::1] bounds, double[::1] out, double weight):
+    """Add ``weight`` to ``out[k]`` for each value, ``k`` the first bound ``>= x`` (Prometheus'
+    ``le`` buckets, ``np.searchsorted(bounds, x, side="left")``; the last bucket is +Inf)."""
+    cdef Py_ssize_t i, lo, hi, mid, n = x.shape[0], nb = bounds.shape[0]
+    cdef double v
+    if out.shape[0] != nb + 1:
+        raise ValueError("bucket_hist: one more bucket than bounds (+Inf)")
+    with nogil:
+        for i in range(n):
+            v = x[i]
+            lo = 0
+            hi = nb
+            while lo < hi:  # first index with bounds[index] >= v
+                mid = (lo + hi) >> 1
+                if bounds[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[lo] += weight

@@ -20,7 +20,14 @@ from typing import cast
 
 import numpy as np
 
-from devopsim.engine.flow._queue import add_pairs, add_scaled, queue_step, replica_post, replica_prep
+from devopsim.engine.flow._queue import (
+    add_pairs,
+    add_scaled,
+    bucket_hist,
+    queue_step,
+    replica_post,
+    replica_prep,
+)
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.queueing import lq_table, min_residual_ratio
@@ -712,8 +719,8 @@ class FlowPlane(FlowReplicas, FlowRouting):
             srv = cs.server[ok]
             self.srv_mean[e] = float(srv.mean()) if srv.size else 0.0
             if srv.size:
-                idx = np.searchsorted(L.PROM_BUCKETS, srv, side="left")
-                self.srv_buckets[e] = np.bincount(idx, minlength=L.N_PB) / srv.size
+                self.srv_buckets[e] = 0.0
+                bucket_hist(np.ascontiguousarray(srv), L.PROM_BUCKETS, self.srv_buckets[e], 1.0 / srv.size)
         # Circuit breakers, judged on the window's attempts (resilience4j's thresholds).
         a = self.program.arrays
         for e_cb in np.nonzero(self.cb)[0]:

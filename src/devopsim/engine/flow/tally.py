@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from devopsim.engine.flow._queue import bucket_hist
 from devopsim.engine.flow.latency import CallSamples
 from devopsim.engine.request import layout as L
 from devopsim.results.stats import lh_indices
@@ -73,9 +74,7 @@ def unit_stats(
         if okd.size:
             u["cls_lsum"][c] = f_ok * float(okd.mean())
             u["cls_hist"][c] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
-            u["cls_pb"][c] = np.bincount(
-                np.searchsorted(L.PROM_BUCKETS, okd, side="left"), minlength=L.N_PB
-            ) * (f_ok / okd.size)
+            bucket_hist(np.ascontiguousarray(okd), L.PROM_BUCKETS, u["cls_pb"][c], f_ok / okd.size)
         for j in range(plane._slo_cls.size):
             if plane._slo_cls[j] < 0 or plane._slo_cls[j] == c:
                 u["slo"][c, j] = float(np.mean(ok & (dur <= plane._slo_thr[j])))
