@@ -93,8 +93,9 @@ _N_POD = len(_POD_METRICS) + 1 + len(_PHASES) + 1 + 3
 _POD_VAR = np.array([0, 1, 3, 4, 14, 15, 16])
 _POD_STATIC = np.array([2, 5, 6, 7, 8, 9, 10, 11, 12, 13])
 # Per row of a scrape's pod values, which per-slot array it starts as (cpu area, busy, qlen,
-# occupancy area, busy area); rows 1 to 3 are computed over it.
-_POD_SRC_ROWS = np.array([0, 0, 0, 0, 1, 2, 3, 4], dtype=np.int64)
+# occupancy area, busy area); rows 1 to 3 are computed over it (row 1 from busy).
+_POD_SRC_ROWS = np.array([0, 1, 0, 0, 1, 2, 3, 4], dtype=np.int64)
+_WORK_RX_SCALE = np.array([[float(MEMORY_PER_REQUEST)], [float(REQUEST_BYTES)]])
 _POD_PLAIN = (
     "devopsim_replica_in_flight",
     "devopsim_replica_queue_length",
@@ -148,6 +149,9 @@ class Scraper:
             req = scenario.services[s].resources.requests.memory
             self._base_mem.append(0.6 * req if req else _DEFAULT_BASE_MEMORY)
         self._pod_cache: dict[Any, Any] = {}  # pod key -> its series ids (template order)
+        self._groups: dict[
+            int, tuple[Any, tuple[np.ndarray | None, ...]]
+        ] = {}  # service -> (pod keys, _group)
         self._templates: dict[int, dict[str, Any]] = {}
         self._node_cpu: dict[str, tuple[float, float, float]] = {}  # node -> (user, idle, last t)
         self._node_net: dict[str, tuple[float, float]] = {}
@@ -243,25 +247,46 @@ class Scraper:
         }
         return tm
 
-    def _pod_rows(self, pods: list[Pod], svc: int) -> np.ndarray:
-        """The series ids of each pod (rows in template order), registering new pods in bulk."""
+    def _group(self, pods: list[Pod], svc: int) -> tuple[np.ndarray | None, ...]:
+        """The series ids of service ``svc``'s pods, and where each counter child is read.
+
+        ``(pod series (rows in template order), request counters, their slots, endpoints
+        and codes, histogram buckets, sums, counts, their slots and endpoints)``; the
+        counter parts are None for a service without endpoints. New pods are registered in
+        bulk; the same pods (names, slots, labels) as last time give the same arrays.
+        """
         tm = self._template(svc)
-        keys = []
-        missing: list[int] = []
+        labels = [pod.labels() for pod in pods]
+        keys = tuple((pod.name, pod.slot, tuple(lb.values())) for pod, lb in zip(pods, labels, strict=True))
+        hit = self._groups.get(svc)
+        if hit is not None and hit[0] == keys:
+            return hit[1]
         cache = self._pod_cache
-        for k, pod in enumerate(pods):
-            labels = pod.labels()
-            key = (pod.name, pod.slot, tuple(labels.values()))
-            keys.append((key, labels))
-            if key not in cache:
-                missing.append(k)
+        missing = [k for k, key in enumerate(keys) if key not in cache]
         if missing:
-            block = self.store.series_template(tm["series"], [keys[k][1] for k in missing])
+            block = self.store.series_template(tm["series"], [labels[k] for k in missing])
             for row, k in enumerate(missing):
-                cache[keys[k][0]] = block[row]
-        if not pods:
-            return np.empty((0, len(tm["series"])), dtype=np.int64)
-        return np.stack([cache[key] for key, _ in keys])
+                cache[keys[k]] = block[row]
+        rows = np.stack([cache[key] for key in keys]) if keys else np.empty((0, len(tm["series"])), np.int64)
+        slots = np.array([p.slot for p in pods], dtype=np.int64)
+        n = slots.size
+        parts: tuple[np.ndarray | None, ...] = (rows[:, tm["pod"]],) + (None,) * 9
+        rq_idx, hs_idx = tm["rq_idx"], tm["hs_idx"]
+        if rq_idx.shape[0]:
+            parts = (
+                rows[:, tm["pod"]],
+                rows[:, tm["rq"]].ravel(),
+                np.repeat(slots, rq_idx.shape[0]),
+                np.broadcast_to(rq_idx[:, 0], (n, rq_idx.shape[0])).ravel(),
+                np.broadcast_to(rq_idx[:, 1], (n, rq_idx.shape[0])).ravel(),
+                rows[:, tm["hb"]].ravel(),
+                rows[:, tm["hs_sum"]].ravel(),
+                rows[:, tm["hs_cnt"]].ravel(),
+                np.repeat(slots, hs_idx.size),
+                np.broadcast_to(hs_idx, (n, hs_idx.size)).ravel(),
+            )
+        self._groups[svc] = (keys, parts)
+        return parts
 
     def _node_ids(self, node: Any) -> dict[str, Any]:
         key = ("node", node.name, 0, ())
@@ -310,31 +335,31 @@ class Scraper:
         nodes = self._nodes(pods)
         node_index = {n.name: i for i, n in enumerate(nodes)}
         self._nodes_now = nodes
-        rq_ids, rq_s, rq_l, rq_c = [], [], [], []
+        rq_ids: list[np.ndarray] = []
+        rq_s: list[np.ndarray] = []
+        rq_l: list[np.ndarray] = []
+        rq_c: list[np.ndarray] = []
         hb_ids: list[np.ndarray] = []
-        hs_sum, hs_cnt, hs_s, hs_l = [], [], [], []
-        pod_ids = []
+        hs_sum: list[np.ndarray] = []
+        hs_cnt: list[np.ndarray] = []
+        hs_s: list[np.ndarray] = []
+        hs_l: list[np.ndarray] = []
+        pod_ids: list[np.ndarray] = []
         behaviour = getattr(self.platform, "behaviour_of", None)
         by_svc: dict[int, list[Pod]] = {}
         for pod in pods:
             by_svc.setdefault(svc_of[pod.service], []).append(pod)
         ordered: list[Pod] = []
         for svc, group in by_svc.items():
-            tm = self._template(svc)
-            rows = self._pod_rows(group, svc)
-            slots = np.array([p.slot for p in group], dtype=np.int64)
-            n_rq = tm["rq_idx"].shape[0]
-            if n_rq:
-                rq_ids.append(rows[:, tm["rq"]].ravel())
-                rq_s.append(np.repeat(slots, n_rq))
-                rq_l.append(np.tile(tm["rq_idx"][:, 0], slots.size))
-                rq_c.append(np.tile(tm["rq_idx"][:, 1], slots.size))
-                hb_ids.append(rows[:, tm["hb"]].ravel())
-                hs_sum.append(rows[:, tm["hs_sum"]].ravel())
-                hs_cnt.append(rows[:, tm["hs_cnt"]].ravel())
-                hs_s.append(np.repeat(slots, tm["hs_idx"].size))
-                hs_l.append(np.tile(tm["hs_idx"], slots.size))
-            pod_ids.append(rows[:, tm["pod"]])
+            pod_part, *counters = self._group(group, svc)
+            assert pod_part is not None
+            pod_ids.append(pod_part)
+            if counters[0] is not None:
+                for acc, part in zip(
+                    (rq_ids, rq_s, rq_l, rq_c, hb_ids, hs_sum, hs_cnt, hs_s, hs_l), counters, strict=True
+                ):
+                    assert part is not None
+                    acc.append(part)
             ordered += group
         pods = ordered
         for pod in pods:
@@ -498,26 +523,29 @@ class Scraper:
             out.append(src.take(self._gather))
         # One row per pod metric, in the order of _POD_VAR (cpu, work, rx, tx, busy, qlen,
         # queue seconds), and the busy area as an eighth: the read ones gathered at once, the
-        # others written over their placeholder rows.
+        # others computed over what the gather put in their rows (see _POD_SRC_ROWS).
         per_slot = np.concatenate((rp.cpu_area, rp.busy, rp.qlen, rp.occ_area, rp.busy_area))
         pv = per_slot.take(self._pod_gather)
-        busy, qlen = pv[4], pv[5]
+        busy = pv[4]
+        if self._pslots.size:
+            cnt2 = rp.cnt.reshape(rp.cnt.shape[0], -1)
+            answered = cnt2.take(self._pslots, axis=0) @ self._ones  # (BLAS: fast)
+        else:
+            answered = busy
+        rx = pv[2]
+        np.add(answered, busy, out=rx)
+        rx += pv[5]  # + qlen
         if self._leaky:
             uptime = np.maximum(t - self._pstart, 0.0)
             pv[1] = self._pbase + MEMORY_PER_REQUEST * busy + self._pleak * uptime
+            rx *= REQUEST_BYTES
         else:  # no leak: the leak term would add +0.0 to a positive working set
-            np.multiply(busy, MEMORY_PER_REQUEST, out=pv[1])
+            pv[1:3] *= _WORK_RX_SCALE  # busy x MEMORY_PER_REQUEST, requests x REQUEST_BYTES
             pv[1] += self._pbase
-        if self._pslots.size:
-            answered = rp.cnt.reshape(rp.cnt.shape[0], -1)[self._pslots] @ self._ones  # (BLAS: fast)
-        else:
-            answered = busy
-        np.add(answered, busy, out=pv[2])
-        pv[2] += qlen
-        pv[2] *= REQUEST_BYTES
         np.multiply(answered, RESPONSE_BYTES, out=pv[3])
-        np.subtract(pv[6], pv[7], out=pv[6])
-        np.maximum(pv[6], 0.0, out=pv[6])
+        qsec = pv[6]
+        np.subtract(qsec, pv[7], out=qsec)  # occupancy area - busy area
+        np.maximum(qsec, 0.0, out=qsec)
         out.append(pv[:7].ravel())
         tail = self._node_values(t, pv)
         dep = self._dep
