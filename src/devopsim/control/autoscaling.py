@@ -85,6 +85,17 @@ class _HPA:
     decisions: list[Decision] = field(default_factory=list)
     desired: int = 0
     ksm_ids: np.ndarray | None = None
+    resource: str | None = None  # the resource whose request the pods report (first resource metric)
+
+
+def _resource(spec: HPA) -> str | None:
+    """The resource of the first Resource or ContainerResource metric (None: there is none)."""
+    for m in spec.metrics:
+        if m.type == "Resource" and m.resource is not None:
+            return m.resource.name
+        if m.type == "ContainerResource" and m.container_resource is not None:
+            return m.container_resource.name
+    return None
 
 
 class AutoscalingLoop:
@@ -109,6 +120,7 @@ class AutoscalingLoop:
             a = svc.autoscaler
             if isinstance(a, HPA):
                 h = _HPA(name, a, HPAController.from_spec(a), desired=sim.platform.workloads[name].desired)
+                h.resource = _resource(a)
                 labels = {"namespace": "default", "horizontalpodautoscaler": name}
                 h.ksm_ids = np.array([sim.store.series(m, labels) for m in _KSM], dtype=np.int64)
                 self.hpas.append(h)
@@ -133,12 +145,13 @@ class AutoscalingLoop:
             raise LookupError(self._engine_error)
         return self._engine.instant(expr, t)
 
-    def _reading(self, h: _HPA, m: MetricSpec, t: float) -> MetricReading:
+    def _reading(self, h: _HPA, m: MetricSpec, t: float, pods: list[PodInfo]) -> MetricReading:
         if m.type in ("Resource", "ContainerResource"):
             res = m.resource if m.type == "Resource" else m.container_resource
             assert res is not None
             ttype, target = _target(res.target)
-            samples = self.metrics.samples(res.name, h.service)  # the reading, this service's pods
+            # The reading of this service's pods, one value per pod of ``pods``, in their order.
+            samples = self.metrics.aligned(res.name, h.service, pods)
             return MetricReading(m.type, res.name, ttype, target, samples=samples)
         sel = f'service="{h.service}"'
         try:
@@ -147,8 +160,8 @@ class AutoscalingLoop:
                 ttype, target = _target(m.pods.target)
                 name = m.pods.metric.name
                 res = self._promql(f"sum by (pod) (rate({name}_total{{{sel}}}[1m]))", t)
-                samples = {s.labels["pod"]: PodSample(s.value, t, 60.0) for s in res if "pod" in s.labels}
-                return MetricReading("Pods", name, ttype, target, samples=samples)
+                per_pod = {s.labels["pod"]: PodSample(s.value, t, 60.0) for s in res if "pod" in s.labels}
+                return MetricReading("Pods", name, ttype, target, samples=per_pod)
             spec = m.object if m.type == "Object" else m.external
             assert spec is not None
             ttype, target = _target(spec.target)
@@ -187,9 +200,8 @@ class AutoscalingLoop:
         sim = self.sim
         for h in self.hpas:
             w = sim.platform.workloads[h.service]
-            readings = [self._reading(h, m, t) for m in h.spec.metrics]
-            resource = next((r.name for r in readings if r.type in ("Resource", "ContainerResource")), None)
-            pods = self._pod_infos(w, resource)
+            pods = self._pod_infos(w, h.resource)
+            readings = [self._reading(h, m, t, pods) for m in h.spec.metrics]
             current = w.desired
             d = h.ctl.reconcile(t, current, readings, pods, status_replicas=self._live_count(w))
             h.decisions.append(d)

@@ -171,6 +171,10 @@ class HPAController:
     recommendations: list[tuple[float, int]] = field(default_factory=list)
     up_events: list[_Event] = field(default_factory=list)
     down_events: list[_Event] = field(default_factory=list)
+    # (tolerance, behavior, the band they give): made again only when either is set anew.
+    _band: tuple[float, tuple[Rules, Rules] | None, Tolerances] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_spec(cls, spec: HPASpec) -> HPAController:
@@ -179,13 +183,19 @@ class HPAController:
 
     def tolerances(self) -> Tolerances:
         """The band in force: per-direction tolerances where the behavior sets them."""
+        band = self._band
+        if band is not None and band[0] == self.tolerance and band[1] is self.behavior:
+            return band[2]
         if self.behavior is None:
-            return Tolerances(self.tolerance, self.tolerance)
-        up, down = self.behavior
-        return Tolerances(
-            down=self.tolerance if down.tolerance is None else down.tolerance,
-            up=self.tolerance if up.tolerance is None else up.tolerance,
-        )
+            tol = Tolerances(self.tolerance, self.tolerance)
+        else:
+            up, down = self.behavior
+            tol = Tolerances(
+                down=self.tolerance if down.tolerance is None else down.tolerance,
+                up=self.tolerance if up.tolerance is None else up.tolerance,
+            )
+        self._band = (self.tolerance, self.behavior, tol)
+        return tol
 
     def reconcile(
         self,

@@ -15,7 +15,7 @@ integer division. Times are simulated seconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +23,7 @@ __all__ = [
     "CPU_INITIALIZATION_PERIOD",
     "INITIAL_READINESS_DELAY",
     "TOLERANCE",
+    "AlignedSamples",
     "MetricReading",
     "MetricUnavailable",
     "PodInfo",
@@ -84,6 +85,40 @@ class PodSample:
     value: float
     timestamp: float = 0.0
     window: float = 15.0
+
+
+class AlignedSamples(Mapping[str, PodSample]):
+    """Samples given in the order of the target's pods: ``pod_values[i]`` is the value of ``pods[i]``
+    (None: that pod has no sample), all stamped ``timestamp`` over ``window``.
+
+    A mapping from pod name to :class:`PodSample` like any other samples; passed with the same
+    ``pods`` sequence to :func:`replicas_for_metric`, it is read without making a
+    :class:`PodSample` per pod (the metrics-server reading of an HPA's own pods).
+    """
+
+    __slots__ = ("_pos", "pod_values", "pods", "timestamp", "window")
+
+    def __init__(
+        self, pods: Sequence[PodInfo], values: Sequence[float | None], timestamp: float, window: float
+    ) -> None:
+        if len(values) != len(pods):
+            raise ValueError(f"one value per pod expected (got {len(values)} for {len(pods)} pods)")
+        self.pods, self.pod_values, self.timestamp, self.window = pods, values, timestamp, window
+        self._pos: dict[str, int] | None = None
+
+    def __getitem__(self, name: str) -> PodSample:
+        if self._pos is None:
+            self._pos = {p.name: i for i, p in enumerate(self.pods)}
+        v = self.pod_values[self._pos[name]]
+        if v is None:
+            raise KeyError(name)
+        return PodSample(v, self.timestamp, self.window)
+
+    def __iter__(self) -> Iterator[str]:
+        return (p.name for p, v in zip(self.pods, self.pod_values, strict=True) if v is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for v in self.pod_values if v is not None)
 
 
 @dataclass(frozen=True)
@@ -197,7 +232,13 @@ def _pod_replicas(
     """Resource and Pods metrics: ``GetResourceReplicas`` / ``calcPlainMetricReplicas``."""
     if not pods:
         raise MetricUnavailable("no pods returned by selector while calculating replica count")
-    samples = reading.samples or {}
+    samples = reading.samples if reading.samples is not None else {}
+    if isinstance(samples, AlignedSamples) and samples.pods is pods:
+        fast = _aligned_replicas(
+            reading, samples, current, tol, now, cpu_initialization_period, initial_readiness_delay
+        )
+        if fast is not None:
+            return fast
     is_resource = reading.type in ("Resource", "ContainerResource")
     resource = reading.name if is_resource else None
     ready_count, unready, missing, ignored = group_pods(
@@ -262,6 +303,67 @@ def _pod_replicas(
     if (new_ratio < 1.0 and proposal > current) or (new_ratio > 1.0 and proposal < current):
         return current
     return proposal
+
+
+def _aligned_replicas(
+    reading: MetricReading,
+    samples: AlignedSamples,
+    current: int,
+    tol: Tolerances,
+    now: float,
+    cpu_initialization_period: float,
+    initial_readiness_delay: float,
+) -> int | None:
+    """:func:`_pod_replicas` where every pod counts or is ignored (none unready, none missing).
+
+    The same grouping, milli-values and integer arithmetic, in one pass over the pods and
+    their aligned values; None where that case does not hold (a pod unready or without a
+    sample, a missing request, no pod counted), for the general path to decide.
+    """
+    is_resource = reading.type in ("Resource", "ContainerResource")
+    cpu_rules = is_resource and reading.name == "cpu"
+    utilization_mode = is_resource and reading.target_type == "Utilization"
+    ts, window = samples.timestamp, samples.window
+    total = 0  # milli-values of the pods counted
+    req_total = 0  # their requests, milli-units (utilization)
+    count = 0
+    last_req: float | None = None
+    last_milli = 0
+    for pod, value in zip(samples.pods, samples.pod_values, strict=True):
+        req = pod.request
+        if utilization_mode and req is None:
+            return None
+        if pod.deleting or pod.phase == "Failed":
+            continue  # ignored
+        if pod.phase == "Pending" or value is None:
+            return None  # unready, or missing
+        if cpu_rules:
+            start, ready_since = pod.start, pod.ready_since
+            if ready_since is None or start is None:
+                return None
+            if start + cpu_initialization_period > now:
+                if (not pod.ready) or ts < ready_since + window:
+                    return None
+            elif (not pod.ready) and start + initial_readiness_delay > ready_since:
+                return None
+        total += _milli(value)
+        if utilization_mode:
+            assert req is not None
+            if req != last_req:  # the pods of a workload mostly share one request
+                last_req, last_milli = req, _milli(req)
+            req_total += last_milli
+        count += 1
+    if not count:
+        return None
+    if utilization_mode:
+        if req_total == 0:
+            return None
+        ratio = ((total * 100) // req_total) / int(reading.target)
+    else:
+        ratio = (total // count) / _milli(reading.target)
+    if tol.within(ratio):
+        return current
+    return math.ceil(ratio * count)
 
 
 def _ready_running(pods: Sequence[PodInfo]) -> int:

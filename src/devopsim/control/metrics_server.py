@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devopsim.control.hpa_metrics import PodSample
+from devopsim.control.hpa_metrics import AlignedSamples, PodInfo, PodSample
 from devopsim.model.platform import PodPhase
 from devopsim.observe.scrape import MEMORY_PER_REQUEST
 
@@ -87,6 +87,8 @@ class _Index:
     slots: np.ndarray
     base: np.ndarray
     services: dict[str, tuple[dict[str, int], np.ndarray]]
+    every: np.ndarray = field(default_factory=lambda: _EMPTY)  # all rows (each read once read twice)
+    all_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # all True, shared
 
 
 _NO_SAMPLES = PodSamples({}, [], _EMPTY, np.zeros(0), np.zeros(0, dtype=bool), 0.0, 0.0)
@@ -116,6 +118,9 @@ class MetricsServer:
     _has: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _window: float = 0.0
     _views: dict[tuple[str, str], dict[str, PodSample]] = field(default_factory=dict)
+    # Per service: the rows of an autoscaler's pods (by position; -1: not read), for an index
+    # and a pods list (see aligned).
+    _aligned_rows: dict[str, tuple[_Index, Sequence[PodInfo], int, list[int]]] = field(default_factory=dict)
 
     def attach(self, sim: Simulation, services: Sequence[str] | None = None) -> None:
         """Read the plane every ``resolution`` seconds from t = 0 (before same-time autoscaler syncs).
@@ -166,6 +171,8 @@ class MetricsServer:
                     seen[i] = True
         self._area, self._seen = area, seen
         idx = _Index(plat.generation, names, pos, np.array(slots, dtype=np.int64), np.array(base), services)
+        idx.every = np.arange(len(names), dtype=np.int64)
+        idx.all_seen = np.ones(len(names), dtype=bool)
         self._index = idx
         return idx
 
@@ -181,7 +188,7 @@ class MetricsServer:
         area = np.asarray(rp.cpu_area[idx.slots], dtype=np.float64)
         last = self._t_last
         if last is not None and t > last:
-            has = self._seen.copy()
+            has = self._seen  # (never written to: a new array when the pods change)
             window = t - last
             cpu = np.maximum(area - self._area, 0.0) / window
         else:
@@ -189,14 +196,43 @@ class MetricsServer:
             window = 0.0
             cpu = np.zeros(area.size)
         mem = idx.base + MEMORY_PER_REQUEST * np.asarray(rp.busy[idx.slots], dtype=np.float64)
-        rows = np.flatnonzero(has)
+        rows = idx.every if has is idx.all_seen else np.flatnonzero(has)
         self.cpu = PodSamples(idx.pos, idx.names, rows, cpu, has, t, window)
         self.memory = PodSamples(idx.pos, idx.names, rows, mem, has, t, 0.0)
         self._cpu, self._mem, self._has, self._window = cpu, mem, has, window
-        self._views = {}
+        if self._views:
+            self._views = {}
         self._t_last, self._area = t, area
-        self._seen = np.ones(area.size, dtype=bool)
+        self._seen = idx.all_seen
         self._schedule(sim, t + self.resolution)
+
+    def aligned(self, resource: str, service: str, pods: Sequence[PodInfo]) -> AlignedSamples:
+        """The last reading's ``cpu`` or ``memory`` samples of ``pods`` (the service's pods as an
+        autoscaler sees them), one value per pod in their order: what :meth:`samples` gives for
+        each, without a :class:`PodSample` per pod."""
+        idx = self._index
+        t = self._t_last
+        if idx is None or t is None or service not in idx.services:
+            return AlignedSamples(pods, [None] * len(pods), 0.0, 0.0)
+        hit = self._aligned_rows.get(service)
+        if hit is not None and hit[0] is idx and hit[1] is pods:
+            first, rel = hit[2], hit[3]
+        else:
+            own, rows = idx.services[service]
+            first = int(rows[0]) if rows.size else 0
+            rel = [own[p.name] - first if p.name in own else -1 for p in pods]
+            self._aligned_rows[service] = (idx, pods, first, rel)
+        end = first + len(idx.services[service][0])
+        if resource == "cpu":
+            vals, window = self._cpu[first:end].tolist(), self._window
+        else:
+            vals, window = self._mem[first:end].tolist(), 0.0
+        if self._has is idx.all_seen:
+            values: list[float | None] = [vals[r] if r >= 0 else None for r in rel]
+        else:
+            has = self._has[first:end].tolist()
+            values = [vals[r] if r >= 0 and has[r] else None for r in rel]
+        return AlignedSamples(pods, values, t, window)
 
     def samples(self, resource: str, service: str) -> dict[str, PodSample]:
         """The last reading's ``cpu`` or ``memory`` samples of one service's pods (made once per reading)."""

@@ -1,0 +1,170 @@
+"""The HPA's reading of metrics-server samples aligned with its pods, against the general path.
+
+The autoscaling loop hands the replica calculation its pods' samples as one value per pod
+(:class:`AlignedSamples`), which it reads in one pass without a :class:`PodSample` per pod.
+The general path (a plain ``{pod: PodSample}`` mapping, the one the hand-computed tables of
+``test_hpa_table`` check) must give the same proposal, or the same error, for any pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from devopsim import simulate
+from devopsim.control import hpa_metrics
+from devopsim.control.hpa_metrics import (
+    AlignedSamples,
+    MetricReading,
+    MetricUnavailable,
+    PodInfo,
+    PodSample,
+    Tolerances,
+    replicas_for_metric,
+)
+from devopsim.control.metrics_server import MetricsServer
+from tests.control.test_hpa_loop import _scenario
+from tests.observe.test_scrape import _checkout_short
+
+NOW = 1000.0
+
+# Mostly pods that count (running, ready, started long ago, with a sample), so that most
+# examples take the aligned path; the rest cover each way out of it.
+times = st.sampled_from([0.0, 0.0, 0.0, 0.0, None, 500.0, 690.0, 700.0, 701.0, 960.0, 985.0, 990.0])
+pod_infos = st.builds(
+    PodInfo,
+    name=st.just(""),
+    phase=st.sampled_from(["Running"] * 8 + ["Pending", "Failed"]),
+    ready=st.sampled_from([True] * 5 + [False]),
+    deleting=st.sampled_from([False] * 8 + [True]),
+    start=times,
+    ready_since=times,
+    request=st.sampled_from([0.5] * 6 + [0.25, 1.0, 0.0, None]),
+)
+healthy = st.builds(
+    PodInfo,
+    name=st.just(""),
+    ready=st.sampled_from([True, True, True, False]),
+    start=st.sampled_from([0.0, 500.0, 701.0]),
+    ready_since=st.sampled_from([0.0, 20.0, 980.0]),
+    request=st.sampled_from([0.5, 0.25, 1.0]),
+)
+# Usages near the targets' tolerance bands (0.35 cores is 70 % of 500m; 0.3 the AverageValue).
+near = st.sampled_from([0.3, 0.33, 0.3305, 0.331, 0.27, 0.2695, 0.35, 0.385, 0.3851, 0.315, 0.3149])
+values = st.one_of(
+    st.floats(0.0, 3.0),
+    st.floats(0.0, 3.0),
+    st.sampled_from([0.35, 0.1749999, 0.3500001, 0.0]),
+    st.none(),
+)
+
+
+def _proposal(reading: MetricReading, pods: list[PodInfo], current: int, tol: Tolerances) -> Any:
+    try:
+        return replicas_for_metric(reading, pods, current, NOW, tol)
+    except MetricUnavailable as e:
+        return f"error: {e}"
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@example(  # 661m over 2 pods: 330m each (integer division), exactly 10 % over the target
+    pods=[(PodInfo(""), 0.3305), (PodInfo(""), 0.33)],
+    kind=("Resource", "cpu", "AverageValue", 0.3),
+    current=2,
+    tolerance=0.1,
+    window=15.0,
+)
+@example(  # 1399m x 100 // 2000m = 69 % of a 70 % target: within the band
+    pods=[(PodInfo("", request=1.0), 0.7), (PodInfo("", request=1.0), 0.699)],
+    kind=("Resource", "cpu", "Utilization", 70.0),
+    current=2,
+    tolerance=0.0,
+    window=15.0,
+)
+@given(
+    pods=st.one_of(
+        st.lists(st.tuples(healthy, st.one_of(st.floats(0.0, 3.0), near)), min_size=1, max_size=6),
+        st.lists(st.tuples(st.one_of(healthy, pod_infos), values), max_size=6),
+    ),
+    kind=st.sampled_from(
+        [
+            ("Resource", "cpu", "Utilization", 70.0),
+            ("Resource", "cpu", "AverageValue", 0.3),
+            ("Resource", "memory", "Utilization", 50.0),
+            ("ContainerResource", "cpu", "Utilization", 60.0),
+            ("Pods", "rps", "AverageValue", 2.0),
+        ]
+    ),
+    current=st.integers(1, 10),
+    tolerance=st.sampled_from([0.1, 0.0, 0.5]),
+    window=st.sampled_from([15.0, 0.0, 30.0]),
+)
+def test_aligned_samples_give_what_the_general_path_gives(
+    pods: list[tuple[PodInfo, float | None]],
+    kind: tuple[Any, str, Any, float],
+    current: int,
+    tolerance: float,
+    window: float,
+) -> None:
+    infos = [PodInfo(**{**p.__dict__, "name": f"p{i}"}) for i, (p, _) in enumerate(pods)]
+    vals = [v for _, v in pods]
+    ts = NOW - 5.0
+    plain = {p.name: PodSample(v, ts, window) for p, v in zip(infos, vals, strict=True) if v is not None}
+    aligned = AlignedSamples(infos, vals, ts, window)
+    assert dict(aligned) == plain
+    mtype, name, target_type, target = kind
+    tol = Tolerances(tolerance, tolerance)
+    general = _proposal(MetricReading(mtype, name, target_type, target, samples=plain), infos, current, tol)
+    fast = _proposal(MetricReading(mtype, name, target_type, target, samples=aligned), infos, current, tol)
+    assert fast == general
+
+
+def test_aligned_samples_need_one_value_per_pod() -> None:
+    with pytest.raises(ValueError, match="one value per pod"):
+        AlignedSamples([PodInfo("a")], [], 0.0, 15.0)
+
+
+def _runs(scenario: Callable[[], Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    fast = simulate(scenario())
+    with monkeypatch.context() as m:
+        m.setattr(hpa_metrics, "_aligned_replicas", lambda *a, **k: None)  # always the general path
+        general = simulate(scenario())
+    return fast, general
+
+
+@pytest.mark.parametrize("plane", ["flow", "request"])
+def test_hpa_runs_decide_as_the_general_path(plane: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, general = _runs(lambda: _scenario(plane), monkeypatch)
+    assert fast.events == general.events
+    assert fast.summary == general.summary
+
+
+def test_checkout_hpas_decide_as_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, general = _runs(lambda: _checkout_short(nodes=True), monkeypatch)
+    scales = [e for e in fast.events if e["kind"] == "hpa.scale"]
+    assert len(scales) > 5
+    assert fast.events == general.events
+    assert fast.summary["autoscalers"] == general.summary["autoscalers"]
+
+
+def test_metrics_server_aligned_reading_is_its_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    # At every sync of checkout's HPAs (pods starting, ready, terminating), the aligned reading
+    # holds exactly the samples metrics-server serves for those pods.
+    aligned = MetricsServer.aligned
+    checked = []
+
+    def both(self: MetricsServer, resource: str, service: str, pods: Any) -> AlignedSamples:
+        got = aligned(self, resource, service, pods)
+        names = {p.name for p in pods}
+        want = {k: v for k, v in self.samples(resource, service).items() if k in names}
+        assert dict(got) == want
+        checked.append(len(want))
+        return got
+
+    monkeypatch.setattr(MetricsServer, "aligned", both)
+    simulate(_checkout_short(nodes=False))
+    assert len(checked) == 2 * (25 * 4 - 1) and sum(checked) > 0  # syncs at 15 s ... 1485 s
