@@ -25,7 +25,7 @@ evaluation that exceeds it, as Prometheus does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +122,8 @@ class AlertingRule:
             ValueError: two samples give the same alert label set, or ``limit`` is exceeded
                 (Prometheus fails the evaluation; the state is then as described there).
         """
+        if not self.active and isinstance(result, list) and not result:
+            return []  # nothing pending, firing or remembered, and nothing new
         r = self.rule
         new: dict[tuple[tuple[str, str], ...], Alert] = {}
         for labels, value in _samples(result):
@@ -236,14 +238,23 @@ class GroupEvaluator:
             if r.kind == "alert"
         }
 
-    def _write(self, ts: float, rows: list[tuple[str, dict[str, str], float]]) -> None:
+    def _write(self, ts: float, rows: list[tuple[str, dict[str, str], float]], slot: int | None) -> None:
         if not rows:
             return
         ids = np.array([self.store.series(m, lb) for m, lb, _ in rows], dtype=np.int64)
-        self.store.append(ts, ids, np.array([v for _, _, v in rows], dtype=np.float64))
+        self.store.append(ts, ids, np.array([v for _, _, v in rows], dtype=np.float64), slot=slot)
 
-    def _record(self, ts: float, rule: RuleDef) -> None:
-        result = _samples(self.query(rule.expr, ts - self.group.query_offset))
+    def _result(self, ts: float, i: int, results: Sequence[Any] | None) -> Any:
+        """Rule ``i``'s expression at ``ts``: given, or queried now; a given error is raised."""
+        if results is None:
+            return self.query(self.group.rules[i].expr, ts - self.group.query_offset)
+        out = results[i]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def _record(self, ts: float, rule: RuleDef, result_: Any, slot: int | None) -> None:
+        result = _samples(result_)
         labels_add = {**self.group.labels, **rule.labels}
         rows: list[tuple[str, dict[str, str], float]] = []
         seen: set[tuple[tuple[str, str], ...]] = set()
@@ -261,23 +272,30 @@ class GroupEvaluator:
             rows.append((rule.name, lb, value))
         if self.group.limit > 0 and len(rows) > self.group.limit:
             raise ValueError(f"exceeded limit {self.group.limit} with {len(rows)} series")
-        self._write(ts, rows)
+        self._write(ts, rows, slot)
 
-    def eval(self, ts: float) -> tuple[list[RuleEvent], list[Alert]]:
-        """Evaluate every rule at ``ts``; return the events and the alerts to send."""
+    def eval(
+        self, ts: float, results: Sequence[Any] | None = None, slot: int | None = None
+    ) -> tuple[list[RuleEvent], list[Alert]]:
+        """Evaluate every rule at ``ts``; return the events and the alerts to send.
+
+        ``results`` holds each rule's expression result at ``ts - query_offset`` (or the error
+        its query raised) when computed beforehand; else each rule queries when its turn comes.
+        ``slot`` places the rows written in the store's append order (``MetricStore.reserve``).
+        """
         events: list[RuleEvent] = []
         send: list[Alert] = []
         g = self.group
         for i, rule in enumerate(g.rules):
             try:
                 if rule.kind == "record":
-                    self._record(ts, rule)
+                    self._record(ts, rule, self._result(ts, i, results), slot)
                     continue
                 ar = self.alerting[i]
-                result = self.query(rule.expr, ts - g.query_offset)
+                result = self._result(ts, i, results)
                 for ev in ar.eval(ts, result, g.limit):
                     events.append(RuleEvent(ev.kind, ev.t, ev.rule, g.name, ev.labels, ev.value, ev.alert))
-                self._write(ts, ar.series())
+                self._write(ts, ar.series(), slot)
                 send += ar.to_send(ts, self.interval)
             except (ValueError, ConfigError) as exc:  # a failed query or a broken invariant
                 events.append(RuleEvent("error", ts, rule.name, g.name, message=str(exc)))

@@ -25,20 +25,39 @@ A rule that selects a metric the run never had (no scrape, recording rule
 or alert wrote a series of that name) is an error at the end of the run:
 a :class:`~devopsim.observe.rules.files.RuleFileError` naming the file,
 line and metric, with the closest known names.
+
+Evaluations are computed in batches, not when due (:attr:`RulesLoop.mode`): a due
+evaluation only notes its time, where its events go in the log and where its rows go in
+the store's append order. The noted ones are computed together when enough have piled up,
+before anything reads the log or the store (a PromQL query of another loop, the results,
+a new series: both declare the batch owed, see ``MetricStore.owe`` and ``EventLog.owe``)
+and at the end of the run. In a batch, each expression of a group that reads nothing rules
+write is evaluated for all of the group's times at once (``Engine.instant_many``); then
+every evaluation runs in the order it was due, with the alert life cycle step by step, its
+rows written at their places and its events inserted at theirs. A group that reads
+``ALERTS``, ``ALERTS_FOR_STATE``, a recorded series or any series by a selector without a
+fixed name queries as each evaluation comes, after the earlier ones wrote. So the run's
+events, summary and store are those of evaluating every rule when due (``mode =
+"instant"``, kept as the reference). Batches are not used where the store may downsample
+during the run (a retention, or past half its raw budget): the evaluations then run when due.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import quote_plus
 
 from devopsim.errors import Issue
 from devopsim.export.openmetrics import run_start
+from devopsim.observe.promql import PromQLError
+from devopsim.observe.promql.engine import selected_metrics
 from devopsim.observe.rules.evaluator import Alert, GroupEvaluator, RuleEvent
 from devopsim.observe.rules.files import GroupDef, RuleFileError, selector_metrics
 from devopsim.observe.rules.load import scenario_rule_groups
+from devopsim.results.events import EventLog
 from devopsim.scenario.base import suggest
 
 if TYPE_CHECKING:
@@ -73,10 +92,51 @@ def _target_name(n: Notify) -> str:
     return f"{n.kind}:{n.to or n.url or ''}".rstrip(":")
 
 
+Emit = Callable[..., None]  # (t, kind, **fields), as EventLog.emit
+
+
+class _Due(NamedTuple):
+    """An evaluation noted when due: its time, group, place in the log and in the store."""
+
+    t: float
+    ev: GroupEvaluator
+    mark: int
+    slot: int
+
+
+class _Records:
+    """Events of one late evaluation, made as :meth:`EventLog.emit` makes them."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, t: float, kind: str, **fields: Any) -> None:
+        self.records.append(EventLog.record(t, kind, **fields))
+
+
+def _reads_rule_output(groups: list[GroupDef], g: GroupDef) -> bool:
+    """Whether a rule of ``g`` may read a series some rule writes (or any, by a selector
+    without a fixed metric name)."""
+    written = {"ALERTS", "ALERTS_FOR_STATE"} | {r.name for h in groups for r in h.rules if r.kind == "record"}
+    for r in g.rules:
+        try:
+            names = selected_metrics(r.expr)
+        except PromQLError:  # it fails at every evaluation, reading nothing
+            continue
+        if names is None or names & written:
+            return True
+    return False
+
+
 class RulesLoop:
     """Evaluates the scenario's alerting and recording rules (see the module docstring)."""
 
     name = "rules"
+    #: ``batched``: evaluations computed in batches (the module docstring); ``instant``: each
+    #: one when due, rule by rule with instant queries (the reference batches must equal).
+    mode: ClassVar[str] = "batched"
+    #: a batch is computed when this many evaluations are noted
+    max_pending: ClassVar[int] = 240
 
     def __init__(self) -> None:
         self.groups: list[GroupDef] = []
@@ -86,6 +146,10 @@ class RulesLoop:
         self.evaluations = 0
         self.errors = 0
         self.notified: dict[str, dict[str, int]] = {}
+        self._defer = False
+        self._pending: list[_Due] = []
+        self._in_order: set[int] = set()  # evaluators (by id) that query as each evaluation comes
+        self._flushing = False
 
     def attach(self, sim: Simulation) -> None:
         """Load the rules and schedule each group's first evaluation at t = 0."""
@@ -116,32 +180,99 @@ class RulesLoop:
                 self.external_url,
             )
             self.evaluators.append(ev)
+            if _reads_rule_output(self.groups, g):
+                self._in_order.add(id(ev))
             sim.clock.schedule(0.0, partial(self._eval, sim=sim, ev=ev), priority=EVAL_PRIORITY)
+        if self.mode not in ("batched", "instant"):
+            raise ValueError(f"RulesLoop.mode must be batched or instant, not {self.mode!r}")
+        self._defer = self.mode == "batched" and not sim.store.compaction_near()
+        self._settle = partial(self._flush, sim)
 
     def _query(self, expr: str, t: float) -> Any:
         return self.engine.instant(expr, t)
 
     def _eval(self, t: float, *, sim: Simulation, ev: GroupEvaluator) -> None:
-        events, send = ev.eval(t)
-        self.evaluations += 1
-        for e in events:
-            self._record(sim, e)
-        if send and self.notify:
-            self._post(sim, t, ev, send)
+        if self._defer and sim.store.compaction_near():
+            self._flush(sim)
+            self._defer = False
+        if self._defer:
+            self._pending.append(_Due(t, ev, sim.log.mark(), sim.store.reserve()))
+        else:
+            self._run(sim, t, ev, None, None, sim.log.emit)
         nxt = t + ev.interval
         if nxt < self.duration:
             sim.clock.schedule(nxt, partial(self._eval, sim=sim, ev=ev), priority=EVAL_PRIORITY)
+        if not self._pending:
+            return
+        if len(self._pending) >= self.max_pending:
+            self._flush(sim)
+            return
+        sim.store.owe(self._settle, t)
+        sim.log.owe(self._settle)
 
-    def _record(self, sim: Simulation, e: RuleEvent) -> None:
+    def _run(
+        self,
+        sim: Simulation,
+        t: float,
+        ev: GroupEvaluator,
+        results: list[Any] | None,
+        slot: int | None,
+        emit: Emit,
+    ) -> None:
+        """One evaluation of ``ev`` at ``t``: the rules, their events and notifications."""
+        events, send = ev.eval(t, results, slot)
+        self.evaluations += 1
+        for e in events:
+            self._record(emit, e)
+        if send and self.notify:
+            self._post(emit, t, ev, send)
+
+    def _flush(self, sim: Simulation) -> None:
+        """Compute the noted evaluations (see the module docstring)."""
+        if self._flushing or not self._pending:
+            return
+        self._flushing = True
+        try:
+            sim.store.settle()  # the other debt is this one: clear it
+            sim.log.settle()
+            due, self._pending = self._pending, []
+            times: dict[int, list[float]] = {}
+            for d in due:
+                times.setdefault(id(d.ev), []).append(d.t)
+            given: dict[int, list[list[Any]]] = {}  # evaluator -> per step, each rule's result
+            for ev in self.evaluators:
+                ts = times.get(id(ev))
+                if ts is None or id(ev) in self._in_order:
+                    continue
+                at = [t - ev.group.query_offset for t in ts]
+                per_rule = [self.engine.instant_many(r.expr, at) for r in ev.group.rules]
+                given[id(ev)] = [list(step) for step in zip(*per_rule, strict=True)]
+            step: dict[int, int] = {}
+            chunks: list[tuple[int, list[dict[str, Any]]]] = []
+            for d in due:
+                recs = _Records()
+                results = None
+                if id(d.ev) in given:
+                    k = step.get(id(d.ev), 0)
+                    step[id(d.ev)] = k + 1
+                    results = given[id(d.ev)][k]
+                self._run(sim, d.t, d.ev, results, d.slot, recs.emit)
+                if recs.records:
+                    chunks.append((d.mark, recs.records))
+            sim.log.insert(chunks)
+        finally:
+            self._flushing = False
+
+    def _record(self, emit: Emit, e: RuleEvent) -> None:
         if e.kind == "error":
             self.errors += 1
-            sim.log.emit(e.t, "rule.error", rule=e.rule, group=e.group, error=e.message)
+            emit(e.t, "rule.error", rule=e.rule, group=e.group, error=e.message)
             return
         a = e.alert
         assert a is not None
         fields: dict[str, Any] = {"alertname": e.rule, "group": e.group, "labels": dict(e.labels)}
         if e.kind == "pending":
-            sim.log.emit(e.t, "alert.pending", **fields, value=e.value)
+            emit(e.t, "alert.pending", **fields, value=e.value)
         elif e.kind == "firing":
             ep = {
                 "name": e.rule,
@@ -155,16 +286,16 @@ class RulesLoop:
             }
             self.episodes.append(ep)
             self._open[id(a)] = ep
-            sim.log.emit(e.t, "alert.firing", **fields, value=e.value, pending_at=a.active_at)
+            emit(e.t, "alert.firing", **fields, value=e.value, pending_at=a.active_at)
         elif e.kind == "resolved":
             ep2 = self._open.pop(id(a), None)
             if ep2 is not None:
                 ep2["resolved_at"] = e.t
-            sim.log.emit(e.t, "alert.resolved", **fields, firing_at=a.fired_at)
+            emit(e.t, "alert.resolved", **fields, firing_at=a.fired_at)
         else:
-            sim.log.emit(e.t, "alert.inactive", **fields, pending_at=a.active_at)
+            emit(e.t, "alert.inactive", **fields, pending_at=a.active_at)
 
-    def _post(self, sim: Simulation, t: float, ev: GroupEvaluator, send: list[Alert]) -> None:
+    def _post(self, emit: Emit, t: float, ev: GroupEvaluator, send: list[Alert]) -> None:
         exprs = {r.name: r.expr for r in ev.group.rules}
         for n in self.notify:
             chosen = [
@@ -189,7 +320,7 @@ class RulesLoop:
                 target["to"] = n.to
             if n.url:
                 target["url"] = n.url
-            sim.log.emit(t, "alert.notify", target=target, path="/api/v2/alerts", body=body)
+            emit(t, "alert.notify", target=target, path="/api/v2/alerts", body=body)
 
     def _unknown_metrics(self, sim: Simulation) -> list[Issue]:
         known = set(sim.store.metric_names) | {"ALERTS", "ALERTS_FOR_STATE"}
@@ -222,6 +353,7 @@ class RulesLoop:
         """
         if not self.groups:
             return
+        self._flush(sim)
         issues = self._unknown_metrics(sim)
         if issues:
             raise RuleFileError(issues)
