@@ -71,3 +71,19 @@ def test_overloaded_service_is_restarted_at_the_third_failed_run(plane: str) -> 
     assert {e["pod"].split("-")[0] for e in stops} == {"api"}
     exits = [e for e in r.events if e["kind"] == "pod.container_exit"]
     assert r.summary["pods"]["liveness_kills"] == len(exits)
+
+
+@pytest.mark.parametrize("plane", ["flow", "request"])
+def test_a_replica_out_of_the_set_drains_its_queue_before_it_is_ready_again(plane: str) -> None:
+    """Out of the set, a replica gets no arrivals but still serves what it had queued.
+
+    At 15 s each ``api`` replica holds 30/s x 15 s = 450 requests; it drains at 2 / 100 ms =
+    20/s. A probe passes once ``(queued + 1) x 100 ms / 2 <= 1 s``, i.e. 19 queued, at
+    15 + (450 - 19) / 20 = 36.55 s; the next run is at 40 s (successThreshold 1): Ready then.
+    (The flow plane once dropped the whole backlog when arrivals stopped: Ready at 20 s.)
+    """
+    sc = _scenario(plane, "readiness")
+    sc["duration"] = "45s"
+    r = simulate(sc)
+    back = [e["t"] for e in r.events if e["kind"] == "pod.ready" and e["service"] == "api" and e["t"] > 15.0]
+    assert back and min(back) == 40.0

@@ -40,3 +40,31 @@ def test_rate_at_capacity_stays_finite(rel: float, backlog: float, phi: float) -
     kept = served[0] + rejected[0] + dropped[0] + (n[0] - n0) + (b[0] - b0)
     assert kept == pytest.approx(lam[0] * dt, rel=1e-3)
     assert 0.0 <= pwait[0] <= 1.0
+
+
+def test_backlog_drains_when_arrivals_stop() -> None:
+    """A replica with a backlog and no more arrivals (it left the load-balancing set) serves
+    its queue at c mu; none of it is dropped while it can be served within the timeout."""
+    c, hold, tmo, dt = 2, 0.1, 30.0, 5.0
+    cap = c / hold
+    n = np.array([c * 0.999])
+    b = np.array([400.0])  # < c mu T = 600
+    out = [np.zeros(1) for _ in range(10)]
+    queue_step(
+        np.array([0.0]),
+        np.array([hold]),
+        np.array([1.0]),
+        np.array([c]),
+        np.array([-1]),
+        np.array([tmo]),
+        np.array([0]),
+        np.ascontiguousarray(lq_table(c)[None, :]),
+        dt,
+        n,
+        b,
+        *out,
+    )
+    served, rejected, dropped = out[0][0], out[1][0], out[2][0]
+    assert dropped == 0.0 and rejected == 0.0
+    assert served == pytest.approx(cap * dt)
+    assert b[0] == pytest.approx(400.0 - cap * dt)

@@ -206,10 +206,14 @@ def queue_step(double[::1] lam, double[::1] hold, double[::1] phi, long[::1] con
                     if b2 < 0.0:
                         b2 = 0.0
                     # The backlog cannot hold more than the requests a timeout lets wait,
-                    # nor more than the queue's places.
+                    # nor more than the queue's places. In overload the head is as old as
+                    # the timeout, so the backlog holds the last ``T`` seconds of arrivals;
+                    # once arrivals fall below capacity (or stop: the replica left the
+                    # load-balancing set) it drains, and holds what can still be served
+                    # within ``T``: ``cμT``, never less.
                     room = INFINITY
                     if tmo[r] > 0.0:
-                        room = lam_in * tmo[r]
+                        room = (lam_in if lam_in > cap else cap) * tmo[r]
                     if b2 > room:
                         drp += b2 - room
                         b2 = room
