@@ -472,16 +472,17 @@ class Scraper:
         o_served, o_cum, nb = self._src_offsets
         rq_on = self._rq[self._rq_vis]
         hs_on = self._hs[hv]
-        v = hs_on.size
-        # The visible histograms' buckets, bucket-major (rows of the running sum), then where
-        # each series reads its cumulative bucket, its sum and its count.
-        self._hist_at = (hs_on[None, :] * nb + np.arange(nb)[:, None]).ravel()
-        cum = (o_cum + np.arange(nb)[None, :] * v + np.arange(v)[:, None]).ravel()
-        o_sum = o_cum + nb * v
-        self._gather = np.concatenate([rq_on, cum, o_sum + hs_on, o_served + hs_on])
+        # The visible histograms' buckets (a row of nb per series), then where each visible
+        # series reads its value: request counters, cumulative buckets, sums, counts; then
+        # where the hidden ones are read (to find those incremented since).
+        self._hist_at = (hs_on[:, None] * nb + np.arange(nb)).ravel()
+        o_sum = o_cum + self._hist_at.size
         self._hidden_rq = np.flatnonzero(~self._rq_vis)
         self._hidden_hs = np.flatnonzero(~hv)
-        self._hidden = np.concatenate([self._rq[self._hidden_rq], o_served + self._hs[self._hidden_hs]])
+        hidden = [self._rq[self._hidden_rq], o_served + self._hs[self._hidden_hs]]
+        visible = [rq_on, o_cum + np.arange(self._hist_at.size), o_sum + hs_on, o_served + hs_on]
+        self._n_visible = sum(a.size for a in visible)
+        self._gather = np.concatenate(visible + hidden)
 
     # -- scrape ------------------------------------------------------------------------------
 
@@ -492,14 +493,8 @@ class Scraper:
         cnt = rp.cnt
         served = cnt[:, :, L.CODE_200] + cnt[:, :, L.CODE_500]  # answered, timed
         nb = self._src_offsets[2]
-        cum = rp.lat_hist.ravel().take(self._hist_at).reshape(nb, self._hist_at.size // nb)
-        add = np.add
-        # The running sum over buckets, one bucket row at a time (a cumsum over the short
-        # last axis costs far more; the additions are the same, in the same order).
-        prev = cum[0]
-        for row in cum[1:]:
-            add(prev, row, out=row)
-            prev = row
+        cum = rp.lat_hist.ravel().take(self._hist_at).reshape(-1, nb)
+        np.add.accumulate(cum, axis=1, out=cum)  # (the additions of a cumsum, in place)
         return np.concatenate((cnt.ravel(), served.ravel(), cum.ravel(), rp.lat_sum.ravel()))
 
     def _values(self, t: float) -> np.ndarray:
@@ -510,17 +505,18 @@ class Scraper:
         rp = self.plane.replicas
         out: list[Any] = []
         if self._rq is not None and self._hs is not None:
-            src = self._counter_sources(rp)
-            if self._hidden.size:
-                # Counter children appear once first incremented (as a client library's do).
-                now_on = src.take(self._hidden) > 0
-                if now_on.any():
-                    k = self._hidden_rq.size
-                    self._rq_vis[self._hidden_rq[now_on[:k]]] = True
-                    self._hs_vis[self._hidden_hs[now_on[k:]]] = True
-                    self._refresh_visible()
-                    src = self._counter_sources(rp)
-            out.append(src.take(self._gather))
+            got = self._counter_sources(rp).take(self._gather)
+            n = self._n_visible
+            # Counter children appear once first incremented (as a client library's do).
+            now_on = got[n:] > 0
+            if np.count_nonzero(now_on):
+                k = self._hidden_rq.size
+                self._rq_vis[self._hidden_rq[now_on[:k]]] = True
+                self._hs_vis[self._hidden_hs[now_on[k:]]] = True
+                self._refresh_visible()
+                got = self._counter_sources(rp).take(self._gather)
+                n = self._n_visible
+            out.append(got[:n])
         # One row per pod metric, in the order of _POD_VAR (cpu, work, rx, tx, busy, qlen,
         # queue seconds), and the busy area as an eighth: the read ones gathered at once, the
         # others computed over what the gather put in their rows (see _POD_SRC_ROWS).
@@ -614,8 +610,8 @@ class Scraper:
         st = self._nstate
         assert st is not None
         if self._one_node:  # one node holding every pod (the implicit one): plain sums
-            used, _, nrx, ntx = delta.sum(axis=1).tolist()
-            ws = float(pv[1].sum())
+            used, _, nrx, ntx = np.add.reduce(delta, axis=1).tolist()  # (= sum(axis=1))
+            ws = float(np.add.reduce(pv[1]))
             (u,), (i,), (t0,), (r,), (x,) = st
             u += used
             i += max(0.0, self._ncores1 * max(t - t0, 0.0) - used)  # idle: the rest
