@@ -63,9 +63,9 @@ values = st.one_of(
 )
 
 
-def _proposal(reading: MetricReading, pods: list[PodInfo], current: int, tol: Tolerances) -> Any:
+def _proposal(reading: MetricReading, pods: list[PodInfo], current: int, tol: Tolerances, now: float) -> Any:
     try:
-        return replicas_for_metric(reading, pods, current, NOW, tol)
+        return replicas_for_metric(reading, pods, current, now, tol)
     except MetricUnavailable as e:
         return f"error: {e}"
 
@@ -111,16 +111,23 @@ def test_aligned_samples_give_what_the_general_path_gives(
     window: float,
 ) -> None:
     infos = [PodInfo(**{**p.__dict__, "name": f"p{i}"}) for i, (p, _) in enumerate(pods)]
-    vals = [v for _, v in pods]
-    ts = NOW - 5.0
-    plain = {p.name: PodSample(v, ts, window) for p, v in zip(infos, vals, strict=True) if v is not None}
-    aligned = AlignedSamples(infos, vals, ts, window)
-    assert dict(aligned) == plain
     mtype, name, target_type, target = kind
     tol = Tolerances(tolerance, tolerance)
-    general = _proposal(MetricReading(mtype, name, target_type, target, samples=plain), infos, current, tol)
-    fast = _proposal(MetricReading(mtype, name, target_type, target, samples=aligned), infos, current, tol)
-    assert fast == general
+    memo: dict[Any, Any] = {}  # what the pods alone tell, kept from one reading to the next
+    # Readings at later times, with other values: pods leave their initialization period.
+    for now, scale in ((NOW, 1.0), (NOW + 250.0, 1.1), (NOW + 600.0, 0.5)):
+        vals = [None if v is None else v * scale for _, v in pods]
+        ts = now - 5.0
+        plain = {p.name: PodSample(v, ts, window) for p, v in zip(infos, vals, strict=True) if v is not None}
+        aligned = AlignedSamples(infos, vals, ts, window, memo)
+        assert dict(aligned) == plain
+        general = _proposal(
+            MetricReading(mtype, name, target_type, target, samples=plain), infos, current, tol, now
+        )
+        fast = _proposal(
+            MetricReading(mtype, name, target_type, target, samples=aligned), infos, current, tol, now
+        )
+        assert fast == general
 
 
 def test_aligned_samples_need_one_value_per_pod() -> None:

@@ -86,6 +86,23 @@ class _HPA:
     desired: int = 0
     ksm_ids: np.ndarray | None = None
     resource: str | None = None  # the resource whose request the pods report (first resource metric)
+    # Per metric: (type, resource, target type, target) of a metrics-server one, else None.
+    reads: list[tuple[Any, str, Any, float] | None] = field(default_factory=list)
+
+
+def _resource_read(m: MetricSpec) -> tuple[Any, str, Any, float] | None:
+    """(type, resource, target type, target) of a Resource or ContainerResource metric."""
+    res = (
+        m.resource
+        if m.type == "Resource"
+        else m.container_resource
+        if m.type == "ContainerResource"
+        else None
+    )
+    if res is None:
+        return None
+    ttype, target = _target(res.target)
+    return m.type, res.name, ttype, target
 
 
 def _resource(spec: HPA) -> str | None:
@@ -121,6 +138,7 @@ class AutoscalingLoop:
             if isinstance(a, HPA):
                 h = _HPA(name, a, HPAController.from_spec(a), desired=sim.platform.workloads[name].desired)
                 h.resource = _resource(a)
+                h.reads = [_resource_read(m) for m in a.metrics]
                 labels = {"namespace": "default", "horizontalpodautoscaler": name}
                 h.ksm_ids = np.array([sim.store.series(m, labels) for m in _KSM], dtype=np.int64)
                 self.hpas.append(h)
@@ -150,9 +168,7 @@ class AutoscalingLoop:
             res = m.resource if m.type == "Resource" else m.container_resource
             assert res is not None
             ttype, target = _target(res.target)
-            # The reading of this service's pods, one value per pod of ``pods``, in their order.
-            samples = self.metrics.aligned(res.name, h.service, pods)
-            return MetricReading(m.type, res.name, ttype, target, samples=samples)
+            return self._resource_reading(h, (m.type, res.name, ttype, target), pods)
         sel = f'service="{h.service}"'
         try:
             if m.type == "Pods":
@@ -175,6 +191,14 @@ class AutoscalingLoop:
             return MetricReading(m.type, name, ttype, target, value=float(res[0].value))
         except LookupError as e:
             return MetricReading(m.type, m.type.lower(), "Value", 1.0, error=str(e))
+
+    def _resource_reading(
+        self, h: _HPA, what: tuple[Any, str, Any, float], pods: list[PodInfo]
+    ) -> MetricReading:
+        """A Resource or ContainerResource metric (type, resource, target type, target) from
+        metrics-server: one value per pod of ``pods``, in their order."""
+        kind, name, ttype, target = what
+        return MetricReading(kind, name, ttype, target, samples=self.metrics.aligned(name, h.service, pods))
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -201,7 +225,10 @@ class AutoscalingLoop:
         for h in self.hpas:
             w = sim.platform.workloads[h.service]
             pods = self._pod_infos(w, h.resource)
-            readings = [self._reading(h, m, t, pods) for m in h.spec.metrics]
+            readings = [
+                self._reading(h, m, t, pods) if what is None else self._resource_reading(h, what, pods)
+                for m, what in zip(h.spec.metrics, h.reads, strict=True)
+            ]
             current = w.desired
             d = h.ctl.reconcile(t, current, readings, pods, status_replicas=self._live_count(w))
             h.decisions.append(d)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "CPU_INITIALIZATION_PERIOD",
@@ -94,16 +94,26 @@ class AlignedSamples(Mapping[str, PodSample]):
     A mapping from pod name to :class:`PodSample` like any other samples; passed with the same
     ``pods`` sequence to :func:`replicas_for_metric`, it is read without making a
     :class:`PodSample` per pod (the metrics-server reading of an HPA's own pods).
+
+    ``memo``, when given, is where the replica calculation keeps what it works out from the
+    pods alone (which count, their requests): the caller passes the same dict with the same
+    ``pods`` at every reading, and a new one with other pods.
     """
 
-    __slots__ = ("_pos", "pod_values", "pods", "timestamp", "window")
+    __slots__ = ("_pos", "memo", "pod_values", "pods", "timestamp", "window")
 
     def __init__(
-        self, pods: Sequence[PodInfo], values: Sequence[float | None], timestamp: float, window: float
+        self,
+        pods: Sequence[PodInfo],
+        values: Sequence[float | None],
+        timestamp: float,
+        window: float,
+        memo: dict[Any, Any] | None = None,
     ) -> None:
         if len(values) != len(pods):
             raise ValueError(f"one value per pod expected (got {len(values)} for {len(pods)} pods)")
         self.pods, self.pod_values, self.timestamp, self.window = pods, values, timestamp, window
+        self.memo = memo
         self._pos: dict[str, int] | None = None
 
     def __getitem__(self, name: str) -> PodSample:
@@ -305,6 +315,59 @@ def _pod_replicas(
     return proposal
 
 
+@dataclass(frozen=True)
+class _PodPlan:
+    """What :func:`_aligned_replicas` needs of a list of pods, whatever the time and the values.
+
+    ``counted``: the pods that count (all but the ignored ones), None when a pod makes the
+    general path necessary at any time (Pending, no start or Ready time under the CPU rules,
+    no request in utilization mode). ``requests``: their requests, milli-units, summed.
+    ``timed_until``: the latest end of a counted pod's CPU initialization period; until then
+    ``timed`` decides per pod: (end of its initialization period, ready, Ready since, unready
+    once past it: not ready and never ready). ``later_ok``: past every initialization
+    period, whether every counted pod counts.
+    """
+
+    counted: list[int] | None
+    requests: int = 0
+    timed_until: float = -math.inf
+    timed: tuple[tuple[float, bool, float, bool], ...] = ()
+    later_ok: bool = True
+
+
+def _pod_plan(
+    pods: Sequence[PodInfo],
+    cpu_rules: bool,
+    utilization_mode: bool,
+    cpu_initialization_period: float,
+    initial_readiness_delay: float,
+) -> _PodPlan:
+    counted: list[int] = []
+    requests = 0
+    timed: list[tuple[float, bool, float, bool]] = []
+    for i, pod in enumerate(pods):
+        req = pod.request
+        if utilization_mode and req is None:
+            return _PodPlan(None)
+        if pod.deleting or pod.phase == "Failed":
+            continue  # ignored
+        if pod.phase == "Pending":
+            return _PodPlan(None)  # unready
+        if cpu_rules:
+            start, ready_since = pod.start, pod.ready_since
+            if ready_since is None or start is None:
+                return _PodPlan(None)
+            # Past its initialization period: unready if not ready and never ready.
+            never_ready = (not pod.ready) and start + initial_readiness_delay > ready_since
+            timed.append((start + cpu_initialization_period, pod.ready, ready_since, never_ready))
+        if utilization_mode:
+            assert req is not None
+            requests += _milli(req)
+        counted.append(i)
+    until = max((end for end, _, _, _ in timed), default=-math.inf)
+    return _PodPlan(counted, requests, until, tuple(timed), not any(t[3] for t in timed))
+
+
 def _aligned_replicas(
     reading: MetricReading,
     samples: AlignedSamples,
@@ -316,49 +379,50 @@ def _aligned_replicas(
 ) -> int | None:
     """:func:`_pod_replicas` where every pod counts or is ignored (none unready, none missing).
 
-    The same grouping, milli-values and integer arithmetic, in one pass over the pods and
-    their aligned values; None where that case does not hold (a pod unready or without a
-    sample, a missing request, no pod counted), for the general path to decide.
+    The same grouping (``group_pods``), milli-values and integer arithmetic over the pods
+    that count; None where that case does not hold (a pod unready or without a sample, a
+    missing request, no pod counted), for the general path to decide.
     """
     is_resource = reading.type in ("Resource", "ContainerResource")
     cpu_rules = is_resource and reading.name == "cpu"
     utilization_mode = is_resource and reading.target_type == "Utilization"
-    ts, window = samples.timestamp, samples.window
-    total = 0  # milli-values of the pods counted
-    req_total = 0  # their requests, milli-units (utilization)
-    count = 0
-    last_req: float | None = None
-    last_milli = 0
-    for pod, value in zip(samples.pods, samples.pod_values, strict=True):
-        req = pod.request
-        if utilization_mode and req is None:
-            return None
-        if pod.deleting or pod.phase == "Failed":
-            continue  # ignored
-        if pod.phase == "Pending" or value is None:
-            return None  # unready, or missing
-        if cpu_rules:
-            start, ready_since = pod.start, pod.ready_since
-            if ready_since is None or start is None:
-                return None
-            if start + cpu_initialization_period > now:
-                if (not pod.ready) or ts < ready_since + window:
-                    return None
-            elif (not pod.ready) and start + initial_readiness_delay > ready_since:
-                return None
-        total += _milli(value)
-        if utilization_mode:
-            assert req is not None
-            if req != last_req:  # the pods of a workload mostly share one request
-                last_req, last_milli = req, _milli(req)
-            req_total += last_milli
-        count += 1
-    if not count:
+    key = (cpu_rules, utilization_mode, cpu_initialization_period, initial_readiness_delay)
+    memo = samples.memo
+    plan = memo.get(key) if memo is not None else None
+    if plan is None:
+        plan = _pod_plan(samples.pods, *key)
+        if memo is not None:
+            memo[key] = plan
+    counted = plan.counted
+    if not counted:
         return None
-    if utilization_mode:
-        if req_total == 0:
+    if plan.timed_until > now:  # some pod is within its CPU initialization period
+        ts, window = samples.timestamp, samples.window
+        for end, ready, ready_since, never_ready in plan.timed:
+            if end > now:
+                # Within it: unready if not ready, or if a full metric window has not passed
+                # since it became ready.
+                if (not ready) or ts < ready_since + window:
+                    return None
+            elif never_ready:
+                return None
+    elif not plan.later_ok:
+        return None
+    values = samples.pod_values
+    if len(counted) == len(values):
+        if None in values:
+            return None  # missing
+        total = sum(map(_milli, values))  # type: ignore[arg-type]
+    else:
+        vals = [values[i] for i in counted]
+        if None in vals:
             return None
-        ratio = ((total * 100) // req_total) / int(reading.target)
+        total = sum(map(_milli, vals))  # type: ignore[arg-type]
+    count = len(counted)
+    if utilization_mode:
+        if plan.requests == 0:
+            return None
+        ratio = ((total * 100) // plan.requests) / int(reading.target)
     else:
         ratio = (total // count) / _milli(reading.target)
     if tol.within(ratio):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -120,7 +120,9 @@ class MetricsServer:
     _views: dict[tuple[str, str], dict[str, PodSample]] = field(default_factory=dict)
     # Per service: the rows of an autoscaler's pods (by position; -1: not read), for an index
     # and a pods list (see aligned).
-    _aligned_rows: dict[str, tuple[_Index, Sequence[PodInfo], int, list[int]]] = field(default_factory=dict)
+    _aligned_rows: dict[str, tuple[_Index, Sequence[PodInfo], int, list[int], dict[Any, Any]]] = field(
+        default_factory=dict
+    )
 
     def attach(self, sim: Simulation, services: Sequence[str] | None = None) -> None:
         """Read the plane every ``resolution`` seconds from t = 0 (before same-time autoscaler syncs).
@@ -215,13 +217,16 @@ class MetricsServer:
         if idx is None or t is None or service not in idx.services:
             return AlignedSamples(pods, [None] * len(pods), 0.0, 0.0)
         hit = self._aligned_rows.get(service)
-        if hit is not None and hit[0] is idx and hit[1] is pods:
-            first, rel = hit[2], hit[3]
+        if hit is not None and hit[1] is pods and hit[0] is idx:
+            first, rel, memo = hit[2], hit[3], hit[4]
         else:
+            # (the same pods read at another index keep the reader's memo: it holds what the
+            # pods alone tell)
+            memo = hit[4] if hit is not None and hit[1] is pods else {}
             own, rows = idx.services[service]
             first = int(rows[0]) if rows.size else 0
             rel = [own[p.name] - first if p.name in own else -1 for p in pods]
-            self._aligned_rows[service] = (idx, pods, first, rel)
+            self._aligned_rows[service] = (idx, pods, first, rel, memo)
         end = first + len(idx.services[service][0])
         if resource == "cpu":
             vals, window = self._cpu[first:end].tolist(), self._window
@@ -232,7 +237,7 @@ class MetricsServer:
         else:
             has = self._has[first:end].tolist()
             values = [vals[r] if r >= 0 and has[r] else None for r in rel]
-        return AlignedSamples(pods, values, t, window)
+        return AlignedSamples(pods, values, t, window, memo)
 
     def samples(self, resource: str, service: str) -> dict[str, PodSample]:
         """The last reading's ``cpu`` or ``memory`` samples of one service's pods (made once per reading)."""
