@@ -165,6 +165,8 @@ def run_store() -> MetricStore:
 def test_a_run_store_gives_the_instant_answer_at_every_step(run_store: MetricStore, expr: str) -> None:
     times = [float(t) for t in np.arange(0.0, 7300.0, 83.0)] + [7199.5]
     assert not _check(run_store, expr, times)
+    # evenly spaced, ranges a multiple of the spacing (windows start where earlier ones end)
+    assert not _check(run_store, expr, [float(t) for t in np.arange(2400.0, 6000.0, 60.0)])
 
 
 @pytest.mark.parametrize("expr", VECTORISED)

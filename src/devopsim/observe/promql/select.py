@@ -9,6 +9,7 @@ window. That makes a selection over 10^5 series a handful of NumPy calls.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -111,7 +112,7 @@ class _Live:
     """The samples of one match kept up to date across calls (see ``Selection._live_block``).
 
     Per table with matched columns (``tbs``, in the store's table order): its position in the
-    store's table list, the matched columns in label order, their ranks, the rows read so far
+    store's table list, the matched columns in label order (ranked when read), the rows read so far
     (``seen``) and the append sequence number of the last of them (``last``, to notice a table
     whose rows were reordered). Samples are kept sorted by (rank, time, table position, row),
     the order a full build gives, so ties resolve the same way; every sample at or after
@@ -127,7 +128,6 @@ class _Live:
         self.tbs: list[_Table] = []
         self.pos: list[int] = []
         self.cols: list[np.ndarray] = []
-        self.ranks: list[np.ndarray] = []
         self.seen = np.zeros(0, np.int64)
         self.last = np.zeros(0, np.int64)
         self.nstale = 0
@@ -154,9 +154,10 @@ class _Live:
         answer.)"""
         rel = t_ms - _KEY_BASE
         if self.key is not None and rel.size and int(rel.min()) >= 1 and int(rel.max()) < _SPAN:
-            nkey = (rank << _SHIFT) | rel
-            order = np.argsort(nkey, kind="stable")
-            nkey = nkey[order]
+            nkey, nv, npos = (rank << _SHIFT) | rel, v, pos
+            if nkey.size > 1 and (nkey[1:] < nkey[:-1]).any():  # one table's rows come sorted
+                order = np.argsort(nkey, kind="stable")
+                nkey, nv, npos = nkey[order], v[order], pos[order]
             ins = np.searchsorted(self.key, nkey, side="left")
             inside = ins < self.key.size
             if not (self.key[ins[inside]] == nkey[inside]).any():  # no ties: plain insertion
@@ -167,9 +168,9 @@ class _Live:
                 out_k = np.empty(total, dtype=np.int64)
                 out_k[at], out_k[old] = nkey, self.key
                 out_v = np.empty(total)
-                out_v[at], out_v[old] = v[order], self.v
+                out_v[at], out_v[old] = nv, self.v
                 out_p = np.empty(total, dtype=np.int64)
-                out_p[at], out_p[old] = pos[order], self.tpos
+                out_p[at], out_p[old] = npos, self.tpos
                 self.key, self.v, self.tpos = out_k, out_v, out_p
                 self.rank = out_k >> _SHIFT
                 self.t = (out_k & _SPAN) + _KEY_BASE
@@ -196,7 +197,6 @@ class _Live:
                 self.tbs.append(tb)
                 self.pos.append(k)
                 self.cols.append(cols)
-                self.ranks.append(r[cols])
         if len(self.seen) < len(self.tbs):
             grow = len(self.tbs) - len(self.seen)
             self.seen = np.concatenate((self.seen, np.zeros(grow, np.int64)))
@@ -221,7 +221,8 @@ class _Live:
             if a >= n:
                 continue
             t_ms = np.round(tb.t[a:n] * 1000.0).astype(np.int64)
-            chunks.append((self.ranks[j], t_ms, tb.rows(a, n, self.cols[j]), self.pos[j]))
+            cols = self.cols[j]
+            chunks.append((m.rank[tb.ids[cols]], t_ms, tb.rows(a, n, cols), self.pos[j]))
         if chunks:
             self._ingest(chunks)
         return True
@@ -247,23 +248,15 @@ class _Live:
         self.s_rank = remap[self.s_rank]
         if self.key is not None:
             self.key = (self.rank << _SHIFT) | (self.t - _KEY_BASE)
-        self.ranks = [m.rank[tb.ids[c]] for tb, c in zip(self.tbs, self.cols, strict=True)]
         self.lids, self.sids = m.lids, m.sids
         self.blk = None
 
     def update(self, st: MetricStore, m: _Match, lo: int) -> Block | None:
         """The block for a call reaching back to ``lo``; None when it must be built afresh."""
+        trim = not self.fresh and lo - self.cut >= max(self.reach // 2, 1)
         if self.fresh:
             self.cut = lo
-        got = self._read(st, m, lo)
-        if got is None:
-            return None
-        self.fresh = False
-        new_stale = len(st._stale_t) > self.nstale
-        trim = lo - self.cut >= max(self.reach // 2, 1)
-        if not got and not new_stale and not trim and self.blk is not None:
-            return self.blk
-        if trim:
+        if trim:  # before reading the new rows, so they are not merged with samples dropped now
             self.cut = lo
             keep = self.t >= lo
             if not keep.all():
@@ -271,6 +264,13 @@ class _Live:
             keep = self.s_t >= lo
             if not keep.all():
                 self.s_rank, self.s_t = self.s_rank[keep], self.s_t[keep]
+        got = self._read(st, m, lo)
+        if got is None:
+            return None
+        self.fresh = False
+        new_stale = len(st._stale_t) > self.nstale
+        if not got and not new_stale and not trim and self.blk is not None:
+            return self.blk
         if new_stale:
             s_t = np.asarray(st._stale_t[self.nstale :])
             chunks = st._stale_ids[self.nstale :]
@@ -360,6 +360,7 @@ class Selection:
             if all(self._matches_value(x, names[mid]) for x in name_ms):
                 m.mids.add(mid)
         m.names_checked = len(names)
+        found: list[tuple[tuple[tuple[str, str], ...], int, int]] = []
         if m.mids:
             new = np.arange(m.checked, n, dtype=np.int64)
             smetric = np.frombuffer(st.series_metric, dtype=np.int64)[m.checked : n]
@@ -372,11 +373,17 @@ class Selection:
                 if all(self._matches_value(x, lab.get(x.name, "")) for x in other):
                     metric = names[st.series_metric[sid]]
                     full = tuple(sorted([*((k, v) for k, v in lab.items() if v != ""), (NAME, metric)]))
-                    m.found.append((full, sid, self.labels.intern(full)))
-                    m.dirty = True
+                    found.append((full, sid, self.labels.intern(full)))
         m.checked = n
+        if found:  # into the label order: appended when after every known one, else inserted
+            found.sort()
+            if not m.found or found[0] > m.found[-1]:
+                m.found.extend(found)
+            else:
+                for f in found:
+                    bisect.insort(m.found, f)
+            m.dirty = True
         if m.dirty:
-            m.found.sort()
             m.sids = np.array([f[1] for f in m.found], dtype=np.int64)
             m.lids = np.array([f[2] for f in m.found], dtype=np.int64)
             m.rank = np.full(n, -1, dtype=np.int64)

@@ -236,10 +236,8 @@ class StepEvaluator:
         sel = msel.selector
         block, at = self._block(sel, msel.range_ms)
         n = block.lids.size
-        start = np.searchsorted(
-            block.keys, self._keys(block, at - msel.range_ms), side="left" if self.v2 else "right"
-        )
         end = np.searchsorted(block.keys, self._keys(block, at), side="right")
+        start = self._starts(block, at, msel.range_ms, end)
         seg = np.flatnonzero(end > start)  # (series, step) pairs with samples, row-major
         if name == "absent_over_time":
             some = np.zeros(self.k, dtype=bool)
@@ -262,6 +260,23 @@ class StepEvaluator:
         ok.ravel()[got] = True
         lids = block.lids if name == "last_over_time" else self.labels.drop_name(block.lids)
         return _unique(Steps(lids, v, ok))
+
+    def _starts(self, block: Block, at: np.ndarray, range_ms: int, end: np.ndarray) -> np.ndarray:
+        """Where each (series, step) window starts. A window's left edge is an earlier step's
+        right edge when the steps are evenly spaced and the range a multiple of the spacing:
+        ``(t - range, t]`` starts where the window ending at ``t - range`` ends."""
+        lo = at - range_ms
+        gap = int(at[1] - at[0]) if at.size > 1 else 0
+        if self.v2 or gap <= 0 or range_ms % gap or not (np.diff(at) == gap).all():
+            keys = self._keys(block, lo)
+            out: np.ndarray = np.searchsorted(block.keys, keys, side="left" if self.v2 else "right")
+            return out
+        r = min(range_ms // gap, at.size)
+        start = np.empty_like(end)
+        start[:, r:] = end[:, : at.size - r]
+        if r:
+            start[:, :r] = np.searchsorted(block.keys, self._keys(block, lo[:r]), side="right")
+        return start
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -396,9 +411,8 @@ class StepEvaluator:
         present = cnt > 0
         # the first present row of each group at each step (the instant path's group order)
         flat = np.flatnonzero(okf)
-        ub, fi = np.unique(bins[flat], return_index=True)
         first_flat = np.full(g_n * k_n, np.iinfo(np.int64).max)
-        first_flat[ub] = flat[fi] // k_n
+        np.minimum.at(first_flat, bins[flat], flat // k_n)
         first = first_flat.reshape(g_n, k_n)
         op = node.op
         out: np.ndarray

@@ -149,6 +149,7 @@ class RulesLoop:
         self._defer = False
         self._pending: list[_Due] = []
         self._in_order: set[int] = set()  # evaluators (by id) that query as each evaluation comes
+        self._next: dict[int, Callable[[float], None]] = {}  # each evaluator's clock action
         self._flushing = False
 
     def attach(self, sim: Simulation) -> None:
@@ -182,7 +183,8 @@ class RulesLoop:
             self.evaluators.append(ev)
             if _reads_rule_output(self.groups, g):
                 self._in_order.add(id(ev))
-            sim.clock.schedule(0.0, partial(self._eval, sim=sim, ev=ev), priority=EVAL_PRIORITY)
+            self._next[id(ev)] = action = partial(self._eval, sim=sim, ev=ev)
+            sim.clock.schedule(0.0, action, priority=EVAL_PRIORITY)
         if self.mode not in ("batched", "instant"):
             raise ValueError(f"RulesLoop.mode must be batched or instant, not {self.mode!r}")
         self._defer = self.mode == "batched" and not sim.store.compaction_near()
@@ -201,7 +203,7 @@ class RulesLoop:
             self._run(sim, t, ev, None, None, sim.log.emit)
         nxt = t + ev.interval
         if nxt < self.duration:
-            sim.clock.schedule(nxt, partial(self._eval, sim=sim, ev=ev), priority=EVAL_PRIORITY)
+            sim.clock.schedule(nxt, self._next[id(ev)], priority=EVAL_PRIORITY)
         if not self._pending:
             return
         if len(self._pending) >= self.max_pending:
@@ -250,12 +252,15 @@ class RulesLoop:
             step: dict[int, int] = {}
             chunks: list[tuple[int, list[dict[str, Any]]]] = []
             for d in due:
-                recs = _Records()
                 results = None
                 if id(d.ev) in given:
                     k = step.get(id(d.ev), 0)
                     step[id(d.ev)] = k + 1
                     results = given[id(d.ev)][k]
+                    if d.ev.idle(results):  # nothing to record, write or send
+                        self.evaluations += 1
+                        continue
+                recs = _Records()
                 self._run(sim, d.t, d.ev, results, d.slot, recs.emit)
                 if recs.records:
                     chunks.append((d.mark, recs.records))
