@@ -105,16 +105,6 @@ def _resource_read(m: MetricSpec) -> tuple[Any, str, Any, float] | None:
     return m.type, res.name, ttype, target
 
 
-def _resource(spec: HPA) -> str | None:
-    """The resource of the first Resource or ContainerResource metric (None: there is none)."""
-    for m in spec.metrics:
-        if m.type == "Resource" and m.resource is not None:
-            return m.resource.name
-        if m.type == "ContainerResource" and m.container_resource is not None:
-            return m.container_resource.name
-    return None
-
-
 class AutoscalingLoop:
     """Every HPA of the scenario, and the metrics-server they read."""
 
@@ -137,8 +127,8 @@ class AutoscalingLoop:
             a = svc.autoscaler
             if isinstance(a, HPA):
                 h = _HPA(name, a, HPAController.from_spec(a), desired=sim.platform.workloads[name].desired)
-                h.resource = _resource(a)
                 h.reads = [_resource_read(m) for m in a.metrics]
+                h.resource = next((r[1] for r in h.reads if r is not None), None)
                 labels = {"namespace": "default", "horizontalpodautoscaler": name}
                 h.ksm_ids = np.array([sim.store.series(m, labels) for m in _KSM], dtype=np.int64)
                 self.hpas.append(h)

@@ -96,6 +96,7 @@ _POD_STATIC = np.array([2, 5, 6, 7, 8, 9, 10, 11, 12, 13])
 # occupancy area, busy area); rows 1 to 3 are computed over it (row 1 from busy).
 _POD_SRC_ROWS = np.array([0, 1, 0, 0, 1, 2, 3, 4], dtype=np.int64)
 _WORK_RX_SCALE = np.array([[float(MEMORY_PER_REQUEST)], [float(REQUEST_BYTES)]])
+_Parts = tuple[np.ndarray | None, ...]  # see Scraper._group
 _POD_PLAIN = (
     "devopsim_replica_in_flight",
     "devopsim_replica_queue_length",
@@ -149,9 +150,7 @@ class Scraper:
             req = scenario.services[s].resources.requests.memory
             self._base_mem.append(0.6 * req if req else _DEFAULT_BASE_MEMORY)
         self._pod_cache: dict[Any, Any] = {}  # pod key -> its series ids (template order)
-        self._groups: dict[
-            int, tuple[Any, tuple[np.ndarray | None, ...]]
-        ] = {}  # service -> (pod keys, _group)
+        self._groups: dict[int, tuple[Any, _Parts]] = {}  # service -> (its pods' keys, _group)
         self._templates: dict[int, dict[str, Any]] = {}
         self._node_cpu: dict[str, tuple[float, float, float]] = {}  # node -> (user, idle, last t)
         self._node_net: dict[str, tuple[float, float]] = {}
@@ -247,7 +246,7 @@ class Scraper:
         }
         return tm
 
-    def _group(self, pods: list[Pod], svc: int) -> tuple[np.ndarray | None, ...]:
+    def _group(self, pods: list[Pod], svc: int) -> _Parts:
         """The series ids of service ``svc``'s pods, and where each counter child is read.
 
         ``(pod series (rows in template order), request counters, their slots, endpoints
@@ -270,7 +269,7 @@ class Scraper:
         rows = np.stack([cache[key] for key in keys]) if keys else np.empty((0, len(tm["series"])), np.int64)
         slots = np.array([p.slot for p in pods], dtype=np.int64)
         n = slots.size
-        parts: tuple[np.ndarray | None, ...] = (rows[:, tm["pod"]],) + (None,) * 9
+        parts: _Parts = (rows[:, tm["pod"]],) + (None,) * 9
         rq_idx, hs_idx = tm["rq_idx"], tm["hs_idx"]
         if rq_idx.shape[0]:
             parts = (
@@ -489,7 +488,7 @@ class Scraper:
     def _counter_sources(self, rp: Any) -> np.ndarray:
         """The counters a scrape reads, in one vector: responses by replica, endpoint and code;
         answered (200 and 500) by replica and endpoint; the visible histograms' cumulative
-        buckets (bucket-major); latency sums by replica and endpoint."""
+        buckets (series by series); latency sums by replica and endpoint."""
         cnt = rp.cnt
         served = cnt[:, :, L.CODE_200] + cnt[:, :, L.CODE_500]  # answered, timed
         nb = self._src_offsets[2]
