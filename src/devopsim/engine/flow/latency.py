@@ -161,8 +161,15 @@ class Composer:
                 np.full(n, np.nan),
                 np.full(n, np.nan),
             )
-        cdf = np.cumsum(w / total)
-        r = slots[np.minimum(np.searchsorted(cdf, self._strata(n), side="right"), slots.size - 1)]
+        m = slots.size
+        if m == 1:
+            r = np.full(n, slots[0])
+        elif float(w.min()) == float(w.max()):
+            # Equal shares (round robin): the stratum's replica directly, no search.
+            r = slots[np.minimum((self._strata(n) * m).astype(np.int64), m - 1)]
+        else:
+            cdf = np.cumsum(w / total)
+            r = slots[np.minimum(np.searchsorted(cdf, self._strata(n), side="right"), m - 1)]
         u = self._strata(n)
         pw = hop.pwait[r]
         with np.errstate(divide="ignore", invalid="ignore"):
