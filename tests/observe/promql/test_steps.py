@@ -224,3 +224,34 @@ def test_element_order_that_changes_between_steps_is_kept() -> None:
     ]
     for expr in exprs:
         assert not _check(store, expr, times), expr
+
+
+def _range_by_instants(store: MetricStore, expr: str, start: float, end: float, step: float) -> list:
+    """A range query as Prometheus defines it: the instant query at every step."""
+    e = Engine(store)
+    series: dict[tuple, tuple[list[float], list[float]]] = {}
+    n = round((end - start) / step)
+    for i in range(n + 1):
+        t = (round(start * 1000) + i * round(step * 1000)) / 1000.0
+        out = e.instant(expr, t)
+        samples = out if isinstance(out, list) else [devopsim.observe.promql.engine.Sample({}, out)]
+        for smp in samples:
+            tv = series.setdefault(tuple(sorted(smp.labels.items())), ([], []))
+            tv[0].append(t)
+            tv[1].append(smp.value)
+    return [(dict(k), np.asarray(t), np.asarray(v)) for k, (t, v) in sorted(series.items())]
+
+
+@pytest.mark.parametrize("max_cells", [1 << 21, 500])
+@pytest.mark.parametrize("expr", VECTORISED[::3] + STEP_BY_STEP[:3] + ["sum(kube_pod_info) + 1"])
+def test_a_range_query_is_the_instant_query_at_every_step(
+    run_store: MetricStore, expr: str, max_cells: int
+) -> None:
+    e = Engine(run_store)
+    e.max_cells = max_cells  # a small budget: the steps are evaluated a few at a time
+    got = e.range(expr, 1200.0, 5400.0, 45.0)
+    want = _range_by_instants(run_store, expr, 1200.0, 5400.0, 45.0)
+    assert [g[0] for g in got] == [w[0] for w in want]
+    for (_, gt, gv), (_, wt, wv) in zip(got, want, strict=True):
+        assert gt.tolist() == wt.tolist() and gv.view(np.int64).tolist() == wv.view(np.int64).tolist()
+    assert e.fallbacks == [] or expr in STEP_BY_STEP[:3]

@@ -49,7 +49,7 @@ from devopsim.observe.promql.funcs import absent_labels, histogram_quantile, sim
 from devopsim.observe.promql.labels import LabelTable
 from devopsim.observe.promql.rangefuncs import apply_range_function
 from devopsim.observe.promql.select import AGGREGATE_FOR, Selection
-from devopsim.observe.promql.steps import Fallback, StepEvaluator, Steps
+from devopsim.observe.promql.steps import StepEvaluator, Steps, TooManyCells
 
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore
@@ -124,7 +124,9 @@ class Engine:
         self.selection = Selection(store, self.labels, dotall=not self.v2)
         self._rspan: tuple[int, int] | None = None  # a range query's first and last step (ms)
         self.fallbacks: list[str] = []
-        """Why :meth:`instant_many` evaluated an expression time by time (newest last)."""
+        """Why :meth:`instant_many` or :meth:`range` evaluated an expression time by time."""
+        self.max_cells = 1 << 21
+        """The most (series x steps) one selector may span in a pass over many steps."""
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -152,14 +154,9 @@ class Engine:
         except PromQLError as exc:
             return [exc] * len(ts)
         if ts and all(b > a for a, b in itertools.pairwise(ts)):
-            try:
-                out = StepEvaluator(
-                    self.labels, self.selection, np.asarray(ts, dtype=np.int64), self.lookback_ms, self.v2
-                ).eval(node)
-            except (Fallback, ValueError, MatchError) as exc:
-                self.fallbacks.append(f"{expr}: {exc}")
-            else:
-                return _unpack(out, self.labels)
+            parts = self._steps(expr, node, np.asarray(ts, dtype=np.int64), live=True)
+            if parts is not None:
+                return [r for _, out in parts for r in _unpack(out, self.labels)]
         res: list[list[Sample] | float | PromQLError] = []
         for t in ts:
             try:
@@ -167,6 +164,35 @@ class Engine:
             except PromQLError as exc:
                 res.append(exc)
         return res
+
+    def _steps(
+        self, expr: str, node: Node, ts: np.ndarray, *, live: bool
+    ) -> list[tuple[np.ndarray, Steps | np.ndarray]] | None:
+        """``node`` at every step of ``ts`` (rising ms), as (steps, value) in chunks of steps
+        small enough for the series matched; None to evaluate it time by time instead."""
+        out: list[tuple[np.ndarray, Steps | np.ndarray]] = []
+        size, i = ts.size, 0
+        while i < ts.size:
+            part = ts[i : i + size]
+            try:
+                ev = StepEvaluator(
+                    self.labels,
+                    self.selection,
+                    part,
+                    self.lookback_ms,
+                    self.v2,
+                    live=live,
+                    max_cells=self.max_cells,
+                )
+                out.append((part, ev.eval(node)))
+            except TooManyCells as exc:
+                size = max(1, ev.max_cells // exc.rows)
+                continue
+            except Exception as exc:  # an optimisation only: time by time is the definition
+                self.fallbacks.append(f"{expr}: {type(exc).__name__}: {exc}")
+                return None
+            i += part.size
+        return out
 
     def _unpack_one(self, out: Value) -> list[Sample] | float:
         if isinstance(out, Vector):
@@ -187,6 +213,9 @@ class Engine:
             raise PromQLError(expr, "the end of a range query must not be before its start")
         node = parse(expr)
         s_ms, e_ms, st_ms = round(start * 1000), round(end * 1000), round(step * 1000)
+        parts = self._steps(expr, node, np.arange(s_ms, e_ms + 1, st_ms, dtype=np.int64), live=False)
+        if parts is not None:
+            return _series(parts, self.labels)
         series: dict[int, tuple[list[float], list[float]]] = {}
         self._rspan = (s_ms, e_ms)  # read each selector's samples once for every step
         try:
@@ -342,6 +371,37 @@ class Engine:
         if name != "last_over_time":
             lids = self.labels.drop_name(lids)
         return _unique(Vector(lids, np.asarray(vals, dtype=np.float64)))
+
+
+def _series(
+    parts: list[tuple[np.ndarray, Steps | np.ndarray]], labels: LabelTable
+) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]]:
+    """A range query's series from values over its steps: each label set's (times, values)
+    in step order, series in label order (a scalar is one series without labels)."""
+    lids_l, ks_l, t_l, v_l = [], [], [], []
+    base = 0
+    for ts, out in parts:
+        if not isinstance(out, Steps):
+            out = Steps(np.array([labels.empty]), out[None, :], np.ones((1, ts.size), dtype=bool))
+        rows, ks = np.nonzero(out.ok)
+        pos = out.order[rows, ks] if out.order is not None else rows
+        o = np.lexsort((pos, ks))  # step by step, in each step's element order
+        rows, ks = rows[o], ks[o]
+        lids_l.append(out.lids[rows])
+        ks_l.append(ks + base)
+        t_l.append(ts[ks] / 1000.0)
+        v_l.append(out.v[rows, ks])
+        base += ts.size
+    lids, t, v = np.concatenate(lids_l), np.concatenate(t_l), np.concatenate(v_l)
+    by = np.argsort(lids, kind="stable")
+    lids, t, v = lids[by], t[by], v[by]
+    uniq, first = np.unique(lids, return_index=True)
+    bounds = [*first.tolist(), lids.size]
+    got = {
+        int(lid): (t[bounds[j] : bounds[j + 1]], v[bounds[j] : bounds[j + 1]]) for j, lid in enumerate(uniq)
+    }
+    ordered = sorted(got.items(), key=lambda kv: labels.sets[kv[0]])
+    return [(labels.dict(lid), tt, vv) for lid, (tt, vv) in ordered]
 
 
 def _unpack(out: Steps | np.ndarray, labels: LabelTable) -> list[list[Sample] | float | PromQLError]:

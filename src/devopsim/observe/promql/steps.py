@@ -56,7 +56,7 @@ from devopsim.observe.promql.labels import NAME, LabelTable
 from devopsim.observe.promql.rangefuncs import apply_range_function
 from devopsim.observe.promql.select import _SHIFT, _SPAN, Block, Selection, Window
 
-__all__ = ["Fallback", "StepEvaluator", "Steps"]
+__all__ = ["Fallback", "StepEvaluator", "Steps", "TooManyCells"]
 
 #: Element-wise functions whose results do not depend on the array they are computed in
 #: (exact operations); the others are applied to each step's vector as the instant path does.
@@ -68,6 +68,15 @@ _VECTOR_AGGREGATES = ("sum", "count", "group", "avg", "min", "max")
 class Fallback(Exception):
     """The expression cannot be evaluated for all steps at once (some step fails, or a
     construct is outside what this module writes out): evaluate it step by step."""
+
+
+class TooManyCells(Exception):
+    """A selector matches so many series that (series x steps) arrays would be too big:
+    evaluate fewer steps at once (``rows`` series matched)."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(f"{rows} series")
+        self.rows = rows
 
 
 @dataclass
@@ -141,10 +150,21 @@ class StepEvaluator:
         ts: the evaluation times (ms).
         lookback_ms: the instant selectors' lookback.
         v2: Prometheus 2.x semantics (closed windows and lookback).
+        live: read the live blocks instant queries use (successive calls moving forward in
+            time read each row once), else blocks of just the steps' span (a range query).
+        max_cells: the most (series x steps) a selector may make (:class:`TooManyCells`).
     """
 
     def __init__(
-        self, labels: LabelTable, selection: Selection, ts: np.ndarray, lookback_ms: int, v2: bool
+        self,
+        labels: LabelTable,
+        selection: Selection,
+        ts: np.ndarray,
+        lookback_ms: int,
+        v2: bool,
+        *,
+        live: bool = True,
+        max_cells: int = 1 << 21,
     ) -> None:
         self.labels = labels
         self.selection = selection
@@ -152,6 +172,8 @@ class StepEvaluator:
         self.k = int(self.ts.size)
         self.lookback_ms = lookback_ms
         self.v2 = v2
+        self.live = live
+        self.max_cells = max_cells
 
     # -- nodes ---------------------------------------------------------------------------------
 
@@ -193,15 +215,25 @@ class StepEvaluator:
     def _block(self, sel: Selector, back_ms: int) -> tuple[Block, np.ndarray]:
         """The block of ``sel`` holding every step's reach, and each step's lookup time.
 
-        It is the live block instant queries of this reach use (kept up to date with the rows
-        appended since the last call; it may hold later samples, which no lookup at these
-        steps sees), so successive batches read each row once.
+        When ``live``, it is the live block instant queries of this reach use (kept up to
+        date with the rows appended since the last call; it may hold later samples, which no
+        lookup at these steps sees), so successive batches read each row once.
+
+        Raises:
+            Fallback: the store holds downsampled data (evaluated step by step).
+            TooManyCells: more than ``max_cells`` (series x steps).
         """
         if self.selection.store.has_downsampled:
             raise Fallback("downsampled data")
         at = self.ts - sel.offset_ms
         lo = int(at.min()) - back_ms
-        return self.selection.block(sel, lo, lo + back_ms, live=True), at
+        if self.live:
+            block = self.selection.block(sel, lo, lo + back_ms, live=True)
+        else:
+            block = self.selection.block(sel, lo, int(at.max()))
+        if self.k > 1 and block.lids.size * self.k > self.max_cells:
+            raise TooManyCells(int(block.lids.size))
+        return block, at
 
     @staticmethod
     def _keys(block: Block, at: np.ndarray) -> np.ndarray:
