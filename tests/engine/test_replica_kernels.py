@@ -223,3 +223,40 @@ def test_bucket_hist_is_searchsorted_left() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-12)
     with pytest.raises(ValueError):
         bucket_hist(x, L.PROM_BUCKETS, np.zeros(L.N_PB - 1), 1.0)
+
+
+@pytest.mark.parametrize("p", [1.0, 0.3])
+def test_call_target_is_the_parallel_group_rule(p: float) -> None:
+    """Longest call, failing with the first failing one, calls made with probability p."""
+    from devopsim.engine.flow._queue import call_target
+
+    rng = np.random.default_rng(5)
+    n, m = 5000, 800
+    cs_dur = rng.exponential(0.01, m)
+    cs_out = np.where(rng.random(m) < 0.2, 3, -1).astype(np.int64)
+    dur = rng.exponential(0.005, n)  # an earlier branch of the group
+    first_fail = np.where(rng.random(n) < 0.1, rng.exponential(0.005, n), np.inf)
+    fail = np.isfinite(first_fail)
+    idx = rng.integers(0, m, n)
+    u = rng.random(n)
+    made = u < p if p < 1.0 else np.ones(n, dtype=bool)
+    d = np.where(made, cs_dur[idx], 0.0)
+    f = made & (cs_out[idx] != -1)
+    want_dur = np.maximum(dur, d)
+    want_ff = np.where(f, np.minimum(first_fail, d), first_fail)
+    want_fail = fail | f
+    call_target(idx, u, p, cs_dur, cs_out, dur, first_fail, fail.view(np.uint8))
+    np.testing.assert_array_equal(dur, want_dur)
+    np.testing.assert_array_equal(first_fail, want_ff)
+    np.testing.assert_array_equal(fail, want_fail)
+    with pytest.raises(IndexError):
+        call_target(
+            np.array([m], dtype=np.int64),
+            u[:1],
+            1.0,
+            cs_dur,
+            cs_out,
+            dur[:1],
+            first_fail[:1],
+            fail[:1].view(np.uint8),
+        )

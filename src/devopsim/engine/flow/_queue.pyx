@@ -523,3 +523,34 @@ def bucket_hist(double[::1] x, double[::1] bounds, double[::1] out, double weigh
                 else:
                     hi = mid
             out[lo] += weight
+
+
+def call_target(long[::1] idx, double[::1] made_u, double p, double[::1] cs_dur, long[::1] cs_out,
+                double[::1] dur, double[::1] first_fail, unsigned char[::1] fail):
+    """One callee of a call step, for every sample ``j`` of a composition: the call is made
+    when ``p >= 1`` or ``made_u[j] < p``; it takes the callee's sample ``idx[j]`` (duration
+    ``cs_dur``, outcome ``cs_out``, -1 = ok). A parallel group's duration is the longest
+    call (``dur``), and it fails with the first failing one (``first_fail``, ``fail``)."""
+    cdef Py_ssize_t j, k, n = idx.shape[0], m = cs_dur.shape[0]
+    cdef bint always = p >= 1.0
+    cdef double d
+    if dur.shape[0] != n or first_fail.shape[0] != n or fail.shape[0] != n:
+        raise ValueError("call_target: one value per sample")
+    if not always and made_u.shape[0] != n:
+        raise ValueError("call_target: one uniform per sample")
+    for j in range(n):
+        k = idx[j]
+        if k < 0 or k >= m:
+            raise IndexError(f"call_target: sample {k} of {m}")
+    with nogil:
+        for j in range(n):
+            if not always and not made_u[j] < p:
+                continue
+            k = idx[j]
+            d = cs_dur[k]
+            if d > dur[j]:
+                dur[j] = d
+            if cs_out[k] != -1:
+                if d < first_fail[j]:
+                    first_fail[j] = d
+                fail[j] = 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devopsim.engine.flow._queue import stratified
+from devopsim.engine.flow._queue import call_target, stratified
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.request.layout import (
     ERR_DOWNSTREAM,
@@ -36,6 +36,7 @@ from devopsim.model.program import Program
 __all__ = ["CallSamples", "Composer", "HopState"]
 
 
+_NO_UNIFORMS = np.empty(0)  # a call made every time needs none
 SAMPLE_BUDGET = 2_000_000  # samples of one composition, over all endpoints
 MIN_SAMPLES = 1000  # per endpoint, whatever the platform's size
 POOL_BUDGET = 16 << 20  # pooled variates over all samplers (8 bytes each)
@@ -212,12 +213,8 @@ class Composer:
                 for t, p in zip(st.targets, st.probs, strict=True):
                     cs = calls[t]
                     idx = rng.integers(0, cs.duration.size, n)
-                    made = self._strata(n) < p if p < 1.0 else np.ones(n, dtype=bool)
-                    d = np.where(made, cs.duration[idx], 0.0)
-                    f = made & (cs.outcome[idx] != OK)
-                    dur = np.maximum(dur, d)
-                    first_fail = np.where(f, np.minimum(first_fail, d), first_fail)
-                    fail |= f
+                    made_u = self._strata(n) if p < 1.0 else _NO_UNIFORMS
+                    call_target(idx, made_u, p, cs.duration, cs.outcome, dur, first_fail, fail.view(np.uint8))
                 dur = np.where(fail, first_fail, dur)
                 service += np.where(running, dur, 0.0)
                 newly = running & fail
