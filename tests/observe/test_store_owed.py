@@ -67,3 +67,23 @@ def test_late_events_are_inserted_at_their_marks_before_a_read() -> None:
     assert log.events[2] == {"t": 10.0, "kind": "b"}
     with pytest.raises(ValueError, match="marks must rise"):
         log.insert([(3, []), (1, [])])
+
+
+def test_a_query_settles_only_when_it_may_read_what_is_owed() -> None:
+    st = MetricStore()
+    a = st.series("a", {})
+    st.append(0.0, np.array([a]), np.array([1.0]))
+    calls: list[str] = []
+    st.owe(lambda: calls.append("settled"), 30.0, {"ALERTS", "job:ratio"})
+    e = Engine(st)
+    e.instant("sum(rate(a[1m]))", 0.0)
+    e.range("a", 0.0, 60.0, 15.0)
+    e.instant_many("a > 0", [0.0, 15.0])
+    assert calls == []  # reads only a: the owed rows can wait
+    e.instant('count(ALERTS{alertstate="firing"}) or vector(0)', 0.0)
+    assert calls == ["settled"]
+    st.owe(lambda: calls.append("any name"), 30.0, {"ALERTS"})
+    e.instant('{__name__=~"a|b"}', 0.0)  # no fixed name: may read anything
+    st.owe(lambda: calls.append("columns"), 30.0, {"ALERTS"})
+    st.columns()
+    assert calls == ["settled", "any name", "columns"]

@@ -39,7 +39,7 @@ import json
 import operator
 import struct
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -360,6 +360,7 @@ class MetricStore:
         self._slot = (-1, 0)  # the last reserved place written, and rows written there
         self._owed: Callable[[], None] | None = None
         self._owed_until = -float("inf")
+        self._owed_metrics: frozenset[str] | None = None
         self._n = 0
         self._raw_bytes = 0
         self.version = 0
@@ -585,24 +586,31 @@ class MetricStore:
 
     # -- writes owed -----------------------------------------------------------------------------
 
-    def owe(self, settle: Callable[[], None], until: float) -> None:
-        """Declare rows owed at times up to ``until`` (s) that ``settle()`` will write.
+    def owe(self, settle: Callable[[], None], until: float, metrics: Collection[str] | None = None) -> None:
+        """Declare rows owed at times up to ``until`` (s) that ``settle()`` will write, of the
+        given metric names (None: any).
 
         The store calls ``settle`` once, the first time it is needed: before it is read
-        (queries, :meth:`columns`, :meth:`series_of`, ...), before it registers a new series,
-        label set or metric name, and before a row or staleness marker at or before ``until``
-        is added. Declare again for more; a new declaration replaces the last.
+        (:meth:`columns`, :meth:`series_of`, ...; a query settles first when it may select
+        those metrics), before it registers a new series, label set or metric name, and
+        before a row or staleness marker at or before ``until`` is added. Declare again for
+        more; a new declaration replaces the last.
         """
         self._owed = settle
         self._owed_until = until
+        self._owed_metrics = None if metrics is None else frozenset(metrics)
 
-    def settle(self) -> None:
-        """Have the owed rows written now (see :meth:`owe`); nothing if none are owed."""
+    def settle(self, metrics: Collection[str] | None = None) -> None:
+        """Have the owed rows written now (see :meth:`owe`); nothing if none are owed, or if
+        the caller reads only ``metrics`` (names) and none of them is owed."""
         owed = self._owed
-        if owed is not None:
-            self._owed = None
-            self._owed_until = -float("inf")
-            owed()
+        if owed is None:
+            return
+        if metrics is not None and self._owed_metrics is not None and self._owed_metrics.isdisjoint(metrics):
+            return
+        self._owed = None
+        self._owed_until = -float("inf")
+        owed()
 
     def reserve(self) -> int:
         """A place in append order for rows written later (``append(..., slot=...)``): after
@@ -655,8 +663,8 @@ class MetricStore:
 
     def raw_window(self, lo: float, hi: float) -> list[tuple[_Table, int, int]]:
         """Per table with rows in ``[lo, hi]``: the table and that row span ``a:b`` (read it with
-        ``table.rows(a, b, cols)``; ``table.t[a:b]`` are the times)."""
-        self.settle()
+        ``table.rows(a, b, cols)``; ``table.t[a:b]`` are the times). For the query engine,
+        which settles what a query may read first (:meth:`settle`)."""
         out = []
         for tb in self._tables:
             n = tb.n
@@ -673,8 +681,8 @@ class MetricStore:
         return out
 
     def stale_window(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-        """Staleness markers in ``[lo, hi]`` as ``(t, series_id)``."""
-        self.settle()
+        """Staleness markers in ``[lo, hi]`` as ``(t, series_id)`` (for the query engine, as
+        :meth:`raw_window`)."""
         if not self._stale_t:
             return np.empty(0), np.empty(0, dtype=np.int64)
         st = np.asarray(self._stale_t)
@@ -685,8 +693,8 @@ class MetricStore:
         return np.repeat(st[pick], [c.size for c in chunks]), np.concatenate(chunks)
 
     def downsampled(self) -> list[tuple[float, list[Aggregates]]]:
-        """Each downsampled level as ``(resolution, parts)``, finest first."""
-        self.settle()
+        """Each downsampled level as ``(resolution, parts)``, finest first (for the query
+        engine, as :meth:`raw_window`)."""
         return [(lv.resolution, lv.parts) for lv in self._levels]
 
     @property

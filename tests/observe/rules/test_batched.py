@@ -83,10 +83,11 @@ def test_the_crafted_scenario_covers_what_it_claims(reference: Any) -> None:
     assert reference.store.series_of("service:errors:ratio1m") and reference.store.series_of("ALERTS")
 
 
-@pytest.mark.parametrize("max_pending", [1, 7, 240])
+@pytest.mark.parametrize(("max_pending", "min_steps"), [(1, 1), (1, 2), (7, 2), (240, 2)])
 def test_batches_equal_evaluating_when_due(
-    monkeypatch: pytest.MonkeyPatch, reference: Any, max_pending: int
+    monkeypatch: pytest.MonkeyPatch, reference: Any, max_pending: int, min_steps: int
 ) -> None:
+    monkeypatch.setattr(RulesLoop, "min_steps", min_steps)  # 1: even single steps at once
     flushes: list[int] = []
     flush = RulesLoop._flush
 

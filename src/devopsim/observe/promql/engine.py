@@ -125,6 +125,7 @@ class Engine:
         self._rspan: tuple[int, int] | None = None  # a range query's first and last step (ms)
         self.fallbacks: list[str] = []
         """Why :meth:`instant_many` or :meth:`range` evaluated an expression time by time."""
+        self._reads: dict[str, set[str] | None] = {}  # expression -> the metric names it reads
         self.max_cells = 1 << 21
         """The most (series x steps) one selector may span in a pass over many steps."""
 
@@ -132,7 +133,7 @@ class Engine:
 
     def instant(self, expr: str, t: float) -> list[Sample] | float:
         """Evaluate ``expr`` at simulated time ``t`` (s): a list of samples, or a float for a scalar."""
-        self.store.settle()
+        self._settle(expr)
         check(expr)
         node = parse(expr)
         out = self._eval_checked(expr, node, round(t * 1000))
@@ -146,7 +147,7 @@ class Engine:
         """What :meth:`instant` gives at each of ``times`` (s, rising), or the
         :class:`PromQLError` it raises there; evaluated for every time at once where the
         expression allows (see :mod:`devopsim.observe.promql.steps`), else time by time."""
-        self.store.settle()
+        self._settle(expr)
         ts = [round(t * 1000) for t in times]
         try:
             check(expr)
@@ -194,6 +195,15 @@ class Engine:
             i += part.size
         return out
 
+    def _settle(self, expr: str) -> None:
+        """Have the rows owed to the store written if ``expr`` may read them."""
+        if expr not in self._reads:
+            try:
+                self._reads[expr] = selected_metrics(expr)
+            except PromQLError:
+                self._reads[expr] = None
+        self.store.settle(self._reads[expr])
+
     def _unpack_one(self, out: Value) -> list[Sample] | float:
         if isinstance(out, Vector):
             return [
@@ -205,7 +215,7 @@ class Engine:
         self, expr: str, start: float, end: float, step: float
     ) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]]:
         """Evaluate ``expr`` at ``start, start+step, ..., end`` (s): ``(labels, times, values)`` each."""
-        self.store.settle()
+        self._settle(expr)
         check(expr)
         if step <= 0:
             raise PromQLError(expr, "the step of a range query must be positive")

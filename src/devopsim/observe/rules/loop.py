@@ -29,8 +29,9 @@ line and metric, with the closest known names.
 Evaluations are computed in batches, not when due (:attr:`RulesLoop.mode`): a due
 evaluation only notes its time, where its events go in the log and where its rows go in
 the store's append order. The noted ones are computed together when enough have piled up,
-before anything reads the log or the store (a PromQL query of another loop, the results,
-a new series: both declare the batch owed, see ``MetricStore.owe`` and ``EventLog.owe``)
+before anything reads the log or what they write in the store (a PromQL query of another
+loop that may select ``ALERTS`` or a recorded series, the results; and before a new series
+is registered: both declare the batch owed, see ``MetricStore.owe`` and ``EventLog.owe``)
 and at the end of the run. In a batch, each expression of a group that reads nothing rules
 write is evaluated for all of the group's times at once (``Engine.instant_many``); then
 every evaluation runs in the order it was due, with the alert life cycle step by step, its
@@ -114,10 +115,15 @@ class _Records:
         self.records.append(EventLog.record(t, kind, **fields))
 
 
+def _written(groups: list[GroupDef]) -> set[str]:
+    """The metric names rules write."""
+    return {"ALERTS", "ALERTS_FOR_STATE"} | {r.name for g in groups for r in g.rules if r.kind == "record"}
+
+
 def _reads_rule_output(groups: list[GroupDef], g: GroupDef) -> bool:
     """Whether a rule of ``g`` may read a series some rule writes (or any, by a selector
     without a fixed metric name)."""
-    written = {"ALERTS", "ALERTS_FOR_STATE"} | {r.name for h in groups for r in h.rules if r.kind == "record"}
+    written = _written(groups)
     for r in g.rules:
         try:
             names = selected_metrics(r.expr)
@@ -137,6 +143,8 @@ class RulesLoop:
     mode: ClassVar[str] = "batched"
     #: a batch is computed when this many evaluations are noted
     max_pending: ClassVar[int] = 240
+    #: a group with fewer evaluations in a batch queries as each comes (all at once would cost more)
+    min_steps: ClassVar[int] = 2
 
     def __init__(self) -> None:
         self.groups: list[GroupDef] = []
@@ -149,6 +157,7 @@ class RulesLoop:
         self._defer = False
         self._pending: list[_Due] = []
         self._in_order: set[int] = set()  # evaluators (by id) that query as each evaluation comes
+        self._written: set[str] = set()  # the metric names rules write
         self._next: dict[int, Callable[[float], None]] = {}  # each evaluator's clock action
         self._flushing = False
 
@@ -189,6 +198,7 @@ class RulesLoop:
             raise ValueError(f"RulesLoop.mode must be batched or instant, not {self.mode!r}")
         self._defer = self.mode == "batched" and not sim.store.compaction_near()
         self._settle = partial(self._flush, sim)
+        self._written = _written(self.groups)
 
     def _query(self, expr: str, t: float) -> Any:
         return self.engine.instant(expr, t)
@@ -209,7 +219,7 @@ class RulesLoop:
         if len(self._pending) >= self.max_pending:
             self._flush(sim)
             return
-        sim.store.owe(self._settle, t)
+        sim.store.owe(self._settle, t, self._written)
         sim.log.owe(self._settle)
 
     def _run(
@@ -244,7 +254,7 @@ class RulesLoop:
             given: dict[int, list[list[Any]]] = {}  # evaluator -> per step, each rule's result
             for ev in self.evaluators:
                 ts = times.get(id(ev))
-                if ts is None or id(ev) in self._in_order:
+                if ts is None or len(ts) < self.min_steps or id(ev) in self._in_order:
                     continue
                 at = [t - ev.group.query_offset for t in ts]
                 per_rule = [self.engine.instant_many(r.expr, at) for r in ev.group.rules]
