@@ -187,9 +187,12 @@ class Composer:
             capped_wait = np.where(u2 < hop.drop[r], hop.bwait[r], np.maximum(hop.bwait[r] - spare, 0.0))
             wait = np.where(capped, capped_wait, wait)
         outcome = np.full(n, OK, dtype=np.int64)
-        rejected = self._strata(n) < hop.reject[r]
-        outcome[rejected] = ERR_REJECTED
-        alive = ~rejected
+        if float(hop.reject[slots].max()) > 0.0:  # else no replica refuses: nothing to draw
+            rejected = self._strata(n) < hop.reject[r]
+            outcome[rejected] = ERR_REJECTED
+            alive = ~rejected
+        else:
+            alive = np.ones(n, dtype=bool)
         if p_loss > 0:
             lost = self._strata(n) < p_loss
             outcome[lost] = ERR_UNAVAILABLE
@@ -221,8 +224,9 @@ class Composer:
                 outcome[newly] = ERR_DOWNSTREAM
                 running &= ~fail
         server = np.where(alive, wait + service, np.nan)
-        inject = running & (self._strata(n) < hop.err_rate[r])
-        outcome[inject] = ERR_INJECTED
+        if float(hop.err_rate[slots].max()) > 0.0:  # a version injects errors
+            inject = running & (self._strata(n) < hop.err_rate[r])
+            outcome[inject] = ERR_INJECTED
         server_ok = alive & (outcome == OK)
         duration = np.where(alive, wait + service, 0.0)
         if d_net > 0 or d_net_n is not d_net:
