@@ -83,11 +83,8 @@ def test_the_crafted_scenario_covers_what_it_claims(reference: Any) -> None:
     assert reference.store.series_of("service:errors:ratio1m") and reference.store.series_of("ALERTS")
 
 
-@pytest.mark.parametrize(("max_pending", "min_steps"), [(1, 1), (1, 2), (7, 2), (240, 2)])
-def test_batches_equal_evaluating_when_due(
-    monkeypatch: pytest.MonkeyPatch, reference: Any, max_pending: int, min_steps: int
-) -> None:
-    monkeypatch.setattr(RulesLoop, "min_steps", min_steps)  # 1: even single steps at once
+def _count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the size of every batch the rules loop computes (appended as it goes)."""
     flushes: list[int] = []
     flush = RulesLoop._flush
 
@@ -97,6 +94,15 @@ def test_batches_equal_evaluating_when_due(
         flush(self, sim)
 
     monkeypatch.setattr(RulesLoop, "_flush", counted)
+    return flushes
+
+
+@pytest.mark.parametrize(("max_pending", "min_steps"), [(1, 1), (1, 2), (7, 2), (240, 2)])
+def test_batches_equal_evaluating_when_due(
+    monkeypatch: pytest.MonkeyPatch, reference: Any, max_pending: int, min_steps: int
+) -> None:
+    monkeypatch.setattr(RulesLoop, "min_steps", min_steps)  # 1: even single steps at once
+    flushes = _count_batches(monkeypatch)
     got = _run(monkeypatch, DATA / "batched.yaml", "batched", max_pending)
     _assert_same(got, reference)
     assert flushes and max(flushes) <= max(max_pending, 1)
@@ -115,16 +121,8 @@ def test_a_checkout_day_batched_equals_evaluating_when_due(monkeypatch: pytest.M
 
 def test_no_batches_where_the_store_downsamples_during_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     over = ["monitoring.thanos=true", "monitoring.retention=20m", "duration=50m"]
-    flushes: list[int] = []
-    flush = RulesLoop._flush
-
-    def counted(self: RulesLoop, sim: Any) -> None:
-        if self._pending and not self._flushing:
-            flushes.append(len(self._pending))
-        flush(self, sim)
-
     ref = _run(monkeypatch, DATA / "batched.yaml", "instant", overrides=over)
-    monkeypatch.setattr(RulesLoop, "_flush", counted)
+    flushes = _count_batches(monkeypatch)
     got = _run(monkeypatch, DATA / "batched.yaml", "batched", overrides=over)
     assert got.store.has_downsampled and not flushes
     _assert_same(got, ref)
