@@ -102,3 +102,37 @@ def test_examples_run_deterministically_from_python() -> None:
         b = devopsim.simulate(EXAMPLES / name, overrides=over).summary
         assert a == b
         assert a["littles_law"]["relative_error"] < 1e-2
+
+
+TWICE = """
+name: twice
+duration: 3m
+plane: flow
+traffic: {rate: 200/s, classes: [{name: order, entry: api.order}]}
+services:
+  api: {replicas: 2, concurrency: 64, endpoints: {order: {timeout: 5s,
+         steps: [{work: exp(2ms)}, {query: db.read}, {query: db.write}, {publish: events.orders}]}}}
+  db-replicas: {replicas: 1, endpoints: {noop: {steps: [{work: exp(1ms)}]}}}
+datastores:
+  db: {kind: postgres, topology: primary-replica, replicas: 1, readsFrom: replicas,
+       operations: {read: {work: exp(1ms)}, write: {work: exp(2ms)}}}
+  events: {kind: kafka, brokers: 3, topics: {orders: {partitions: 6, replicationFactor: 3}}}
+timeline:
+  - {at: 60s, fault: {kind: broker-loss, target: events}}
+"""
+
+
+def test_one_loaded_scenario_runs_twice_alike(tmp_path: Path) -> None:
+    """Compiling a run adds the datastores' services to the scenario; a second run of the same
+    loaded scenario finds them there and must give the same results (it once lost the
+    datastores' aliases: KeyError 'db.read'). A user service takes the name the read replicas
+    would get, so theirs is the next one (``db-replicas-x``) both times."""
+    p = tmp_path / "twice.yaml"
+    p.write_text(TWICE)
+    loaded = load_scenario(p)
+    first = Simulation(loaded).run().summary
+    second = Simulation(loaded).run().summary
+    assert "db-replicas-x" in first["services"] and "events-election" in first["services"]
+    assert first["services"]["db-replicas-x"]["requests"] > 0
+    assert second["services"] == first["services"]
+    assert second["classes"] == first["classes"]

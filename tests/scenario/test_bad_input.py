@@ -155,6 +155,13 @@ CASES = [
         "add up to 100%",
     ),
     (
+        "a datastore named like a service",
+        GOOD + "datastores:\n  catalog: {kind: postgres, operations: {read: {work: exp(1ms)}}}\n",
+        23,
+        "datastores.catalog",
+        "has the name of a service",
+    ),
+    (
         "a step with two kinds",
         _mutate("- work: exp(2ms)", "- work: exp(2ms)\n            wait: 1ms"),
         14,

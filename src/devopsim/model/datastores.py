@@ -93,7 +93,20 @@ def _is_read(name: str, kind: str | None) -> bool:
     return kind == "read" if kind is not None else name == "read" or name.startswith("read")
 
 
-def _postgres(name: str, pg: Postgres, taken: set[str]) -> tuple[dict[str, Service], dict[str, str]]:
+def _free_name(base: str, taken: set[str], expanded: bool) -> str:
+    """The name a synthetic service gets: ``base``, else ``base-x``, ``base-x-x``, ... (the first
+    not taken). ``expanded``: the scenario already holds it (compiled before), so it is the last
+    of that chain present in ``taken``."""
+    name, last = base, None
+    while name in taken:
+        last = name
+        name += "-x"
+    return (last or base) if expanded else name
+
+
+def _postgres(
+    name: str, pg: Postgres, taken: set[str], expanded: bool = False
+) -> tuple[dict[str, Service], dict[str, str]]:
     ops = dict(pg.operations) or {}
     rtt = network_rtt(
         pg.placement.clouds if pg.placement else None, pg.placement.regions if pg.placement else None
@@ -116,9 +129,7 @@ def _postgres(name: str, pg: Postgres, taken: set[str]) -> tuple[dict[str, Servi
     out = {name: _svc(nodes, conns, cores, primary, 0)}
     alias = {f"{name}.{op}": f"{name}.{op}" for op in primary}
     if readers:
-        rname = f"{name}-replicas"
-        while rname in taken:
-            rname += "-x"
+        rname = _free_name(f"{name}-replicas", taken, expanded)
         out[rname] = _svc(pg.replicas, conns, cores, readers, 0)
         alias.update({f"{name}.{op}": f"{rname}.{op}" for op in readers})
     return out, alias
@@ -130,10 +141,11 @@ def synthetic_services(sc: Scenario) -> tuple[dict[str, Service], dict[str, str]
     alias: dict[str, str] = {}
     taken = set(sc.services)
     for name, ds in sc.datastores.items():
-        if name in sc.services and name not in out:
-            continue  # already expanded (compile twice) or a user service by that name
+        # Compiled before (the loader refuses a service named like a datastore): the services
+        # are there already; their names, and so the aliases, are worked out again.
+        expanded = name in sc.services
         if isinstance(ds, Postgres):
-            svcs, al = _postgres(name, ds, taken)
+            svcs, al = _postgres(name, ds, taken, expanded)
         elif isinstance(ds, Redis):
             eps = {ks: [_step("work", Exponential(REDIS_OP_TIME))] for ks in ds.keyspaces} or {
                 "ping": [_step("work", Exponential(REDIS_OP_TIME))]
@@ -153,9 +165,7 @@ def synthetic_services(sc: Scenario) -> tuple[dict[str, Service], dict[str, str]
             al = {f"{name}.{tp}": f"{name}.{tp}" for tp in eps}
             # A producer whose partition lost its leader waits for the next one (a broker loss):
             # a wait with no CPU, made with probability 0 until then (see ``stateful/loop.py``).
-            ename = f"{name}-election"
-            while ename in taken or ename in out:
-                ename += "-x"
+            ename = _free_name(f"{name}-election", taken if expanded else taken | set(out), expanded)
             wait = [_step("wait", Uniform(0.0, BROKER_SESSION_TIMEOUT))]
             svcs[ename] = _svc(1, ELECTION_WORKERS, 1.0, {"wait": wait}, None)
             al[f"{name}.{ELECTION}"] = f"{ename}.wait"

@@ -155,6 +155,13 @@ class Checker:
 
     def run(self) -> list[Issue]:
         sc = self.sc
+        for dname in sc.datastores:
+            if dname in sc.services:
+                self.add(
+                    ("datastores", dname),
+                    f"datastore {dname!r} has the name of a service: a datastore runs as pods of its own "
+                    "name, so datastores and services need different names",
+                )
         for sname, svc in sc.services.items():
             base: PathKey = ("services", sname)
             for ename, ep in svc.endpoints.items():
