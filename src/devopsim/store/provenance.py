@@ -8,6 +8,7 @@ time cannot.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,11 +57,11 @@ def alive(proc: ProcessId) -> bool | None:
     if proc.host != socket.gethostname():
         return None
     try:
-        os.kill(proc.pid, 0)
+        # Signal 0 only checks: a PermissionError means it exists, owned by another user.
+        with contextlib.suppress(PermissionError):
+            os.kill(proc.pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        pass  # exists, owned by someone else
     if _proc_state(proc.pid) in ("Z", "X"):  # exited, waiting to be reaped
         return False
     return not (proc.start is not None and _proc_start(proc.pid) not in (None, proc.start))

@@ -111,8 +111,6 @@ def test_batches_equal_evaluating_when_due(
 
 
 def test_a_checkout_day_batched_equals_evaluating_when_due(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not CHECKOUT.exists():
-        pytest.skip("shared/examples is not present")
     ref = _run(monkeypatch, CHECKOUT, "instant")
     got = _run(monkeypatch, CHECKOUT, "batched")
     _assert_same(got, ref)
