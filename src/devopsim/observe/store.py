@@ -426,15 +426,21 @@ class MetricStore:
         first = self._bulk.get(key)
         n = len(extras)
         if first is None:
-            if self._owed is not None:
-                self.settle()
-            first = self._bulk[key] = len(self.series_metric)
-            lid0 = len(self._lsets)
-            self._lsets.extend([(bid, e) for e in extras])
-            self.series_metric.extend([mid] * n)
-            self.series_label_set.extend(range(lid0, lid0 + n))
+            first = self._bulk[key] = self._new_block([mid] * n, bid, extras)
             self._by_metric.setdefault(mid, []).extend(range(first, first + n))
         return np.arange(first, first + n, dtype=np.int64)
+
+    def _new_block(self, mids: Sequence[int], bid: int, extras: Sequence[_Labels]) -> int:
+        """Register consecutive series ``mids[j]`` with labels base ``bid`` + ``extras[j]``; the
+        first id (owed writes are settled first: they must land before any new series)."""
+        if self._owed is not None:
+            self.settle()
+        first = len(self.series_metric)
+        lid0 = len(self._lsets)
+        self._lsets.extend([(bid, e) for e in extras])
+        self.series_metric.extend(mids)
+        self.series_label_set.extend(range(lid0, lid0 + len(mids)))
+        return first
 
     def series_template(
         self, template: Sequence[tuple[str, _Labels]], bases: Sequence[dict[str, str]]
@@ -455,13 +461,7 @@ class MetricStore:
             key = (-1, bid, tkey)
             first = self._bulk.get(key)
             if first is None:
-                if self._owed is not None:
-                    self.settle()
-                first = self._bulk[key] = len(self.series_metric)
-                lid0 = len(self._lsets)
-                self._lsets.extend([(bid, e) for e in extras])
-                self.series_metric.extend(mids)
-                self.series_label_set.extend(range(lid0, lid0 + n))
+                first = self._bulk[key] = self._new_block(mids, bid, extras)
                 fresh.append((i, first))
             out[i] = np.arange(first, first + n)
         if fresh:
