@@ -42,6 +42,25 @@ _KSM = (
 )
 
 
+def apply_decision(
+    sim: Simulation, t: float, service: str, current: int, d: Decision, reason: str, **extra: Any
+) -> None:
+    """Scale ``service`` as an HPA decision says, with its ``hpa.scale`` event (``extra``
+    fields added to it); nothing when the decision keeps the count."""
+    if not d.rescale:
+        return
+    sim.log.emit(
+        t,
+        "hpa.scale",
+        service=service,
+        from_replicas=current,
+        to_replicas=d.desired,
+        reason=d.reason or d.able_to_scale,
+        **extra,
+    )
+    sim.platform.scale(service, d.desired, t, reason=reason)
+
+
 def pod_infos(w: Workload, resource: str | None) -> list[PodInfo]:
     """The workload's pods as the HPA sees them (``resource`` picks the request reported)."""
     if resource == "cpu":
@@ -223,16 +242,7 @@ class AutoscalingLoop:
             d = h.ctl.reconcile(t, current, readings, pods, status_replicas=self._live_count(w))
             h.decisions.append(d)
             h.desired = d.desired
-            if d.rescale:
-                sim.log.emit(
-                    t,
-                    "hpa.scale",
-                    service=h.service,
-                    from_replicas=current,
-                    to_replicas=d.desired,
-                    reason=d.reason or d.able_to_scale,
-                )
-                sim.platform.scale(h.service, d.desired, t, reason="hpa")
+            apply_decision(sim, t, h.service, current, d, "hpa")
         if t + SYNC_PERIOD < sim.scenario.duration:
             sim.clock.schedule(t + SYNC_PERIOD, self._sync, priority=-10)
 

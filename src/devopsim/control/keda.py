@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from devopsim.control.autoscaling import pod_infos
+from devopsim.control.autoscaling import apply_decision, pod_infos
 from devopsim.control.hpa import SYNC_PERIOD, Decision, HPAController, MetricReading, resolve_behavior
 from devopsim.scenario.controllers import KedaKafka
 from devopsim.stateful.kafka import KedaLag, keda_total_lag
@@ -232,17 +232,7 @@ class KedaLoop:
             d = so.hpa.reconcile(t, current, [reading], pod_infos(w, None), status_replicas=len(w.live()))
             so.decisions.append(d)
             so.desired = d.desired
-            if d.rescale:
-                sim.log.emit(
-                    t,
-                    "hpa.scale",
-                    service=so.service,
-                    from_replicas=current,
-                    to_replicas=d.desired,
-                    reason=d.reason or d.able_to_scale,
-                    lag=lag.scaling,
-                )
-                sim.platform.scale(so.service, d.desired, t, reason="keda-hpa")
+            apply_decision(sim, t, so.service, current, d, "keda-hpa", lag=lag.scaling)
         if t + SYNC_PERIOD < sim.scenario.duration:
             sim.clock.schedule(t + SYNC_PERIOD, self._sync, priority=-10)
 
