@@ -37,7 +37,7 @@ import numpy as np
 
 from devopsim.cloud.frontdoor import FrontDoorModel
 from devopsim.cloud.geo import Location, client_location, known_clients, region_location, rtt_s
-from devopsim.errors import Issue, ScenarioError
+from devopsim.errors import ScenarioError
 from devopsim.model.platform import PodPhase
 
 if TYPE_CHECKING:
@@ -78,13 +78,10 @@ def serving_regions(sim: Simulation) -> list[str]:
 def _location(sim: Simulation, path: tuple[str | int, ...], name: str, loc: Location | None) -> Location:
     if loc is not None:
         return loc
-    file, line = sim.loaded.source.where(path)
     raise ScenarioError(
         [
-            Issue(
-                file,
-                line,
-                ".".join(str(p) for p in path),
+            sim.loaded.source.issue(
+                path,
                 f"devopsim does not know where {name!r} is; known client regions: "
                 f"{', '.join(known_clients())}, or a cloud region such as us-east-1 "
                 "(or give the region a location: 'LAT,LON')",

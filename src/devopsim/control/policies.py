@@ -44,7 +44,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from devopsim.control.metrics_server import MetricsServer
-from devopsim.errors import Issue, ScenarioError
+from devopsim.errors import ScenarioError
 from devopsim.scenario.controllers import Learned, Predictive
 
 if TYPE_CHECKING:
@@ -225,14 +225,10 @@ class PolicyLoop:
                 continue
             if factory is _seasonal_naive and not svc.resources.requests.cpu:
                 path = ("services", name, "resources", "requests", "cpu")
-                file, line = sim.loaded.source.where(path)
                 raise ScenarioError(
                     [
-                        Issue(
-                            file,
-                            line,
-                            ".".join(path),
-                            "the seasonal-naive autoscaler sizes pods by their CPU request: set one",
+                        sim.loaded.source.issue(
+                            path, "the seasonal-naive autoscaler sizes pods by their CPU request: set one"
                         )
                     ]
                 )

@@ -162,13 +162,10 @@ class RolloutLoop:
                 objective = availability_objective(sc.slos)
                 if objective is None:
                     path = ("services", name, "strategy", "autoRollback", "sloBurnRate")
-                    file, line = sim.loaded.source.where(path)
                     raise ScenarioError(
                         [
-                            Issue(
-                                file,
-                                line,
-                                f"services.{name}.strategy.autoRollback.sloBurnRate",
+                            sim.loaded.source.issue(
+                                path,
                                 f"sloBurnRate {ar.slo_burn_rate:g} needs an availability SLO "
                                 "(an entry of 'slos' without 'latency') to budget against",
                             )

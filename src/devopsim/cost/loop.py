@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from devopsim.cost.prices import InstancePrice, PriceTable, price_table
-from devopsim.errors import Issue, ScenarioError
+from devopsim.errors import ScenarioError
 
 if TYPE_CHECKING:
     from devopsim.engine.runner import Simulation
@@ -90,13 +90,10 @@ class CostLoop:
                             i,
                             "instanceType",
                         )
-                        file, line = sim.loaded.source.where(path)
                         known = ", ".join(self.table.instance_types(cloud)) or "none (unknown cloud)"
                         issues.append(
-                            Issue(
-                                file,
-                                line,
-                                ".".join(str(p) for p in path),
+                            sim.loaded.source.issue(
+                                path,
                                 f"no price for {pool.instance_type!r} on {cloud} in the price table "
                                 f"({self.table.date}); priced types: {known}",
                             )
