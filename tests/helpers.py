@@ -110,3 +110,22 @@ def mmc_response_quantile(c: int, lam: float, mu: float, q: float) -> float:
         return (1 - pw) * served + pw * both - (1 - q)
 
     return float(brentq(tail, 1e-9, 1e4))
+
+
+def one_region_platform(
+    zones: list[str], pool: dict[str, Any], instance_type: str = "m6i.xlarge"
+) -> dict[str, Any]:
+    """``platform:`` with one AWS region (us-east-1) over ``zones`` and one node pool
+    ``general`` of ``instance_type`` (``pool`` adds its fields: count, autoscaling, ...)."""
+    return {
+        "clouds": {
+            "aws": {
+                "regions": {
+                    "us-east-1": {
+                        "zones": zones,
+                        "nodePools": [{"name": "general", "instanceType": instance_type, **pool}],
+                    }
+                }
+            }
+        }
+    }

@@ -12,7 +12,7 @@ import pytest
 
 import devopsim
 from devopsim.errors import ChaosError, ScenarioError
-from tests.helpers import one_service
+from tests.helpers import one_region_platform, one_service
 
 MU = 10.0  # exp(100ms)
 
@@ -236,18 +236,7 @@ def _zones(plane: str = "request") -> dict[str, Any]:
         "duration": "20m",
         "seed": 2,
         "plane": plane,
-        "platform": {
-            "clouds": {
-                "aws": {
-                    "regions": {
-                        "us-east-1": {
-                            "zones": ["zone-a", "zone-b", "zone-c"],
-                            "nodePools": [{"name": "general", "instanceType": "m6i.xlarge", "count": 3}],
-                        }
-                    }
-                }
-            }
-        },
+        "platform": one_region_platform(["zone-a", "zone-b", "zone-c"], {"count": 3}),
         "traffic": {"rate": "20/s", "classes": [{"name": "c", "entry": "api.get"}]},
         "services": {
             "api": {

@@ -16,7 +16,7 @@ import pytest
 
 from devopsim.api import _load
 from devopsim.engine.runner import Simulation
-from tests.helpers import one_service
+from tests.helpers import one_region_platform, one_service
 
 OUT_AT, OUT_FOR, RUN = 1200.0, 600.0, 3600.0
 
@@ -32,18 +32,7 @@ def _run(placement: dict[str, Any]) -> dict[str, Any]:
         plane="flow",
         extra_service={"placement": placement},
     )
-    sc["platform"] = {
-        "clouds": {
-            "aws": {
-                "regions": {
-                    "us-east-1": {
-                        "zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
-                        "nodePools": [{"name": "general", "instanceType": "m6i.xlarge", "count": 3}],
-                    }
-                }
-            }
-        }
-    }
+    sc["platform"] = one_region_platform(["us-east-1a", "us-east-1b", "us-east-1c"], {"count": 3})
     sc["slos"] = [{"name": "availability", "objective": "99.9%"}]
     sc["timeline"] = [
         {

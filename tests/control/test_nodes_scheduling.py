@@ -19,6 +19,7 @@ from devopsim.engine.runner import Simulation
 from devopsim.errors import ChaosError, ScenarioError
 from devopsim.model.nodes import allocatable
 from devopsim.model.platform import EVICTION_DELAY
+from tests.helpers import one_region_platform
 
 GI = 1024.0**3
 MI = 1024.0**2
@@ -31,18 +32,7 @@ def _scenario(pool: dict[str, Any], plane: str = "flow", duration: str = "5m", *
         "duration": duration,
         "seed": 2,
         "plane": plane,
-        "platform": {
-            "clouds": {
-                "aws": {
-                    "regions": {
-                        "us-east-1": {
-                            "zones": ZONES,
-                            "nodePools": [{"name": "general", "instanceType": "m6i.xlarge", **pool}],
-                        }
-                    }
-                }
-            }
-        },
+        "platform": one_region_platform(ZONES, pool),
         "traffic": {"rate": "20/s", "classes": [{"name": "c", "entry": "api.get"}]},
         "services": {
             "api": {

@@ -17,6 +17,7 @@ from devopsim.api import _load
 from devopsim.control.replicaset import deletion_order, log2_rank
 from devopsim.engine.runner import Simulation
 from devopsim.model.platform import Pod, PodPhase
+from tests.helpers import one_region_platform
 
 NOW = 1000.0
 
@@ -95,18 +96,7 @@ def _scenario() -> dict[str, Any]:
         "name": "rs",
         "duration": "3m",
         "seed": 2,
-        "platform": {
-            "clouds": {
-                "aws": {
-                    "regions": {
-                        "us-east-1": {
-                            "zones": ["zone-a", "zone-b", "zone-c"],
-                            "nodePools": [{"name": "general", "instanceType": "m6i.xlarge", "count": 6}],
-                        }
-                    }
-                }
-            }
-        },
+        "platform": one_region_platform(["zone-a", "zone-b", "zone-c"], {"count": 6}),
         "traffic": {"rate": "20/s", "classes": [{"name": "c", "entry": "api.get"}]},
         "services": {
             "api": {
