@@ -98,6 +98,12 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._qcap64 = np.ascontiguousarray(self.qcap, dtype=np.int64)
         self.lb = a["svc_lb"]
         self.timeout = a["ep_timeout"]
+        self._n_ep = np.bincount(self.ep_svc, minlength=self.S)  # endpoints per service
+        self._ep_tmo = np.where(self.timeout > 0, self.timeout, 0.0)  # 0: none
+        # Services whose endpoints all have a timeout (only they drop queued requests).
+        self._all_tmo = (
+            np.bincount(self.ep_svc, weights=(self.timeout > 0).astype(float), minlength=self.S) == self._n_ep
+        )
         self.ver_err = np.array(program.ver_err, dtype=np.float64)
         self.ver_lat = np.array(program.ver_lat, dtype=np.float64)
         self.cb = a["ep_cb"]
@@ -280,9 +286,8 @@ class FlowPlane(FlowReplicas, FlowRouting):
         with np.errstate(invalid="ignore", divide="ignore"):
             mix = np.where(svc_rate[self.ep_svc] > 0, reaching / svc_rate[self.ep_svc], 0.0)
         # Unused services still need a mix for their holding time: share their endpoints equally.
-        n_ep = np.bincount(self.ep_svc, minlength=self.S)
         idle = svc_rate[self.ep_svc] <= 0
-        mix[idle] = 1.0 / n_ep[self.ep_svc[idle]]
+        mix[idle] = 1.0 / self._n_ep[self.ep_svc[idle]]
         a_s = np.bincount(self.ep_svc, weights=mix * self.hold_fixed, minlength=self.S)
         b_s = np.bincount(self.ep_svc, weights=mix * g.cpu_mean, minlength=self.S)
         a2_s = np.bincount(
@@ -293,13 +298,9 @@ class FlowPlane(FlowReplicas, FlowRouting):
         # Split each service's rate over its ready replicas.
         share, ca2 = self._split(R)
         svc = np.maximum(rp.svc, 0)
-        # The timeout that drops queued requests: the endpoints' (all must have one).
-        tmo_e = np.where(self.timeout > 0, self.timeout, np.inf)
-        tmo_s = np.bincount(
-            self.ep_svc, weights=mix * np.where(np.isfinite(tmo_e), tmo_e, 0.0), minlength=self.S
-        )
-        has_all = np.bincount(self.ep_svc, weights=(self.timeout > 0).astype(float), minlength=self.S) == n_ep
-        tmo_s = np.where(has_all, tmo_s, 0.0)
+        # The timeout that drops queued requests: the endpoints' mixed (all must have one).
+        tmo_s = np.bincount(self.ep_svc, weights=mix * self._ep_tmo, minlength=self.S)
+        tmo_s = np.where(self._all_tmo, tmo_s, 0.0)
         # Per replica (replica_prep): its arrival rate; CPU work per frame, stretched when the
         # cores are shared (processor sharing), under the load it serves, which exceeds
         # arrivals while a backlog drains, taken half-way from the last tick's: the load and

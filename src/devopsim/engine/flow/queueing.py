@@ -65,7 +65,9 @@ def lq_table(c: int) -> np.ndarray:
 def ps_slowdown(u: np.ndarray, cores: np.ndarray) -> np.ndarray:
     """Mean stretch of CPU work under processor sharing at CPU utilisation ``u`` of ``cores`` cores.
 
-    ``u`` must be below 1; fractional core counts interpolate between their neighbours.
+    ``u`` must be below 1; fractional core counts interpolate between their neighbours. The
+    flow plane's tick computes this per replica in its Cython kernel (``_queue.replica_prep``);
+    this is the reference it is tested against.
     """
     u = np.asarray(u, dtype=np.float64)
     cores = np.asarray(cores, dtype=np.float64)
