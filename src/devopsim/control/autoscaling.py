@@ -231,18 +231,23 @@ class AutoscalingLoop:
 
     def _sync(self, t: float) -> None:
         sim = self.sim
+        workloads = sim.platform.workloads
+        aligned = self.metrics.aligned
         for h in self.hpas:
-            w = sim.platform.workloads[h.service]
+            w = workloads[h.service]
             pods = self._pod_infos(w, h.resource)
             readings = [
-                self._reading(h, m, t, pods) if what is None else self._resource_reading(h, what, pods)
+                self._reading(h, m, t, pods)
+                if what is None
+                else MetricReading(what[0], what[1], what[2], what[3], aligned(what[1], h.service, pods))
                 for m, what in zip(h.spec.metrics, h.reads, strict=True)
             ]
             current = w.desired
             d = h.ctl.reconcile(t, current, readings, pods, status_replicas=self._live_count(w))
             h.decisions.append(d)
             h.desired = d.desired
-            apply_decision(sim, t, h.service, current, d, "hpa")
+            if d.desired != current:
+                apply_decision(sim, t, h.service, current, d, "hpa")
         if t + SYNC_PERIOD < sim.scenario.duration:
             sim.clock.schedule(t + SYNC_PERIOD, self._sync, priority=-10)
 

@@ -281,14 +281,15 @@ class HPAController:
         assert self.behavior is not None
         up, down = self.behavior
         up_cut, down_cut = now - up.window, now - down.window
+        old_cut = up_cut if up_cut < down_cut else down_cut  # older than both windows
         up_rec = down_rec = proposal
         old = -1
         for i, (t, rec) in enumerate(self.recommendations):
-            if t > up_cut:
-                up_rec = min(up_rec, rec)
-            if t > down_cut:
-                down_rec = max(down_rec, rec)
-            if t < up_cut and t < down_cut:
+            if t > up_cut and rec < up_rec:
+                up_rec = rec
+            if t > down_cut and rec > down_rec:
+                down_rec = rec
+            if t < old_cut:
                 old = i
         stabilized = current
         if stabilized < up_rec:

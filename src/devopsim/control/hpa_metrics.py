@@ -46,9 +46,22 @@ class MetricUnavailable(Exception):
     """A metric could not be computed (no pods, no samples, the metrics API failed)."""
 
 
+_ceil = math.ceil
+
+
 def _milli(x: float) -> int:
-    """``Quantity.MilliValue()``: milli-units, rounded up (after removing float noise)."""
-    return math.ceil(round(x * 1000.0, 6))
+    """``Quantity.MilliValue()``: milli-units, rounded up (after removing float noise).
+
+    That is ``ceil(round(x * 1000, 6))``. Rounding to 6 decimals moves ``x * 1000`` by at
+    most 5e-7 (and an ulp), so where the product is more than 1e-6 away from every whole
+    number it rounds up to the same whole number without it: the rounding (a decimal
+    conversion, most of the cost) is done only for values close to a whole number.
+    """
+    y = x * 1000.0
+    up = _ceil(y)
+    if up - y >= 1e-6 and y - up > -0.999999:  # more than 1e-6 from up and from up - 1
+        return up
+    return _ceil(round(y, 6))
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -430,6 +443,9 @@ def _aligned_replicas(
     return math.ceil(ratio * count)
 
 
+_POD_METRICS = ("Resource", "ContainerResource", "Pods")  # metrics with one value per pod
+
+
 def _ready_running(pods: Sequence[PodInfo]) -> int:
     return sum(1 for p in pods if p.phase == "Running" and p.ready and not p.deleting)
 
@@ -482,7 +498,7 @@ def replicas_for_metric(
     tol = tol or Tolerances()
     if reading.error is not None:
         raise MetricUnavailable(reading.error)
-    if reading.type in ("Resource", "ContainerResource", "Pods"):
+    if reading.type in _POD_METRICS:
         return _pod_replicas(
             reading, pods, current, tol, now, cpu_initialization_period, initial_readiness_delay
         )
@@ -511,23 +527,38 @@ def replicas_for_metrics(
     best_name = ""
     invalid = 0
     first_error = ""
+    tol = tol or Tolerances()
     for r in readings:
-        try:
-            proposal = replicas_for_metric(
-                r,
-                pods,
-                current,
-                now,
-                tol,
-                status_replicas,
-                cpu_initialization_period,
-                initial_readiness_delay,
+        samples = r.samples
+        proposal: int | None = None
+        if (
+            r.error is None
+            and isinstance(samples, AlignedSamples)
+            and samples.pods is pods
+            and pods
+            and r.type in _POD_METRICS
+        ):
+            # (what replicas_for_metric does first for such a reading, without its calls)
+            proposal = _aligned_replicas(
+                r, samples, current, tol, now, cpu_initialization_period, initial_readiness_delay
             )
-        except MetricUnavailable as e:
-            if invalid == 0:
-                first_error = f"{r.type} metric {r.name}: {e}"
-            invalid += 1
-            continue
+        if proposal is None:
+            try:
+                proposal = replicas_for_metric(
+                    r,
+                    pods,
+                    current,
+                    now,
+                    tol,
+                    status_replicas,
+                    cpu_initialization_period,
+                    initial_readiness_delay,
+                )
+            except MetricUnavailable as e:
+                if invalid == 0:
+                    first_error = f"{r.type} metric {r.name}: {e}"
+                invalid += 1
+                continue
         if best == 0 or proposal > best:
             best, best_name = proposal, f"{r.name} {r.type.lower()} metric"
     if invalid >= len(readings) or (invalid > 0 and best < current):

@@ -107,21 +107,24 @@ class MetricsServer:
     """
 
     resolution: float = METRIC_RESOLUTION
-    cpu: Mapping[str, PodSample] = field(default_factory=lambda: _NO_SAMPLES)
-    memory: Mapping[str, PodSample] = field(default_factory=lambda: _NO_SAMPLES)
     _index: _Index | None = None
     _t_last: float | None = None  # time of the last reading
     _area: np.ndarray = field(default_factory=lambda: np.zeros(0))  # CPU seconds at it, per row
     _seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # row read then
     _cpu: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    _mem: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _busy: np.ndarray = field(default_factory=lambda: np.zeros(0))  # busy workers at the reading
+    _mem_cache: np.ndarray | None = None  # the working sets, once asked for (see _mem)
     _has: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    _rows: np.ndarray = field(default_factory=lambda: _EMPTY)  # the rows with a sample
+    # The reading's cpu and memory views, made when first asked for (see cpu, memory).
+    _cpu_view: PodSamples | None = None
+    _mem_view: PodSamples | None = None
     _window: float = 0.0
     _views: dict[tuple[str, str], dict[str, PodSample]] = field(default_factory=dict)
-    # Per service: the rows of an autoscaler's pods (by position; -1: not read), for an index
-    # and a pods list (see aligned).
-    _aligned_rows: dict[str, tuple[_Index, Sequence[PodInfo], int, list[int], dict[Any, Any]]] = field(
-        default_factory=dict
+    # Per service: the rows of an autoscaler's pods (by position; -1: not read; None: the
+    # service's rows in order, one per pod), for an index and a pods list (see aligned).
+    _aligned_rows: dict[str, tuple[_Index, Sequence[PodInfo], int, int, list[int] | None, dict[Any, Any]]] = (
+        field(default_factory=dict)
     )
 
     def attach(self, sim: Simulation, services: Sequence[str] | None = None) -> None:
@@ -134,6 +137,38 @@ class MetricsServer:
         self._sim = sim
         self._services = None if services is None else set(services)
         self._schedule(sim, 0.0)
+
+    @property
+    def cpu(self) -> Mapping[str, PodSample]:
+        """The last reading's CPU samples (cores) of every live pod read twice, by pod name."""
+        view = self._cpu_view
+        if view is None:
+            view = self._cpu_view = self._view(self._cpu, self._window)
+        return view
+
+    @property
+    def memory(self) -> Mapping[str, PodSample]:
+        """The last reading's working sets (bytes) of every live pod read twice, by pod name."""
+        view = self._mem_view
+        if view is None:
+            view = self._mem_view = self._view(self._mem, 0.0)
+        return view
+
+    def _view(self, values: np.ndarray, window: float) -> PodSamples:
+        idx = self._index
+        if idx is None or self._t_last is None:
+            return _NO_SAMPLES
+        return PodSamples(idx.pos, idx.names, self._rows, values, self._has, self._t_last, window)
+
+    @property
+    def _mem(self) -> np.ndarray:
+        """The last reading's working sets, per row (worked out from its busy workers when asked)."""
+        mem = self._mem_cache
+        if mem is None:
+            idx = self._index
+            base = idx.base if idx is not None else np.zeros(0)
+            mem = self._mem_cache = base + MEMORY_PER_REQUEST * self._busy
+        return mem
 
     def _schedule(self, sim: Simulation, t: float) -> None:
         if t < sim.scenario.duration:
@@ -197,11 +232,12 @@ class MetricsServer:
             has = np.zeros(area.size, dtype=bool)
             window = 0.0
             cpu = np.zeros(area.size)
-        mem = idx.base + MEMORY_PER_REQUEST * np.asarray(rp.busy[idx.slots], dtype=np.float64)
-        rows = idx.every if has is idx.all_seen else np.flatnonzero(has)
-        self.cpu = PodSamples(idx.pos, idx.names, rows, cpu, has, t, window)
-        self.memory = PodSamples(idx.pos, idx.names, rows, mem, has, t, 0.0)
-        self._cpu, self._mem, self._has, self._window = cpu, mem, has, window
+        # The working sets are worked out from the busy workers when someone reads them.
+        self._busy = np.asarray(rp.busy[idx.slots], dtype=np.float64)
+        self._mem_cache = None
+        self._rows = idx.every if has is idx.all_seen else np.flatnonzero(has)
+        self._cpu_view = self._mem_view = None
+        self._cpu, self._has, self._window = cpu, has, window
         if self._views:
             self._views = {}
         self._t_last, self._area = t, area
@@ -218,25 +254,29 @@ class MetricsServer:
             return AlignedSamples(pods, [None] * len(pods), 0.0, 0.0)
         hit = self._aligned_rows.get(service)
         if hit is not None and hit[1] is pods and hit[0] is idx:
-            first, rel, memo = hit[2], hit[3], hit[4]
+            _, _, first, end, rel, memo = hit
         else:
             # (the same pods read at another index keep the reader's memo: it holds what the
             # pods alone tell)
-            memo = hit[4] if hit is not None and hit[1] is pods else {}
+            memo = hit[5] if hit is not None and hit[1] is pods else {}
             own, rows = idx.services[service]
             first = int(rows[0]) if rows.size else 0
+            end = first + len(own)
             rel = [own[p.name] - first if p.name in own else -1 for p in pods]
-            self._aligned_rows[service] = (idx, pods, first, rel, memo)
-        end = first + len(idx.services[service][0])
+            if rel == list(range(len(own))):
+                rel = None  # (the pods and the index list the same pods in the same order)
+            self._aligned_rows[service] = (idx, pods, first, end, rel, memo)
+        values: list[float | None]
         if resource == "cpu":
-            vals, window = self._cpu[first:end].tolist(), self._window
+            values, window = self._cpu[first:end].tolist(), self._window
         else:
-            vals, window = self._mem[first:end].tolist(), 0.0
-        if self._has is idx.all_seen:
-            values: list[float | None] = [vals[r] if r >= 0 else None for r in rel]
-        else:
+            values, window = self._mem[first:end].tolist(), 0.0
+        if self._has is not idx.all_seen:
             has = self._has[first:end].tolist()
-            values = [vals[r] if r >= 0 and has[r] else None for r in rel]
+            at = range(len(pods)) if rel is None else rel
+            values = [values[r] if r >= 0 and has[r] else None for r in at]
+        elif rel is not None:
+            values = [values[r] if r >= 0 else None for r in rel]
         return AlignedSamples(pods, values, t, window, memo)
 
     def samples(self, resource: str, service: str) -> dict[str, PodSample]:

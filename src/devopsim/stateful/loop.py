@@ -59,7 +59,21 @@ DEFAULT_DATA_SIZE = 10 * 1024**3  # bytes of a database whose scenario gives no 
 
 
 _Labels = tuple[tuple[str, str], ...]
-_Put = list[tuple[str, _Labels, float]]  # a tick's samples: (metric, labels, value)
+
+
+class _Put:
+    """A tick's samples: their series (metric, labels) and values, in two lists."""
+
+    __slots__ = ("keys", "vals")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, _Labels]] = []
+        self.vals: list[float] = []
+
+    def append(self, sample: tuple[str, _Labels, float]) -> None:
+        """Add one sample (metric, labels, value)."""
+        self.keys.append(sample[:2])
+        self.vals.append(sample[2])
 
 
 @dataclass
@@ -94,6 +108,7 @@ class _Pods:
     ep_local: np.ndarray
     bounds: list[int]
     services: list[int]  # the store's services' indices in the program
+    writes: list[bool] = field(default_factory=list)  # per endpoint of ``keys``: a write (PostgreSQL)
 
 
 def _seqsum(values: list[float]) -> float:
@@ -169,6 +184,7 @@ class StatefulLoop:
         self.t_prev = 0.0
         self._series: dict[tuple[str, _Labels], int] = {}  # series ids, by labels
         self._ids: tuple[list[int], np.ndarray] = ([], np.zeros(0, dtype=np.int64))  # the last tick's
+        self._keys: list[tuple[str, _Labels]] = []  # the last tick's series, by (metric, labels)
         # Per (service, ready only): the live pods, their names and slots at one platform generation.
         self._live: dict[tuple[str, bool], tuple[int, list[Any], list[str], np.ndarray]] = {}
 
@@ -239,6 +255,8 @@ class StatefulLoop:
                     ep_slots += own
                     ep_local += [int(local[k])] * len(own)
                     bounds.append(len(ep_slots))
+        ds = sim.scenario.datastores.get(st.name)
+        ops = ds.operations if isinstance(ds, Postgres) else None
         st.pods = _Pods(
             gen,
             names,
@@ -248,6 +266,7 @@ class StatefulLoop:
             np.array(ep_local, dtype=np.int64),
             bounds,
             [sim.program.services.index(x) for x in st.services if x in sim.program.services],
+            [] if ops is None else [(ops[e].kind or e) != "read" and e in ops for _, e in keys],
         )
         return st.pods
 
@@ -272,11 +291,13 @@ class StatefulLoop:
         One gather of the plane's counters per store; the sums run in Python, in the
         same order (pods in order, codes in order, from 0.0) as numpy sums such short rows.
         """
-        pods = self._pods(sim, st)
-        rows = sim.plane.replicas.cnt[pods.ep_slots, pods.ep_local].tolist()  # (endpoint x pod, codes)
+        pods = st.pods
+        if pods is None or pods.generation != sim.platform.generation:
+            pods = self._pods(sim, st)
         d: dict[tuple[str, str], float] = {}
         if not pods.keys:
             return d
+        rows = sim.plane.replicas.cnt[pods.ep_slots, pods.ep_local].tolist()  # (endpoint x pod, codes)
         b = pods.bounds
         totals, last = st.totals, st.last
         errors_now = st.facts.setdefault("errors_now", {})
@@ -305,10 +326,10 @@ class StatefulLoop:
     def _tick(self, sim: Simulation, t: float) -> None:
         dt = t - self.t_prev
         self.t_prev = t
-        sc = sim.scenario
-        put: _Put = []
+        datastores = sim.scenario.datastores
+        put = _Put()
         for name, st in self.stores.items():
-            ds = sc.datastores[name]
+            ds = datastores[name]
             delta = self._delta(sim, st)
             if isinstance(ds, Postgres):
                 self._postgres(sim, st, ds, delta, dt, t, put)
@@ -316,18 +337,21 @@ class StatefulLoop:
                 self._redis(sim, st, ds, delta, t, put)
             else:
                 self._kafka(sim, st, ds, delta, dt, t, put)
-        if put:
-            known = self._series
-            ids_l = []
-            for key in put:
-                sid = known.get(key[:2])
-                if sid is None:
-                    sid = known[key[:2]] = sim.store.series(key[0], dict(key[1]))
-                ids_l.append(sid)
-            # The same series as the last tick: the same array, the store's fast path.
-            if ids_l != self._ids[0]:
-                self._ids = (ids_l, np.array(ids_l, dtype=np.int64))
-            sim.store.append(t, self._ids[1], np.array([v for _, _, v in put], dtype=np.float64))
+        keys = put.keys
+        if keys:
+            # The same series as the last tick: the same ids array, the store's fast path.
+            if keys != self._keys:
+                known = self._series
+                ids_l = []
+                for key in keys:
+                    sid = known.get(key)
+                    if sid is None:
+                        sid = known[key] = sim.store.series(key[0], dict(key[1]))
+                    ids_l.append(sid)
+                if ids_l != self._ids[0]:
+                    self._ids = (ids_l, np.array(ids_l, dtype=np.int64))
+                self._keys = keys
+            sim.store.append(t, self._ids[1], np.array(put.vals, dtype=np.float64))
 
     def _postgres(
         self,
@@ -339,40 +363,49 @@ class StatefulLoop:
         t: float,
         put: _Put,
     ) -> None:
-        writes = sum(
-            v for (s, e), v in delta.items() if (ds.operations[e].kind or e) != "read" and e in ds.operations
-        )
+        pods = st.pods
+        assert pods is not None  # (made by _delta, in the same tick)
+        # (delta lists the endpoints in the order of pods.keys)
+        writes = sum([v for v, w in zip(delta.values(), pods.writes, strict=True) if w])
         rate = writes / dt if dt > 0 else 0.0
-        st.facts["writes"] = st.facts.get("writes", 0.0) + writes
-        queries = st.facts["queries"] = sum(v[1] for v in st.totals.values())
+        facts = st.facts
+        facts["writes"] = facts.get("writes", 0.0) + writes
+        queries = facts["queries"] = sum([v[1] for v in st.totals.values()])
         lab = st.lab_app
-        up = 1.0 if sim.platform.workloads[st.name].ready_count() > 0 else 0.0
-        put.append(("pg_up", st.lab, up))
+        keys, vals = put.keys, put.vals
+        keys.append(("pg_up", st.lab))
+        vals.append(1.0 if sim.platform.workloads[st.name].ready_count() > 0 else 0.0)
         self._pg_load(sim, st, ds, dt, lab, put)
-        put.append(("pg_stat_database_xact_commit", lab, float(queries)))
-        put.append(
-            ("pg_stat_database_xact_rollback", lab, float(sum(st.facts.get("errors_now", {}).values())))
-        )
-        put.append(("pg_settings_max_connections", st.lab, float(ds.resources.connections)))
-        for i, link in enumerate(self.links.get(st.name, [])):
-            link.advance(dt, rate, t)
-            st.facts["peak_lag_s"] = max(st.facts["peak_lag_s"], link.replay_lag)
-            replica = st.lab_replica.get(i)
-            if replica is None:
-                replica = st.lab_replica[i] = (*st.lab, ("replica", f"{st.name}-{i + 1}"))
-            put.append(("pg_replication_lag_seconds", replica, link.replay_lag))
+        keys.append(("pg_stat_database_xact_commit", lab))
+        vals.append(float(queries))
+        keys.append(("pg_stat_database_xact_rollback", lab))
+        vals.append(float(sum(facts.get("errors_now", {}).values())))
+        keys.append(("pg_settings_max_connections", st.lab))
+        vals.append(float(ds.resources.connections))
+        links = self.links.get(st.name)
+        if links:
+            for i, link in enumerate(links):
+                link.advance(dt, rate, t)
+                lag = link.replay_lag
+                facts["peak_lag_s"] = max(facts["peak_lag_s"], lag)
+                replica = st.lab_replica.get(i)
+                if replica is None:
+                    replica = st.lab_replica[i] = (*st.lab, ("replica", f"{st.name}-{i + 1}"))
+                keys.append(("pg_replication_lag_seconds", replica))
+                vals.append(lag)
         if ds.topology == "multi-master" and (ds.nodes or 1) > 1:
             from devopsim.stateful.cache import zipf_groups
 
-            if "keys" not in st.facts:
-                st.facts["keys"] = zipf_groups(1_000_000, 0.99)
-            p, c = st.facts["keys"]
+            if "keys" not in facts:
+                facts["keys"] = zipf_groups(1_000_000, 0.99)
+            p, c = facts["keys"]
             window = network_rtt(ds.placement.clouds if ds.placement else None) / 2
             n = ds.nodes or 1
             lam = rate * p
             cr = float(np.sum(c * lam * -np.expm1(-2.0 * window * lam * (n - 1) / n)))
-            st.facts["conflicts"] += cr * dt
-            put.append(("devopsim_pg_write_conflicts_total", st.lab, st.facts["conflicts"]))
+            facts["conflicts"] += cr * dt
+            keys.append(("devopsim_pg_write_conflicts_total", st.lab))
+            vals.append(facts["conflicts"])
 
     def _pg_load(
         self,
@@ -392,9 +425,10 @@ class StatefulLoop:
         """
         rp = sim.plane.replicas
         pods = self._pods(sim, st)
-        last = st.facts.setdefault("refused_by_pod", {})
+        facts = st.facts
         refused = in_use = peak = 0.0
         if pods.names:
+            last = facts.get("refused_by_pod") or {}
             n = rp.cnt[pods.slots, :, 2].sum(axis=1).tolist()  # 503s: no connection slot free
             for name, x in zip(pods.names, n, strict=True):
                 inc = x - last.get(name, 0.0)
@@ -403,23 +437,27 @@ class StatefulLoop:
             for b in busy:
                 in_use += b
             peak = max(float(max(busy)), 0.0)
-            st.facts["refused_by_pod"] = dict(zip(pods.names, n, strict=True))
+            facts["refused_by_pod"] = dict(zip(pods.names, n, strict=True))
         else:
-            st.facts["refused_by_pod"] = {}
-        st.facts["refused"] = st.facts.get("refused", 0.0) + refused
-        st.facts["peak_connections"] = max(st.facts.get("peak_connections", 0.0), peak)
+            facts["refused_by_pod"] = {}
+        total_refused = facts["refused"] = facts.get("refused", 0.0) + refused
+        facts["peak_connections"] = max(facts.get("peak_connections", 0.0), peak)
         # CPU: core-seconds used over core-seconds the nodes had, since the last tick.
         totals = sim.plane.service_totals(self.t_prev)  # the tick's time
-        used = sum(totals[i].cpu for i in pods.services)
+        used = sum([totals[i].cpu for i in pods.services])
         cores = float(ds.resources.cpu) * len(pods.names)
-        prev = st.facts.get("cpu_used")
-        st.facts["cpu_used"] = used
+        prev = facts.get("cpu_used")
+        facts["cpu_used"] = used
+        keys, vals = put.keys, put.vals
         if prev is not None and dt > 0 and cores > 0:
             u = max(used - prev, 0.0) / (cores * dt)
-            st.facts["peak_cpu"] = max(st.facts.get("peak_cpu", 0.0), u)
-            put.append(("devopsim_pg_cpu_utilization", st.lab, u))
-        put.append(("pg_stat_activity_count", (*lab, ("state", "active")), in_use))
-        put.append(("devopsim_pg_connections_refused_total", st.lab, st.facts["refused"]))
+            facts["peak_cpu"] = max(facts.get("peak_cpu", 0.0), u)
+            keys.append(("devopsim_pg_cpu_utilization", st.lab))
+            vals.append(u)
+        keys.append(("pg_stat_activity_count", (*lab, ("state", "active"))))
+        vals.append(in_use)
+        keys.append(("devopsim_pg_connections_refused_total", st.lab))
+        vals.append(total_refused)
 
     def _hit_ratios(self, sim: Simulation, st: _Store, ds: Redis, t0: float, t1: float) -> list[float]:
         """Each keyspace's mean hit ratio over ``[t0, t1]`` (warming up after a flush, shards lost)."""
@@ -451,8 +489,19 @@ class StatefulLoop:
 
     def _set_miss(self, sim: Simulation, st: _Store, ds: Redis, t: float) -> None:
         """Make the compiled on-miss calls follow the hit ratio of the coming scrape interval."""
+        facts = st.facts
+        t1 = t + sim.scenario.monitoring.scrape_interval
+        applied = facts.get("applied")
+        if (
+            applied is not None
+            and facts.get("steady_lost") == facts.get("shards_lost", 0)
+            and applied == facts.get("steady_ratios")
+        ):
+            flushed = self.flushed.get(st.name)
+            if flushed is None or t1 <= flushed:
+                return  # steady, and the planes use the steady ratios already (see _hit_ratios)
         comp = sim.program.datastores
-        h = self._hit_ratios(sim, st, ds, t, t + sim.scenario.monitoring.scrape_interval)
+        h = self._hit_ratios(sim, st, ds, t, t1)
         if h == st.facts.get("applied"):
             return  # the planes use these ratios already (only this method sets the miss calls)
         st.facts["applied"] = h
@@ -469,13 +518,17 @@ class StatefulLoop:
         self, sim: Simulation, st: _Store, ds: Redis, delta: dict[tuple[str, str], float], t: float
     ) -> None:
         """Lookups since the last count hit at the ratio the planes used for them."""
-        applied = st.facts.get("applied")
+        facts = st.facts
+        applied = facts.get("applied")
         if applied is None:
             applied = self._hit_ratios(sim, st, ds, t, t)
+        name = st.name
+        hits, misses = facts["hits"], facts["misses"]
         for ks_name, h in zip(ds.keyspaces, applied, strict=True):
-            n = delta.get((st.name, ks_name), 0.0)
-            st.facts["hits"] += n * h
-            st.facts["misses"] += n * (1 - h)
+            n = delta.get((name, ks_name), 0.0)
+            hits += n * h
+            misses += n * (1 - h)
+        facts["hits"], facts["misses"] = hits, misses
 
     def _redis(
         self,
@@ -488,13 +541,28 @@ class StatefulLoop:
     ) -> None:
         self._count_lookups(sim, st, ds, delta, t)
         self._set_miss(sim, st, ds, t)
-        lost = st.facts.get("shards_lost", 0)
-        fit = st.facts["fit"]
-        put.append(("redis_up", st.lab, 1.0 if lost < ds.shards else 0.0))
-        put.append(("redis_keyspace_hits_total", st.lab, st.facts["hits"]))
-        put.append(("redis_keyspace_misses_total", st.lab, st.facts["misses"]))
-        put.append(("redis_memory_max_bytes", st.lab, float(ds.memory)))
-        put.append(("redis_memory_used_bytes", st.lab, min(float(ds.memory), fit.used_bytes)))
+        facts = st.facts
+        lost = facts.get("shards_lost", 0)
+        memory = float(ds.memory)
+        lab = st.lab
+        put.keys.extend(
+            (
+                ("redis_up", lab),
+                ("redis_keyspace_hits_total", lab),
+                ("redis_keyspace_misses_total", lab),
+                ("redis_memory_max_bytes", lab),
+                ("redis_memory_used_bytes", lab),
+            )
+        )
+        put.vals.extend(
+            (
+                1.0 if lost < ds.shards else 0.0,
+                facts["hits"],
+                facts["misses"],
+                memory,
+                min(memory, facts["fit"].used_bytes),
+            )
+        )
 
     def _kafka(
         self,
