@@ -32,22 +32,31 @@ Pods carry ``service``, ``version``, ``role``, ``pod``, ``node``, ``zone``,
 ``region``, ``cloud`` (and ``namespace``).
 
 Cost: series are registered in bulk when the pods change (``platform.generation``
-moves); every other scrape is a few NumPy gathers over the cached layout, and
-appends the same ids array, so the store keeps one table per layout. When a pod
-goes, its series get a staleness marker at the next scrape, as Prometheus writes one.
+moves); every other scrape is two passes of the compiled plan over the cached layout
+(:mod:`devopsim.observe._scrape`; the NumPy path it replaced is kept as its reference,
+``Scraper.kernel = False``), and appends the same ids array, so the store keeps one
+table per layout. When a pod goes, its series get a staleness marker at the next
+scrape, as Prometheus writes one. node_exporter's part is :mod:`devopsim.observe.scrape_nodes`.
 """
 
 from __future__ import annotations
 
 import math
 from itertools import accumulate
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from devopsim.engine.request import layout as L
 from devopsim.model.platform import Platform, Pod
 from devopsim.model.program import ERROR_NAMES, Program
+from devopsim.observe._scrape import ScrapePlan
+from devopsim.observe.scrape_nodes import (
+    FS_USAGE_BYTES,
+    IMPLICIT_NODE_MIN_CPU,
+    IMPLICIT_NODE_MIN_MEMORY,
+    NodeSeries,
+)
 from devopsim.observe.store import MetricStore
 from devopsim.scenario.schema import Scenario
 
@@ -68,13 +77,8 @@ _DEFAULT_BASE_MEMORY = 64 * 1024**2
 REQUEST_BYTES = 1024
 #: Bytes of one response on the wire when the scenario gives none.
 RESPONSE_BYTES = 4096
-#: A container's writable layer and logs (constant: the twin models no disk I/O).
-FS_USAGE_BYTES = 50 * 1024**2
 #: The ephemeral-storage volume a container sees.
 FS_LIMIT_BYTES = 10 * 1024**3
-IMPLICIT_NODE_MIN_CPU = 1.0
-IMPLICIT_NODE_MIN_MEMORY = 1024**3
-_NODE_FS_BYTES = 100 * 1024**3
 
 _LE = [f"{b:g}" for b in L.PROM_BUCKETS] + ["+Inf"]
 _PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
@@ -122,8 +126,14 @@ class _Layout:
         self.pod_mem: list[tuple[float, float, float]] = []  # base, leak/s, container start
 
 
-class Scraper:
+class Scraper(NodeSeries):
     """Reads the plane and the platform at each scrape and appends samples to the store."""
+
+    #: Compute a scrape's values with the compiled :class:`~devopsim.observe._scrape.ScrapePlan`
+    #: (False: the NumPy path, :meth:`_values_numpy`, the reference it must equal to the bit).
+    #: The plan reads float arrays (the flow plane's); the request plane's integer counters
+    #: take the NumPy path.
+    kernel: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -200,6 +210,15 @@ class Scraper:
         self._static: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0))
         self._prev_pods: set[str] = set()
         self._pod_series: dict[str, np.ndarray] = {}
+        self._plan = ScrapePlan()
+        rp = plane.replicas
+        f8 = np.dtype(np.float64)
+        self._fast = self.kernel and all(
+            a.dtype == f8 for a in (rp.cnt, rp.lat_hist, rp.lat_sum, rp.cpu_area, rp.busy, rp.qlen)
+        )
+        self._vals = np.empty(0)
+        self._delta = np.zeros((4, 0))
+        self._src_buf = np.empty(0)
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -287,47 +306,6 @@ class Scraper:
         self._groups[svc] = (keys, parts)
         return parts
 
-    def _node_ids(self, node: Any) -> dict[str, Any]:
-        key = ("node", node.name, 0, ())
-        cached: dict[str, Any] | None = self._pod_cache.get(key)
-        if cached is not None:
-            return cached
-        st = self.store
-        base = {
-            "instance": node.name,
-            "node": node.name,
-            "zone": node.zone,
-            "region": node.region,
-            "cloud": node.cloud,
-        }
-        ids = {
-            "cpu": st.series_many(
-                "node_cpu_seconds_total", base, [(("cpu", "0"), ("mode", m)) for m in ("idle", "user")]
-            ),
-            "mem": st.series_many("node_memory_MemTotal_bytes", base, [()]).tolist()
-            + st.series_many("node_memory_MemAvailable_bytes", base, [()]).tolist(),
-            "net": st.series_many("node_network_receive_bytes_total", base, [(("device", "eth0"),)]).tolist()
-            + st.series_many("node_network_transmit_bytes_total", base, [(("device", "eth0"),)]).tolist(),
-            "fs": st.series_many(
-                "node_filesystem_avail_bytes",
-                base,
-                [(("device", "/dev/sda1"), ("fstype", "ext4"), ("mountpoint", "/"))],
-            ).tolist()
-            + st.series_many(
-                "node_filesystem_size_bytes",
-                base,
-                [(("device", "/dev/sda1"), ("fstype", "ext4"), ("mountpoint", "/"))],
-            ).tolist(),
-        }
-        self._pod_cache[key] = ids
-        return ids
-
-    def _nodes(self, pods: list[Pod]) -> list[Any]:
-        cluster = getattr(self.platform, "cluster", None)
-        if cluster is None:
-            return []
-        return [n for n in cluster.nodes.values() if not getattr(n, "removed", False)]
-
     def _rebuild(self, pods: list[Pod]) -> None:
         lay = _Layout()
         svc_of = self._svc_index
@@ -410,6 +388,16 @@ class Scraper:
                 if j is not None:
                     prev[:, k] = old_prev[:, j]
         self._prev_vals = prev
+        self._delta = np.zeros_like(prev)
+        self._plan.set_pods(
+            self._pslots,
+            self._pbase,
+            self._pleak,
+            self._pstart,
+            self._leaky,
+            prev.ravel(),
+            self._delta.ravel(),
+        )
         self._pod_req = np.array(
             [(float(getattr(p, "cpu_request", 0.0)), float(getattr(p, "mem_request", 0.0))) for p in pods]
         ).reshape(-1, 2)
@@ -466,6 +454,7 @@ class Scraper:
                 self._var_ids,
             ]
         )
+        self._vals = np.empty(self._ids.size)
         if self._rq is None or self._hs is None:
             return
         o_served, o_cum, nb = self._src_offsets
@@ -482,6 +471,11 @@ class Scraper:
         visible = [rq_on, o_cum + np.arange(self._hist_at.size), o_sum + hs_on, o_served + hs_on]
         self._n_visible = sum(a.size for a in visible)
         self._gather = np.concatenate(visible + hidden)
+        self._src_buf = np.empty(o_sum + (o_cum - o_served))  # the counter sources (see below)
+        ncode = self.plane.replicas.cnt.shape[2]
+        self._plan.set_counters(
+            self._gather, self._n_visible, self._hist_at, nb, ncode, L.CODE_200, L.CODE_500, self._src_buf
+        )
 
     # -- scrape ------------------------------------------------------------------------------
 
@@ -497,10 +491,55 @@ class Scraper:
         return np.concatenate((cnt.ravel(), served.ravel(), cum.ravel(), rp.lat_sum.ravel()))
 
     def _values(self, t: float) -> np.ndarray:
-        """The values of ``self._ids`` (visible counter children, then the varying series).
+        """The values of ``self._ids`` (visible counter children, then the varying series),
+        in a buffer the next scrape reuses (the store copies it).
 
-        A few whole-array operations over the gathers the layout keeps (see :meth:`_rebuild`).
+        The compiled plan writes the counters and the pods' rows (the element operations of
+        :meth:`_values_numpy`, in the same order); the sums over pods and the few series
+        that follow are the NumPy path's own code.
         """
+        rp = self.plane.replicas
+        out = self._vals
+        plan = self._plan
+        n = 0
+        if self._rq is not None and self._hs is not None:
+            if plan.counters(rp.cnt, rp.lat_hist, rp.lat_sum, out):
+                # Counter children appear once first incremented (as a client library's do).
+                now_on = self._src_buf.take(self._gather[self._n_visible :]) > 0
+                k = self._hidden_rq.size
+                self._rq_vis[self._hidden_rq[now_on[:k]]] = True
+                self._hs_vis[self._hidden_hs[now_on[k:]]] = True
+                self._refresh_visible()
+                out = self._vals
+                plan.counters(rp.cnt, rp.lat_hist, rp.lat_sum, out)
+            n = self._n_visible
+        p = self._pslots.size
+        if p:
+            cnt2 = rp.cnt.reshape(rp.cnt.shape[0], -1)
+            answered = cnt2.take(self._pslots, axis=0) @ self._ones  # (BLAS, as _values_numpy)
+        else:
+            answered = self._pbase
+        track = bool(self._node_names)
+        plan.pods(
+            rp.cpu_area, rp.busy, rp.qlen, rp.occ_area, rp.busy_area, answered, t, out, n, track,
+            float(MEMORY_PER_REQUEST), float(REQUEST_BYTES), float(RESPONSE_BYTES),
+        )  # fmt: skip
+        nodes = self._node_out(t, self._delta, out[n + p : n + 2 * p]) if track else []
+        dep = self._dep
+        dep[0::3] = [float(w.desired) for w in self.platform.workloads.values()]
+        s_ = self.plane.class_stats
+        in_system = float(self.plane.in_system)
+        try:
+            plan.tail(out, n + 7 * p, nodes, dep, s_.cls_tot, s_.cls_pb, s_.cls_psum, in_system)
+        except ValueError:  # not float64 arrays: the arrays as floats (the same values)
+            f8 = np.float64
+            tot, pb, psum = (np.ascontiguousarray(a, f8) for a in (s_.cls_tot, s_.cls_pb, s_.cls_psum))
+            plan.tail(out, n + 7 * p, nodes, dep, tot, pb, psum, in_system)
+        return out
+
+    def _values_numpy(self, t: float) -> np.ndarray:
+        """:meth:`_values` with whole-array operations over the gathers the layout keeps
+        (see :meth:`_rebuild`): the reference the compiled plan must equal."""
         rp = self.plane.replicas
         out: list[Any] = []
         if self._rq is not None and self._hs is not None:
@@ -542,7 +581,12 @@ class Scraper:
         np.subtract(qsec, pv[7], out=qsec)  # occupancy area - busy area
         np.maximum(qsec, 0.0, out=qsec)
         out.append(pv[:7].ravel())
-        tail = self._node_values(t, pv)
+        out.append(self._tail(self._node_values(t, pv)))
+        vals: np.ndarray = np.concatenate(out, dtype=np.float64, casting="unsafe")
+        return vals
+
+    def _tail(self, tail: list[Any]) -> list[Any]:
+        """``tail`` (the nodes' series) and then the workloads' and the classes' series."""
         dep = self._dep
         dep[0::3] = [float(w.desired) for w in self.platform.workloads.values()]
         tail += dep
@@ -555,99 +599,7 @@ class Scraper:
         tail += s_.cls_psum.tolist()
         tail += [row[0] for row in tot]
         tail.append(float(self.plane.in_system))
-        out.append(tail)
-        vals: np.ndarray = np.concatenate(out, dtype=np.float64, casting="unsafe")
-        return vals
-
-    def _node_layout(self, nodes: list[Any]) -> None:
-        """Per-node arrays for the layout (state carried over by node name)."""
-        old = self._nstate
-        if old is not None:
-            for k, name in enumerate(self._node_names):
-                self._node_cpu[name] = (old[0][k], old[1][k], old[2][k])
-                self._node_net[name] = (old[3][k], old[4][k])
-        self._node_names = [nd.name for nd in nodes]
-        n = len(nodes)
-        idx = self._pnode
-        ok = idx >= 0
-        self._pnode_ok = ok
-        req_cpu = np.bincount(idx[ok], weights=self._pod_req[ok, 0], minlength=n)
-        req_mem = np.bincount(idx[ok], weights=self._pod_req[ok, 1], minlength=n)
-        cpu = np.array([float(nd.cpu) for nd in nodes])
-        mem = np.array([float(nd.memory) for nd in nodes])
-        self._ncores = np.where(np.isfinite(cpu), cpu, np.maximum(IMPLICIT_NODE_MIN_CPU, np.ceil(req_cpu)))
-        self._nmem_req = np.where(np.isfinite(mem), mem, np.maximum(float(IMPLICIT_NODE_MIN_MEMORY), req_mem))
-        self._nmem_fixed = np.isfinite(mem)
-        pods_here = np.bincount(idx[ok], minlength=n)
-        self._nfs = np.maximum(0.0, _NODE_FS_BYTES - FS_USAGE_BYTES * pods_here)
-        state: list[list[float]] = [[], [], [], [], []]  # per node: user, idle, last t, rx, tx
-        for nd in nodes:
-            u, i, t0 = self._node_cpu.get(nd.name, (0.0, 0.0, float(getattr(nd, "created", 0.0))))
-            r, x = self._node_net.get(nd.name, (0.0, 0.0))
-            for row, v in zip(state, (u, i, t0, r, x), strict=True):
-                row.append(float(v))
-        self._nstate = state
-        # One node holding every pod (the implicit node): its series from plain sums and floats.
-        self._one_node = n == 1 and bool(ok.all())
-        if self._one_node:
-            self._ncores1 = float(self._ncores[0])
-            self._nmem1 = float(self._nmem_req[0])
-            self._nmem_fixed1 = bool(self._nmem_fixed[0])
-            self._nfs1 = float(self._nfs[0])
-
-    def _node_values(self, t: float, pv: np.ndarray) -> list[Any]:
-        """Each node's series (8 per node, in the order of its ids) from the pods' rows ``pv``."""
-        n = len(self._node_names)
-        if not n:
-            return []
-        # Counters per node accumulate the pods' increments since the last scrape (pods come
-        # and go): of CPU, rx and tx (rows 0, 2, 3; the working set's row 1 is not used).
-        now_vals = pv[:4]
-        prev = self._prev_vals if self._prev_vals.shape == now_vals.shape else np.zeros_like(now_vals)
-        delta = np.maximum(now_vals - prev, 0.0)
-        self._prev_vals = now_vals
-        st = self._nstate
-        assert st is not None
-        if self._one_node:  # one node holding every pod (the implicit one): plain sums
-            used, _, nrx, ntx = np.add.reduce(delta, axis=1).tolist()  # (= sum(axis=1))
-            ws = float(np.add.reduce(pv[1]))
-            (u,), (i,), (t0,), (r,), (x,) = st
-            u += used
-            i += max(0.0, self._ncores1 * max(t - t0, 0.0) - used)  # idle: the rest
-            r += nrx
-            x += ntx
-            self._nstate = [[u], [i], [t], [r], [x]]
-            total_mem = self._nmem1 if self._nmem_fixed1 else max(self._nmem1, ws)
-            return [i, u, total_mem, max(0.0, total_mem - ws), r, x, self._nfs1, float(_NODE_FS_BYTES)]
-        ok = self._pnode_ok
-        idx = self._pnode[ok]
-        n_used = np.bincount(idx, weights=delta[0][ok], minlength=n)
-        n_rx = np.bincount(idx, weights=delta[2][ok], minlength=n)
-        n_tx = np.bincount(idx, weights=delta[3][ok], minlength=n)
-        n_ws = np.bincount(idx, weights=pv[1][ok], minlength=n)
-        sa = np.array(st)
-        sa[0] += n_used
-        sa[1] += np.maximum(0.0, self._ncores * np.maximum(t - sa[2], 0.0) - n_used)  # idle: the rest
-        sa[2] = t
-        sa[3] += n_rx
-        sa[4] += n_tx
-        self._nstate = sa.tolist()
-        n_mem = np.where(self._nmem_fixed, self._nmem_req, np.maximum(self._nmem_req, n_ws))
-        out = np.stack(
-            [
-                sa[1],
-                sa[0],
-                n_mem,
-                np.maximum(0.0, n_mem - n_ws),
-                sa[3],
-                sa[4],
-                self._nfs,
-                np.full(n, float(_NODE_FS_BYTES)),
-            ],
-            axis=1,
-        )
-        vals: list[Any] = out.ravel().tolist()
-        return vals
+        return tail
 
     def scrape(self, t: float) -> None:
         """Append one scrape at simulated time ``t``."""
@@ -664,5 +616,5 @@ class Scraper:
             if gone.size:
                 self.store.mark_stale(t, gone)
         self.plane.sync_integrals(t)  # brings CPU integrals up to t
-        vals = self._values(t)
+        vals = self._values(t) if self._fast else self._values_numpy(t)
         self.store.append(t, self._ids, vals, self._static)

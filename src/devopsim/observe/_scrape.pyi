@@ -1,0 +1,54 @@
+"""Types of the compiled scrape kernel (see ``_scrape.pyx``)."""
+
+import numpy as np
+
+class ScrapePlan:
+    def set_counters(
+        self,
+        gather: np.ndarray,
+        n_visible: int,
+        hist_at: np.ndarray,
+        nb: int,
+        ncode: int,
+        c200: int,
+        c500: int,
+        src: np.ndarray,
+    ) -> None: ...
+    def set_pods(
+        self,
+        slots: np.ndarray,
+        pbase: np.ndarray,
+        pleak: np.ndarray,
+        pstart: np.ndarray,
+        leaky: bool,
+        prev: np.ndarray,
+        delta: np.ndarray,
+    ) -> None: ...
+    def counters(self, cnt3: np.ndarray, hist3: np.ndarray, sum2: np.ndarray, out: np.ndarray) -> int: ...
+    def pods(
+        self,
+        cpu_area: np.ndarray,
+        busy: np.ndarray,
+        qlen: np.ndarray,
+        occ_area: np.ndarray,
+        busy_area: np.ndarray,
+        answered: np.ndarray,
+        t: float,
+        out: np.ndarray,
+        off: int,
+        track: bool,
+        mem_per_request: float,
+        request_bytes: float,
+        response_bytes: float,
+    ) -> None: ...
+    def tail(
+        self,
+        out: np.ndarray,
+        off: int,
+        nodes: list[float],
+        dep: list[float],
+        tot: np.ndarray,
+        pb: np.ndarray,
+        psum: np.ndarray,
+        in_system: float,
+    ) -> int: ...

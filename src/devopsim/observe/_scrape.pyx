@@ -1,0 +1,168 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The per-scrape arithmetic of :class:`devopsim.observe.scrape.Scraper` in one pass.
+
+A scrape reads a few thousand numbers from the plane's per-replica arrays and writes them
+into one row of the store. The NumPy path (``Scraper._values_numpy``, kept as the
+reference) spends ~40 array calls on that, each costing more in call overhead than in
+arithmetic; :class:`ScrapePlan` does the same element operations, in the same order, in two
+calls. Every value is a copy, one addition, one multiplication or a maximum with 0, so the
+bits are those of the NumPy path (the tests compare the stores of whole runs).
+
+What stays in NumPy: the per-pod sum of responses (a BLAS matrix-vector product, whose
+summation order this file does not reproduce) and the node sums (pairwise summation).
+"""
+
+cdef inline double _max0(double x) noexcept nogil:
+    """``np.maximum(x, 0.0)``: NaN propagates."""
+    return x if (x >= 0.0 or x != x) else 0.0
+
+
+cdef class ScrapePlan:
+    """One layout's gathers (set by the scraper when its layout or visibility changes).
+
+    Counters: the source vector is, as in ``Scraper._counter_sources``, responses by
+    replica, endpoint and code; answered (codes ``c200`` + ``c500``) by replica and endpoint;
+    the cumulative buckets of the histograms ``hist_at`` (``nb`` per series); latency sums.
+    ``gather`` picks the visible children (the first ``n_visible``), then the hidden ones.
+
+    Pods: ``slots``, the base memory, leak per second and container start of each, and
+    ``prev``/``delta`` ``(4, pods)`` (cpu, working set, rx, tx at the last scrape, and the
+    increments since, for the node counters).
+    """
+
+    cdef long[::1] gather
+    cdef long[::1] hist_at
+    cdef double[::1] src
+    cdef Py_ssize_t n_visible, nb, ncode, c200, c500
+    cdef long[::1] slots
+    cdef double[::1] pbase, pleak, pstart, prev, delta
+    cdef bint leaky
+
+    def set_counters(self, long[::1] gather, Py_ssize_t n_visible, long[::1] hist_at, Py_ssize_t nb,
+                     Py_ssize_t ncode, Py_ssize_t c200, Py_ssize_t c500, double[::1] src):
+        """The counter gathers (``src``: scratch, as long as the source vector)."""
+        self.gather, self.n_visible, self.hist_at, self.nb = gather, n_visible, hist_at, nb
+        self.ncode, self.c200, self.c500, self.src = ncode, c200, c500, src
+
+    def set_pods(self, long[::1] slots, double[::1] pbase, double[::1] pleak, double[::1] pstart,
+                 bint leaky, double[::1] prev, double[::1] delta):
+        """The pod gathers; ``prev`` and ``delta`` are ``(4, pods)`` arrays raveled (views)."""
+        self.slots, self.pbase, self.pleak, self.pstart, self.leaky = slots, pbase, pleak, pstart, leaky
+        self.prev, self.delta = prev, delta
+
+    def counters(self, const double[:, :, ::1] cnt3, const double[:, :, ::1] hist3,
+                 const double[:, ::1] sum2, double[::1] out):
+        """Write the visible counter children into ``out[:n_visible]``; return how many hidden
+        ones are above 0 now (they become visible: the caller re-plans and calls again)."""
+        cdef Py_ssize_t re = sum2.shape[0] * sum2.shape[1]
+        cdef Py_ssize_t n_cnt = cnt3.shape[0] * cnt3.shape[1] * cnt3.shape[2]
+        if re == 0:
+            return 0
+        cdef const double* cnt = &cnt3[0, 0, 0]
+        cdef const double* hist = &hist3[0, 0, 0]
+        cdef const double* lat_sum = &sum2[0, 0]
+        cdef Py_ssize_t nb = self.nb, ncode = self.ncode, c200 = self.c200, c500 = self.c500
+        cdef Py_ssize_t o_cum = n_cnt + re
+        cdef Py_ssize_t n_hist = self.hist_at.shape[0]
+        cdef Py_ssize_t o_sum = o_cum + n_hist
+        cdef Py_ssize_t i, j, b, k, n_on = 0
+        cdef double acc
+        cdef double[::1] src = self.src
+        cdef long[::1] hist_at = self.hist_at
+        cdef long[::1] gather = self.gather
+        with nogil:
+            for i in range(n_cnt):
+                src[i] = cnt[i]
+            for j in range(re):
+                src[n_cnt + j] = cnt[j * ncode + c200] + cnt[j * ncode + c500]
+            # cumulative buckets, series by series (np.add.accumulate: out[b] = out[b-1] + in[b])
+            i = 0
+            while i < n_hist:
+                acc = hist[hist_at[i]]
+                src[o_cum + i] = acc
+                for b in range(1, nb):
+                    acc = acc + hist[hist_at[i + b]]
+                    src[o_cum + i + b] = acc
+                i += nb
+            for j in range(re):
+                src[o_sum + j] = lat_sum[j]
+            for k in range(self.n_visible):
+                out[k] = src[gather[k]]
+            for k in range(self.n_visible, gather.shape[0]):
+                if src[gather[k]] > 0.0:
+                    n_on += 1
+        return n_on
+
+    def pods(self, const double[::1] cpu_area, const double[::1] busy, const double[::1] qlen,
+             const double[::1] occ_area, const double[::1] busy_area, const double[::1] answered,
+             double t, double[::1] out, Py_ssize_t off, bint track,
+             double mem_per_request, double request_bytes, double response_bytes):
+        """Write the pods' seven rows (cpu, working set, rx, tx, in flight, queue length,
+        queue seconds; ``pods`` values each) into ``out[off:]``; with ``track``, the
+        increments since the last scrape into ``delta`` (and the values into ``prev``)."""
+        cdef Py_ssize_t n = self.slots.shape[0]
+        cdef Py_ssize_t p, s, r
+        cdef double b, q, a, mem, rx, up, now
+        cdef long[::1] slots = self.slots
+        with nogil:
+            for p in range(n):
+                s = slots[p]
+                b = busy[s]
+                q = qlen[s]
+                a = answered[p]
+                if self.leaky:
+                    up = _max0(t - self.pstart[p])
+                    mem = (self.pbase[p] + mem_per_request * b) + self.pleak[p] * up
+                else:
+                    mem = b * mem_per_request + self.pbase[p]
+                rx = ((a + b) + q) * request_bytes
+                out[off + p] = cpu_area[s]
+                out[off + n + p] = mem
+                out[off + 2 * n + p] = rx
+                out[off + 3 * n + p] = a * response_bytes
+                out[off + 4 * n + p] = b
+                out[off + 5 * n + p] = q
+                out[off + 6 * n + p] = _max0(occ_area[s] - busy_area[s])
+            if track:
+                for r in range(4):
+                    for p in range(n):
+                        now = out[off + r * n + p]
+                        self.delta[r * n + p] = _max0(now - self.prev[r * n + p])
+                        self.prev[r * n + p] = now
+
+    def tail(self, double[::1] out, Py_ssize_t off, list nodes, list dep, const double[:, ::1] tot,
+             const double[:, ::1] pb, const double[::1] psum, double in_system):
+        """Write what follows the pods (``Scraper._tail``): the nodes' and the workloads'
+        series, then per class the outcome counters, the cumulative latency buckets
+        (``itertools.accumulate``: one addition per bucket, in order), the latency sums and
+        the counts, then the requests in the system."""
+        cdef Py_ssize_t k = off, c, j
+        cdef Py_ssize_t nc = tot.shape[0], nk = tot.shape[1], nbk = pb.shape[1]
+        cdef double acc
+        for x in nodes:
+            out[k] = x
+            k += 1
+        for x in dep:
+            out[k] = x
+            k += 1
+        for c in range(nc):
+            for j in range(nk):
+                out[k] = tot[c, j]
+                k += 1
+        for c in range(nc):
+            if nbk:
+                acc = pb[c, 0]
+                out[k] = acc
+                k += 1
+                for j in range(1, nbk):
+                    acc = acc + pb[c, j]
+                    out[k] = acc
+                    k += 1
+        for c in range(nc):
+            out[k] = psum[c]
+            k += 1
+        for c in range(nc):
+            out[k] = tot[c, 0] if nk else 0.0
+            k += 1
+        out[k] = in_system
+        return k + 1

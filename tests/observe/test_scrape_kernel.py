@@ -1,0 +1,88 @@
+"""The compiled scrape (``ScrapePlan``) against the NumPy path it replaced, to the bit.
+
+``Scraper.kernel = False`` keeps the NumPy path (``Scraper._values_numpy``) as the
+reference. A whole run is played with each, and the stores must hold the same series
+(ids, metric names, label sets) and the same samples (times and values compared as bit
+patterns, so a NaN or a -0.0 counts), with the same staleness markers, and the runs the
+same events. The scenarios make the layout change in every way it can: pods added
+(scale-up, surge), deleted (pod-kill, scale-down), a container restarted in place
+(its counters start again from 0 while its series stay), a leaking version rolled out
+and back (per-pod memory leak), nodes lost to a zone outage (pods evicted to the other
+zone) and the implicit node of a scenario without ``platform:``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from devopsim.api import _load
+from devopsim.engine.runner import Simulation
+from devopsim.observe import scrape as S
+from devopsim.scenario.loader import load_scenario
+from tests.helpers import EXAMPLES
+
+
+def _scenario(nodes: bool) -> Any:
+    over: dict[str, Any] = {"duration": "20m"}
+    over["timeline"] = [
+        {"at": "2m", "deploy": {"service": "catalog", "version": "v2", "changes": {"memoryLeak": "10Mi/m"}}},
+        {"at": "4m", "traffic": {"rate": "3000/s"}},
+        {"at": "5m", "fault": {"kind": "container-kill", "target": "cart"}},
+        {"at": "7m", "rollback": {"service": "catalog"}},
+        {"at": "9m", "fault": {"kind": "pod-kill", "target": "frontend", "count": 2}},
+        {"at": "11m", "scale": {"service": "cart", "replicas": 4}},
+        {"at": "14m", "traffic": {"rate": "300/s"}},
+        {"at": "16m", "scale": {"service": "cart", "replicas": 1}},
+    ]
+    if nodes:
+        pool = {"name": "general", "instanceType": "m6i.xlarge", "count": 3}
+        region = {"zones": ["zone-a", "zone-b"], "nodePools": [pool]}
+        over["platform"] = {"clouds": {"aws": {"regions": {"us-east-1": region}}}}
+        over["timeline"].append(
+            {"at": "12m", "fault": {"kind": "zone-outage", "target": "zone-a", "duration": "4m"}}
+        )
+    return load_scenario(EXAMPLES / "checkout.yaml", overrides=over)
+
+
+def _run(loaded: Any, kernel: bool, monkeypatch: pytest.MonkeyPatch) -> Simulation:
+    monkeypatch.setattr(S.Scraper, "kernel", kernel)
+    sim = Simulation(_load(loaded, None))
+    sim.run()
+    return sim
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64).view(np.int64)
+
+
+@pytest.mark.parametrize("nodes", [False, True], ids=["implicit-node", "three-nodes"])
+def test_compiled_scrape_writes_what_the_numpy_path_writes(
+    nodes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = _scenario(nodes)
+    ref = _run(loaded, False, monkeypatch)
+    got = _run(loaded, True, monkeypatch)
+    assert got.scraper is not None and got.scraper._fast  # the compiled path ran
+    assert ref.scraper is not None and not ref.scraper._fast
+    kinds = {e["kind"] for e in ref.log.events}
+    assert {"deploy", "rollback", "pod.killed", "hpa.scale"} <= kinds
+    assert ref.platform.counts["restarts"] >= 1  # the container-kill: a counter reset in place
+    if nodes:
+        assert {"node.failed", "node.recovered", "pod.pending"} <= kinds
+    a, b = ref.store, got.store
+    assert list(a.metric_names) == list(b.metric_names)
+    assert list(a.series_metric) == list(b.series_metric)
+    assert a.label_sets == b.label_sets
+    assert list(a.series_label_set) == list(b.series_label_set)
+    (t1, i1, v1), (t2, i2, v2) = a.columns(), b.columns()
+    assert t1.size > 1000
+    assert np.array_equal(_bits(t1), _bits(t2))
+    assert np.array_equal(i1, i2)
+    assert np.array_equal(_bits(v1), _bits(v2))
+    (s1, j1), (s2, j2) = a.stale_markers(), b.stale_markers()
+    assert s1.size  # pods went
+    assert np.array_equal(_bits(s1), _bits(s2)) and np.array_equal(j1, j2)
+    assert ref.log.events == got.log.events
