@@ -95,6 +95,9 @@ class PodsLoop:
         self._groups: dict[float, list[tuple[str, OverloadProbe]]] = {}
         self._group_cache: dict[float, tuple[int, _Batch]] = {}
         self._runs: dict[float, partial[None]] = {}  # per period: the clock's action that runs the group
+        # Per period: whether a probe of the group counts failures or successes of some pod (only
+        # _act changes that, so it is worked out again after the group acts).
+        self._watching: dict[float, bool] = {}
 
     def attach(self, sim: Simulation) -> None:
         """Schedule version behaviour at deploys, the overload probes and the memory checks."""
@@ -185,7 +188,8 @@ class PodsLoop:
         The queues are read once for all of them (a probe's action changes only its own pods).
         """
         sim = self.sim
-        b = self._batch(period)
+        hit = self._group_cache.get(period)
+        b = hit[1] if hit is not None and hit[0] == sim.platform.generation else self._batch(period)
         fail: list[int] = []
         if b.slots.size:
             rp = sim.plane.replicas
@@ -196,14 +200,15 @@ class PodsLoop:
                 fail = np.flatnonzero(
                     failing(busy, queued, b.concurrency, b.service_time, b.timeout)
                 ).tolist()
-        items = self._groups[period]
-        if fail or any(op.fails or op.down for _, op in items):
+        if fail or self._watching.get(period, False):
+            items = self._groups[period]
             for k, (_, op) in enumerate(items):
                 lo, hi = b.offsets[k], b.offsets[k + 1]
                 mine = {i - lo for i in fail if lo <= i < hi}
                 if mine or op.fails or op.down:
                     pods, _slots, pos = b.steady[k]
                     self._act(op, pods, pos, mine, t)
+            self._watching[period] = any(op.fails or op.down for _, op in items)
         nxt = t + period
         if nxt < sim.scenario.duration:
             sim.clock.schedule(nxt, self._runs[period], priority=2)

@@ -107,6 +107,8 @@ class _Pods:
     ep_slots: np.ndarray
     ep_local: np.ndarray
     bounds: list[int]
+    ep_flat: np.ndarray  # the same rows of ``cnt`` seen as (replica x local endpoint, codes)
+    locals_: int  # local endpoints per replica in ``cnt`` when ``ep_flat`` was made
     services: list[int]  # the store's services' indices in the program
     writes: list[bool] = field(default_factory=list)  # per endpoint of ``keys``: a write (PostgreSQL)
 
@@ -257,6 +259,7 @@ class StatefulLoop:
                     bounds.append(len(ep_slots))
         ds = sim.scenario.datastores.get(st.name)
         ops = ds.operations if isinstance(ds, Postgres) else None
+        n_local = int(sim.plane.replicas.cnt.shape[1])
         st.pods = _Pods(
             gen,
             names,
@@ -265,6 +268,8 @@ class StatefulLoop:
             np.array(ep_slots, dtype=np.int64),
             np.array(ep_local, dtype=np.int64),
             bounds,
+            np.array(ep_slots, dtype=np.int64) * n_local + np.array(ep_local, dtype=np.int64),
+            n_local,
             [sim.program.services.index(x) for x in st.services if x in sim.program.services],
             [] if ops is None else [(ops[e].kind or e) != "read" and e in ops for _, e in keys],
         )
@@ -297,7 +302,11 @@ class StatefulLoop:
         d: dict[tuple[str, str], float] = {}
         if not pods.keys:
             return d
-        rows = sim.plane.replicas.cnt[pods.ep_slots, pods.ep_local].tolist()  # (endpoint x pod, codes)
+        cnt = sim.plane.replicas.cnt
+        if cnt.shape[1] == pods.locals_:  # (endpoint x pod, codes)
+            rows = cnt.reshape(-1, cnt.shape[2]).take(pods.ep_flat, 0).tolist()
+        else:
+            rows = cnt[pods.ep_slots, pods.ep_local].tolist()
         b = pods.bounds
         totals, last = st.totals, st.last
         errors_now = st.facts.setdefault("errors_now", {})
@@ -429,7 +438,8 @@ class StatefulLoop:
         refused = in_use = peak = 0.0
         if pods.names:
             last = facts.get("refused_by_pod") or {}
-            n = rp.cnt[pods.slots, :, 2].sum(axis=1).tolist()  # 503s: no connection slot free
+            # 503s (no connection slot free) per pod: rp.cnt[pods.slots, :, 2].sum(axis=1)
+            n = np.add.reduce(rp.cnt[:, :, 2].take(pods.slots, 0), 1).tolist()
             for name, x in zip(pods.names, n, strict=True):
                 inc = x - last.get(name, 0.0)
                 refused += inc if inc > 0.0 else 0.0
