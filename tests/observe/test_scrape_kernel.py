@@ -86,3 +86,24 @@ def test_compiled_scrape_writes_what_the_numpy_path_writes(
     assert s1.size  # pods went
     assert np.array_equal(_bits(s1), _bits(s2)) and np.array_equal(j1, j2)
     assert ref.log.events == got.log.events
+
+
+def test_reduce_sum_is_numpys_add_reduce_to_the_bit() -> None:
+    """The plan's sums over pods repeat NumPy's pairwise summation: lengths on both sides of
+    the 8-wide unrolling and of the 128 block (split in two), values of mixed magnitude and
+    sign (so another order of additions shows in the last bits), zeros and -0.0."""
+    from devopsim.observe._scrape import reduce_sum
+
+    rng = np.random.default_rng(7)
+    differ = 0
+    for n in [*range(0, 40), 127, 128, 129, 255, 256, 300, 1000, 4099]:
+        for _ in range(20):
+            a = rng.standard_normal(n) * np.exp(rng.uniform(-30, 30, n))
+            if n and rng.random() < 0.3:
+                a[rng.random(n) < 0.5] = 0.0
+            if n and rng.random() < 0.2:
+                a[0] = -0.0
+            want = np.add.reduce(a)
+            assert _bits(np.array([reduce_sum(a)]))[0] == _bits(np.array([want]))[0], (n, a)
+            differ += _bits(np.array([float(sum(a.tolist()))]))[0] != _bits(np.array([want]))[0]
+    assert differ > 100  # a left-to-right sum would not pass: the order is tested

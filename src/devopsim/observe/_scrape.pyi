@@ -2,6 +2,8 @@
 
 import numpy as np
 
+def reduce_sum(a: np.ndarray) -> float: ...
+
 class ScrapePlan:
     def set_counters(
         self,
@@ -40,7 +42,7 @@ class ScrapePlan:
         mem_per_request: float,
         request_bytes: float,
         response_bytes: float,
-    ) -> None: ...
+    ) -> tuple[float, float, float, float] | None: ...
     def tail(
         self,
         out: np.ndarray,

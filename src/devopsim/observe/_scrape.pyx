@@ -9,12 +9,59 @@ calls. Every value is a copy, one addition, one multiplication or a maximum with
 bits are those of the NumPy path (the tests compare the stores of whole runs).
 
 What stays in NumPy: the per-pod sum of responses (a BLAS matrix-vector product, whose
-summation order this file does not reproduce) and the node sums (pairwise summation).
+summation order this file does not reproduce). The sums over pods for the implicit node
+are NumPy's ``add.reduce`` rewritten (:func:`_reduce`: its pairwise summation, the same
+additions in the same order).
 """
 
 cdef inline double _max0(double x) noexcept nogil:
     """``np.maximum(x, 0.0)``: NaN propagates."""
     return x if (x >= 0.0 or x != x) else 0.0
+
+
+cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
+    """NumPy's ``pairwise_sum`` (``loops_utils.h``): blocks of up to 128 summed with eight
+    interleaved accumulators, longer runs split in two at a multiple of 8."""
+    cdef double r0, r1, r2, r3, r4, r5, r6, r7, res
+    cdef Py_ssize_t i, n2
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res = res + a[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+        i = 8
+        while i < n - (n % 8):
+            r0 = r0 + a[i]
+            r1 = r1 + a[i + 1]
+            r2 = r2 + a[i + 2]
+            r3 = r3 + a[i + 3]
+            r4 = r4 + a[i + 4]
+            r5 = r5 + a[i + 5]
+            r6 = r6 + a[i + 6]
+            r7 = r7 + a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res = res + a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(a, n2) + _pairwise(a + n2, n - n2)
+
+
+cdef inline double _reduce(const double* a, Py_ssize_t n) noexcept nogil:
+    """``np.add.reduce`` of a contiguous float64 run: the identity 0.0, plus the pairwise sum."""
+    return 0.0 + _pairwise(a, n)
+
+
+def reduce_sum(const double[::1] a):
+    """``np.add.reduce(a)`` (for the tests: the same bits on any array)."""
+    if a.shape[0] == 0:
+        return 0.0
+    return _reduce(&a[0], a.shape[0])
 
 
 cdef class ScrapePlan:
@@ -99,7 +146,9 @@ cdef class ScrapePlan:
              double mem_per_request, double request_bytes, double response_bytes):
         """Write the pods' seven rows (cpu, working set, rx, tx, in flight, queue length,
         queue seconds; ``pods`` values each) into ``out[off:]``; with ``track``, the
-        increments since the last scrape into ``delta`` (and the values into ``prev``)."""
+        increments since the last scrape into ``delta`` (and the values into ``prev``), and
+        return the sums over pods of the increments of cpu, rx and tx and of the working sets
+        (as ``np.add.reduce`` sums them), else None."""
         cdef Py_ssize_t n = self.slots.shape[0]
         cdef Py_ssize_t p, s, r
         cdef double b, q, a, mem, rx, up, now
@@ -129,6 +178,16 @@ cdef class ScrapePlan:
                         now = out[off + r * n + p]
                         self.delta[r * n + p] = _max0(now - self.prev[r * n + p])
                         self.prev[r * n + p] = now
+        if not track:
+            return None
+        if n == 0:
+            return (0.0, 0.0, 0.0, 0.0)
+        return (
+            _reduce(&self.delta[0], n),
+            _reduce(&self.delta[2 * n], n),
+            _reduce(&self.delta[3 * n], n),
+            _reduce(&out[off + n], n),
+        )
 
     def tail(self, double[::1] out, Py_ssize_t off, list nodes, list dep, const double[:, ::1] tot,
              const double[:, ::1] pb, const double[::1] psum, double in_system):

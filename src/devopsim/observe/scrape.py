@@ -520,11 +520,11 @@ class Scraper(NodeSeries):
         else:
             answered = self._pbase
         track = bool(self._node_names)
-        plan.pods(
+        sums = plan.pods(
             rp.cpu_area, rp.busy, rp.qlen, rp.occ_area, rp.busy_area, answered, t, out, n, track,
             float(MEMORY_PER_REQUEST), float(REQUEST_BYTES), float(RESPONSE_BYTES),
         )  # fmt: skip
-        nodes = self._node_out(t, self._delta, out[n + p : n + 2 * p]) if track else []
+        nodes = self._node_out(t, self._delta, out[n + p : n + 2 * p], sums) if track else []
         dep = self._dep
         dep[0::3] = [float(w.desired) for w in self.platform.workloads.values()]
         s_ = self.plane.class_stats

@@ -136,15 +136,21 @@ class NodeSeries:
         self._prev_vals = now_vals
         return self._node_out(t, delta, pv[1])
 
-    def _node_out(self, t: float, delta: np.ndarray, ws_row: np.ndarray) -> list[Any]:
+    def _node_out(
+        self, t: float, delta: np.ndarray, ws_row: np.ndarray, sums: tuple[float, ...] | None = None
+    ) -> list[Any]:
         """Each node's series from the pods' increments ``delta`` (cpu, -, rx, tx) since the
-        last scrape and their working sets ``ws_row``; moves the node counters on."""
+        last scrape and their working sets ``ws_row``; moves the node counters on. ``sums``:
+        the sums over pods of delta's rows 0, 2, 3 and of ``ws_row``, when already made."""
         n = len(self._node_names)
         st = self._nstate
         assert st is not None
         if self._one_node:  # one node holding every pod (the implicit one): plain sums
-            used, _, nrx, ntx = np.add.reduce(delta, axis=1).tolist()  # (= sum(axis=1))
-            ws = float(np.add.reduce(ws_row))
+            if sums is None:
+                used, _, nrx, ntx = np.add.reduce(delta, axis=1).tolist()  # (= sum(axis=1))
+                ws = float(np.add.reduce(ws_row))
+            else:
+                used, nrx, ntx, ws = sums
             (u,), (i,), (t0,), (r,), (x,) = st
             u += used
             i += max(0.0, self._ncores1 * max(t - t0, 0.0) - used)  # idle: the rest
