@@ -30,14 +30,17 @@ def test_checkout_components_and_worst_time() -> None:
 
 
 @pytest.mark.slow
-def test_checkout_sweep_names_the_database_primary_and_the_cache() -> None:
+def test_checkout_sweep_names_the_data_tier() -> None:
     res = sweep(load_scenario(EXAMPLES / "checkout.yaml"))
     assert res["at"] == "20:00"
-    top = [r["component"] for r in res["ranking"][:2]]
-    assert set(top) == {"orders-db primary", "cache shard"}, res["ranking"]
+    # The database primary, its replica and a cache shard each tip the peak into a retry
+    # storm that fails nearly every request for the rest of the window: their order among
+    # themselves is within a percent, so only the set is checked.
+    top = [r["component"] for r in res["ranking"][:3]]
+    assert set(top) == {"orders-db primary", "orders-db replica", "cache shard"}, res["ranking"]
     pods = [r for r in res["ranking"] if r["component"].endswith("(one pod)")]
     worst_pod = max(r["extra_failed_requests"] for r in pods)
-    for r in res["ranking"][:2]:
+    for r in res["ranking"][:3]:
         assert r["extra_failed_requests"] > 100 * max(worst_pod, 1.0)
         assert r["slo_minutes_lost"] > 0
         # Metastable at the peak: the retry storm outlives the repair (docs/chaos.md).

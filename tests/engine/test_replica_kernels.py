@@ -8,9 +8,11 @@ Each is checked against a plain NumPy evaluation of the documented formula.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from devopsim.engine.flow._queue import add_pairs, add_scaled, replica_post, replica_prep
+from devopsim.engine.flow._queue import add_pairs, add_rows, add_scaled, replica_post, replica_prep
 
 from devopsim.engine.flow.queueing import erlang_c, ps_slowdown
 
@@ -28,6 +30,7 @@ def _prep(
     resid: float = 1.0,
     alive: int = 1,
     prev: tuple[float, float] | None = None,
+    backlog: float = 0.0,
 ) -> dict[str, float]:
     """One replica, one service, one endpoint: a holding time of ``a`` plus CPU work ``b``."""
     one = np.ones(1)
@@ -38,7 +41,7 @@ def _prep(
         np.array([lat]),
         np.array([alive], dtype=np.int64),
         np.zeros(1),
-        np.zeros(1),
+        np.array([backlog]),
         one,
         np.array([ca2]),
         np.array([rate]),
@@ -65,15 +68,29 @@ def _prep(
 
 @pytest.mark.parametrize("cores", [0.25, 0.5, 1.0, 1.5, 2.0, 3.7, 8.0])
 @pytest.mark.parametrize("util", [0.05, 0.3, 0.6, 0.85, 0.95])
-def test_stretch_is_processor_sharing(cores: float, util: float) -> None:
+@pytest.mark.parametrize("ca2", [1.0, 0.25, 2.0])
+def test_stretch_is_processor_sharing(cores: float, util: float, ca2: float) -> None:
     b, lat = 0.004, 1.3
     rate = util * cores / (b * lat)  # the CPU load that gives utilisation ``util``
-    got = _prep(rate=rate, cores=cores, conc=64, lat=lat, b=b)
-    want = lat * float(ps_slowdown(np.array([util]), np.array([cores]))[0])
+    got = _prep(rate=rate, cores=cores, conc=64, lat=lat, b=b, ca2=ca2)
+    want = lat * float(ps_slowdown(np.array([util]), np.array([cores]), ca2)[0])
     assert got["k"] == pytest.approx(want, rel=1e-12)
     assert got["thru"] == pytest.approx(rate, rel=1e-12)
     assert got["cpu_frame"] == pytest.approx(b * lat, rel=1e-15)
     assert got["hold"] == pytest.approx(0.002 + b * want, rel=1e-12)
+
+
+def test_round_robin_arrivals_queue_less_on_the_cpu() -> None:
+    # A quarter core at u = 0.92, two replicas behind round robin (ca² = 1/2): the queueing
+    # part u/(1-u) = 11.5 is scaled by (ca² + 1)/2 = 0.75 and the KLB factor
+    # exp(-2 (1-u)(1-ca²)² / (3u (ca² + 1))) = exp(-0.04 / 4.14).
+    phi = 0.75 * math.exp(-0.04 / 4.14)
+    want = (1.0 + phi * 0.92 / 0.08) / 0.25
+    got = _prep(rate=0.92 * 0.25 / 0.004, cores=0.25, conc=16, ca2=0.5)
+    assert got["k"] == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(38.2, abs=0.05)  # against 50 with Poisson arrivals
+    poisson = _prep(rate=0.92 * 0.25 / 0.004, cores=0.25, conc=16)
+    assert poisson["k"] == pytest.approx(50.0, rel=1e-12)
 
 
 def test_stretch_on_whole_cores_is_erlang_c() -> None:
@@ -96,9 +113,17 @@ def test_overloaded_cpu_takes_the_largest_stretch() -> None:
 
 
 def test_load_is_halfway_from_the_last_tick() -> None:
-    got = _prep(rate=100.0, cores=1.0, conc=8, prev=(150.0, 60.0))
-    # max(arrivals, last served) = 150, half-way from the last load 60.
+    got = _prep(rate=100.0, cores=1.0, conc=8, prev=(150.0, 60.0), backlog=12.0)
+    # A backlog drains: max(arrivals, last served) = 150, half-way from the last load 60.
     assert got["thru"] == pytest.approx(105.0)
+
+
+def test_without_a_backlog_the_load_is_what_arrives() -> None:
+    # Served above arrivals with no backlog is the stochastic queue settling, not the CPU
+    # working through a backlog: taking it as load fed the stretch back into the queue
+    # and made near-saturated replicas swing from tick to tick.
+    got = _prep(rate=100.0, cores=1.0, conc=8, prev=(150.0, 60.0))
+    assert got["thru"] == pytest.approx(80.0)
 
 
 @pytest.mark.parametrize("ca2", [0.2, 1.0, 2.5])
@@ -260,3 +285,15 @@ def test_call_target_is_the_parallel_group_rule(p: float) -> None:
             first_fail[:1],
             fail[:1].view(np.uint8),
         )
+
+
+def test_add_rows_is_volumes_times_rows() -> None:
+    rng = np.random.default_rng(5)
+    dst = rng.random((4, 7))
+    v = np.array([0.0, 2.5, 0.0, 1e-3])
+    src = rng.random((4, 9))[:, 1:8]  # a strided view, as a column slice of a wider table
+    want = dst + v[:, None] * src
+    add_rows(dst, v, src)
+    np.testing.assert_allclose(dst, want, rtol=1e-15, atol=0.0)
+    with pytest.raises(ValueError, match="agree in shape"):
+        add_rows(dst, v[:3], src)

@@ -307,18 +307,31 @@ cdef double _erlang_c(long c, double a) noexcept nogil:
     return 1.0
 
 
-cdef double _ps_slowdown(double u, double cores) noexcept nogil:
+cdef double _ps_slowdown(double u, double cores, double ca2) noexcept nogil:
     """Mean stretch of CPU work under processor sharing (see ``queueing.ps_slowdown``)."""
     cdef long lo, hi
-    cdef double frac, s_lo, s_hi
+    cdef double frac, s_lo, s_hi, f
+    f = _ps_arrivals(u, ca2)
     if cores <= 1.0:
-        return 1.0 / (cores * (1.0 - u))
+        return (1.0 + f * u / (1.0 - u)) / cores
     lo = <long>cores
     hi = lo if <double>lo == cores else lo + 1
     frac = cores - lo
-    s_lo = 1.0 + _erlang_c(lo, u * lo) / (lo * (1.0 - u))
-    s_hi = 1.0 + _erlang_c(hi, u * hi) / (hi * (1.0 - u))
+    s_lo = 1.0 + f * _erlang_c(lo, u * lo) / (lo * (1.0 - u))
+    s_hi = 1.0 + f * _erlang_c(hi, u * hi) / (hi * (1.0 - u))
     return s_lo + frac * (s_hi - s_lo)
+
+
+cdef double _ps_arrivals(double u, double ca2) noexcept nogil:
+    """Allen-Cunneen with Kraemer & Langenbach-Belz for the CPU's queue of jobs, taken as
+    exponential (``cs² = 1``): ``(ca² + 1) / 2`` times the KLB factor; 1 for Poisson arrivals."""
+    cdef double den
+    if ca2 == 1.0 or u <= 0.0:
+        return 1.0
+    if ca2 < 1.0:
+        den = 3.0 * u * (ca2 + 1.0)
+        return 0.5 * (ca2 + 1.0) * exp(-2.0 * (1.0 - u) * (1.0 - ca2) * (1.0 - ca2) / den)
+    return 0.5 * (ca2 + 1.0) * exp(-(1.0 - u) * (ca2 - 1.0) / (ca2 + 4.0))
 
 
 def replica_prep(long[::1] svc, double[::1] lat, long[::1] alive, double[::1] n_state, double[::1] b_state,
@@ -352,8 +365,8 @@ def replica_prep(long[::1] svc, double[::1] lat, long[::1] alive, double[::1] n_
             lam[r] = svc_rate[s] * share[r]
             cpu_frame[r] = b_s[s] * lat[r]
             th = lam[r]
-            if has_prev and prev_served[r] > th:
-                th = prev_served[r]
+            if has_prev and b_state[r] > 0.0 and prev_served[r] > th:
+                th = prev_served[r]  # a backlog drains: the CPU serves more than arrives
             if has_thru:
                 th = 0.5 * (th + prev_thru[r])
             thru[r] = th
@@ -368,7 +381,7 @@ def replica_prep(long[::1] svc, double[::1] lat, long[::1] alive, double[::1] n_
             if cc <= cores:
                 slow = 1.0
             else:
-                slow = _ps_slowdown(u, cores) if u < 0.999 else max_stretch
+                slow = _ps_slowdown(u, cores, ca2[r]) if u < 0.999 else max_stretch
                 if slow > max_stretch or slow != slow:
                     slow = max_stretch
             kk = lat[r] * slow
@@ -473,6 +486,22 @@ def add_pairs(double[:, :, ::1] cnt, double[:, ::1] lat_sum, double[:, :, ::1] l
         lat_sum[r, e] += lsum[p] * f
         for j in range(nh):
             lat_hist[r, e, j] += hist[p, j] * f
+
+
+def add_rows(double[:, ::1] dst, double[::1] v, double[:, :] src):
+    """``dst[i] += v[i] * src[i]`` row by row, skipping rows whose ``v[i]`` is 0 (a window's
+    volumes times the per-unit histograms: most rows of a histogram are far from any value)."""
+    cdef Py_ssize_t i, j, n = dst.shape[0], m = dst.shape[1]
+    cdef double f
+    if v.shape[0] != n or src.shape[0] != n or src.shape[1] != m:
+        raise ValueError("add_rows: dst, v and src must agree in shape")
+    with nogil:
+        for i in range(n):
+            f = v[i]
+            if f == 0.0:
+                continue
+            for j in range(m):
+                dst[i, j] += f * src[i, j]
 
 
 cdef inline unsigned long long _splitmix64(unsigned long long* s) noexcept nogil:

@@ -6,7 +6,8 @@
 * Processor sharing on ``C`` cores (each job at most one core): the number of jobs
   behaves as M/M/C (and is insensitive to the work distribution), so the mean
   slowdown of CPU work is ``1 + EC(C, uC) / (C (1 - u))``; on less than one core it
-  is ``1 / (C (1 - u))``.
+  is ``1 / (C (1 - u))``. Smoother arrivals (round robin) scale the queueing part by
+  Allen-Cunneen's ``(ca² + 1) / 2`` with the Kraemer & Langenbach-Belz factor.
 * M/G/c beyond two moments: the light-traffic mean wait of a waiting customer is the
   mean of the smallest of ``c`` equilibrium residual service times; its ratio to the
   exponential case (``E[S]/c``) is :func:`min_residual_ratio`. The flow plane
@@ -22,7 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RHO_GRID", "erlang_c", "lq_table", "min_residual_ratio", "mmc_wait", "ps_slowdown"]
+__all__ = [
+    "RHO_GRID",
+    "erlang_c",
+    "lq_table",
+    "min_residual_ratio",
+    "mmc_wait",
+    "ps_arrival_factor",
+    "ps_slowdown",
+]
 
 # u = -log10(1 - rho) from 0 to 7: rho from 0 to 1 - 1e-7, dense near 1.
 _U = np.linspace(0.0, 7.0, 1401)
@@ -62,27 +71,51 @@ def lq_table(c: int) -> np.ndarray:
     return np.asarray(lq, dtype=np.float64)
 
 
-def ps_slowdown(u: np.ndarray, cores: np.ndarray) -> np.ndarray:
+def ps_arrival_factor(u: np.ndarray, ca2: np.ndarray) -> np.ndarray:
+    """How arrivals that are not Poisson scale the CPU's queueing under processor sharing.
+
+    With exponential jobs the number of jobs on the CPU does not depend on the order they
+    are served in, so the G/M/C FIFO approximation carries over: Allen-Cunneen's
+    ``(ca² + cs²) / 2`` with ``cs² = 1``, times the Kraemer & Langenbach-Belz factor.
+    Round robin over ``n`` replicas gives each one arrivals with ``ca² = 1/n``, which
+    queue less than Poisson ones; 1 for Poisson arrivals.
+    """
+    u_b, c_b = np.broadcast_arrays(np.asarray(u, dtype=np.float64), np.asarray(ca2, dtype=np.float64))
+    out = np.ones(u_b.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        klb = np.where(
+            c_b < 1.0,
+            np.exp(-2.0 * (1.0 - u_b) * (1.0 - c_b) ** 2 / (3.0 * u_b * (c_b + 1.0))),
+            np.exp(-(1.0 - u_b) * (c_b - 1.0) / (c_b + 4.0)),
+        )
+    on = (c_b != 1.0) & (u_b > 0.0)
+    out[on] = 0.5 * (c_b[on] + 1.0) * klb[on]
+    return out
+
+
+def ps_slowdown(u: np.ndarray, cores: np.ndarray, ca2: np.ndarray | float = 1.0) -> np.ndarray:
     """Mean stretch of CPU work under processor sharing at CPU utilisation ``u`` of ``cores`` cores.
 
-    ``u`` must be below 1; fractional core counts interpolate between their neighbours. The
-    flow plane's tick computes this per replica in its Cython kernel (``_queue.replica_prep``);
-    this is the reference it is tested against.
+    ``u`` must be below 1; fractional core counts interpolate between their neighbours.
+    ``ca2`` is the squared coefficient of variation of the arrivals (1: Poisson; see
+    :func:`ps_arrival_factor`). The flow plane's tick computes this per replica in its
+    Cython kernel (``_queue.replica_prep``); this is the reference it is tested against.
     """
     u = np.asarray(u, dtype=np.float64)
     cores = np.asarray(cores, dtype=np.float64)
-    u_b, c_b = np.broadcast_arrays(u, cores)
+    u_b, c_b, a_b = np.broadcast_arrays(u, cores, np.asarray(ca2, dtype=np.float64))
+    f = ps_arrival_factor(u_b, a_b)
     out = np.empty(u_b.shape)
     small = c_b <= 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        out[small] = 1.0 / (c_b[small] * (1.0 - u_b[small]))
+        out[small] = (1.0 + f[small] * u_b[small] / (1.0 - u_b[small])) / c_b[small]
         big = ~small
         if big.any():
             lo = np.floor(c_b[big]).astype(np.int64)
             hi = np.ceil(c_b[big]).astype(np.int64)
             frac = c_b[big] - lo
-            s_lo = 1.0 + erlang_c(lo, u_b[big] * lo) / (lo * (1.0 - u_b[big]))
-            s_hi = 1.0 + erlang_c(hi, u_b[big] * hi) / (hi * (1.0 - u_b[big]))
+            s_lo = 1.0 + f[big] * erlang_c(lo, u_b[big] * lo) / (lo * (1.0 - u_b[big]))
+            s_hi = 1.0 + f[big] * erlang_c(hi, u_b[big] * hi) / (hi * (1.0 - u_b[big]))
             out[big] = s_lo + frac * (s_hi - s_lo)
     return out
 
