@@ -91,3 +91,24 @@ def test_generator_sees_a_stream_changed_behind_its_back() -> None:
     got = g.expected(100.0, 110.0)
     want = _diurnal_integral(200.0, 1200.0, 20 * 3600.0, 3600.0, 100.0, 110.0)
     np.testing.assert_allclose(got, [0.5 * want, 10000.0], rtol=1e-9)
+
+
+def test_closed_form_integrals() -> None:
+    d = parse_pattern("diurnal(min=200/s, max=1200/s, peak=20:00)")
+    # Pieces of 5 s tile a day, whose integral is the mean rate times a day.
+    edges = np.arange(0.0, DAY + 1.0, 5.0)
+    pieces = [d.integral(float(a), float(b), 3600.0) for a, b in itertools.pairwise(edges)]
+    assert math.fsum(p for p in pieces if p is not None) == pytest.approx(700.0 * DAY, rel=1e-12)
+    for a, b in [(0.0, 1e-3), (100.0, 115.0), (5.0, 86405.0)]:
+        want = _diurnal_integral(200.0, 1200.0, 20 * 3600.0, 3600.0, a, b)
+        assert d.integral(a, b, 3600.0) == pytest.approx(want, rel=1e-9)
+    # A millisecond at the peak carries the peak rate.
+    a = 20 * 3600.0 - 3600.0
+    b = a + 1e-3
+    assert d.integral(a, b, 3600.0) == pytest.approx(1200.0 * (b - a), rel=1e-9)
+    assert parse_pattern("40/s").integral(3.0, 8.0) == pytest.approx(200.0)
+    half = d.scaled(0.5).integral(100.0, 115.0, 3600.0)
+    assert half == pytest.approx(
+        0.5 * _diurnal_integral(200.0, 1200.0, 72000.0, 3600.0, 100.0, 115.0), rel=1e-12
+    )
+    assert parse_pattern("step(10/s, 1m: 20/s)").integral(0.0, 10.0) is None  # no closed form: Simpson's

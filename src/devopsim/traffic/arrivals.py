@@ -26,14 +26,18 @@ __all__ = ["ArrivalStream", "smooth_integral"]
 
 
 def smooth_integral(pattern: RatePattern, clock0: float, a: float, b: float, longest: float) -> float | None:
-    """``∫ rate`` over ``[a, b)`` by Simpson's rule when the stretch is at most ``longest``
-    seconds and the rate has no jump or kink inside it, else None.
+    """``∫ rate`` over ``[a, b)`` when the stretch is at most ``longest`` seconds and the rate
+    has no jump or kink inside it (in closed form where the pattern has one, else by
+    Simpson's rule), else None.
 
     On such a short smooth stretch (the flow plane asks for each tick) Simpson's rule is
     exact to far below a request. The rate at ``b`` is the limit from the left.
     """
     if b - a > longest or pattern.breakpoints(a, b).size:
         return None
+    exact = pattern.integral(a, b, clock0)
+    if exact is not None:
+        return exact
     if pattern.continuous():
         lam = pattern.rate(np.array([a, 0.5 * (a + b), b]), clock0)
         return float((b - a) * (lam[0] + 4.0 * lam[1] + lam[2]) / 6.0)
