@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from devopsim.control.hpa_history import RecentRecommendations
 from devopsim.control.hpa_metrics import (
     CPU_INITIALIZATION_PERIOD,
     INITIAL_READINESS_DELAY,
@@ -176,8 +175,6 @@ class HPAController:
     _band: tuple[float, tuple[Rules, Rules] | None, Tolerances] | None = field(
         default=None, init=False, repr=False, compare=False
     )
-    # The recommendations in the order they were written (see _history).
-    _recent: RecentRecommendations | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, spec: HPASpec) -> HPAController:
@@ -251,50 +248,21 @@ class HPAController:
             self._store_event(now, current, d.desired)
         return d
 
-    # --- the recommendation history ---------------------------------------------------
-
-    def _history(self, now: float, key: object, with_min: bool) -> RecentRecommendations | None:
-        """The history read in time order (the same answers as the scans below), or None where
-        that order is not known: a sync earlier than the last one, or recommendations later
-        than ``now``. Made again when the windows (``key``) or the list (replaced, resized
-        from outside) change."""
-        recs = self.recommendations
-        h = self._recent
-        if h is not None and h.recs is recs and h.size == len(recs) and h.key == key and now >= h.now:
-            return h
-        self._recent = None
-        if any(t > now for t, _ in recs):
-            return None
-        h = self._recent = RecentRecommendations(recs, now, key, with_min)
-        return h
-
-    def _record(self, now: float, proposal: int, old: int, h: RecentRecommendations | None) -> None:
-        """Write the recommendation over the entry ``old`` (older than every window), or append it."""
-        recs = self.recommendations
-        if old >= 0:
-            recs[old] = (now, proposal)
-        else:
-            old = len(recs)
-            recs.append((now, proposal))
-        if h is not None:
-            h.wrote(old, now)
-
     # --- legacy path -------------------------------------------------------------------
 
     def _normalize_legacy(self, now: float, current: int, proposal: int) -> tuple[int, str, str]:
+        stabilized = proposal
         cutoff = now - self.downscale_window
-        h = self._history(now, ("legacy", self.downscale_window), False)
-        if h is not None:
-            stabilized, old = h.legacy(cutoff, proposal)
-        else:  # the scan
-            stabilized = proposal
-            old = -1
-            for i, (t, rec) in enumerate(self.recommendations):
-                if t < cutoff:
-                    old = i
-                elif rec > stabilized:
-                    stabilized = rec
-        self._record(now, proposal, old, h)
+        old = -1
+        for i, (t, rec) in enumerate(self.recommendations):
+            if t < cutoff:
+                old = i
+            elif rec > stabilized:
+                stabilized = rec
+        if old >= 0:
+            self.recommendations[old] = (now, proposal)
+        else:
+            self.recommendations.append((now, proposal))
         able = "ScaleDownStabilized" if stabilized != proposal else "ReadyForNewScale"
         up_limit = int(max(_SCALE_UP_LIMIT_FACTOR * current, _SCALE_UP_LIMIT_MINIMUM))
         if self.max_replicas > up_limit:
@@ -313,25 +281,25 @@ class HPAController:
         assert self.behavior is not None
         up, down = self.behavior
         up_cut, down_cut = now - up.window, now - down.window
-        h = self._history(now, ("behavior", up.window, down.window), True)
-        if h is not None:
-            up_rec, down_rec, old = h.behavior(up_cut, down_cut, proposal)
-        else:  # the scan
-            up_rec = down_rec = proposal
-            old = -1
-            for i, (t, rec) in enumerate(self.recommendations):
-                if t > up_cut:
-                    up_rec = min(up_rec, rec)
-                if t > down_cut:
-                    down_rec = max(down_rec, rec)
-                if t < up_cut and t < down_cut:
-                    old = i
+        old_cut = up_cut if up_cut < down_cut else down_cut  # older than both windows
+        up_rec = down_rec = proposal
+        old = -1
+        for i, (t, rec) in enumerate(self.recommendations):
+            if t > up_cut and rec < up_rec:
+                up_rec = rec
+            if t > down_cut and rec > down_rec:
+                down_rec = rec
+            if t < old_cut:
+                old = i
         stabilized = current
         if stabilized < up_rec:
             stabilized = up_rec
         if stabilized > down_rec:
             stabilized = down_rec
-        self._record(now, proposal, old, h)
+        if old >= 0:
+            self.recommendations[old] = (now, proposal)
+        else:
+            self.recommendations.append((now, proposal))
         if stabilized < proposal:
             able = "ScaleUpStabilized"
         elif stabilized > proposal:
