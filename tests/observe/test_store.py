@@ -127,3 +127,41 @@ def test_limits_follow_the_scenarios_monitoring() -> None:
     assert thanos.raw_retention == 6 * 3600 and thanos.resolutions == (300.0, 3600.0)
     custom = limits_for(Monitoring.model_validate({"downsampling": ["1h", "10m"], "retention": "2h"}))
     assert custom.resolutions == (600.0, 3600.0) and custom.raw_retention == 7200
+
+
+def test_the_same_arrays_keep_their_rows_across_a_compaction_that_drops_their_table() -> None:
+    # The store remembers the arrays of the last append and their table; a compaction that
+    # downsamples every row of that table (late rows older than the cut, as the rules loop
+    # writes) drops it, and the next rows must go to a live table: the same data as
+    # appending fresh copies of the arrays each time.
+    from devopsim.observe.store import Limits
+
+    def run(fresh: bool) -> tuple[MetricStore, object]:
+        st = MetricStore(Limits(raw_bytes=None, resolutions=(300.0,)))
+        ids = np.array([st.series("m", {"i": str(i)}) for i in range(4)])
+        for k in range(10):
+            st.append(15.0 * k, ids.copy() if fresh else ids, np.full(4, float(k)))
+        first = st._tables[0]
+        st._downsample_raw(3600.0)  # every row so far is older than the cut
+        for k in range(3):
+            st.append(4000.0 + 15.0 * k, ids.copy() if fresh else ids, np.full(4, float(k)))
+        return st, first
+
+    (got, first), (want, _) = run(False), run(True)
+    assert got.has_downsampled and first not in got._tables  # the table was dropped
+    for a, b in zip(got.columns(), want.columns(), strict=True):
+        assert a.tolist() == b.tolist()
+    assert got.columns()[0].tolist() == [4000.0] * 4 + [4015.0] * 4 + [4030.0] * 4
+
+
+def test_a_row_older_than_the_newest_marks_the_table_unsorted_after_a_sort() -> None:
+    # Rows appended out of time order are sorted when read; a later row older than the
+    # newest must be sorted again (the table compares with its newest row, not the last one).
+    st = MetricStore()
+    ids = np.array([st.series("m", {})])
+    for t in (10.0, 30.0, 20.0):
+        st.append(t, ids, np.array([t]))
+    assert [tb.t[: tb.n].tolist() for tb, _, _ in st.raw_window(0.0, 100.0)] == [[10.0, 20.0, 30.0]]
+    st.append(25.0, ids, np.array([25.0]))
+    assert st.samples(int(ids[0]))[0].tolist() == [10.0, 20.0, 25.0, 30.0]
+    assert [tb.t[: tb.n].tolist() for tb, _, _ in st.raw_window(0.0, 100.0)] == [[10.0, 20.0, 25.0, 30.0]]

@@ -108,6 +108,7 @@ class _Table:
         "blocks",
         "fill",
         "ids",
+        "last_t",
         "max_rows",
         "n",
         "nvar",
@@ -132,6 +133,7 @@ class _Table:
         self.fill = 0
         self.max_rows = int(np.clip((1 << 19) // max(nvar, 1), 1, 256))
         self.sorted = True
+        self.last_t = -float("inf")  # the time of the last row appended (rows sorted while rising)
 
     def append(self, t: float, seq: int, values: np.ndarray) -> int:
         """Add one row; returns the bytes this added to :attr:`nbytes`."""
@@ -142,20 +144,22 @@ class _Table:
             self.t = np.resize(self.t, 2 * n)
             self.seq = np.resize(self.seq, 2 * n)
             grown += 2 * (self.t.nbytes - before)
-        if n and t < self.t[n - 1]:
+        if t < self.last_t:
             self.sorted = False
+        self.last_t = t
         self.t[n] = t
         self.seq[n] = seq
         blocks = self.blocks
-        if not blocks or self.fill == blocks[-1].shape[0]:
+        fill = self.fill
+        if not blocks or fill == blocks[-1].shape[0]:
             rows = min(self.max_rows, max(1, 2 * blocks[-1].shape[0])) if blocks else 1
             blk = np.empty((rows, self.nvar))
             grown += blk.nbytes
             blocks.append(blk)
             self.starts.append(n)
-            self.fill = 0
-        blocks[-1][self.fill] = values
-        self.fill += 1
+            fill = 0
+        blocks[-1][fill] = values
+        self.fill = fill + 1
         self.n = n + 1
         return grown
 
@@ -220,6 +224,7 @@ class _Table:
         self.t[: self.n] = self.t[: self.n][order]
         self.seq[: self.n] = self.seq[: self.n][order]
         self.blocks, self.fill, self.sorted, self.starts = [vals], vals.shape[0], True, [0]
+        self.last_t = float(self.t[self.n - 1]) if self.n else -float("inf")
 
     def drop_rows(self, k: int) -> None:
         """Forget the first ``k`` rows (time order)."""
@@ -227,6 +232,7 @@ class _Table:
         if k >= self.n:
             self.blocks, self.starts, self.fill, self.n = [], [], 0, 0
             self.t, self.seq = np.empty(4), np.empty(4, dtype=np.int64)
+            self.last_t = -float("inf")
             return
         # Whole blocks before row k are freed; the block holding row k is kept as a view.
         j = bisect.bisect_right(self.starts, k) - 1
@@ -239,6 +245,7 @@ class _Table:
         self.t = self.t[k : self.n].copy()
         self.seq = self.seq[k : self.n].copy()
         self.n -= k
+        self.last_t = float(self.t[self.n - 1])
 
     @property
     def nbytes(self) -> int:
@@ -353,6 +360,8 @@ class MetricStore:
         self._tables: list[_Table] = []
         self._by_layout: dict[tuple[int, int], list[_Table]] = {}
         self._by_src: dict[tuple[int, ...], _Table] = {}
+        # The arrays of the last append and their table (the scraper appends with the same ones).
+        self._last: tuple[np.ndarray, Any, _Table] | None = None
         self._stale_t: list[float] = []
         self._stale_ids: list[np.ndarray] = []
         self._levels = [_Level(r) for r in (limits.resolutions if limits else ())]
@@ -497,6 +506,14 @@ class MetricStore:
     # -- samples -------------------------------------------------------------------------------
 
     def _table(self, ids: np.ndarray, static: tuple[np.ndarray, np.ndarray] | None) -> _Table:
+        last = self._last
+        if last is not None and last[0] is ids and last[1] is static:
+            return last[2]
+        tb = self._find_table(ids, static)
+        self._last = (ids, static, tb)
+        return tb
+
+    def _find_table(self, ids: np.ndarray, static: tuple[np.ndarray, np.ndarray] | None) -> _Table:
         if static is None:
             src: tuple[Any, ...] = (ids,)
             key_src: tuple[int, ...] = (id(ids),)
@@ -554,25 +571,26 @@ class MetricStore:
             return
         if self._owed is not None and t <= self._owed_until:
             self.settle()
+        seq = self._seq
         if slot is None:
-            key = (self._seq + 1) << _SLOT
+            key = (seq + 1) << _SLOT
         else:
             last, used = self._slot
             used = used + 1 if slot == last else 1
-            if slot > self._seq or used >= 1 << _SLOT:
+            if slot > seq or used >= 1 << _SLOT:
                 raise ValueError(f"slot {slot} was not reserved or is full")
             self._slot = (slot, used)
             key = (slot << _SLOT) + used
         tb = self._table(ids, static)
-        self._raw_bytes += tb.append(float(t), key, np.asarray(values, dtype=np.float64))
-        self._seq += 1
+        self._raw_bytes += tb.append(float(t), key, values)
+        self._seq = seq = seq + 1
         self._n += tb.ids.size
         self.version += 1
         self._sorted = None
         lim = self.limits
         if lim is not None and self._levels:
             over = lim.raw_bytes is not None and self._raw_bytes > lim.raw_bytes
-            if over or (lim.raw_retention is not None and self._seq % 64 == 0):
+            if over or (lim.raw_retention is not None and seq % 64 == 0):
                 self._compact(float(t))
 
     def mark_stale(self, t: float, ids: np.ndarray) -> None:
@@ -824,6 +842,7 @@ class MetricStore:
                 if tb.src is not None:
                     self._by_src.pop(tuple(id(a) for a in tb.src), None)
         self._tables = kept
+        self._last = None
         self.version += 1
 
     # -- construction --------------------------------------------------------------------------
