@@ -297,3 +297,51 @@ def test_add_rows_is_volumes_times_rows() -> None:
     np.testing.assert_allclose(dst, want, rtol=1e-15, atol=0.0)
     with pytest.raises(ValueError, match="agree in shape"):
         add_rows(dst, v[:3], src)
+
+
+@pytest.mark.parametrize("n_slo", [0, 3])
+def test_apply_classes_is_volumes_times_units(n_slo: int) -> None:
+    # The window's class volumes times the per-unit statistics, as NumPy writes it.
+    from devopsim.engine.flow._queue import apply_classes
+
+    rng = np.random.default_rng(11)
+    C, ne, nb, nh = 3, 6, 12, 50
+    st = {
+        "cls_tot": rng.random((C, ne + 1)),
+        "cls_pb": rng.random((C, nb)),
+        "cls_psum": rng.random(C),
+        "cls_n": rng.random(C),
+        "cls_ok": rng.random(C),
+        "cls_err": rng.random((C, ne)),
+        "cls_asum": rng.random(C),
+        "cls_lsum": rng.random(C),
+        "cls_hist": rng.random((C, nh)),
+        "slo_good": rng.random(n_slo),
+    }
+    u = {
+        "ok": rng.random(C),
+        "err": rng.random((C, ne)),
+        "pb": rng.random((C, nb)),
+        "lsum": rng.random(C),
+        "asum": rng.random(C),
+        "hist": rng.random((C, nh)),
+        "slo": rng.random((C, n_slo)),
+    }
+    v_all, v = np.array([120.0, 30.5, 0.0]), np.array([100.0, 0.0, 0.0])
+    want = {k: x.copy() for k, x in st.items()}
+    want["cls_tot"][:, 0] += v_all * u["ok"]
+    want["cls_tot"][:, 1:] += v_all[:, None] * u["err"]
+    want["cls_pb"] += v_all[:, None] * u["pb"]
+    want["cls_psum"] += v_all * u["lsum"]
+    want["cls_n"] += v
+    want["cls_ok"] += v * u["ok"]
+    want["cls_err"] += v[:, None] * u["err"]
+    want["cls_asum"] += v * u["asum"]
+    want["cls_lsum"] += v * u["lsum"]
+    want["cls_hist"] += v[:, None] * u["hist"]
+    want["slo_good"] += v @ u["slo"]
+    little, insys = apply_classes(*st.values(), *u.values(), v_all, v)
+    for k in st:
+        np.testing.assert_allclose(st[k], want[k], rtol=1e-14, atol=0.0, err_msg=k)
+    assert little == pytest.approx(float(v @ u["asum"]), rel=1e-14)
+    assert insys == pytest.approx(float(v_all @ u["asum"]), rel=1e-14)

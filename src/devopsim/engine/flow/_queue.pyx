@@ -504,6 +504,48 @@ def add_rows(double[:, ::1] dst, double[::1] v, double[:, :] src):
                 dst[i, j] += f * src[i, j]
 
 
+def apply_classes(double[:, ::1] cls_tot, double[:, ::1] cls_pb, double[::1] cls_psum, double[::1] cls_n,
+                  double[::1] cls_ok, double[:, ::1] cls_err, double[::1] cls_asum, double[::1] cls_lsum,
+                  double[:, ::1] cls_hist, double[::1] slo_good,
+                  double[:] u_ok, double[:, :] u_err, double[:, :] u_pb, double[:] u_lsum, double[:] u_asum,
+                  double[:, :] u_hist, double[:, :] u_slo, double[::1] v_all, double[::1] v):
+    """A window's class volumes times the per-unit statistics, into the run's class counters
+    (the flow plane's ``tally.apply_unit_stats``): ``v_all`` counts every request of the
+    window, ``v`` those after warm-up. Returns ``(v · asum, v_all · asum)``: the window's
+    time in system after warm-up and in all."""
+    cdef Py_ssize_t c, j, C = v.shape[0]
+    cdef Py_ssize_t ne = cls_err.shape[1], nb = cls_pb.shape[1], nh = cls_hist.shape[1]
+    cdef Py_ssize_t nq = slo_good.shape[0]
+    cdef double a, w, little = 0.0, insys = 0.0
+    if (v_all.shape[0] != C or cls_tot.shape[0] != C or cls_tot.shape[1] != ne + 1 or u_err.shape[1] != ne
+            or u_pb.shape[1] != nb or u_hist.shape[1] != nh or u_hist.shape[0] != C
+            or (nq > 0 and (u_slo.shape[0] != C or u_slo.shape[1] != nq))):
+        raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
+    with nogil:
+        for c in range(C):
+            a = v_all[c]
+            w = v[c]
+            cls_tot[c, 0] += a * u_ok[c]
+            for j in range(ne):
+                cls_tot[c, j + 1] += a * u_err[c, j]
+                cls_err[c, j] += w * u_err[c, j]
+            for j in range(nb):
+                cls_pb[c, j] += a * u_pb[c, j]
+            cls_psum[c] += a * u_lsum[c]
+            cls_n[c] += w
+            cls_ok[c] += w * u_ok[c]
+            cls_asum[c] += w * u_asum[c]
+            cls_lsum[c] += w * u_lsum[c]
+            if w != 0.0:
+                for j in range(nh):
+                    cls_hist[c, j] += w * u_hist[c, j]
+            for j in range(nq):
+                slo_good[j] += w * u_slo[c, j]
+            little += w * u_asum[c]
+            insys += a * u_asum[c]
+    return little, insys
+
+
 cdef inline unsigned long long _splitmix64(unsigned long long* s) noexcept nogil:
     s[0] += 0x9E3779B97F4A7C15ULL
     cdef unsigned long long z = s[0]

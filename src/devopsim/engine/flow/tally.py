@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devopsim.engine.flow._queue import bucket_hist
+from devopsim.engine.flow._queue import add_rows, apply_classes, bucket_hist
 from devopsim.engine.flow.latency import CallSamples
 from devopsim.engine.request import layout as L
 from devopsim.results.stats import lh_indices
@@ -197,11 +197,11 @@ def flush_pending(plane: FlowPlane) -> None:
     st.ep_ok[...] += ve * u["ep_ok"]
     st.ep_err[...] += ve[:, None] * u["ep_err"]
     st.ep_lsum[...] += ve * u["ep_lsum"]
-    st.ep_hist[...] += ve[:, None] * u["ep_hist"]
+    add_rows(st.ep_hist, ve, u["ep_hist"])
     st.sv_ok[...] += vs * u["sv_ok"]
     st.sv_lsum[...] += vs * u["sv_lsum"]
-    st.sv_hist[...] += vs[:, None] * u["sv_hist"]
-    st.sv_whist[...] += vs[:, None] * u["sv_whist"]
+    add_rows(st.sv_hist, vs, u["sv_hist"])
+    add_rows(st.sv_whist, vs, u["sv_whist"])
     p.u = None
     ve[:] = 0.0
     vs[:] = 0.0
@@ -210,22 +210,29 @@ def flush_pending(plane: FlowPlane) -> None:
 def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -> None:
     """Count the window's traffic with the current per-unit statistics."""
     st = plane._stats
-    v_all, v = plane._w_cls_all, plane._w_cls
-    st.cls_tot[:, 0] += v_all * u["cls_ok"]
-    st.cls_tot[:, 1:] += v_all[:, None] * u["cls_err"]
-    st.cls_pb[...] += v_all[:, None] * u["cls_pb"]
-    st.cls_psum[...] += v_all * u["cls_lsum"]
-    st.cls_n[...] += v
-    st.cls_ok[...] += v * u["cls_ok"]
-    st.cls_err[...] += v[:, None] * u["cls_err"]
-    st.cls_asum[...] += v * u["cls_asum"]
-    st.cls_lsum[...] += v * u["cls_lsum"]
-    st.cls_hist[...] += v[:, None] * u["cls_hist"]
-    if u["slo"].size:
-        st.slo_good[...] += v @ u["slo"]
-    plane._little_area += float(v @ u["cls_asum"])
-    span = max(t_end - plane._win_start, 1e-12)
-    plane._in_system = float(v_all @ u["cls_asum"]) / span
+    little, insys = apply_classes(
+        st.cls_tot,
+        st.cls_pb,
+        st.cls_psum,
+        st.cls_n,
+        st.cls_ok,
+        st.cls_err,
+        st.cls_asum,
+        st.cls_lsum,
+        st.cls_hist,
+        st.slo_good,
+        u["cls_ok"],
+        u["cls_err"],
+        u["cls_pb"],
+        u["cls_lsum"],
+        u["cls_asum"],
+        u["cls_hist"],
+        u["slo"],
+        plane._w_cls_all,
+        plane._w_cls,
+    )
+    plane._little_area += little
+    plane._in_system = insys / max(t_end - plane._win_start, 1e-12)
     p = plane._pending
     if p.u is not u:
         flush_pending(plane)
