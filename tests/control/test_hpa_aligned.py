@@ -8,9 +8,11 @@ The general path (a plain ``{pod: PodSample}`` mapping, the one the hand-compute
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -27,6 +29,7 @@ from devopsim.control.hpa_metrics import (
     replicas_for_metric,
 )
 from devopsim.control.metrics_server import MetricsServer
+from devopsim.observe.scrape import MEMORY_PER_REQUEST
 from tests.control.test_hpa_loop import _scenario
 from tests.observe.test_scrape import _checkout_short
 
@@ -175,3 +178,69 @@ def test_metrics_server_aligned_reading_is_its_samples(monkeypatch: pytest.Monke
     monkeypatch.setattr(MetricsServer, "aligned", both)
     simulate(_checkout_short(nodes=False))
     assert len(checked) == 2 * (25 * 4 - 1) and sum(checked) > 0  # syncs at 15 s ... 1485 s
+
+
+# --- Quantity.MilliValue -------------------------------------------------------------------
+
+# Values whose milli-units land on, or within float noise of, a whole number (where rounding to
+# 6 decimals decides), and values anywhere.
+_near_whole = st.builds(
+    lambda k, eps: k / 1000.0 + eps,
+    st.integers(-(10**12), 10**12),
+    st.sampled_from([0.0, 1e-13, -1e-13, 4e-10, -4e-10, 5e-10, -5e-10, 6e-10, -6e-10, 1e-9, -1e-9]),
+)
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True)
+@given(x=st.one_of(_near_whole, st.floats(-1e9, 1e9), st.floats(0.0, 3.0), st.floats(-1e-6, 1e-6)))
+def test_milli_is_quantity_milli_value(x: float) -> None:
+    # MilliValue of a float as the HPA reads it: ceil(round(x * 1000, 6)) (the float noise of the
+    # product removed at 6 decimals, then rounded up); the fast path skips the rounding only
+    # where it cannot change the result.
+    assert hpa_metrics._milli(x) == math.ceil(round(x * 1000.0, 6))
+
+
+def test_milli_examples() -> None:
+    # 0.1 * 1000 is 100.00000000000001 in floats: the noise is removed, not rounded up to 101.
+    assert hpa_metrics._milli(0.1) == 100
+    assert hpa_metrics._milli(0.35) == 350  # 350.00000000000006
+    assert hpa_metrics._milli(0.0001) == 1  # 0.1 milli-units round up
+    assert hpa_metrics._milli(0.3500001) == 351
+    assert hpa_metrics._milli(-0.0016) == -1
+    assert hpa_metrics._milli(0.0) == 0
+
+
+# --- metrics-server's views --------------------------------------------------------------------
+
+
+def test_metrics_server_views_hold_the_reading_when_read_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cpu and memory views (and the working sets) are made when first read. Read only at
+    # the next reading, after the plane moved on 15 s, they must hold what was there at the
+    # reading's time: the CPU rate over the interval, and 64 MiB (no memory request: 60 % of
+    # it otherwise) + 256 KiB per busy worker.
+    collect = MetricsServer.collect
+    want: list[tuple[dict[str, float], dict[str, float]]] = []
+    checked = [0]
+
+    def eager_then_lazy(self: MetricsServer, t: float) -> None:
+        if want:  # the last reading's views, first read now
+            cpu, mem = want[-1]
+            assert {k: v.value for k, v in self.cpu.items()} == cpu
+            assert {k: v.value for k, v in self.memory.items()} == mem
+            checked[0] += len(cpu)
+        collect(self, t)
+        idx = self._index
+        assert idx is not None
+        rp = self._sim.plane.replicas
+        rows = idx.every if self._has is idx.all_seen else np.flatnonzero(self._has)
+        mem_now = idx.base + MEMORY_PER_REQUEST * np.asarray(rp.busy[idx.slots], dtype=np.float64)
+        want.append(
+            (
+                {idx.names[i]: float(self._cpu[i]) for i in rows.tolist()},
+                {idx.names[i]: float(mem_now[i]) for i in rows.tolist()},
+            )
+        )
+
+    monkeypatch.setattr(MetricsServer, "collect", eager_then_lazy)
+    simulate(_checkout_short(nodes=False))
+    assert len(want) == 25 * 4 and checked[0] > 100

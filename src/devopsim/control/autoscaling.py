@@ -138,6 +138,7 @@ class AutoscalingLoop:
         self._pods: dict[str, tuple[int, str | None, list[PodInfo]]] = {}  # the pods as the HPA sees them
         self._live: dict[str, tuple[int, int]] = {}  # how many pods exist
         self._ksm_ids: np.ndarray | None = None  # every HPA's kube-state-metrics series, in order
+        self._ksm_last: tuple[list[float], np.ndarray] = ([], np.zeros(0))  # their last values
 
     def attach(self, sim: Simulation) -> None:
         """Create one controller per ``kind: hpa`` autoscaler and schedule their syncs."""
@@ -255,11 +256,15 @@ class AutoscalingLoop:
         """Every HPA's kube-state-metrics series at ``t``, in one append."""
         if self._ksm_ids is None:
             self._ksm_ids = np.concatenate([h.ksm_ids for h in self.hpas if h.ksm_ids is not None])
+        workloads = self.sim.platform.workloads
         vals: list[float] = []
         for h in self.hpas:
-            w = self.sim.platform.workloads[h.service]
+            w = workloads[h.service]
             vals += [h.spec.min_replicas, h.spec.max_replicas, self._live_count(w), h.desired or w.desired]
-        self.sim.store.append(t, self._ksm_ids, np.array(vals, dtype=np.float64))
+        # The same values as the last time: the same array (the store copies what it is given).
+        if vals != self._ksm_last[0]:
+            self._ksm_last = (vals, np.array(vals, dtype=np.float64))
+        self.sim.store.append(t, self._ksm_ids, self._ksm_last[1])
 
     def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
         """Acts on no timeline entry."""

@@ -436,20 +436,27 @@ class StatefulLoop:
         pods = self._pods(sim, st)
         facts = st.facts
         refused = in_use = peak = 0.0
+        # The last tick's 503s per pod: (its pods' names, their counts).
+        prev: tuple[list[str], list[float]] | None = facts.get("refused_at")
         if pods.names:
-            last = facts.get("refused_by_pod") or {}
             # 503s (no connection slot free) per pod: rp.cnt[pods.slots, :, 2].sum(axis=1)
             n = np.add.reduce(rp.cnt[:, :, 2].take(pods.slots, 0), 1).tolist()
-            for name, x in zip(pods.names, n, strict=True):
-                inc = x - last.get(name, 0.0)
-                refused += inc if inc > 0.0 else 0.0
+            if prev is not None and prev[0] is pods.names:  # the same pods, in the same order
+                for x, y in zip(n, prev[1], strict=True):
+                    inc = x - y
+                    refused += inc if inc > 0.0 else 0.0
+            else:
+                last = dict(zip(*prev, strict=True)) if prev is not None else {}
+                for name, x in zip(pods.names, n, strict=True):
+                    inc = x - last.get(name, 0.0)
+                    refused += inc if inc > 0.0 else 0.0
             busy = rp.busy[pods.slots].tolist()  # (whole numbers on the request plane)
             for b in busy:
                 in_use += b
             peak = max(float(max(busy)), 0.0)
-            facts["refused_by_pod"] = dict(zip(pods.names, n, strict=True))
+            facts["refused_at"] = (pods.names, n)
         else:
-            facts["refused_by_pod"] = {}
+            facts["refused_at"] = None
         total_refused = facts["refused"] = facts.get("refused", 0.0) + refused
         facts["peak_connections"] = max(facts.get("peak_connections", 0.0), peak)
         # CPU: core-seconds used over core-seconds the nodes had, since the last tick.
