@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 
 from devopsim import simulate
 from devopsim.control import hpa_metrics
+from devopsim.control.autoscaling import AutoscalingLoop
+from devopsim.control.hpa import HPAController
 from devopsim.control.hpa_metrics import (
     AlignedSamples,
     MetricReading,
@@ -139,11 +141,34 @@ def test_aligned_samples_need_one_value_per_pod() -> None:
 
 
 def _runs(scenario: Callable[[], Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
-    fast = simulate(scenario())
+    proposals: list[int | None] = []
+    proposal = AutoscalingLoop._proposal
+
+    def counted(self: AutoscalingLoop, *a: Any) -> int | None:
+        got = proposal(self, *a)
+        proposals.append(got)
+        return got
+
+    with monkeypatch.context() as m:
+        m.setattr(AutoscalingLoop, "_proposal", counted)
+        fast = simulate(scenario())
+    assert any(p is not None for p in proposals)  # the loop's own fast path was taken
     with monkeypatch.context() as m:
         m.setattr(hpa_metrics, "_aligned_replicas", lambda *a, **k: None)  # always the general path
+        m.setattr(AutoscalingLoop, "_proposal", lambda *a, **k: None)
         general = simulate(scenario())
     return fast, general
+
+
+@pytest.mark.parametrize("min_replicas", [0, 1, 3])
+def test_reads_metrics_where_reconcile_reads_them(min_replicas: int) -> None:
+    # horizontal.go: scaling disabled at 0 replicas (unless minReplicas is 0), and outside
+    # [minReplicas, maxReplicas] the count is corrected without reading metrics.
+    failing = [MetricReading("Resource", "cpu", "Utilization", 50.0, error="metrics API down")]
+    for current in range(0, 8):
+        ctl = HPAController(min_replicas, 5)
+        d = ctl.reconcile(NOW, current, failing, [PodInfo("p")])
+        assert ctl.reads_metrics(current) == d.reason.startswith("FailedGetMetrics"), (current, d)
 
 
 @pytest.mark.parametrize("plane", ["flow", "request"])
@@ -163,21 +188,23 @@ def test_checkout_hpas_decide_as_the_general_path(monkeypatch: pytest.MonkeyPatc
 
 def test_metrics_server_aligned_reading_is_its_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     # At every sync of checkout's HPAs (pods starting, ready, terminating), the aligned reading
-    # holds exactly the samples metrics-server serves for those pods.
-    aligned = MetricsServer.aligned
+    # (what the loop's own path reads, and what AlignedSamples holds) is exactly the samples
+    # metrics-server serves for those pods.
+    aligned_values = MetricsServer.aligned_values
     checked = []
 
-    def both(self: MetricsServer, resource: str, service: str, pods: Any) -> AlignedSamples:
-        got = aligned(self, resource, service, pods)
+    def both(self: MetricsServer, resource: str, service: str, pods: Any) -> Any:
+        got = aligned_values(self, resource, service, pods)
         names = {p.name for p in pods}
         want = {k: v for k, v in self.samples(resource, service).items() if k in names}
-        assert dict(got) == want
+        assert got is not None
+        assert dict(AlignedSamples(pods, *got)) == want
         checked.append(len(want))
         return got
 
-    monkeypatch.setattr(MetricsServer, "aligned", both)
+    monkeypatch.setattr(MetricsServer, "aligned_values", both)
     simulate(_checkout_short(nodes=False))
-    assert len(checked) == 2 * (25 * 4 - 1) and sum(checked) > 0  # syncs at 15 s ... 1485 s
+    assert len(checked) >= 2 * (25 * 4 - 1) and sum(checked) > 0  # syncs at 15 s ... 1485 s
 
 
 # --- Quantity.MilliValue -------------------------------------------------------------------

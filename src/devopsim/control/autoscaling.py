@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from devopsim.control.hpa import SYNC_PERIOD, Decision, HPAController
-from devopsim.control.hpa_metrics import MetricReading, PodInfo, PodSample
+from devopsim.control.hpa_metrics import MetricReading, PodInfo, PodSample, aligned_proposal
 from devopsim.control.metrics_server import MetricsServer
 from devopsim.model.platform import PodPhase, Workload
 from devopsim.scenario.controllers import HPA, MetricSpec, MetricTarget
@@ -107,6 +107,9 @@ class _HPA:
     resource: str | None = None  # the resource whose request the pods report (first resource metric)
     # Per metric: (type, resource, target type, target) of a metrics-server one, else None.
     reads: list[tuple[Any, str, Any, float] | None] = field(default_factory=list)
+    # The only metric, when it is a metrics-server one: its read and the name a proposal of it
+    # gives (see AutoscalingLoop._proposal).
+    single: tuple[tuple[Any, str, Any, float], str] | None = None
 
 
 def _resource_read(m: MetricSpec) -> tuple[Any, str, Any, float] | None:
@@ -149,6 +152,9 @@ class AutoscalingLoop:
                 h = _HPA(name, a, HPAController.from_spec(a), desired=sim.platform.workloads[name].desired)
                 h.reads = [_resource_read(m) for m in a.metrics]
                 h.resource = next((r[1] for r in h.reads if r is not None), None)
+                if len(h.reads) == 1 and h.reads[0] is not None:
+                    what = h.reads[0]
+                    h.single = (what, f"{what[1]} {what[0].lower()} metric")
                 labels = {"namespace": "default", "horizontalpodautoscaler": name}
                 h.ksm_ids = np.array([sim.store.series(m, labels) for m in _KSM], dtype=np.int64)
                 self.hpas.append(h)
@@ -230,6 +236,31 @@ class AutoscalingLoop:
         self._live[w.name] = (gen, n)
         return n
 
+    def _proposal(self, h: _HPA, pods: list[PodInfo], current: int, t: float) -> int | None:
+        """The proposal of an HPA whose only metric metrics-server serves, where every pod counts
+        or is ignored: what ``reconcile`` works out from the reading (``aligned_proposal``), without
+        the reading and its samples. None: the general path decides."""
+        if h.single is None or not pods:
+            return None
+        kind, name, ttype, target = h.single[0]
+        got = self.metrics.aligned_values(name, h.service, pods)
+        if got is None:
+            return None
+        ctl = h.ctl
+        return aligned_proposal(
+            kind,
+            name,
+            ttype,
+            target,
+            pods,
+            *got,
+            current,
+            ctl.tolerances(),
+            t,
+            ctl.cpu_initialization_period,
+            ctl.initial_readiness_delay,
+        )
+
     def _sync(self, t: float) -> None:
         sim = self.sim
         workloads = sim.platform.workloads
@@ -237,14 +268,22 @@ class AutoscalingLoop:
         for h in self.hpas:
             w = workloads[h.service]
             pods = self._pod_infos(w, h.resource)
-            readings = [
-                self._reading(h, m, t, pods)
-                if what is None
-                else MetricReading(what[0], what[1], what[2], what[3], aligned(what[1], h.service, pods))
-                for m, what in zip(h.spec.metrics, h.reads, strict=True)
-            ]
             current = w.desired
-            d = h.ctl.reconcile(t, current, readings, pods, status_replicas=self._live_count(w))
+            ctl = h.ctl
+            # One metrics-server metric and pods that all count: its proposal straight from the
+            # reading, then the rest of the sync (the same as reconcile gives).
+            proposal = self._proposal(h, pods, current, t) if ctl.reads_metrics(current) else None
+            if proposal is not None:
+                assert h.single is not None
+                d = ctl.decide(t, current, proposal, h.single[1])
+            else:
+                readings = [
+                    self._reading(h, m, t, pods)
+                    if what is None
+                    else MetricReading(what[0], what[1], what[2], what[3], aligned(what[1], h.service, pods))
+                    for m, what in zip(h.spec.metrics, h.reads, strict=True)
+                ]
+                d = ctl.reconcile(t, current, readings, pods, status_replicas=self._live_count(w))
             h.decisions.append(d)
             h.desired = d.desired
             if d.desired != current:

@@ -234,17 +234,33 @@ class HPAController:
                 )
             except MetricUnavailable as e:
                 return Decision(current, current, None, f"FailedGetMetrics: {e}", active=False)
-            reason = ""
-            if proposal > current:
-                reason = f"{metric} above target"
-            elif proposal < current:
-                reason = "All metrics below target"
-            if self.behavior is None:
-                desired, able, limited = self._normalize_legacy(now, current, proposal)
-            else:
-                desired, able, limited = self._normalize_behavior(now, current, proposal)
-            d = Decision(desired, current, proposal, reason, able, limited)
+            return self.decide(now, current, proposal, metric)
         if d.rescale:
+            self._store_event(now, current, d.desired)
+        return d
+
+    def reads_metrics(self, current: int) -> bool:
+        """Whether a sync with ``current`` replicas gets as far as the metrics (scaling is not
+        disabled and ``current`` is within ``[minReplicas, maxReplicas]``)."""
+        if current == 0 and self.min_replicas != 0:
+            return False
+        return self.min_replicas <= current <= self.max_replicas
+
+    def decide(self, now: float, current: int, proposal: int, metric: str) -> Decision:
+        """The rest of a sync once the metrics proposed ``proposal`` (``metric``: the one that
+        gave it): stabilization, policies or the legacy limits, the clamp; records the
+        recommendation and, when the size changes, the scale event."""
+        reason = ""
+        if proposal > current:
+            reason = f"{metric} above target"
+        elif proposal < current:
+            reason = "All metrics below target"
+        if self.behavior is None:
+            desired, able, limited = self._normalize_legacy(now, current, proposal)
+        else:
+            desired, able, limited = self._normalize_behavior(now, current, proposal)
+        d = Decision(desired, current, proposal, reason, able, limited)
+        if d.desired != current:
             self._store_event(now, current, d.desired)
         return d
 

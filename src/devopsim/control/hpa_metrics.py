@@ -29,6 +29,7 @@ __all__ = [
     "PodInfo",
     "PodSample",
     "Tolerances",
+    "aligned_proposal",
     "group_pods",
     "replicas_for_metric",
     "replicas_for_metrics",
@@ -392,36 +393,74 @@ def _aligned_replicas(
 ) -> int | None:
     """:func:`_pod_replicas` where every pod counts or is ignored (none unready, none missing).
 
-    The same grouping (``group_pods``), milli-values and integer arithmetic over the pods
-    that count; None where that case does not hold (a pod unready or without a sample, a
-    missing request, no pod counted), for the general path to decide.
+    See :func:`aligned_proposal`; None where that case does not hold, for the general path.
     """
-    is_resource = reading.type in ("Resource", "ContainerResource")
-    cpu_rules = is_resource and reading.name == "cpu"
-    utilization_mode = is_resource and reading.target_type == "Utilization"
+    return aligned_proposal(
+        reading.type,
+        reading.name,
+        reading.target_type,
+        reading.target,
+        samples.pods,
+        samples.pod_values,
+        samples.timestamp,
+        samples.window,
+        samples.memo,
+        current,
+        tol,
+        now,
+        cpu_initialization_period,
+        initial_readiness_delay,
+    )
+
+
+def aligned_proposal(
+    kind: MetricType,
+    name: str,
+    target_type: TargetType,
+    target: float,
+    pods: Sequence[PodInfo],
+    values: Sequence[float | None],
+    timestamp: float,
+    window: float,
+    memo: dict[Any, Any] | None,
+    current: int,
+    tol: Tolerances,
+    now: float,
+    cpu_initialization_period: float,
+    initial_readiness_delay: float,
+) -> int | None:
+    """A Resource, ContainerResource or Pods metric's proposal from one value per pod (None: no
+    sample), where every pod counts or is ignored (none unready, none missing).
+
+    The same grouping (``group_pods``), milli-values and integer arithmetic over the pods
+    that count as :func:`_pod_replicas`; None where that case does not hold (a pod unready or
+    without a sample, a missing request, no pod counted), for the general path to decide.
+    ``memo`` keeps what the pods alone tell between readings of the same ``pods`` (see
+    :class:`AlignedSamples`).
+    """
+    is_resource = kind == "Resource" or kind == "ContainerResource"
+    cpu_rules = is_resource and name == "cpu"
+    utilization_mode = is_resource and target_type == "Utilization"
     key = (cpu_rules, utilization_mode, cpu_initialization_period, initial_readiness_delay)
-    memo = samples.memo
     plan = memo.get(key) if memo is not None else None
     if plan is None:
-        plan = _pod_plan(samples.pods, *key)
+        plan = _pod_plan(pods, *key)
         if memo is not None:
             memo[key] = plan
     counted = plan.counted
     if not counted:
         return None
     if plan.timed_until > now:  # some pod is within its CPU initialization period
-        ts, window = samples.timestamp, samples.window
         for end, ready, ready_since, never_ready in plan.timed:
             if end > now:
                 # Within it: unready if not ready, or if a full metric window has not passed
                 # since it became ready.
-                if (not ready) or ts < ready_since + window:
+                if (not ready) or timestamp < ready_since + window:
                     return None
             elif never_ready:
                 return None
     elif not plan.later_ok:
         return None
-    values = samples.pod_values
     if len(counted) == len(values):
         if None in values:
             return None  # missing
@@ -435,9 +474,9 @@ def _aligned_replicas(
     if utilization_mode:
         if plan.requests == 0:
             return None
-        ratio = ((total * 100) // plan.requests) / int(reading.target)
+        ratio = ((total * 100) // plan.requests) / int(target)
     else:
-        ratio = (total // count) / _milli(reading.target)
+        ratio = (total // count) / _milli(target)
     if tol.within(ratio):
         return current
     return math.ceil(ratio * count)

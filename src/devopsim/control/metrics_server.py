@@ -248,10 +248,21 @@ class MetricsServer:
         """The last reading's ``cpu`` or ``memory`` samples of ``pods`` (the service's pods as an
         autoscaler sees them), one value per pod in their order: what :meth:`samples` gives for
         each, without a :class:`PodSample` per pod."""
+        got = self.aligned_values(resource, service, pods)
+        if got is None:
+            return AlignedSamples(pods, [None] * len(pods), 0.0, 0.0)
+        return AlignedSamples(pods, *got)
+
+    def aligned_values(
+        self, resource: str, service: str, pods: Sequence[PodInfo]
+    ) -> tuple[list[float | None], float, float, dict[Any, Any]] | None:
+        """What :meth:`aligned` holds: (one value per pod, None where it has no sample; the
+        reading's time; the samples' window; the memo kept for these pods), or None before the
+        first reading or for a service not read (no pod has a sample)."""
         idx = self._index
         t = self._t_last
         if idx is None or t is None or service not in idx.services:
-            return AlignedSamples(pods, [None] * len(pods), 0.0, 0.0)
+            return None
         hit = self._aligned_rows.get(service)
         if hit is not None and hit[1] is pods and hit[0] is idx:
             _, _, first, end, rel, memo = hit
@@ -277,7 +288,7 @@ class MetricsServer:
             values = [values[r] if r >= 0 and has[r] else None for r in at]
         elif rel is not None:
             values = [values[r] if r >= 0 else None for r in rel]
-        return AlignedSamples(pods, values, t, window, memo)
+        return values, t, window, memo
 
     def samples(self, resource: str, service: str) -> dict[str, PodSample]:
         """The last reading's ``cpu`` or ``memory`` samples of one service's pods (made once per reading)."""
