@@ -12,14 +12,20 @@ journey chains its endpoints' call samples. Histograms of these samples, weighte
 the traffic each window carried, give the percentiles of the summary and the
 latency buckets of the metrics. Sampling uses pools of pre-drawn variates from the
 run's named streams, so it is deterministic.
+
+An endpoint's attempts and retries are drawn by a compiled kernel
+(``_compose.compose_endpoint``: one pass per attempt over the samples); the NumPy path
+(``Composer(..., reference=True)``) is its reference, which the tests compare it with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from devopsim.engine.flow._compose import STEP_CALL, STEP_WAIT, STEP_WORK, compose_endpoint
 from devopsim.engine.flow._queue import call_target, stratified
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.request.layout import (
@@ -32,6 +38,9 @@ from devopsim.engine.request.layout import (
 )
 from devopsim.engine.streams import Streams
 from devopsim.model.program import Program
+
+if TYPE_CHECKING:
+    from devopsim.engine.flow.tally import SampleStats
 
 __all__ = ["CallSamples", "Composer", "HopState"]
 
@@ -62,26 +71,67 @@ class HopState:
     breaker_open: np.ndarray  # per endpoint, fraction of the window the breaker was open
 
 
-@dataclass
+@dataclass(eq=False)
 class CallSamples:
-    """K samples of one logical call to an endpoint: its duration and outcome (-1 = ok)."""
+    """K samples of one logical call to an endpoint: its duration and outcome (-1 = ok).
+
+    ``server``, ``server_ok``, ``wait`` and ``service`` hold one entry per started attempt
+    (an attempt that reached a replica: not refused, lost, dropped or cut by a breaker),
+    attempt after attempt in the order of the samples.
+    """
 
     duration: np.ndarray
     outcome: np.ndarray
-    server: np.ndarray  # server-side response of started attempts (nan where none started)
+    server: np.ndarray  # server-side response of each started attempt
     server_ok: np.ndarray  # True where that attempt answered 200
-    wait: np.ndarray  # queue wait of started attempts (nan where none)
-    service: np.ndarray  # time a worker was held by started attempts (nan where none)
+    wait: np.ndarray  # its queue wait
+    service: np.ndarray  # the time it held a worker
     attempts: float  # mean attempts per call
     retry_fail: float  # fraction of attempts that failed with a retryable error
     started_fail: float  # fraction of started attempts that answered 500
+    stats: SampleStats | None = None  # what tally.sample_stats drew from them (kept with them)
+
+
+@dataclass
+class _EndpointProgram:
+    """An endpoint's steps as the kernel reads them (rebuilt when a call probability changes)."""
+
+    steps: tuple[object, ...]
+    kind: np.ndarray  # per step: STEP_WORK / STEP_WAIT / STEP_CALL
+    arg: np.ndarray  # its pool (work, wait) or its first target (call)
+    count: np.ndarray  # its targets
+    samplers: list[int]  # the pools, by sampler
+    targets: list[int]  # callee endpoint of each target
+    probs: np.ndarray  # probability each target is called
+
+
+class _ReplicaArrays:
+    """A window's per-replica queue state as contiguous float arrays (what the kernel reads)."""
+
+    def __init__(self, hop: HopState) -> None:
+        def f(x: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(x, dtype=np.float64)
+
+        self.weight = f(hop.weight)
+        self.pwait = f(hop.pwait)
+        self.theta = f(hop.theta)
+        self.bwait = f(hop.bwait)
+        self.stretch = f(hop.stretch)
+        self.reject = f(hop.reject)
+        self.slack = f(hop.slack)
+        self.drop = f(hop.drop)
+        self.err_rate = f(hop.err_rate)
 
 
 class Composer:
     """Draws the samples; owns pools of variates per work/wait sampler and uniforms."""
 
-    def __init__(self, program: Program, graph: CallGraph, streams: Streams, k: int) -> None:
+    def __init__(
+        self, program: Program, graph: CallGraph, streams: Streams, k: int, *, reference: bool = False
+    ) -> None:
+        """``reference``: draw with the NumPy path instead of the kernel (the tests' reference)."""
         self.program = program
+        self.reference = reference
         self.graph = graph
         # Large platforms share a budget of samples per composition (so that composing 1,000
         # endpoints costs what composing 250 would), never fewer than MIN_SAMPLES each.
@@ -101,6 +151,9 @@ class Composer:
         self._pools: dict[int, np.ndarray] = {}
         self._pos: dict[int, int] = {}
         self._gen = {i: streams.generator(f"flow/{s.name}") for i, s in enumerate(program.samplers) if s.dist}
+        self._progs: dict[int, _EndpointProgram] = {}
+        self._iscratch = np.empty(2 * k, dtype=np.intp)  # the kernel's working space
+        self._scratch = np.empty(6 * k)
         # Per endpoint, set by chaos (set_impairment): network delay on the way (s), and the
         # chance an attempt fails to connect.
         self.net_delay: np.ndarray | None = None
@@ -121,13 +174,20 @@ class Composer:
         stratified(out, int(self._rng.integers(0, 1 << 63)))
         return out
 
-    def _draw(self, sampler: int, n: int) -> np.ndarray:
+    def _pool(self, sampler: int) -> np.ndarray:
+        """The pre-drawn variates of a work/wait sampler (drawn on first use)."""
         pool = self._pools.get(sampler)
         if pool is None:
             dist = self.program.samplers[sampler].dist
             assert dist is not None
-            pool = self._pools[sampler] = dist.sample(self._gen[sampler], self.pool)
+            pool = self._pools[sampler] = np.ascontiguousarray(
+                dist.sample(self._gen[sampler], self.pool), np.float64
+            )
             self._pos[sampler] = 0
+        return pool
+
+    def _draw(self, sampler: int, n: int) -> np.ndarray:
+        pool = self._pool(sampler)
         pos = self._pos[sampler]
         if pos + n > pool.size:
             pos = int(self._rng.integers(0, pool.size - n))
@@ -259,60 +319,178 @@ class Composer:
         from ``prev``: their queues and their callees have not changed.
         """
         calls: dict[int, CallSamples] = {}
-        k = self.k
-        rng = self._rng
+        if not self.reference:
+            rep = _ReplicaArrays(hop)
         for e in reversed(self.graph.order):
             if only is not None and prev is not None and not only[e]:
                 calls[e] = prev[e]
                 continue
-            svc = int(self.ep_svc[e])
-            slots = ready[svc]
-            n_att = int(self.retries[e]) + 1
-            total = np.zeros(k)
-            outcome = np.full(k, OK, dtype=np.int64)
-            pending = np.ones(k, dtype=bool)
-            att_count = 0.0
-            att_fail = 0.0
-            servers, oks, waits, services = [], [], [], []
-            for a in range(n_att):
-                if not pending.any():
-                    break
-                if hop.breaker_open[e] > 0:
-                    opened = pending & (rng.random(k) < hop.breaker_open[e])
-                else:
-                    opened = np.zeros(k, dtype=bool)
-                d, o, srv, sok, wt, svc_t = self._attempts(e, hop, slots, calls, k)
-                o = np.where(opened, ERR_REJECTED, o)
-                d = np.where(opened, 0.0, d)
-                total = np.where(pending, total + d, total)
-                outcome = np.where(pending, o, outcome)
-                att_count += pending.sum()
-                retryable = (o != OK) & ~opened & (((self.retry_mask[e] >> np.maximum(o, 0)) & 1) == 1)
-                att_fail += (pending & retryable).sum()
-                servers.append(np.where(pending & ~opened, srv, np.nan))
-                oks.append(pending & ~opened & sok)
-                waits.append(np.where(pending & ~opened, wt, np.nan))
-                services.append(np.where(pending & ~opened, svc_t, np.nan))
-                again = pending & retryable & (a + 1 < n_att)
-                if again.any():
-                    delay = min(float(self.backoff[e]) * 2.0**a, float(self.maxbackoff[e]))
-                    total = np.where(again, total + delay, total)
-                pending = again
-            srv_all = np.concatenate(servers)
-            ok_all = np.concatenate(oks)
-            started = np.isfinite(srv_all)
-            calls[e] = CallSamples(
-                duration=total,
-                outcome=outcome,
-                server=srv_all,
-                server_ok=ok_all,
-                wait=np.concatenate(waits),
-                service=np.concatenate(services),
-                attempts=att_count / k,
-                retry_fail=att_fail / max(att_count, 1.0),
-                started_fail=float((started & ~ok_all).sum() / max(started.sum(), 1)),
-            )
+            slots = ready[int(self.ep_svc[e])]
+            if self.reference:
+                calls[e] = self._reference_endpoint(e, hop, slots, calls)
+            else:
+                calls[e] = self._kernel_endpoint(e, rep, float(hop.breaker_open[e]), slots, calls)
         return calls
+
+    def _program(self, e: int) -> _EndpointProgram:
+        """Endpoint ``e``'s steps as arrays for the kernel (kept until its steps change)."""
+        steps = tuple(self.graph.steps[e])
+        prog = self._progs.get(e)
+        if prog is not None and prog.steps == steps:
+            return prog
+        kind, arg, count = [], [], []
+        samplers: list[int] = []
+        targets: list[int] = []
+        probs: list[float] = []
+        for st in steps:
+            if st.kind in ("work", "wait"):
+                if st.sampler not in samplers:
+                    samplers.append(st.sampler)
+                kind.append(STEP_WORK if st.kind == "work" else STEP_WAIT)
+                arg.append(samplers.index(st.sampler))
+                count.append(0)
+            else:
+                kind.append(STEP_CALL)
+                arg.append(len(targets))
+                count.append(len(st.targets))
+                targets.extend(st.targets)
+                probs.extend(st.probs)
+        prog = self._progs[e] = _EndpointProgram(
+            steps=steps,
+            kind=np.asarray(kind, dtype=np.int64),
+            arg=np.asarray(arg, dtype=np.int64),
+            count=np.asarray(count, dtype=np.int64),
+            samplers=samplers,
+            targets=targets,
+            probs=np.asarray(probs, dtype=np.float64),
+        )
+        return prog
+
+    def _kernel_endpoint(
+        self, e: int, rep: _ReplicaArrays, p_open: float, slots: np.ndarray, calls: dict[int, CallSamples]
+    ) -> CallSamples:
+        """The samples of a logical call to ``e``, drawn by the compiled kernel."""
+        k = self.k
+        n_att = int(self.retries[e]) + 1
+        prog = self._program(e)
+        pools = [self._pool(smp) for smp in prog.samplers]
+        pos = np.fromiter((self._pos[smp] for smp in prog.samplers), dtype=np.int64, count=len(prog.samplers))
+        cap = k * n_att
+        if self._scratch.size < (6 + len(prog.targets)) * k:
+            self._scratch = np.empty((6 + len(prog.targets)) * k)
+        duration = np.empty(k)
+        outcome = np.empty(k, dtype=np.int64)
+        server = np.empty(cap)
+        server_ok = np.empty(cap, dtype=bool)
+        wait = np.empty(cap)
+        service = np.empty(cap)
+        ns, att_count, att_fail, n_sfail = compose_endpoint(
+            int(self._rng.integers(0, 1 << 63)),
+            n_att,
+            np.ascontiguousarray(slots, dtype=np.int64),
+            rep.weight,
+            rep.pwait,
+            rep.theta,
+            rep.bwait,
+            rep.stretch,
+            rep.reject,
+            rep.slack,
+            rep.drop,
+            rep.err_rate,
+            float(self.timeout[e]),
+            float(self.net_delay[e]) if self.net_delay is not None else 0.0,
+            float(self.net_jitter[e]) if self.net_jitter is not None else 0.0,
+            float(self.net_loss[e]) if self.net_loss is not None else 0.0,
+            p_open,
+            int(self.retry_mask[e]),
+            float(self.backoff[e]),
+            float(self.maxbackoff[e]),
+            prog.kind,
+            prog.arg,
+            prog.count,
+            pools,
+            pos,
+            [calls[t].duration for t in prog.targets],
+            [calls[t].outcome for t in prog.targets],
+            prog.probs,
+            duration,
+            outcome,
+            server,
+            server_ok.view(np.uint8),
+            wait,
+            service,
+            self._iscratch,
+            self._scratch,
+        )
+        for smp, p in zip(prog.samplers, pos.tolist(), strict=True):
+            self._pos[smp] = p
+        if n_att > 1:  # keep only what was written (retries are rarely all taken)
+            server, server_ok, wait, service = (x[:ns].copy() for x in (server, server_ok, wait, service))
+        else:
+            server, server_ok, wait, service = server[:ns], server_ok[:ns], wait[:ns], service[:ns]
+        return CallSamples(
+            duration=duration,
+            outcome=outcome,
+            server=server,
+            server_ok=server_ok,
+            wait=wait,
+            service=service,
+            attempts=att_count / k,
+            retry_fail=att_fail / max(att_count, 1.0),
+            started_fail=n_sfail / max(ns, 1),
+        )
+
+    def _reference_endpoint(
+        self, e: int, hop: HopState, slots: np.ndarray, calls: dict[int, CallSamples]
+    ) -> CallSamples:
+        """The samples of a logical call to ``e`` by NumPy passes (the kernel's reference)."""
+        k = self.k
+        rng = self._rng
+        n_att = int(self.retries[e]) + 1
+        total = np.zeros(k)
+        outcome = np.full(k, OK, dtype=np.int64)
+        pending = np.ones(k, dtype=bool)
+        att_count = 0.0
+        att_fail = 0.0
+        servers, oks, waits, services = [], [], [], []
+        for a in range(n_att):
+            if not pending.any():
+                break
+            if hop.breaker_open[e] > 0:
+                opened = pending & (rng.random(k) < hop.breaker_open[e])
+            else:
+                opened = np.zeros(k, dtype=bool)
+            d, o, srv, sok, wt, svc_t = self._attempts(e, hop, slots, calls, k)
+            o = np.where(opened, ERR_REJECTED, o)
+            d = np.where(opened, 0.0, d)
+            total = np.where(pending, total + d, total)
+            outcome = np.where(pending, o, outcome)
+            att_count += pending.sum()
+            retryable = (o != OK) & ~opened & (((self.retry_mask[e] >> np.maximum(o, 0)) & 1) == 1)
+            att_fail += (pending & retryable).sum()
+            servers.append(np.where(pending & ~opened, srv, np.nan))
+            oks.append(pending & ~opened & sok)
+            waits.append(np.where(pending & ~opened, wt, np.nan))
+            services.append(np.where(pending & ~opened, svc_t, np.nan))
+            again = pending & retryable & (a + 1 < n_att)
+            if again.any():
+                delay = min(float(self.backoff[e]) * 2.0**a, float(self.maxbackoff[e]))
+                total = np.where(again, total + delay, total)
+            pending = again
+        srv_all = np.concatenate(servers)
+        ok_all = np.concatenate(oks)
+        started = np.isfinite(srv_all)
+        return CallSamples(
+            duration=total,
+            outcome=outcome,
+            server=srv_all[started],
+            server_ok=ok_all[started],
+            wait=np.concatenate(waits)[started],
+            service=np.concatenate(services)[started],
+            attempts=att_count / k,
+            retry_fail=att_fail / max(att_count, 1.0),
+            started_fail=float((~ok_all[started]).sum() / max(started.sum(), 1)),
+        )
 
     def journeys(
         self, calls: dict[int, CallSamples], entries: list[list[int]]
@@ -321,6 +499,20 @@ class Composer:
         out = []
         rng = self._rng
         for c, stages in enumerate(entries):
+            if len(stages) == 1:
+                # One call: its samples are the journey's (shared, read only; copied when the
+                # front door marks some).
+                cs = calls[stages[0]]
+                dur, outcome = cs.duration, cs.outcome
+                if self.class_delay is not None and self.class_delay[c] > 0:
+                    dur = dur + self.class_delay[c]
+                if self.class_loss is not None and self.class_loss[c] > 0:
+                    dur, outcome = dur.copy(), outcome.copy()
+                    n = round(float(self.class_loss[c]) * self.k)
+                    outcome[:n] = ERR_UNAVAILABLE
+                    dur[:n] = 0.0
+                out.append((dur, outcome))
+                continue
             dur = np.zeros(self.k)
             outcome = np.full(self.k, OK, dtype=np.int64)
             alive = np.ones(self.k, dtype=bool)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devopsim.engine.flow._queue import add_rows, apply_classes, bucket_hist
+from devopsim.engine.flow._queue import add_rows, apply_classes
+from devopsim.engine.flow._stats import call_stats, endpoint_stats, residual_ratio
 from devopsim.engine.flow.latency import CallSamples
 from devopsim.engine.request import layout as L
 from devopsim.results.stats import lh_indices
@@ -26,10 +27,13 @@ __all__ = [
     "LAZY_FIELDS",
     "EndpointUnit",
     "PendingVolumes",
+    "SampleStats",
     "StatsView",
     "apply_unit_stats",
     "flush_pending",
     "new_stats",
+    "sample_stats",
+    "service_resid",
     "unit_stats",
 ]
 
@@ -58,31 +62,34 @@ def unit_stats(
         "sv_whist": np.zeros((S, L.LH_N)),
     }
 
-    def errors(outcome: np.ndarray) -> np.ndarray:
-        out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[: L.N_ERR + 1]
-        err = out[: L.N_ERR].astype(np.float64)
-        err[L.ERR_REJECTED] += out[L.ERR_BREAKER] if out.size > L.ERR_BREAKER else 0
-        return err / outcome.size
-
+    thr_all = np.asarray(plane._slo_thr, dtype=np.float64)
     for c, (dur, outcome) in enumerate(journeys):
-        ok = outcome == L.OK
-        f_ok = float(ok.mean())
-        u["cls_ok"][c] = f_ok
-        u["cls_err"][c] = errors(outcome)
-        u["cls_asum"][c] = float(dur.mean())
-        okd = dur[ok]
-        if okd.size:
-            u["cls_lsum"][c] = f_ok * float(okd.mean())
-            u["cls_hist"][c] = np.bincount(lh_indices(okd), minlength=L.LH_N) * (f_ok / okd.size)
-            bucket_hist(np.ascontiguousarray(okd), L.PROM_BUCKETS, u["cls_pb"][c], f_ok / okd.size)
-        for j in range(plane._slo_cls.size):
-            if plane._slo_cls[j] < 0 or plane._slo_cls[j] == c:
-                u["slo"][c, j] = float(np.mean(ok & (dur <= plane._slo_thr[j])))
+        k = dur.size
+        # NaN thresholds: the SLOs of other classes (no sample is within NaN).
+        thr = np.where((plane._slo_cls < 0) | (plane._slo_cls == c), thr_all, np.nan)
+        err = np.zeros(L.N_ERR + 1)
+        good = np.zeros(thr.size)
+        n_ok, ok_sum, mean, _ = call_stats(
+            np.ascontiguousarray(dur, dtype=np.float64),
+            np.ascontiguousarray(outcome, dtype=np.int64),
+            err,
+            u["cls_hist"][c],
+            1.0 / k,
+            u["cls_pb"][c],
+            1.0 / k,
+            thr,
+            good,
+        )
+        u["cls_ok"][c] = n_ok / k
+        u["cls_err"][c] = _fold_errors(err) / k
+        u["cls_asum"][c] = mean
+        u["cls_lsum"][c] = ok_sum / k
+        u["slo"][c] = good / k
     cache = plane._unit_cache
     for e, cs in calls.items():
         hit = cache.get(e)
         if hit is None or hit[0] is not cs:  # samples composed again: their statistics too
-            hit = cache[e] = (cs, _endpoint_unit(cs, errors))
+            hit = cache[e] = (cs, sample_stats(cs).unit)
         eu = hit[1]
         u["ep_ok"][e] = eu.ok
         u["ep_err"][e] = eu.err
@@ -91,19 +98,24 @@ def unit_stats(
             u["ep_hist"][e] = eu.hist
     # Server side, per service and per started frame: ok answers' latency, and queue waits,
     # each endpoint weighed by its share of the service's attempts in the window.
-    for s in range(S):
-        eps = np.nonzero(plane.ep_svc == s)[0]
-        share = plane._w_att[eps]
-        share = share / share.sum() if share.sum() > 0 else np.full(eps.size, 1.0 / max(eps.size, 1))
-        for ep_i, w in zip(eps, share, strict=True):
-            eu = cache[int(ep_i)][1]
+    groups: dict[int, list[int]] = {}
+    for e, s in enumerate(plane.ep_svc.tolist()):
+        groups.setdefault(s, []).append(e)
+    w_att = plane._w_att.tolist()
+    for s, eps in groups.items():
+        if not 0 <= s < S:
+            continue
+        total = sum(w_att[e] for e in eps)
+        for e in eps:
+            w = w_att[e] / total if total > 0 else 1.0 / len(eps)
+            eu = cache[e][1]
             if eu.sv_hist is not None:
                 u["sv_ok"][s] += w * eu.sv_ok
                 u["sv_lsum"][s] += w * eu.sv_lsum
-                u["sv_hist"][s] += w * eu.sv_hist
+                u["sv_hist"][s] += eu.sv_hist if w == 1.0 else w * eu.sv_hist
             if eu.sv_whist is not None:
                 u["sv_wsum"][s] += w * eu.sv_wmean
-                u["sv_whist"][s] += w * eu.sv_whist
+                u["sv_whist"][s] += eu.sv_whist if w == 1.0 else w * eu.sv_whist
     return u
 
 
@@ -123,7 +135,101 @@ class EndpointUnit:
     sv_whist: np.ndarray | None = None  # queue-wait histogram, per wait
 
 
-def _endpoint_unit(cs: CallSamples, errors: Callable[[np.ndarray], np.ndarray]) -> EndpointUnit:
+def _fold_errors(counts: np.ndarray) -> np.ndarray:
+    """Counts per outcome code (``N_ERR + 1`` of them) as the error kinds reported: an open
+    breaker counts as a rejection."""
+    err = counts[: L.N_ERR].astype(np.float64)
+    err[L.ERR_REJECTED] += counts[L.ERR_BREAKER]
+    return err
+
+
+@dataclass
+class SampleStats:
+    """What one endpoint's samples give, drawn in one pass each (``sample_stats``) and kept
+    with them: the tallies' unit statistics and what the plane learns for its ticks."""
+
+    unit: EndpointUnit
+    call_fail: float  # share of calls that failed
+    call_mean: float  # mean call duration
+    call_var: float  # its variance
+    srv_mean: float  # mean server response of the attempts answered ok (0: none)
+    srv_buckets: np.ndarray | None  # their Prometheus buckets, as shares (None: none)
+
+
+def sample_stats(cs: CallSamples) -> SampleStats:
+    """The statistics of ``cs``, computed once (kept in ``cs.stats``).
+
+    One compiled pass (``_stats.endpoint_stats``) gives what the NumPy expressions of
+    ``errors_of``, ``_endpoint_unit`` and the plane's learning give: outcome shares, sums,
+    the log-spaced and Prometheus histograms (the tests compare them).
+    """
+    if cs.stats is not None:
+        return cs.stats
+    k = cs.duration.size
+    n_started = cs.server.size
+    err = np.zeros(L.N_ERR + 1)
+    hist, sv_hist, whist = np.zeros((3, L.LH_N))
+    pb = np.zeros(L.N_PB)
+    n_ok, ok_sum, mean, var, n_sok, s_sum, n_w, w_sum = endpoint_stats(
+        cs.duration,
+        cs.outcome,
+        cs.server,
+        cs.server_ok.view(np.uint8),
+        cs.wait,
+        err,
+        hist,
+        sv_hist,
+        pb,
+        whist,
+    )
+    eu = EndpointUnit(ok=n_ok / k, err=_fold_errors(err) / k, lsum=ok_sum / k, hist=hist if n_ok else None)
+    if n_sok:
+        eu.sv_ok = n_sok / n_started
+        eu.sv_lsum = s_sum / n_started
+        eu.sv_hist = sv_hist
+    if n_w:
+        eu.sv_wmean = w_sum / n_w
+        eu.sv_whist = whist
+    cs.stats = SampleStats(
+        unit=eu,
+        call_fail=(k - n_ok) / k,
+        call_mean=mean,
+        call_var=var,
+        srv_mean=s_sum / n_sok if n_sok else 0.0,
+        srv_buckets=pb if n_sok else None,
+    )
+    return cs.stats
+
+
+def service_resid(parts: list[np.ndarray], weights: np.ndarray, conc: int) -> float | None:
+    """``queueing.min_residual_ratio`` of a service's holding times, for ``conc`` workers.
+
+    ``parts``: each endpoint's ``CallSamples.service``, weighed by ``weights`` (its
+    attempts; all equal when none): up to 4,000 samples in all (they pin the ratio down
+    well enough), each endpoint its share. None when no attempt started.
+    """
+    if weights.sum() <= 0:
+        weights = np.ones(len(parts))
+    take = []
+    for x, w in zip(parts, weights / weights.sum(), strict=True):
+        x = x[np.isfinite(x)]
+        if x.size:
+            take.append(x[: max(1, round(float(w) * min(x.size, 4000)))])
+    if not take:
+        return None
+    return float(residual_ratio(np.sort(np.concatenate(take)), int(conc)))
+
+
+def errors_of(outcome: np.ndarray) -> np.ndarray:
+    """Share of each error kind among the samples (NumPy; ``sample_stats``' reference)."""
+    out = np.bincount(np.where(outcome >= 0, outcome, L.N_ERR + 1), minlength=L.N_ERR + 2)[: L.N_ERR + 1]
+    err = out[: L.N_ERR].astype(np.float64)
+    err[L.ERR_REJECTED] += out[L.ERR_BREAKER] if out.size > L.ERR_BREAKER else 0
+    return err / outcome.size
+
+
+def _endpoint_unit(cs: CallSamples, errors: Callable[[np.ndarray], np.ndarray] = errors_of) -> EndpointUnit:
+    """An endpoint's unit statistics by NumPy expressions (``sample_stats``' reference)."""
     ok = cs.outcome == L.OK
     f_ok = float(ok.mean())
     okd = cs.duration[ok]

@@ -1,0 +1,46 @@
+"""Types of the compiled composition kernels (``_compose.pyx``)."""
+
+import numpy as np
+
+STEP_WORK: int
+STEP_WAIT: int
+STEP_CALL: int
+
+def compose_endpoint(
+    seed: int,
+    n_att: int,
+    slots: np.ndarray,
+    weight: np.ndarray,
+    pwait: np.ndarray,
+    theta: np.ndarray,
+    bwait: np.ndarray,
+    stretch: np.ndarray,
+    reject: np.ndarray,
+    slack: np.ndarray,
+    drop: np.ndarray,
+    err_rate: np.ndarray,
+    tmo: float,
+    d_net: float,
+    jitter: float,
+    p_loss: float,
+    p_open: float,
+    retry_mask: int,
+    backoff: float,
+    maxbackoff: float,
+    st_kind: np.ndarray,
+    st_arg: np.ndarray,
+    st_n: np.ndarray,
+    pools: list[np.ndarray],
+    pool_pos: np.ndarray,
+    t_dur: list[np.ndarray],
+    t_out: list[np.ndarray],
+    t_p: np.ndarray,
+    duration: np.ndarray,
+    outcome: np.ndarray,
+    server: np.ndarray,
+    server_ok: np.ndarray,
+    wait: np.ndarray,
+    service: np.ndarray,
+    index_scratch: np.ndarray,
+    scratch: np.ndarray,
+) -> tuple[int, float, float, float]: ...

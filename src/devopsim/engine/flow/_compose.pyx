@@ -1,0 +1,488 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled kernel of the flow plane's latency composition.
+
+``compose_endpoint`` draws one endpoint's samples: every attempt of every sample (replica
+choice, queue wait, rejection, loss, timeout, work / wait / call steps, injected errors),
+then the retries, in one pass per attempt instead of ~100 NumPy passes over the samples.
+Its reference is the NumPy path kept in ``latency.Composer`` (``reference=True``); the
+tests compare the two statistically (``tests/engine/test_compose_kernel.py``).
+
+The statistics drawn from the samples are computed by ``_stats.pyx``.
+
+Uniforms come from a SplitMix64 sequence seeded by the caller from its named stream (runs
+stay deterministic). Outcomes decided by a probability use stratified uniforms: within an
+attempt, one per stratum of the attempting samples, in random order, so the share of them
+below ``p`` is ``p`` to within one sample.
+"""
+
+from libc.math cimport log, sqrt, cos, INFINITY, isfinite
+from libc.stdlib cimport malloc, free
+
+
+cdef enum:
+    _OK = -1
+    _ERR_TIMEOUT = 0
+    _ERR_REJECTED = 1
+    _ERR_DOWNSTREAM = 2
+    _ERR_INJECTED = 3
+    _ERR_UNAVAILABLE = 4
+    _STEP_WORK = 0  # work: a pooled variate times the replica's stretch
+    _STEP_WAIT = 1  # wait: a pooled variate
+    _STEP_CALL = 2  # a call or a parallel group of calls
+
+STEP_WORK = _STEP_WORK
+STEP_WAIT = _STEP_WAIT
+STEP_CALL = _STEP_CALL
+
+
+# --- random numbers -----------------------------------------------------------------------
+
+
+cdef inline unsigned long long _next(unsigned long long* s) noexcept nogil:
+    """SplitMix64 (the same generator as ``_queue.stratified``)."""
+    s[0] += 0x9E3779B97F4A7C15ULL
+    cdef unsigned long long z = s[0]
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline double _unif(unsigned long long* s) noexcept nogil:
+    """A uniform in [0, 1) with 53 random bits."""
+    return (_next(s) >> 11) * (1.0 / 9007199254740992.0)
+
+
+cdef inline Py_ssize_t _below(unsigned long long* s, Py_ssize_t n) noexcept nogil:
+    """A uniform integer in [0, n) (multiply-shift on 32 bits: bias below n / 2^32)."""
+    return <Py_ssize_t>(((_next(s) >> 32) * <unsigned long long>n) >> 32)
+
+
+cdef inline double _normal(unsigned long long* s) noexcept nogil:
+    """A standard normal deviate (Box-Muller, one of the pair)."""
+    cdef double u1 = 1.0 - _unif(s)  # (0, 1]
+    cdef double u2 = _unif(s)
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2)
+
+
+cdef void _strata(double* out, Py_ssize_t n, unsigned long long* s) noexcept nogil:
+    """One uniform in each of the ``n`` strata ``[i/n, (i+1)/n)``, in random order (the
+    inside-out Fisher-Yates shuffle: one SplitMix64 value gives the place and the offset)."""
+    cdef Py_ssize_t i, j
+    cdef unsigned long long z
+    cdef double inv = 1.0 / n if n > 0 else 0.0
+    for i in range(n):
+        z = _next(s)
+        j = <Py_ssize_t>(((z >> 32) * <unsigned long long>(i + 1)) >> 32)
+        out[i] = out[j]
+        out[j] = (i + (z & 0xFFFFFFFFULL) * (1.0 / 4294967296.0)) * inv
+
+
+# --- one endpoint's samples -----------------------------------------------------------------
+
+
+cdef struct _Rep:
+    double* weight
+    double* pwait
+    double* theta
+    double* bwait
+    double* slack
+    double* drop
+    double* reject
+    double* stretch
+    double* err_rate
+
+
+def compose_endpoint(
+    unsigned long long seed,
+    long n_att,
+    const long[::1] slots,
+    double[::1] weight,
+    double[::1] pwait,
+    double[::1] theta,
+    double[::1] bwait,
+    double[::1] stretch,
+    double[::1] reject,
+    double[::1] slack,
+    double[::1] drop,
+    double[::1] err_rate,
+    double tmo,
+    double d_net,
+    double jitter,
+    double p_loss,
+    double p_open,
+    long retry_mask,
+    double backoff,
+    double maxbackoff,
+    const long[::1] st_kind,
+    const long[::1] st_arg,
+    const long[::1] st_n,
+    list pools,
+    long[::1] pool_pos,
+    list t_dur,
+    list t_out,
+    const double[::1] t_p,
+    double[::1] duration,
+    long[::1] outcome,
+    double[::1] server,
+    unsigned char[::1] server_ok,
+    double[::1] wait,
+    double[::1] service,
+    Py_ssize_t[::1] index_scratch,
+    double[::1] scratch,
+):
+    """Every sample of one logical call to an endpoint: its attempts and retries.
+
+    Replicas: ``slots`` index the per-replica arrays (``weight`` is each replica's share of
+    the service's requests; none, or no weight, leaves the endpoint unavailable). The
+    endpoint: its timeout ``tmo`` (0: none), network delay ``d_net`` with normal ``jitter``
+    (sd) and loss ``p_loss``, the share ``p_open`` of the window its breaker was open,
+    ``n_att`` attempts at most, retried on the outcomes in ``retry_mask`` after
+    ``min(backoff 2^a, maxbackoff)``. Steps: ``st_kind`` (STEP_*), ``st_arg`` (the pool of
+    a work/wait step, the first target of a call step), ``st_n`` (its targets); pools are
+    read cyclically from ``pool_pos`` (updated); a target ``t`` is called with
+    probability ``t_p[t]`` and takes a random sample of its callee (``t_dur[t]``,
+    ``t_out[t]``, -1 = ok). Writes ``duration``/``outcome`` (one per sample) and, per
+    started attempt, ``server``, ``server_ok``, ``wait``, ``service``. Returns (started
+    attempts, attempts, attempts failed with a retryable error, started attempts that
+    did not answer ok). ``index_scratch`` (two per sample) and ``scratch`` (a sample's
+    worth per stratified channel: up to 6 + one per target) are working space the caller
+    keeps between calls.
+    """
+    cdef Py_ssize_t k = duration.shape[0]
+    cdef Py_ssize_t m = slots.shape[0]
+    cdef Py_ssize_t n_rep = weight.shape[0]
+    cdef Py_ssize_t n_steps = st_kind.shape[0]
+    cdef Py_ssize_t n_pool = len(pools)
+    cdef Py_ssize_t n_tgt = len(t_dur)
+    cdef Py_ssize_t i, j, q, lo, hi, a, t, s_i, cap
+    if outcome.shape[0] != k:
+        raise ValueError("compose_endpoint: one outcome per sample")
+    cap = k * (n_att if n_att > 0 else 1)
+    if server.shape[0] < cap or server_ok.shape[0] < cap or wait.shape[0] < cap or service.shape[0] < cap:
+        raise ValueError("compose_endpoint: room for every attempt of every sample")
+    if (pwait.shape[0] != n_rep or theta.shape[0] != n_rep or bwait.shape[0] != n_rep or stretch.shape[0] != n_rep
+            or reject.shape[0] != n_rep or slack.shape[0] != n_rep or drop.shape[0] != n_rep
+            or err_rate.shape[0] != n_rep):
+        raise ValueError("compose_endpoint: one value per replica in every replica array")
+    for i in range(m):
+        if slots[i] < 0 or slots[i] >= n_rep:
+            raise IndexError(f"compose_endpoint: slot {slots[i]} of {n_rep}")
+    if st_arg.shape[0] != n_steps or st_n.shape[0] != n_steps:
+        raise ValueError("compose_endpoint: kind, argument and count per step")
+    if len(t_out) != n_tgt or t_p.shape[0] != n_tgt or pool_pos.shape[0] != n_pool:
+        raise ValueError("compose_endpoint: one probability per target, one position per pool")
+    for i in range(n_steps):
+        if st_kind[i] == STEP_CALL:
+            if st_arg[i] < 0 or st_n[i] < 0 or st_arg[i] + st_n[i] > n_tgt:
+                raise IndexError("compose_endpoint: call step targets outside the targets")
+        elif st_kind[i] == STEP_WORK or st_kind[i] == STEP_WAIT:
+            if st_arg[i] < 0 or st_arg[i] >= n_pool:
+                raise IndexError("compose_endpoint: step pool outside the pools")
+        else:
+            raise ValueError(f"compose_endpoint: unknown step kind {st_kind[i]}")
+
+    # Pointers to the pools and the callees' samples (kept alive by the lists).
+    cdef double** pool_p = <double**>malloc((n_pool + 1) * sizeof(double*))
+    cdef Py_ssize_t* pool_len = <Py_ssize_t*>malloc((n_pool + 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* pos = <Py_ssize_t*>malloc((n_pool + 1) * sizeof(Py_ssize_t))
+    cdef double** td_p = <double**>malloc((n_tgt + 1) * sizeof(double*))
+    cdef long** to_p = <long**>malloc((n_tgt + 1) * sizeof(long*))
+    cdef Py_ssize_t* t_len = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* made_ch = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* cursor = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
+    if index_scratch.shape[0] < 2 * k or scratch.shape[0] < (6 + n_tgt) * k:
+        raise ValueError("compose_endpoint: scratch for two indices per sample and a sample per channel")
+    cdef Py_ssize_t* pend = &index_scratch[0]
+    cdef Py_ssize_t* act = &index_scratch[k]
+    cdef double* cdf = <double*>malloc((m + 1) * sizeof(double))
+    cdef double* buf = &scratch[0]
+    cdef _Rep rp
+    cdef double[::1] pv
+    cdef long[::1] ov
+    try:
+        for i in range(n_pool):
+            pv = pools[i]
+            if pv.shape[0] < 1:
+                raise ValueError("compose_endpoint: an empty pool")
+            pool_p[i] = &pv[0]
+            pool_len[i] = pv.shape[0]
+            pos[i] = pool_pos[i] % pool_len[i] if pool_pos[i] >= 0 else 0
+        for i in range(n_tgt):
+            pv = t_dur[i]
+            ov = t_out[i]
+            if pv.shape[0] < 1 or ov.shape[0] != pv.shape[0]:
+                raise ValueError("compose_endpoint: a callee's samples (durations and outcomes alike)")
+            td_p[i] = &pv[0]
+            to_p[i] = &ov[0]
+            t_len[i] = pv.shape[0]
+        rp.weight = &weight[0]  # (no element is read when an array is empty)
+        rp.pwait = &pwait[0]
+        rp.theta = &theta[0]
+        rp.bwait = &bwait[0]
+        rp.slack = &slack[0]
+        rp.drop = &drop[0]
+        rp.reject = &reject[0]
+        rp.stretch = &stretch[0]
+        rp.err_rate = &err_rate[0]
+        return _compose(
+            seed, n_att, k, m, &slots[0], rp,
+            tmo, d_net, jitter, p_loss, p_open, retry_mask, backoff, maxbackoff,
+            n_steps, &st_kind[0], &st_arg[0], &st_n[0],
+            pool_p, pool_len, pos, n_tgt, td_p, to_p, t_len, &t_p[0], made_ch, cursor,
+            pend, act, cdf, buf,
+            &duration[0], &outcome[0], &server[0], &server_ok[0], &wait[0], &service[0],
+            pool_pos,
+        )
+    finally:
+        free(pool_p)
+        free(pool_len)
+        free(pos)
+        free(td_p)
+        free(to_p)
+        free(t_len)
+        free(made_ch)
+        free(cursor)
+        free(cdf)
+
+
+cdef tuple _compose(
+    unsigned long long seed, long n_att, Py_ssize_t k, Py_ssize_t m, const long* slots, _Rep rp,
+    double tmo, double d_net, double jitter, double p_loss, double p_open, long retry_mask,
+    double backoff, double maxbackoff,
+    Py_ssize_t n_steps, const long* st_kind, const long* st_arg, const long* st_n,
+    double** pool_p, Py_ssize_t* pool_len, Py_ssize_t* pos, Py_ssize_t n_tgt, double** td_p, long** to_p,
+    Py_ssize_t* t_len, const double* t_p, Py_ssize_t* made_ch, Py_ssize_t* cursor,
+    Py_ssize_t* pend, Py_ssize_t* act, double* cdf, double* buf,
+    double* duration, long* outcome, double* server, unsigned char* server_ok, double* wait,
+    double* service, long[::1] pool_pos,
+):
+    cdef unsigned long long s = seed
+    cdef Py_ssize_t i, j, q, lo, hi, a, t, t2, st, n_pend, n_act, n_next, ns = 0
+    cdef double total = 0.0, wmin = INFINITY, wmax = -INFINITY, w, c_lo, c_hi
+    cdef bint available, equal, any_capped = False, any_reject = False, any_err = False, direct
+    cdef long r
+    # Stratified channels: the replica (whose place within its replica's strata is the uniform
+    # of the queue wait: stratified per replica), the capped wait, rejection, loss,
+    # injection, and one per call made with a probability below 1.
+    cdef Py_ssize_t ch_rep = -1, ch_u2 = -1, ch_rej = -1, ch_loss = -1, ch_inj = -1
+    cdef Py_ssize_t n_ch = 0
+    cdef double att_count = 0.0, att_fail = 0.0, n_sfail = 0.0
+    cdef double v, u, pw, wt, spare, dn, svc, dur, ff, d, srv_t, delay
+    cdef long o
+    cdef bint alive, running, fail, sok, retryable
+    cdef Py_ssize_t idx, p_i
+    for i in range(m):
+        w = rp.weight[slots[i]]
+        total += w
+        if w < wmin:
+            wmin = w
+        if w > wmax:
+            wmax = w
+        if rp.slack[slots[i]] > 0.0:
+            any_capped = True
+        if rp.reject[slots[i]] > 0.0:
+            any_reject = True
+        if rp.err_rate[slots[i]] > 0.0:
+            any_err = True
+    available = m > 0 and total > 0.0
+    equal = wmin == wmax
+    if available and m > 1 and not equal:
+        v = 0.0
+        for i in range(m):
+            v += rp.weight[slots[i]] / total
+            cdf[i] = v
+    if available:
+        ch_rep = n_ch
+        n_ch += 1
+        if any_capped:
+            ch_u2 = n_ch
+            n_ch += 1
+        if any_reject:
+            ch_rej = n_ch
+            n_ch += 1
+        if p_loss > 0.0:
+            ch_loss = n_ch
+            n_ch += 1
+        if any_err:
+            ch_inj = n_ch
+            n_ch += 1
+        for t in range(n_tgt):
+            if t_p[t] < 1.0:
+                made_ch[t] = n_ch
+                n_ch += 1
+            else:
+                made_ch[t] = -1
+    with nogil:
+        n_pend = k
+        for a in range(n_att):
+            if n_pend == 0:
+                break
+            # The first attempt of every sample, no breaker open: sample i is the i-th.
+            direct = a == 0 and not p_open > 0.0
+            if direct:
+                n_act = k
+                att_count += k
+            else:
+                # An open breaker refuses the attempt outright (never retried).
+                n_act = 0
+                for i in range(n_pend):
+                    j = pend[i] if a > 0 else i
+                    att_count += 1.0
+                    if a == 0:
+                        duration[j] = 0.0
+                    if p_open > 0.0 and _unif(&s) < p_open:
+                        outcome[j] = _ERR_REJECTED
+                        continue
+                    act[n_act] = j
+                    n_act += 1
+            for q in range(n_ch):
+                _strata(buf + q * k, n_act, &s)
+            # Each callee's samples are read from a random place on, one after the other
+            # (they are exchangeable); two calls to the same callee start apart.
+            for t in range(n_tgt):
+                cursor[t] = _below(&s, t_len[t])
+                for t2 in range(t):
+                    if td_p[t2] == td_p[t] and cursor[t2] == cursor[t]:
+                        cursor[t] = (cursor[t] + t_len[t] // 2) % t_len[t]
+            delay = backoff * (2.0 ** a)
+            if delay > maxbackoff:
+                delay = maxbackoff
+            n_next = 0
+            for i in range(n_act):
+                j = i if direct else act[i]
+                dn = d_net
+                if jitter > 0.0:
+                    # netem's jitter: a normal deviation per attempt, never a negative delay.
+                    dn = d_net + jitter * _normal(&s)
+                    if dn < 0.0:
+                        dn = 0.0
+                if not available:
+                    o = _ERR_UNAVAILABLE
+                    dur = dn
+                else:
+                    # The replica, by its share of the requests; the stratum's place within
+                    # the replica's share is the uniform of its queue wait.
+                    v = buf[ch_rep * k + i]
+                    if m == 1:
+                        r = slots[0]
+                        u = v
+                    elif equal:
+                        v = v * m
+                        q = <Py_ssize_t>v
+                        if q > m - 1:
+                            q = m - 1
+                        r = slots[q]
+                        u = v - q
+                    else:
+                        lo = 0
+                        hi = m
+                        while lo < hi:  # first index with cdf > v
+                            q = (lo + hi) >> 1
+                            if cdf[q] <= v:
+                                lo = q + 1
+                            else:
+                                hi = q
+                        q = lo if lo < m - 1 else m - 1
+                        r = slots[q]
+                        c_lo = cdf[q - 1] if q > 0 else 0.0
+                        c_hi = cdf[q]
+                        u = (v - c_lo) / (c_hi - c_lo) if c_hi > c_lo else _unif(&s)
+                    if u >= 1.0:
+                        u = 0.9999999999999999
+                    elif u < 0.0:
+                        u = 0.0
+                    # Its queue: the backlog's wait, plus with probability P(wait) an exponential.
+                    pw = rp.pwait[r]
+                    wt = rp.bwait[r]
+                    if u < pw:
+                        v = -log((u if u > 1e-300 else 1e-300) / (pw if pw > 1e-300 else 1e-300)) / rp.theta[r]
+                        if isfinite(v):
+                            wt += v
+                    if rp.slack[r] > 0.0:
+                        # The backlog is as old as the timeout: the dropped wait it out, the
+                        # served have Exp(slack) to spare.
+                        if buf[ch_u2 * k + i] < rp.drop[r]:
+                            wt = rp.bwait[r]
+                        else:
+                            v = _unif(&s)
+                            spare = -log(v if v > 1e-300 else 1e-300) / (rp.slack[r] if rp.slack[r] > 1e-300 else 1e-300)
+                            wt = rp.bwait[r] - spare
+                            if wt < 0.0:
+                                wt = 0.0
+                    o = _OK
+                    alive = True
+                    if any_reject and buf[ch_rej * k + i] < rp.reject[r]:
+                        o = _ERR_REJECTED
+                        alive = False
+                    if ch_loss >= 0 and buf[ch_loss * k + i] < p_loss:
+                        o = _ERR_UNAVAILABLE
+                        alive = False
+                    if tmo > 0.0 and alive and wt + dn >= tmo:
+                        o = _ERR_TIMEOUT
+                        alive = False
+                    svc = 0.0
+                    running = alive
+                    if running:
+                        for st in range(n_steps):
+                            if st_kind[st] == _STEP_CALL:
+                                dur = 0.0
+                                ff = INFINITY
+                                fail = False
+                                for t in range(st_arg[st], st_arg[st] + st_n[st]):
+                                    if made_ch[t] >= 0 and not buf[made_ch[t] * k + i] < t_p[t]:
+                                        continue
+                                    idx = cursor[t]
+                                    cursor[t] = idx + 1 if idx + 1 < t_len[t] else 0
+                                    d = td_p[t][idx]
+                                    if d > dur:
+                                        dur = d
+                                    if to_p[t][idx] != _OK:
+                                        fail = True
+                                        if d < ff:
+                                            ff = d
+                                if fail:
+                                    svc += ff
+                                    o = _ERR_DOWNSTREAM
+                                    running = False
+                                    break
+                                svc += dur
+                            else:
+                                p_i = st_arg[st]
+                                d = pool_p[p_i][pos[p_i]]
+                                pos[p_i] = pos[p_i] + 1 if pos[p_i] + 1 < pool_len[p_i] else 0
+                                if st_kind[st] == _STEP_WORK:
+                                    d = d * rp.stretch[r]
+                                svc += d
+                    if running and any_err and buf[ch_inj * k + i] < rp.err_rate[r]:
+                        o = _ERR_INJECTED
+                    if alive:
+                        srv_t = wt + svc
+                        sok = o == _OK
+                        server[ns] = srv_t
+                        server_ok[ns] = sok
+                        wait[ns] = wt
+                        service[ns] = svc
+                        ns += 1
+                        if not sok:
+                            n_sfail += 1.0
+                        dur = srv_t + dn
+                        if tmo > 0.0 and dur > tmo:
+                            o = _ERR_TIMEOUT
+                            dur = tmo
+                    else:
+                        dur = dn
+                        if o == _ERR_TIMEOUT:
+                            dur = tmo
+                duration[j] = dur if direct else duration[j] + dur
+                outcome[j] = o
+                retryable = o != _OK and ((retry_mask >> o) & 1) == 1
+                if retryable:
+                    att_fail += 1.0
+                    if a + 1 < n_att:
+                        duration[j] += delay
+                        pend[n_next] = j
+                        n_next += 1
+            n_pend = n_next
+    for i in range(pool_pos.shape[0]):
+        pool_pos[i] = pos[i]
+    return ns, att_count, att_fail, n_sfail

@@ -1,0 +1,360 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled statistics of the flow plane's composed samples (what ``tally`` and the plane learn).
+
+``endpoint_stats`` (an endpoint's calls and started attempts) and ``call_stats`` (a class's
+requests) give in one pass outcome counts, sums, the log-spaced latency histogram and the
+Prometheus buckets; ``residual_ratio`` is ``queueing.min_residual_ratio`` on sorted
+samples. The log bucket of a value comes from a table indexed by its exponent and top
+mantissa bits, checked against the exact edges (no logarithm per value). References: the
+NumPy expressions in ``tally`` and ``results.stats.lh_indices``, ``_queue.bucket_hist`` and
+``queueing.min_residual_ratio`` (``tests/engine/test_sample_stats_kernel.py``).
+"""
+
+from libc.math cimport isfinite
+from libc.stdlib cimport calloc, malloc, free
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+from devopsim.engine.request.layout import (
+    LH_MIN as _PY_LH_MIN,
+    LH_N as _PY_LH_N,
+    LH_RATIO as _PY_LH_RATIO,
+    PROM_BUCKETS as _PY_PROM_BUCKETS,
+)
+
+cdef enum:
+    _OK = -1
+    _CELL_BITS = 8  # mantissa bits that name a cell of the log-bucket table
+
+
+# The log-spaced histogram's lower edges: bucket 0 holds values below LH_MIN, bucket k >= 1
+# holds [EDGES[k], EDGES[k+1]) with EDGES[k] = LH_MIN r^(k-1) (results.stats._EDGES), the
+# last one everything above.
+EDGES = np.concatenate(([0.0], _PY_LH_MIN * _PY_LH_RATIO ** np.arange(_PY_LH_N - 1)))
+cdef double[::1] _edges_v = EDGES
+cdef const double* _EDGES = &_edges_v[0]
+cdef Py_ssize_t _LHN = _PY_LH_N
+cdef double _LH_MIN = _PY_LH_MIN
+cdef double _LH_TOP = EDGES[_PY_LH_N - 1]  # the last bucket holds everything from here on
+# A value's bucket from its bits: the exponent and the top 8 bits of the mantissa name a
+# cell 0.4 % wide, narrower than a bucket (1 %), so the value lies in the bucket of the
+# cell's lower end or in the next one. _CELL_BIN holds the first (by the exact edges).
+_shift = 52 - _CELL_BITS
+_cell0 = int(np.array([_PY_LH_MIN], dtype=np.float64).view(np.uint64)[0]) >> _shift
+_cell1 = int(np.array([_LH_TOP], dtype=np.float64).view(np.uint64)[0]) >> _shift
+cdef unsigned long long _CELL0 = _cell0
+_cell_lo = (np.arange(_cell0, _cell1 + 1, dtype=np.uint64) << np.uint64(_shift)).view(np.float64)
+_cell_bin_np = np.maximum(np.searchsorted(EDGES, _cell_lo, side="right") - 1, 1).astype(np.int16)
+cdef short[::1] _cell_bin_v = _cell_bin_np
+cdef const short* _CELL_BIN = &_cell_bin_v[0]
+
+
+# Prometheus' buckets through the log bucket: the bounds below its lower edge, and the one
+# bound inside it (+Inf: none); a bucket holding several bounds is searched.
+PROM_BOUNDS = np.ascontiguousarray(_PY_PROM_BUCKETS, dtype=np.float64)
+cdef double[::1] _pb_v = PROM_BOUNDS
+cdef const double* _PB = &_pb_v[0]
+cdef Py_ssize_t _NPB = PROM_BOUNDS.shape[0]
+_lo = EDGES.copy()
+_lo[0] = -np.inf
+_hi = np.append(EDGES[1:], np.inf)
+_inside = [np.nonzero((PROM_BOUNDS >= a) & (PROM_BOUNDS < b))[0] for a, b in zip(_lo, _hi)]
+_pb_base_np = np.searchsorted(PROM_BOUNDS, _lo, side="left").astype(np.int64)
+_pb_amb_np = np.array([PROM_BOUNDS[i[0]] if i.size == 1 else np.inf for i in _inside])
+_pb_search_np = np.array([i.size > 1 for i in _inside], dtype=np.uint8)
+_pb_flag_np = np.array([i.size > 0 for i in _inside], dtype=np.uint8)
+if PROM_BOUNDS.shape[0] > 63:
+    raise ImportError("_compose: at most 63 Prometheus bounds")
+cdef long[::1] _pb_base_v = _pb_base_np
+cdef double[::1] _pb_amb_v = _pb_amb_np
+cdef unsigned char[::1] _pb_search_v = _pb_search_np
+cdef unsigned char[::1] _pb_flag_v = _pb_flag_np
+cdef const long* _PB_BASE = &_pb_base_v[0]
+cdef const double* _PB_AMB = &_pb_amb_v[0]
+cdef const unsigned char* _PB_SEARCH = &_pb_search_v[0]
+cdef const unsigned char* _PB_FLAG = &_pb_flag_v[0]  # the log bucket holds a bound
+
+
+cdef inline Py_ssize_t _lh(double x) noexcept nogil:
+    """The log bucket of ``x``: its cell's bucket (a table read, no logarithm) or the next
+    one, by the exact edge."""
+    if not x >= _LH_MIN:
+        return 0
+    if not x < _LH_TOP:
+        return _LHN - 1
+    cdef unsigned long long bits
+    memcpy(&bits, &x, sizeof(double))
+    cdef Py_ssize_t b = _CELL_BIN[(bits >> (52 - _CELL_BITS)) - _CELL0]
+    return b + (x >= _EDGES[b + 1])
+
+
+cdef inline Py_ssize_t _pb(double x, Py_ssize_t b) noexcept nogil:
+    """Prometheus' ``le`` bucket of ``x`` (in log bucket ``b``): the first bound >= x (the
+    last: +Inf)."""
+    cdef Py_ssize_t lo, hi, mid
+    if not _PB_SEARCH[b]:
+        return _PB_BASE[b] + (x > _PB_AMB[b])
+    lo = 0
+    hi = _NPB
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if _PB[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def lh_bins(const double[::1] x, long[::1] out):
+    """The log-spaced histogram bucket of every value (as ``results.stats.lh_indices``, but
+    by the exact edges ``EDGES``)."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    if out.shape[0] != n:
+        raise ValueError("lh_bins: one bucket per value")
+    with nogil:
+        for i in range(n):
+            out[i] = _lh(x[i])
+
+
+def prom_bins(const double[::1] x, long[::1] out):
+    """The Prometheus bucket of every value (as ``_queue.bucket_hist`` files them)."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    if out.shape[0] != n:
+        raise ValueError("prom_bins: one bucket per value")
+    with nogil:
+        for i in range(n):
+            out[i] = _pb(x[i], _lh(x[i]))
+
+
+cdef double[::1] _EMPTY = np.empty(0)
+
+
+cdef class _Counts:
+    """Integer counts per log bucket (and per Prometheus bucket for the few log buckets
+    that hold a bound): adding 1 to an integer does not wait on the last addition to the
+    same bucket as a float sum would, and most values fall in a few buckets."""
+
+    cdef int* lh
+    cdef long low
+    cdef long pb[64]
+
+    def __cinit__(self):
+        self.lh = <int*>calloc(_LHN, sizeof(int))
+        if self.lh == NULL:
+            raise MemoryError()
+        memset(self.pb, 0, sizeof(self.pb))
+        self.low = 0
+
+    def __dealloc__(self):
+        free(self.lh)
+
+    cdef inline void add(self, double d, bint do_pb) noexcept nogil:
+        cdef Py_ssize_t b
+        if not d >= _LH_MIN:  # (most waits are 0: counted apart, no chain through memory)
+            self.low += 1
+            if do_pb and _PB_FLAG[0]:
+                self.pb[_pb(d, 0)] += 1
+            return
+        b = _lh(d)
+        self.lh[b] += 1
+        if do_pb and _PB_FLAG[b]:
+            self.pb[_pb(d, b)] += 1
+
+    cdef void flush(self, double[::1] hist, double w_hist, double[::1] pb, double w_pb) noexcept nogil:
+        """Add the counts, weighted, into ``hist`` and ``pb`` (either empty: skipped)."""
+        cdef Py_ssize_t b, j
+        cdef int c
+        self.lh[0] += self.low
+        self.low = 0
+        for b in range(_LHN):
+            c = self.lh[b]
+            if c:
+                if hist.shape[0]:
+                    hist[b] += c * w_hist
+                if pb.shape[0] and not _PB_FLAG[b]:
+                    pb[_PB_BASE[b]] += c * w_pb
+        if pb.shape[0]:
+            for j in range(_NPB + 1):
+                if self.pb[j]:
+                    pb[j] += self.pb[j] * w_pb
+
+
+def call_stats(const double[::1] dur, const long[::1] outcome, double[::1] err, double[::1] hist, double w_hist,
+               double[::1] pb, double w_pb, const double[::1] thr, double[::1] good):
+    """One pass over the samples of a call (or of a class's request): ``err[o] += 1`` for
+    each error ``o >= 0`` (``err`` long enough for every code), and for each ok sample
+    (``-1``): ``w_hist`` into its log bucket of ``hist``, ``w_pb`` into its Prometheus
+    bucket of ``pb`` (``PROM_BOUNDS``; either empty: skipped), and ``good[j] += 1`` when
+    within ``thr[j]``. Returns (ok samples, their duration summed, mean and variance of
+    all durations)."""
+    cdef Py_ssize_t i, j, n = dur.shape[0], ne = err.shape[0], nt = thr.shape[0]
+    cdef bint do_hist = hist.shape[0] > 0, do_pb = pb.shape[0] > 0
+    cdef long o
+    cdef long n_ok = 0
+    cdef long n_err[8]
+    cdef long n_good[8]
+    cdef double d, ok_sum = 0.0, tot = 0.0, mean = 0.0, ss = 0.0
+    if outcome.shape[0] != n:
+        raise ValueError("call_stats: one outcome per duration")
+    if do_hist and hist.shape[0] != _LHN:
+        raise ValueError("call_stats: the histogram has LH_N buckets")
+    if do_pb and pb.shape[0] != _NPB + 1:
+        raise ValueError("call_stats: one Prometheus bucket per bound and +Inf")
+    if good.shape[0] != nt or nt > 8 or ne > 8:
+        raise ValueError("call_stats: one count per threshold (8 at most), 8 error codes at most")
+    cdef _Counts cnt = _Counts()
+    memset(n_err, 0, sizeof(n_err))
+    memset(n_good, 0, sizeof(n_good))
+    with nogil:
+        for i in range(n):
+            d = dur[i]
+            tot += d
+            o = outcome[i]
+            if o != _OK:
+                if o >= 0 and o < ne:
+                    n_err[o] += 1
+                continue
+            n_ok += 1
+            ok_sum += d
+            if do_hist or do_pb:
+                cnt.add(d, do_pb)
+            for j in range(nt):
+                n_good[j] += d <= thr[j]
+        cnt.flush(hist, w_hist, pb, w_pb)
+        for j in range(ne):
+            err[j] += n_err[j]
+        for j in range(nt):
+            good[j] += n_good[j]
+        if n:
+            mean = tot / n
+            for i in range(n):
+                d = dur[i] - mean
+                ss += d * d
+    return <double>n_ok, ok_sum, mean, ss / n if n else 0.0
+
+
+def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[::1] server,
+                   const unsigned char[::1] server_ok, const double[::1] wait, double[::1] err,
+                   double[::1] hist, double[::1] sv_hist, double[::1] sv_pb, double[::1] whist):
+    """What an endpoint's samples give, in one pass over the calls and one over the started
+    attempts: ``err[o]`` counts each error ``o >= 0``; the ok calls' log histogram per call
+    (``hist``), the ok answers' log histogram per started attempt (``sv_hist``) and their
+    Prometheus buckets as shares (``sv_pb``), the waits' log histogram as shares
+    (``whist``); all added to. Returns (ok calls, their duration summed, mean and variance
+    of all durations, ok answers, their server time summed, finite waits, their sum)."""
+    cdef Py_ssize_t i, n = dur.shape[0], ns = server.shape[0], ne = err.shape[0]
+    cdef long o
+    cdef long n_ok = 0, n_sok = 0, n_w = 0
+    cdef long n_err[8]
+    cdef double d, ok_sum = 0.0, tot = 0.0, mean = 0.0, ss = 0.0, s_sum = 0.0, w_sum = 0.0
+    if outcome.shape[0] != n or server_ok.shape[0] != ns or wait.shape[0] != ns:
+        raise ValueError("endpoint_stats: one outcome per call, one flag and wait per attempt")
+    if hist.shape[0] != _LHN or sv_hist.shape[0] != _LHN or whist.shape[0] != _LHN:
+        raise ValueError("endpoint_stats: the histograms have LH_N buckets")
+    if sv_pb.shape[0] != _NPB + 1 or ne > 8:
+        raise ValueError("endpoint_stats: one Prometheus bucket per bound and +Inf, 8 error codes at most")
+    cdef _Counts c_ok = _Counts()
+    cdef _Counts c_sv = _Counts()
+    cdef _Counts c_w = _Counts()
+    memset(n_err, 0, sizeof(n_err))
+    with nogil:
+        for i in range(n):
+            d = dur[i]
+            tot += d
+            o = outcome[i]
+            if o != _OK:
+                if o >= 0 and o < ne:
+                    n_err[o] += 1
+                continue
+            n_ok += 1
+            ok_sum += d
+            c_ok.add(d, False)
+        for i in range(ns):
+            d = wait[i]
+            if isfinite(d):
+                n_w += 1
+                w_sum += d
+                c_w.add(d, False)
+            d = server[i]
+            if server_ok[i] and isfinite(d):
+                n_sok += 1
+                s_sum += d
+                c_sv.add(d, True)
+        if n:
+            c_ok.flush(hist, 1.0 / n, _EMPTY, 0.0)
+            mean = tot / n
+            for i in range(n):
+                d = dur[i] - mean
+                ss += d * d
+        if n_sok:
+            c_sv.flush(sv_hist, 1.0 / ns, sv_pb, 1.0 / n_sok)
+        if n_w:
+            c_w.flush(whist, 1.0 / n_w, _EMPTY, 0.0)
+        for i in range(ne):
+            err[i] += n_err[i]
+    return (<double>n_ok, ok_sum, mean, ss / n if n else 0.0, <double>n_sok, s_sum, <double>n_w, w_sum)
+
+
+cdef inline double _ipow(double b, long c) noexcept nogil:
+    """``b ** c`` for an integer ``c >= 0`` by squaring."""
+    cdef double r = 1.0
+    while c > 0:
+        if c & 1:
+            r *= b
+        b *= b
+        c >>= 1
+    return r
+
+
+def residual_ratio(const double[::1] x, long c):
+    """``queueing.min_residual_ratio`` of ascending ``x`` (its non-finite and negative values
+    left out): ``E[min of c equilibrium residuals of S] / (E[S]/c)``, exactly for the
+    empirical distribution (``E[(S - t)+]`` is linear between samples; its ``c``-th power
+    is integrated by the trapezoid rule, as the reference does)."""
+    cdef Py_ssize_t i, f, i0 = 0, n_all = x.shape[0], n
+    cdef double tot = 0.0, m, fe, fe_prev, t_prev, emin = 0.0, ex = 0.0, ex_t, p_prev, p_cur
+    if c < 1:
+        raise ValueError("residual_ratio: at least one worker")
+    for i in range(1, n_all):
+        if x[i] < x[i - 1]:
+            raise ValueError("residual_ratio: the samples must be sorted")
+    while i0 < n_all and not x[i0] >= 0.0:
+        i0 += 1
+    n = i0
+    while n < n_all and isfinite(x[n]):
+        n += 1
+    n -= i0
+    if n < 2:
+        return 1.0
+    cdef const double* v = &x[i0]
+    cdef double out = 1.0, inv_n = 1.0 / n, inv_m, before = 0.0
+    with nogil:
+        for i in range(n):
+            tot += v[i]
+        m = tot * inv_n
+        if m > 0.0:
+            inv_m = 1.0 / m
+            # E[(S - t)+] = (sum of the samples from the first >= t on - t (their count)) / n,
+            # at t = 0, then at each sample (the first of equal ones gives it).
+            fe_prev = tot * inv_n * inv_m
+            fe_prev = 0.0 if fe_prev < 0.0 else (1.0 if fe_prev > 1.0 else fe_prev)
+            p_prev = _ipow(fe_prev, c)
+            t_prev = 0.0
+            f = 0
+            for i in range(n):
+                if i == 0 or v[i] != v[i - 1]:
+                    f = i
+                    ex = tot - before  # the samples from the f-th on
+                ex_t = (ex - v[i] * (n - f)) * inv_n
+                fe = ex_t * inv_m
+                fe = 0.0 if fe < 0.0 else (1.0 if fe > 1.0 else fe)
+                p_cur = _ipow(fe, c)
+                emin += 0.5 * (p_prev + p_cur) * (v[i] - t_prev)
+                if p_cur == 0.0:
+                    break  # E[(S - t)+] only falls from here on: every later term is 0
+                p_prev = p_cur
+                t_prev = v[i]
+                before += v[i]
+            out = emin / (m / c)
+    return out
