@@ -87,3 +87,32 @@ def test_a_query_settles_only_when_it_may_read_what_is_owed() -> None:
     st.owe(lambda: calls.append("columns"), 30.0, {"ALERTS"})
     st.columns()
     assert calls == ["settled", "any name", "columns"]
+
+
+def test_a_row_at_the_owed_time_settles_only_when_it_may_share_a_table_with_the_owed_rows() -> None:
+    # Owed rows of named metrics go into tables of those metrics' series only: a row of other
+    # series at the owed time cannot share a table with them and takes its place in append
+    # order anyway (reserve), so it need not wait; a row with a series of an owed metric must.
+    st = MetricStore()
+    a, alerts = st.series("a", {}), st.series("ALERTS", {"alertname": "X"})
+    calls: list[float] = []
+    slot = st.reserve()
+
+    def settle() -> None:
+        calls.append(30.0)
+        st.append(30.0, np.array([alerts]), np.array([1.0]), slot=slot)
+
+    st.owe(settle, 30.0, {"ALERTS", "job:ratio"})
+    st.append(30.0, np.array([a]), np.array([5.0]))  # no owed metric: not settled
+    assert not calls
+    st.append(30.0, np.array([a, alerts]), np.array([6.0, 0.0]))  # may share a table: settled first
+    assert calls == [30.0]
+    t, ids, v = st.columns()
+    assert ids.tolist() == [alerts, a, a, alerts] and v.tolist() == [1.0, 5.0, 6.0, 0.0]
+    assert t.tolist() == [30.0] * 4
+    st.owe(lambda: calls.append(60.0), 60.0, {"job:ratio"})  # a metric with no series yet
+    st.append(45.0, np.array([a, alerts]), np.array([7.0, 1.0]))
+    assert calls == [30.0]
+    st.owe(lambda: calls.append(90.0), 90.0)  # metrics not named (this replaces the last): any row
+    st.append(90.0, np.array([a]), np.array([8.0]))
+    assert calls == [30.0, 90.0]

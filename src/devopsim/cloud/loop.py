@@ -102,6 +102,22 @@ def _parse_latlon(text: str | None, name: str) -> Location | None:
     return client_location(text)
 
 
+def _after(events: list[dict[str, Any]], last: dict[str, Any] | None) -> int:
+    """Where the events after ``last`` (the last one looked at; None: none yet) start now.
+
+    The front door reads the log without settling the rules loop's owed events (reading
+    must not force its batch of evaluations): they are ``alert.*`` and ``rule.error``, which
+    it never looks at, but they are inserted later before events already read, so the last
+    event read is found again by identity (from the end), not kept as a position.
+    """
+    if last is None:
+        return 0
+    for i in range(len(events) - 1, -1, -1):
+        if events[i] is last:
+            return i + 1
+    raise LookupError("the last event read is no longer in the log")
+
+
 class FrontDoorLoop:
     """Health checks, GeoDNS/anycast steering, client geography (see module docstring)."""
 
@@ -117,13 +133,13 @@ class FrontDoorLoop:
         self.delay_applied = False
         self._t = 0.0
         self._down_events: set[str] = set()
-        self._seen = 0
+        self._seen: dict[str, Any] | None = None  # the last event looked at (see _after)
         self._placed = False
         self._delays: np.ndarray | None = None
         self._up: dict[str, bool] = {}
         self._up_key = -1
         self._served: set[str] = set()
-        self._seen_account = 0
+        self._seen_account: dict[str, Any] | None = None
         self._user_mask = np.zeros(0)
         self.route_weight: dict[tuple[str, str], float] = {}  # (client, region) -> requests sent
         self.route_lost: dict[tuple[str, str], float] = {}  # (client, dead region) -> requests failed
@@ -183,8 +199,8 @@ class FrontDoorLoop:
 
     def _outage_events(self, sim: Simulation) -> None:
         """Follow cloud and region outages in the event log (when pods carry no placement)."""
-        events = sim.log.events
-        for ev in events[self._seen :]:
+        events = sim.log.unsettled()  # fault and chaos kinds: never owed (see _after)
+        for ev in events[_after(events, self._seen) :]:
             kind = str(ev.get("kind", ""))
             if not (kind.startswith("fault") or kind.startswith("chaos.")):
                 continue
@@ -196,7 +212,8 @@ class FrontDoorLoop:
                 self._down_events.add(target)
             elif fk == "recover" or kind.endswith((".end", ".recovered", ".recover")):
                 self._down_events.discard(target)
-        self._seen = len(events)
+        if events:
+            self._seen = events[-1]
 
     def region_up(self, sim: Simulation, key: str) -> bool:
         """Whether ``cloud/region`` answers: a ready pod of every entry service there.
@@ -383,10 +400,12 @@ class FrontDoorLoop:
             return
         self._t = t
         before = dict(self._up)
-        seen = len(sim.log.events)
+        events = sim.log.unsettled()  # the change kinds are never owed (see _after)
+        seen = len(events)
+        last = events[-1] if events else None
         t_change = t
         if self._regions_up(sim, None) != before:
-            for ev in sim.log.events[self._seen_account : seen]:
+            for ev in events[_after(events, self._seen_account) : _after(events, last)]:
                 kind = str(ev.get("kind", ""))
                 if t0 <= float(ev["t"]) <= t and kind.startswith(_CHANGE_KINDS):
                     t_change = float(ev["t"])
@@ -394,7 +413,7 @@ class FrontDoorLoop:
             for r, ok in self._up.items():
                 if not ok and before.get(r, True):
                     self._open(r, t_change)
-        self._seen_account = seen
+        self._seen_account = last
         self._segment(sim, t0, t_change, before)
         self._segment(sim, t_change, t, self._up)
 

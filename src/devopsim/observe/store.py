@@ -569,7 +569,7 @@ class MetricStore:
         """
         if ids.size == 0 and (static is None or static[0].size == 0):
             return
-        if self._owed is not None and t <= self._owed_until:
+        if self._owed is not None and t <= self._owed_until and self._may_share(ids, static):
             self.settle()
         seq = self._seq
         if slot is None:
@@ -611,12 +611,33 @@ class MetricStore:
         The store calls ``settle`` once, the first time it is needed: before it is read
         (:meth:`columns`, :meth:`series_of`, ...; a query settles first when it may select
         those metrics), before it registers a new series, label set or metric name, and
-        before a row or staleness marker at or before ``until`` is added. Declare again for
-        more; a new declaration replaces the last.
+        before a staleness marker, or a row that may go into a table of the owed rows (one with
+        a series of an owed metric), at or before ``until`` is added (in one table, rows of one
+        time keep the order they were appended in; rows of other tables take their place in
+        append order through :meth:`reserve`). Declare again for more; a new declaration
+        replaces the last.
         """
         self._owed = settle
         self._owed_until = until
         self._owed_metrics = None if metrics is None else frozenset(metrics)
+
+    def _may_share(self, ids: np.ndarray, static: tuple[np.ndarray, np.ndarray] | None) -> bool:
+        """Whether a row of these series may share a table with the owed rows: it has a series
+        of an owed metric (every metric when the owed ones were not named)."""
+        names = self._owed_metrics
+        if names is None:
+            return True
+        mids = [self._metric_ids[m] for m in names if m in self._metric_ids]
+        if not mids:  # no series of an owed metric yet (one would be a new series: settled)
+            return False
+        metric = np.frombuffer(self.series_metric, dtype=np.int64)
+        try:
+            hit = bool(np.isin(metric[ids], mids).any())
+            if static is not None and not hit:
+                hit = bool(np.isin(metric[static[0]], mids).any())
+        finally:
+            del metric  # (a view of the array's buffer: it must not outlive this call)
+        return hit
 
     def settle(self, metrics: Collection[str] | None = None) -> None:
         """Have the owed rows written now (see :meth:`owe`); nothing if none are owed, or if

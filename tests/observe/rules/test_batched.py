@@ -124,3 +124,25 @@ def test_no_batches_where_the_store_downsamples_during_the_run(monkeypatch: pyte
     got = _run(monkeypatch, DATA / "batched.yaml", "batched", overrides=over)
     assert got.store.has_downsampled and not flushes
     _assert_same(got, ref)
+
+
+def test_a_front_door_reading_the_log_and_writing_rows_does_not_force_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # global.yaml's GeoDNS front door reads the event log (outages, pod and node changes) at
+    # every probe and writes its counters after the rules at every scrape: neither may force
+    # the owed evaluations (the events it reads are never the rules loop's, its rows never
+    # share a table with theirs). checkout's rules, and the cloud outage moved into the hour.
+    import yaml
+
+    rules = yaml.safe_load(CHECKOUT.read_text())["monitoring"]["rules"]
+    over = {"duration": "1h", "chaos[0].at": "20m", "monitoring.rules": rules}
+    path = CHECKOUT.parent / "global.yaml"
+    ref = _run(monkeypatch, path, "instant", overrides=over)
+    flushes = _count_batches(monkeypatch)
+    got = _run(monkeypatch, path, "batched", overrides=over)
+    _assert_same(got, ref)
+    kinds = {e["kind"] for e in ref.events}
+    assert {"frontdoor.unhealthy", "frontdoor.failover", "node.failed", "alert.firing"} <= kinds
+    assert got.summary["rules"]["evaluations"] == 120
+    assert len(flushes) <= 20 and max(flushes) >= 10  # batches, not one evaluation at a time
