@@ -310,14 +310,22 @@ class StatefulLoop:
         b = pods.bounds
         totals, last = st.totals, st.last
         errors_now = st.facts.setdefault("errors_now", {})
+        four = cnt.shape[2] == 4  # (200 and three error codes: their sum written out)
         for k, key in enumerate(pods.keys):
             ok = err = 0.0
-            for row in rows[b[k] : b[k + 1]]:
-                ok += row[0]
-                e = 0.0
-                for x in row[1:]:
-                    e += x
-                err += e
+            if four:
+                # ((0.0 + x1) + x2) + x3 is (x1 + x2) + x3 but for the sign of a zero, which
+                # adding it to err (from 0.0) drops
+                for row in rows[b[k] : b[k + 1]]:
+                    ok += row[0]
+                    err += row[1] + row[2] + row[3]
+            else:
+                for row in rows[b[k] : b[k + 1]]:
+                    ok += row[0]
+                    e = 0.0
+                    for x in row[1:]:
+                        e += x
+                    err += e
             tot = totals.get(key)
             if tot is None:
                 tot = totals[key] = [0.0, 0.0]
