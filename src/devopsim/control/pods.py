@@ -192,10 +192,10 @@ class PodsLoop:
         b = hit[1] if hit is not None and hit[0] == sim.platform.generation else self._batch(period)
         fail: list[int] = []
         if b.slots.size:
-            rp = sim.plane.replicas
-            queued = rp.qlen.take(b.slots)
+            busy_now, qlen_now = sim.plane.queue_state()  # no simulation of a quiet stretch
+            queued = qlen_now.take(b.slots)
             if max(queued.tolist()) > 0.5:  # else no probe waits behind a queue: none fails
-                busy = np.asarray(rp.busy[b.slots], dtype=np.float64)
+                busy = np.asarray(busy_now[b.slots], dtype=np.float64)
                 queued = np.asarray(queued, dtype=np.float64)
                 fail = np.flatnonzero(
                     failing(busy, queued, b.concurrency, b.service_time, b.timeout)

@@ -84,6 +84,20 @@ class TrafficGenerator:
                 return total * self._shares
         return np.array([s.expected(t0, t1) for s in self._streams])
 
+    def drift(self, t0: float, t1: float) -> float | None:
+        """An upper bound on how far the total rate moves from its value at ``t0`` within
+        ``[t0, t1]``, or None where none is known (a class on its own pattern, a stream
+        changed by a fault, a pattern without a bound, a jump or kink inside)."""
+        pattern = self.pattern
+        if (
+            pattern is None
+            or not pattern.continuous()
+            or not all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
+            or pattern.breakpoints(t0 - self._at, t1 - self._at).size
+        ):
+            return None
+        return pattern.drift(t0 - self._at, t1 - t0, self._clock_at)
+
     def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         """Arrival times in ``[t0, t1)`` and their class indices, ordered by time (ties by class)."""
         times = [s.window(t0, t1) for s in self._streams]

@@ -67,6 +67,11 @@ class RatePattern(ABC):
         """
         return None
 
+    def drift(self, t: float, span: float, clock0: float = 0.0) -> float | None:
+        """An upper bound on ``|rate(s) - rate(t)|`` for ``s`` in ``[t, t + span]``, or None where
+        the pattern gives none (the flow plane then simulates every piece as it comes)."""
+        return None
+
     @abstractmethod
     def peak(self) -> float:
         """The highest rate the pattern reaches (requests per second)."""
@@ -94,6 +99,10 @@ class _Scaled(RatePattern):
         inner = self.inner.integral(a, b, clock0)
         return None if inner is None else inner * self.factor
 
+    def drift(self, t: float, span: float, clock0: float = 0.0) -> float | None:
+        inner = self.inner.drift(t, span, clock0)
+        return None if inner is None else inner * abs(self.factor)
+
     def peak(self) -> float:
         return self.inner.peak() * self.factor
 
@@ -118,6 +127,9 @@ class ConstantRate(RatePattern):
 
     def integral(self, a: float, b: float, clock0: float = 0.0) -> float | None:
         return self.value * (b - a)
+
+    def drift(self, t: float, span: float, clock0: float = 0.0) -> float | None:
+        return 0.0
 
     def peak(self) -> float:
         return self.value
@@ -151,6 +163,13 @@ class Diurnal(RatePattern):
         mid = w * (0.5 * (a + b) + clock0 - self.peak_at)
         wave = 2.0 * math.cos(mid) * math.sin(0.5 * w * (b - a)) / w
         return 0.5 * (self.low + self.high) * (b - a) + 0.5 * (self.high - self.low) * wave
+
+    def drift(self, t: float, span: float, clock0: float = 0.0) -> float | None:
+        # Taylor: |rate'(t)| span + max|rate''| span² / 2, with rate' = -A w sin φ, |rate''| <= A w².
+        w = 2.0 * math.pi / DAY
+        amp = 0.5 * abs(self.high - self.low)
+        slope = amp * w * abs(math.sin(w * (t + clock0 - self.peak_at)))
+        return slope * span + 0.5 * amp * w * w * span * span
 
     def peak(self) -> float:
         return self.high

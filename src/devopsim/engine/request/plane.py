@@ -601,6 +601,11 @@ class RequestPlane:
         rp = self.replicas
         return service_totals(self.retired, rp.svc, rp.alive, rp.cpu_area, rp.busy_area, rp.occ_area)
 
+    def queue_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Busy workers and queued requests per slot, now."""
+        rp = self.replicas
+        return rp.busy, rp.qlen
+
     @property
     def class_stats(self) -> L.Stats:
         """The statistics (all current on this plane; see ``FlowPlane.class_stats``)."""
