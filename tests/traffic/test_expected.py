@@ -112,3 +112,23 @@ def test_closed_form_integrals() -> None:
         0.5 * _diurnal_integral(200.0, 1200.0, 72000.0, 3600.0, 100.0, 115.0), rel=1e-12
     )
     assert parse_pattern("step(10/s, 1m: 20/s)").integral(0.0, 10.0) is None  # no closed form: Simpson's
+
+
+@pytest.mark.parametrize(
+    "pattern", ["diurnal(min=200/s, max=1200/s, peak=20:00)", "diurnal(min=0/s, max=50/s, peak=03:30)"]
+)
+def test_drift_bounds_how_far_the_rate_moves(pattern: str) -> None:
+    # The bound covers the largest move found on a fine grid, and is tight: within a few
+    # per cent of it where the rate is steepest (a bound 10x too loose would defer nothing).
+    d = parse_pattern(pattern)
+    rng = np.random.default_rng(2)
+    ratios = []
+    for t, span in zip(rng.uniform(0, DAY, 300), rng.uniform(1.0, 600.0, 300), strict=True):
+        grid = t + np.linspace(0.0, span, 2001)
+        moved = float(np.max(np.abs(d.rate(grid, 3600.0) - d.rate(np.array([t]), 3600.0)[0])))
+        bound = d.drift(float(t), float(span), 3600.0)
+        assert bound is not None and bound >= moved * (1 - 1e-12)
+        ratios.append(moved / bound if bound > 0 else 1.0)
+    assert max(ratios) > 0.95
+    assert parse_pattern("40/s").drift(5.0, 100.0) == 0.0
+    assert parse_pattern("step(10/s, 1m: 20/s)").drift(0.0, 10.0) is None
