@@ -64,6 +64,15 @@ cdef inline double _normal(unsigned long long* s) noexcept nogil:
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2)
 
 
+cdef inline Py_ssize_t _gcd(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef Py_ssize_t t
+    while b:
+        t = a % b
+        a = b
+        b = t
+    return a
+
+
 cdef void _strata(double* out, Py_ssize_t n, unsigned long long* s) noexcept nogil:
     """One uniform in each of the ``n`` strata ``[i/n, (i+1)/n)``, in random order (the
     inside-out Fisher-Yates shuffle: one SplitMix64 value gives the place and the offset)."""
@@ -189,7 +198,7 @@ def compose_endpoint(
     cdef long** to_p = <long**>malloc((n_tgt + 1) * sizeof(long*))
     cdef Py_ssize_t* t_len = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* made_ch = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* cursor = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* cursor = <Py_ssize_t*>malloc(2 * (n_tgt + 1) * sizeof(Py_ssize_t))
     if index_scratch.shape[0] < 2 * k or scratch.shape[0] < (6 + n_tgt) * k:
         raise ValueError("compose_endpoint: scratch for two indices per sample and a sample per channel")
     cdef Py_ssize_t* pend = &index_scratch[0]
@@ -257,7 +266,7 @@ cdef tuple _compose(
     double* service, long[::1] pool_pos,
 ):
     cdef unsigned long long s = seed
-    cdef Py_ssize_t i, j, q, lo, hi, a, t, t2, st, n_pend, n_act, n_next, ns = 0
+    cdef Py_ssize_t i, j, q, lo, hi, a, t, st, n_pend, n_act, n_next, ns = 0
     cdef double total = 0.0, wmin = INFINITY, wmax = -INFINITY, w, c_lo, c_hi
     cdef bint available, equal, any_capped = False, any_reject = False, any_err = False, direct
     cdef long r
@@ -271,6 +280,7 @@ cdef tuple _compose(
     cdef long o
     cdef bint alive, running, fail, sok, retryable
     cdef Py_ssize_t idx, p_i
+    cdef Py_ssize_t* stride = cursor + n_tgt + 1
     for i in range(m):
         w = rp.weight[slots[i]]
         total += w
@@ -337,13 +347,14 @@ cdef tuple _compose(
                     n_act += 1
             for q in range(n_ch):
                 _strata(buf + q * k, n_act, &s)
-            # Each callee's samples are read from a random place on, one after the other
-            # (they are exchangeable); two calls to the same callee start apart.
+            # Each callee's samples are read from a random place on, by a random stride prime
+            # to their number (they are exchangeable): every one once before any again, and
+            # two calls to the same callee, here or through callers, almost never in step.
             for t in range(n_tgt):
                 cursor[t] = _below(&s, t_len[t])
-                for t2 in range(t):
-                    if td_p[t2] == td_p[t] and cursor[t2] == cursor[t]:
-                        cursor[t] = (cursor[t] + t_len[t] // 2) % t_len[t]
+                stride[t] = 1 + _below(&s, t_len[t] - 1) if t_len[t] > 1 else 0
+                while stride[t] > 1 and _gcd(stride[t], t_len[t]) != 1:
+                    stride[t] -= 1
             delay = backoff * (2.0 ** a)
             if delay > maxbackoff:
                 delay = maxbackoff
@@ -432,7 +443,9 @@ cdef tuple _compose(
                                     if made_ch[t] >= 0 and not buf[made_ch[t] * k + i] < t_p[t]:
                                         continue
                                     idx = cursor[t]
-                                    cursor[t] = idx + 1 if idx + 1 < t_len[t] else 0
+                                    cursor[t] = idx + stride[t]
+                                    if cursor[t] >= t_len[t]:
+                                        cursor[t] -= t_len[t]
                                     d = td_p[t][idx]
                                     if d > dur:
                                         dur = d
