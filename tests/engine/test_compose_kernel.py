@@ -274,3 +274,26 @@ def test_kernel_is_deterministic(program: Program) -> None:
         np.testing.assert_array_equal(a[e].duration, b[e].duration)
         np.testing.assert_array_equal(a[e].server, b[e].server)
     assert not np.array_equal(a[FRONT].duration, c[FRONT].duration)
+
+
+def test_one_stage_journey_is_its_call(program: Program) -> None:
+    """A class whose request is one call takes that call's samples (the general path's result:
+    0 + duration, its outcome); front-door delay and loss change copies, not the call's."""
+    comp = Composer(program, CallGraph.build(program), Streams(4), K)
+    calls = comp.compose(_hop(), [s.copy() for s in SLOTS])
+    cs = calls[FRONT]
+    before = cs.duration.copy(), cs.outcome.copy()
+    (dur, out), (dur2, out2) = comp.journeys(calls, [[FRONT], [FRONT, MID]])
+    np.testing.assert_array_equal(dur, cs.duration)
+    np.testing.assert_array_equal(out, cs.outcome)
+    # Two stages: the first failure's outcome, durations added up to it.
+    assert np.all(dur2 >= 0.0) and np.mean(out2 != L.OK) >= np.mean(out != L.OK)
+    comp.class_delay = np.array([0.01, 0.0])
+    comp.class_loss = np.array([0.25, 0.0])
+    (dur, out), _ = comp.journeys(calls, [[FRONT], [FRONT, MID]])
+    n = round(0.25 * K)
+    assert np.all(out[:n] == L.ERR_UNAVAILABLE) and np.all(dur[:n] == 0.0)
+    np.testing.assert_allclose(dur[n:], cs.duration[n:] + 0.01)
+    np.testing.assert_array_equal(out[n:], cs.outcome[n:])
+    np.testing.assert_array_equal(cs.duration, before[0])
+    np.testing.assert_array_equal(cs.outcome, before[1])
