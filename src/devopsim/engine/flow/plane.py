@@ -25,14 +25,13 @@ import numpy as np
 from devopsim.engine.flow._queue import (
     add_pairs,
     add_scaled,
-    bucket_hist,
     queue_step,
     replica_post,
     replica_prep,
 )
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
-from devopsim.engine.flow.queueing import lq_table, min_residual_ratio
+from devopsim.engine.flow.queueing import lq_table
 from devopsim.engine.flow.replicas import FlowReplicas, _Replicas
 from devopsim.engine.flow.routing import FlowRouting
 from devopsim.engine.flow.tally import (
@@ -41,6 +40,8 @@ from devopsim.engine.flow.tally import (
     StatsView,
     apply_unit_stats,
     new_stats,
+    sample_stats,
+    service_resid,
     unit_stats,
 )
 from devopsim.engine.request import layout as L
@@ -787,32 +788,23 @@ class FlowPlane(FlowReplicas, FlowRouting):
             for s in range(self.S) if services is None else (int(x) for x in services):
                 eps = np.nonzero(self.ep_svc == s)[0]
                 parts = [calls[int(e)].service for e in eps]
-                weights = self._w_att[eps]
-                if weights.sum() <= 0:
-                    weights = np.ones(eps.size)
-                take = []
-                for x, w in zip(parts, weights / weights.sum(), strict=True):
-                    x = x[np.isfinite(x)]
-                    if x.size:  # 4,000 samples pin the ratio down well enough
-                        take.append(x[: max(1, round(float(w) * min(x.size, 4000)))])
-                if take:
-                    self.resid[s] = min_residual_ratio(np.concatenate(take), int(self.conc[s]))
+                resid = service_resid(parts, self._w_att[eps], int(self.conc[s]))
+                if resid is not None:
+                    self.resid[s] = resid
         self._windows += 1
         for e, cs in calls.items():
             if self._learnt.get(e) is cs:
                 continue  # samples kept from the last composition: nothing new to learn
             self._learnt[e] = cs
-            self.call_fail[e] = float(np.mean(cs.outcome != L.OK))
+            ss = sample_stats(cs)
+            self.call_fail[e] = ss.call_fail
             self.retry_mult[e] = cs.attempts
-            self.call_mean[e] = float(cs.duration.mean())
-            self.call_var[e] = float(cs.duration.var())
+            self.call_mean[e] = ss.call_mean
+            self.call_var[e] = ss.call_var
             self.started_fail[e] = cs.started_fail
-            ok = cs.server_ok & np.isfinite(cs.server)
-            srv = cs.server[ok]
-            self.srv_mean[e] = float(srv.mean()) if srv.size else 0.0
-            if srv.size:
-                self.srv_buckets[e] = 0.0
-                bucket_hist(np.ascontiguousarray(srv), L.PROM_BUCKETS, self.srv_buckets[e], 1.0 / srv.size)
+            self.srv_mean[e] = ss.srv_mean
+            if ss.srv_buckets is not None:
+                self.srv_buckets[e] = ss.srv_buckets
         # Circuit breakers, judged on the window's attempts (resilience4j's thresholds).
         a = self.program.arrays
         for e_cb in np.nonzero(self.cb)[0]:
