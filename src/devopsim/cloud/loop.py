@@ -401,7 +401,6 @@ class FrontDoorLoop:
         self._t = t
         before = dict(self._up)
         events = sim.log.unsettled()  # the change kinds are never owed (see _after)
-        seen = len(events)
         last = events[-1] if events else None
         t_change = t
         if self._regions_up(sim, None) != before:
