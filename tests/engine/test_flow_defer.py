@@ -107,3 +107,37 @@ def test_probes_read_the_queues_as_a_simulated_stretch_leaves_them(monkeypatch: 
     monkeypatch.setattr(flow_plane.FlowPlane, "queue_state", check)
     simulate({**SCENARIO, "duration": "40m"})
     assert sum(seen) > 0.5 * len(seen)  # most probes came while a stretch was deferred
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"at": "20m7s", "traffic": {"rate": "400/s"}},  # between two scrapes, in a quiet stretch
+        {"at": "20m7s", "fault": {"kind": "traffic-spike", "target": "get", "factor": 3, "duration": "52s"}},
+    ],
+)
+def test_a_rate_change_between_scrapes_counts_the_stretch_before_it_at_the_old_rate(
+    monkeypatch: pytest.MonkeyPatch, entry: dict[str, Any]
+) -> None:
+    sc = {
+        "duration": "40m",
+        "seed": 2,
+        "plane": "flow",
+        "monitoring": {"scrapeInterval": "15s"},
+        "traffic": {"rate": "200/s", "classes": [{"name": "get", "entry": "api.get"}]},
+        "timeline": [entry],
+        "services": {
+            "api": {
+                "replicas": 2,
+                "concurrency": 8,
+                "resources": {"requests": {"cpu": 8}},
+                "readinessProbe": {"periodSeconds": 5},
+                "endpoints": {"get": {"steps": [{"work": "exp(5ms)"}]}},
+            }
+        },
+    }
+    got = {}
+    for defer in (False, True):
+        monkeypatch.setattr(flow_plane.FlowPlane, "defer", defer)
+        got[defer] = simulate(sc).summary["classes"]["get"]["requests"]
+    assert got[True] == pytest.approx(got[False], rel=1e-9, abs=0.5)

@@ -18,6 +18,8 @@ within ~1e-9.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from devopsim.traffic.patterns import RatePattern
@@ -64,6 +66,8 @@ class ArrivalStream:
         self._pattern: RatePattern | None = None
         self._origin = 0.0  # run time at which the pattern took effect
         self._clock0 = 0.0  # time of day at the pattern's origin
+        # Called before the pattern changes (the flow plane simulates what it deferred first).
+        self.on_change: Callable[[], None] | None = None
 
     def _increments(self, n: int) -> np.ndarray:
         if self._burstiness == 1.0:
@@ -96,6 +100,8 @@ class ArrivalStream:
 
     def set_pattern(self, pattern: RatePattern, origin: float, clock0: float) -> None:
         """Install ``pattern`` from run time ``origin``; ``clock0`` is the time of day then."""
+        if self.on_change is not None:
+            self.on_change()
         self._pattern = pattern
         self._origin = origin
         self._clock0 = clock0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from devopsim.engine.streams import Streams
@@ -43,9 +45,18 @@ class TrafficGenerator:
         self._shares = np.asarray(shares, dtype=np.float64)
         self._at, self._clock_at = 0.0, clock0 % DAY  # when the total pattern took effect
         self._installed: list[RatePattern | None] = [None] * len(classes)  # what set_pattern gave each
+        # Called before any class's rate changes (whoever integrates the rate lazily catches up).
+        self.before_change: Callable[[], None] | None = None
+        for stream in self._streams:
+            stream.on_change = self._changing
+
+    def _changing(self) -> None:
+        if self.before_change is not None:
+            self.before_change()
 
     def set_pattern(self, pattern: RatePattern, at: float) -> None:
         """The total rate follows ``pattern`` from run time ``at``."""
+        self._changing()
         self.pattern = pattern
         clock = (self.clock0 + at) % DAY
         self._at, self._clock_at = at, clock
@@ -63,6 +74,7 @@ class TrafficGenerator:
         For classes that are no share of the users' traffic (a consumer group's messages);
         ``burstiness`` replaces the scenario's for this class (0: evenly spaced).
         """
+        self._changing()
         self._own.add(index)
         stream = self._streams[index]
         if burstiness is not None:

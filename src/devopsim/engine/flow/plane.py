@@ -88,6 +88,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._tick_t0 = 0.0  # when the last tick computed afresh began
         self.program = program
         self.traffic = traffic
+        traffic.before_change = self._traffic_changes
         self.warmup = warmup
         self.tick = tick
         self.window = window
@@ -297,6 +298,11 @@ class FlowPlane(FlowReplicas, FlowRouting):
             return False  # a jump or a fault ahead: simulate as it comes
         lam_cls = self.traffic.expected(t0, t_end) / (t_end - t0)
         return bool(np.all(np.abs(lam_cls - last) <= 0.005 * np.abs(last) + 1e-12))
+
+    def _traffic_changes(self) -> None:
+        """A class's rate is about to change: what was deferred ran at the old rates."""
+        if self._def_from is not None:
+            self._flush_deferred()
 
     def _flush_deferred(self) -> None:
         """Simulate the deferred quiet stretch (``now`` is still its start)."""
