@@ -139,6 +139,12 @@ def _unavailable(hop: HopState, comp: Composer) -> None:
     hop.weight[3] = 0.0  # and one of mid's replicas takes no traffic
 
 
+def _single(hop: HopState, comp: Composer) -> None:
+    """leaf down to one replica that never waits (nothing to draw for its replica)."""
+    hop.pwait[5] = 0.0
+    hop.bwait[5] = 0.0005
+
+
 CASES: dict[str, Callable[[HopState, Composer], None]] = {
     "base": _base,
     "timeouts": _timeouts,
@@ -148,7 +154,10 @@ CASES: dict[str, Callable[[HopState, Composer], None]] = {
     "injected": _injected,
     "breakers": _breakers,
     "unavailable": _unavailable,
+    "single": _single,
 }
+# Services' ready replicas where a case changes them.
+READY: dict[str, dict[int, list[int]]] = {"unavailable": {LEAF: []}, "single": {LEAF: [5]}}
 
 
 def _compose(program: Program, case: str, reference: bool, seed: int = 3) -> dict[int, CallSamples]:
@@ -156,8 +165,8 @@ def _compose(program: Program, case: str, reference: bool, seed: int = 3) -> dic
     hop = _hop()
     CASES[case](hop, comp)
     ready = [s.copy() for s in SLOTS]
-    if case == "unavailable":
-        ready[LEAF] = np.empty(0, dtype=np.int64)
+    for svc, slots in READY.get(case, {}).items():
+        ready[svc] = np.asarray(slots, dtype=np.int64)
     return comp.compose(hop, ready)
 
 

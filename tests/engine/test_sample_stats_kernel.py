@@ -24,7 +24,7 @@ from devopsim.engine.streams import Streams
 from devopsim.model.program import compile_program
 from devopsim.results.stats import lh_indices
 from devopsim.scenario.loader import load_scenario
-from tests.engine.test_compose_kernel import CASES, SCENARIO, SLOTS, _hop
+from tests.engine.test_compose_kernel import CASES, READY, SCENARIO, SLOTS, _hop
 
 RNG = np.random.default_rng(20260105)
 
@@ -83,8 +83,8 @@ def composed() -> list[CallSamples]:
         hop = _hop()
         setup(hop, comp)
         ready = [s.copy() for s in SLOTS]
-        if case == "unavailable":
-            ready[2] = np.empty(0, dtype=np.int64)
+        for svc, slots in READY.get(case, {}).items():
+            ready[svc] = np.asarray(slots, dtype=np.int64)
         out.extend(comp.compose(hop, ready).values())
     return out
 

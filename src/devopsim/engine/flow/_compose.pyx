@@ -268,7 +268,8 @@ cdef tuple _compose(
     cdef unsigned long long s = seed
     cdef Py_ssize_t i, j, q, lo, hi, a, t, st, n_pend, n_act, n_next, ns = 0
     cdef double total = 0.0, wmin = INFINITY, wmax = -INFINITY, w, c_lo, c_hi
-    cdef bint available, equal, any_capped = False, any_reject = False, any_err = False, direct
+    cdef bint available, equal, any_capped = False, any_reject = False, any_err = False, any_wait = False
+    cdef bint direct
     cdef long r
     # Stratified channels: the replica (whose place within its replica's strata is the uniform
     # of the queue wait: stratified per replica), the capped wait, rejection, loss,
@@ -294,6 +295,8 @@ cdef tuple _compose(
             any_reject = True
         if rp.err_rate[slots[i]] > 0.0:
             any_err = True
+        if rp.pwait[slots[i]] > 0.0:
+            any_wait = True
     available = m > 0 and total > 0.0
     equal = wmin == wmax
     if available and m > 1 and not equal:
@@ -302,8 +305,9 @@ cdef tuple _compose(
             v += rp.weight[slots[i]] / total
             cdf[i] = v
     if available:
-        ch_rep = n_ch
-        n_ch += 1
+        if m > 1 or any_wait:  # (one replica that never waits: nothing to draw)
+            ch_rep = n_ch
+            n_ch += 1
         if any_capped:
             ch_u2 = n_ch
             n_ch += 1
@@ -373,7 +377,7 @@ cdef tuple _compose(
                 else:
                     # The replica, by its share of the requests; the stratum's place within
                     # the replica's share is the uniform of its queue wait.
-                    v = buf[ch_rep * k + i]
+                    v = buf[ch_rep * k + i] if ch_rep >= 0 else 0.0
                     if m == 1:
                         r = slots[0]
                         u = v
