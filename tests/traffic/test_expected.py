@@ -132,3 +132,17 @@ def test_drift_bounds_how_far_the_rate_moves(pattern: str) -> None:
     assert max(ratios) > 0.95
     assert parse_pattern("40/s").drift(5.0, 100.0) == 0.0
     assert parse_pattern("step(10/s, 1m: 20/s)").drift(0.0, 10.0) is None
+
+
+def test_steady_for_is_where_the_drift_reaches_the_band() -> None:
+    d = parse_pattern("diurnal(min=200/s, max=1200/s, peak=20:00)")
+    for t in (0.0, 3600.0, 17 * 3600.0, 68400.0, 70000.0):
+        for band in (0.5, 2.4, 40.0):
+            span = d.steady_for(t, band, 3600.0)
+            assert span is not None and span > 0
+            assert d.drift(t, span, 3600.0) == pytest.approx(band, rel=1e-9)
+    assert d.scaled(0.25).steady_for(100.0, 1.0, 0.0) == pytest.approx(
+        d.steady_for(100.0, 4.0, 0.0), rel=1e-12
+    )
+    assert parse_pattern("40/s").steady_for(5.0, 0.1) == math.inf
+    assert parse_pattern("step(10/s, 1m: 20/s)").steady_for(0.0, 1.0) is None

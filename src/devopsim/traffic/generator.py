@@ -110,6 +110,25 @@ class TrafficGenerator:
             return None
         return pattern.drift(t0 - self._at, t1 - t0, self._clock_at)
 
+    def steady_until(self, t0: float, band: float) -> float:
+        """The run time until which the total rate provably stays within ``band`` of its value
+        at ``t0`` (``t0`` itself where nothing is known: see :meth:`drift`)."""
+        pattern = self.pattern
+        if (
+            pattern is None
+            or not pattern.continuous()
+            or not all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
+        ):
+            return t0
+        a = t0 - self._at
+        span = pattern.steady_for(a, band, self._clock_at)
+        if span is None:
+            return t0
+        bps = pattern.breakpoints(a, a + min(span, 10.0 * DAY))
+        if bps.size:
+            span = float(bps.min()) - a
+        return t0 + span
+
     def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         """Arrival times in ``[t0, t1)`` and their class indices, ordered by time (ties by class)."""
         times = [s.window(t0, t1) for s in self._streams]

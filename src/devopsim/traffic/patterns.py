@@ -72,6 +72,10 @@ class RatePattern(ABC):
         the pattern gives none (the flow plane then simulates every piece as it comes)."""
         return None
 
+    def steady_for(self, t: float, band: float, clock0: float = 0.0) -> float | None:
+        """The longest span from ``t`` whose :meth:`drift` stays within ``band``, or None."""
+        return None
+
     @abstractmethod
     def peak(self) -> float:
         """The highest rate the pattern reaches (requests per second)."""
@@ -103,6 +107,11 @@ class _Scaled(RatePattern):
         inner = self.inner.drift(t, span, clock0)
         return None if inner is None else inner * abs(self.factor)
 
+    def steady_for(self, t: float, band: float, clock0: float = 0.0) -> float | None:
+        if self.factor == 0:
+            return math.inf
+        return self.inner.steady_for(t, band / abs(self.factor), clock0)
+
     def peak(self) -> float:
         return self.inner.peak() * self.factor
 
@@ -130,6 +139,9 @@ class ConstantRate(RatePattern):
 
     def drift(self, t: float, span: float, clock0: float = 0.0) -> float | None:
         return 0.0
+
+    def steady_for(self, t: float, band: float, clock0: float = 0.0) -> float | None:
+        return math.inf if band >= 0 else 0.0
 
     def peak(self) -> float:
         return self.value
@@ -170,6 +182,18 @@ class Diurnal(RatePattern):
         amp = 0.5 * abs(self.high - self.low)
         slope = amp * w * abs(math.sin(w * (t + clock0 - self.peak_at)))
         return slope * span + 0.5 * amp * w * w * span * span
+
+    def steady_for(self, t: float, band: float, clock0: float = 0.0) -> float | None:
+        # The root of drift(span) = band: b s² + a s = band, written to lose no digits.
+        if band <= 0:
+            return 0.0
+        w = 2.0 * math.pi / DAY
+        amp = 0.5 * abs(self.high - self.low)
+        a = amp * w * abs(math.sin(w * (t + clock0 - self.peak_at)))
+        b = 0.5 * amp * w * w
+        if a == 0.0 and b == 0.0:
+            return math.inf
+        return 2.0 * band / (a + math.sqrt(a * a + 4.0 * b * band))
 
     def peak(self) -> float:
         return self.high

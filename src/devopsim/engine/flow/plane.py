@@ -86,6 +86,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._def_from: float | None = None  # a quiet stretch not yet simulated starts here ...
         self._def_to = 0.0  # ... and ends here (see ``advance``)
         self._tick_t0 = 0.0  # when the last tick computed afresh began
+        self._quiet_until: float | None = None  # until when its traffic provably stays quiet
         self.program = program
         self.traffic = traffic
         traffic.before_change = self._traffic_changes
@@ -285,9 +286,11 @@ class FlowPlane(FlowReplicas, FlowRouting):
         # Deferred only when the traffic provably stays in the quiet band (0.5 % of the last
         # tick's) up to ``t_end``, so that simulating the stretch later replays the last tick
         # and the queues a probe reads meanwhile are the ones it would have seen: any two
-        # averages of the rate over parts of [last tick, t_end] differ by at most twice its drift.
-        drift = self.traffic.drift(self._tick_t0, t_end)
-        if drift is not None and 2.0 * drift < 0.004 * float(last.sum()):
+        # averages of the rate over parts of [last tick, t_end] differ by at most twice its
+        # drift, so up to where the drift stays within 0.2 % of the rate it is quiet.
+        if self._quiet_until is None:
+            self._quiet_until = self.traffic.steady_until(self._tick_t0, 0.002 * float(last.sum()))
+        if t_end <= self._quiet_until:
             return True
         # Else check this piece as a replay would (the band is convex: a stretch whose pieces
         # are all in it is in it as a whole).
@@ -303,6 +306,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
         """A class's rate is about to change: what was deferred ran at the old rates."""
         if self._def_from is not None:
             self._flush_deferred()
+        self._quiet_until = None  # judged on the old rates
 
     def _flush_deferred(self) -> None:
         """Simulate the deferred quiet stretch (``now`` is still its start)."""
@@ -335,6 +339,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
                 continue
             self._last_topology = self._topology
             self._tick_t0 = t
+            self._quiet_until = None
             state = self._tick(t, h, lam_cls)
             t += h
             # Adaptive tick: quiet stretches (rates and queues steady) take longer ticks, a
