@@ -13,6 +13,7 @@ zone) and the implicit node of a scenario without ``platform:``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,11 @@ from tests.helpers import EXAMPLES
 
 
 def _scenario(nodes: bool) -> Any:
-    over: dict[str, Any] = {"duration": "20m"}
+    return load_scenario(EXAMPLES / "checkout.yaml", overrides=_overrides(nodes, "20m"))
+
+
+def _overrides(nodes: bool, duration: str) -> dict[str, Any]:
+    over: dict[str, Any] = {"duration": duration}
     over["timeline"] = [
         {"at": "2m", "deploy": {"service": "catalog", "version": "v2", "changes": {"memoryLeak": "10Mi/m"}}},
         {"at": "4m", "traffic": {"rate": "3000/s"}},
@@ -44,14 +49,47 @@ def _scenario(nodes: bool) -> Any:
         over["timeline"].append(
             {"at": "12m", "fault": {"kind": "zone-outage", "target": "zone-a", "duration": "4m"}}
         )
-    return load_scenario(EXAMPLES / "checkout.yaml", overrides=over)
+    return over
 
 
-def _run(loaded: Any, kernel: bool, monkeypatch: pytest.MonkeyPatch) -> Simulation:
+def _run(loaded: Any, kernel: bool, monkeypatch: pytest.MonkeyPatch, odd: bool = False) -> Simulation:
     monkeypatch.setattr(S.Scraper, "kernel", kernel)
     sim = Simulation(_load(loaded, None))
+    if odd:
+        _odd_values(sim)
     sim.run()
     return sim
+
+
+def _odd_values(sim: Simulation) -> None:
+    """Scrape with odd values in the plane's per-replica arrays (put back after each scrape, so
+    the run is the same): a -0.0 queue area (``max(-0.0, 0)`` is +0.0 in NumPy), a negative
+    queue area, NaN and -0.0 in the CPU integral, requests in flight and queue length."""
+    scrape = sim._scrape
+    odd = [
+        ("occ_area", 0, -0.0),
+        ("busy_area", 0, 0.0),
+        ("busy_area", 1, 1e9),
+        ("cpu_area", 2, math.nan),
+        ("cpu_area", 3, -0.0),
+        ("busy", 4, -0.0),
+        ("qlen", 5, math.nan),
+    ]
+
+    def scrape_odd(t: float) -> None:
+        rp = sim.plane.replicas
+        alive = np.flatnonzero(rp.alive > 0)
+        kept = []
+        for name, k, value in odd:
+            arr = getattr(rp, name)
+            if k < alive.size and int(t) % 60 < 30:
+                kept.append((arr, int(alive[k]), float(arr[alive[k]])))
+                arr[alive[k]] = value
+        scrape(t)
+        for arr, slot, value in reversed(kept):
+            arr[slot] = value
+
+    sim._scrape = scrape_odd  # type: ignore[method-assign]
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -86,6 +124,19 @@ def test_compiled_scrape_writes_what_the_numpy_path_writes(
     assert s1.size  # pods went
     assert np.array_equal(_bits(s1), _bits(s2)) and np.array_equal(j1, j2)
     assert ref.log.events == got.log.events
+
+
+@pytest.mark.parametrize("nodes", [False, True], ids=["implicit-node", "three-nodes"])
+def test_compiled_scrape_takes_numpys_maximum_and_nan_as_they_come(
+    nodes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = load_scenario(EXAMPLES / "checkout.yaml", overrides=_overrides(nodes, "8m"))
+    ref = _run(loaded, False, monkeypatch, odd=True)
+    got = _run(loaded, True, monkeypatch, odd=True)
+    (t1, i1, v1), (t2, i2, v2) = ref.store.columns(), got.store.columns()
+    assert np.isnan(v1).any() and (_bits(v1) == _bits(np.array([-0.0]))[0]).any()  # odd values stored
+    assert np.array_equal(_bits(t1), _bits(t2)) and np.array_equal(i1, i2)
+    assert np.array_equal(_bits(v1), _bits(v2))
 
 
 def test_reduce_sum_is_numpys_add_reduce_to_the_bit() -> None:

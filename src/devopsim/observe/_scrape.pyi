@@ -43,6 +43,21 @@ class ScrapePlan:
         request_bytes: float,
         response_bytes: float,
     ) -> tuple[float, float, float, float] | None: ...
+    def nodes(
+        self,
+        t: float,
+        pnode: np.ndarray,
+        ws: np.ndarray,
+        cores: np.ndarray,
+        mem_req: np.ndarray,
+        mem_fixed: np.ndarray,
+        fs: np.ndarray,
+        fs_size: float,
+        state: np.ndarray,
+        sums: np.ndarray,
+        out: np.ndarray,
+        off: int,
+    ) -> int: ...
     def tail(
         self,
         out: np.ndarray,

@@ -14,9 +14,15 @@ are NumPy's ``add.reduce`` rewritten (:func:`_reduce`: its pairwise summation, t
 additions in the same order).
 """
 
+cdef inline double _maximum(double a, double b) noexcept nogil:
+    """``np.maximum(a, b)``: ``a`` if above ``b`` or NaN, else ``b`` (so NaN propagates, and of
+    two zeros the second is returned, as NumPy does)."""
+    return a if (a > b or a != a) else b
+
+
 cdef inline double _max0(double x) noexcept nogil:
-    """``np.maximum(x, 0.0)``: NaN propagates."""
-    return x if (x >= 0.0 or x != x) else 0.0
+    """``np.maximum(x, 0.0)``."""
+    return _maximum(x, 0.0)
 
 
 cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
@@ -188,6 +194,49 @@ cdef class ScrapePlan:
             _reduce(&self.delta[3 * n], n),
             _reduce(&out[off + n], n),
         )
+
+    def nodes(self, double t, const long[::1] pnode, const double[::1] ws, const double[::1] cores,
+              const double[::1] mem_req, const unsigned char[::1] mem_fixed, const double[::1] fs,
+              double fs_size, double[:, ::1] state, double[::1] sums, double[::1] out, Py_ssize_t off):
+        """The nodes' series (``NodeSeries._node_out`` with several nodes, the same operations):
+        per node the sums of the pods' increments of cpu, rx and tx (``delta`` rows 0, 2, 3)
+        and of their working sets ``ws`` (pods in order, as ``np.bincount`` adds them; pods of
+        node -1 left out), the counters in ``state`` (user, idle, last t, rx, tx) moved on,
+        and eight values per node written into ``out[off:]``; ``sums`` is scratch (4 x nodes).
+        Returns the index after the last value written."""
+        cdef Py_ssize_t n = cores.shape[0], npod = pnode.shape[0]
+        cdef Py_ssize_t p, b, k = off
+        cdef double used, mem, ws_b
+        with nogil:
+            for b in range(4 * n):
+                sums[b] = 0.0
+            for p in range(npod):
+                b = pnode[p]
+                if b < 0:
+                    continue
+                sums[b] = sums[b] + self.delta[p]
+                sums[n + b] = sums[n + b] + self.delta[2 * npod + p]
+                sums[2 * n + b] = sums[2 * n + b] + self.delta[3 * npod + p]
+                sums[3 * n + b] = sums[3 * n + b] + ws[p]
+            for b in range(n):
+                used = sums[b]
+                state[0, b] = state[0, b] + used
+                state[1, b] = state[1, b] + _maximum(0.0, cores[b] * _max0(t - state[2, b]) - used)
+                state[2, b] = t
+                state[3, b] = state[3, b] + sums[n + b]
+                state[4, b] = state[4, b] + sums[2 * n + b]
+                ws_b = sums[3 * n + b]
+                mem = mem_req[b] if mem_fixed[b] else _maximum(mem_req[b], ws_b)
+                out[k] = state[1, b]
+                out[k + 1] = state[0, b]
+                out[k + 2] = mem
+                out[k + 3] = _maximum(0.0, mem - ws_b)
+                out[k + 4] = state[3, b]
+                out[k + 5] = state[4, b]
+                out[k + 6] = fs[b]
+                out[k + 7] = fs_size
+                k += 8
+        return k
 
     def tail(self, double[::1] out, Py_ssize_t off, list nodes, list dep, const double[:, ::1] tot,
              const double[:, ::1] pb, const double[::1] psum, double in_system):

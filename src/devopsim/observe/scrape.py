@@ -524,17 +524,22 @@ class Scraper(NodeSeries):
             rp.cpu_area, rp.busy, rp.qlen, rp.occ_area, rp.busy_area, answered, t, out, n, track,
             float(MEMORY_PER_REQUEST), float(REQUEST_BYTES), float(RESPONSE_BYTES),
         )  # fmt: skip
-        nodes = self._node_out(t, self._delta, out[n + p : n + 2 * p], sums) if track else []
+        off = n + 7 * p
+        nodes: list[Any] = []
+        if track and not self._one_node:
+            off = self._nodes_into(plan, t, out[n + p : n + 2 * p], out, off)
+        elif track:
+            nodes = self._node_out(t, self._delta, out[n + p : n + 2 * p], sums)
         dep = self._dep
         dep[0::3] = [float(w.desired) for w in self.platform.workloads.values()]
         s_ = self.plane.class_stats
         in_system = float(self.plane.in_system)
         try:
-            plan.tail(out, n + 7 * p, nodes, dep, s_.cls_tot, s_.cls_pb, s_.cls_psum, in_system)
+            plan.tail(out, off, nodes, dep, s_.cls_tot, s_.cls_pb, s_.cls_psum, in_system)
         except ValueError:  # not float64 arrays: the arrays as floats (the same values)
             f8 = np.float64
             tot, pb, psum = (np.ascontiguousarray(a, f8) for a in (s_.cls_tot, s_.cls_pb, s_.cls_psum))
-            plan.tail(out, n + 7 * p, nodes, dep, tot, pb, psum, in_system)
+            plan.tail(out, off, nodes, dep, tot, pb, psum, in_system)
         return out
 
     def _values_numpy(self, t: float) -> np.ndarray:

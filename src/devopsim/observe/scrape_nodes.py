@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from devopsim.model.platform import Platform, Pod
+from devopsim.observe._scrape import ScrapePlan
 from devopsim.observe.store import MetricStore
 
 __all__ = ["FS_USAGE_BYTES", "IMPLICIT_NODE_MIN_CPU", "IMPLICIT_NODE_MIN_MEMORY", "NodeSeries"]
@@ -44,7 +45,7 @@ class NodeSeries:
     _node_cpu: dict[str, tuple[float, float, float]]
     _node_net: dict[str, tuple[float, float]]
     _node_names: list[str]
-    _nstate: list[list[float]] | None
+    _nstate: list[list[float]] | np.ndarray | None
 
     def _node_ids(self, node: Any) -> dict[str, Any]:
         key = ("node", node.name, 0, ())
@@ -135,6 +136,19 @@ class NodeSeries:
         delta = np.maximum(now_vals - prev, 0.0)
         self._prev_vals = now_vals
         return self._node_out(t, delta, pv[1])
+
+    def _nodes_into(self, plan: ScrapePlan, t: float, ws_row: np.ndarray, out: np.ndarray, off: int) -> int:
+        """:meth:`_node_out` with several nodes by the compiled plan (the pods' increments are
+        the plan's ``delta``), the values written into ``out[off:]``; the index after them.
+        The node counters are kept as an array while the nodes stay (a list otherwise)."""
+        st = self._nstate
+        if not isinstance(st, np.ndarray):
+            st = self._nstate = np.array(st, dtype=np.float64).reshape(5, -1)
+            self._nsums = np.empty(4 * st.shape[1])
+        return plan.nodes(
+            t, self._pnode, ws_row, self._ncores, self._nmem_req, self._nmem_fixed.view(np.uint8),
+            self._nfs, float(_NODE_FS_BYTES), st, self._nsums, out, off,
+        )  # fmt: skip
 
     def _node_out(
         self, t: float, delta: np.ndarray, ws_row: np.ndarray, sums: tuple[float, ...] | None = None
