@@ -236,18 +236,25 @@ class StepEvaluator:
         return block, at
 
     @staticmethod
-    def _keys(block: Block, at: np.ndarray) -> np.ndarray:
-        """The composite key of every (series, step) lookup at times ``at``."""
+    def _held(block: Block) -> np.ndarray:
+        """The block's rows that hold samples. The others (series whose samples all lie
+        outside the reach of these steps, e.g. of pods long gone) are absent at every step;
+        leaving them out changes no step's vector, only the work done."""
+        return np.flatnonzero(block.off[1:] > block.off[:-1])
+
+    @staticmethod
+    def _keys(block: Block, at: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The composite key of every (series, step) lookup at times ``at``, for ``rows``."""
         rel = np.clip(at - block.base, 0, _SPAN)
-        rows = np.arange(block.lids.size, dtype=np.int64) << _SHIFT
-        out: np.ndarray = rows[:, None] | rel[None, :]
+        out: np.ndarray = (rows << _SHIFT)[:, None] | rel[None, :]
         return out
 
     def _select(self, sel: Selector) -> Steps:
         block, at = self._block(sel, self.lookback_ms)
-        keys = self._keys(block, at)
+        rows = self._held(block)
+        keys = self._keys(block, at, rows)
         end = np.searchsorted(block.keys, keys, side="right") - 1
-        ok = end >= block.off[:-1, None]
+        ok = end >= block.off[:-1][rows, None]
         idx = np.maximum(end, 0)
         if block.t.size:
             tt, v = block.t[idx], block.v[idx]
@@ -257,9 +264,9 @@ class StepEvaluator:
         ok &= (tt >= lo) if self.v2 else (tt > lo)
         if block.st is not None and block.st.size and block.skeys is not None and block.soff is not None:
             send = np.searchsorted(block.skeys, keys, side="right") - 1
-            marked = send >= block.soff[:-1, None]
+            marked = send >= block.soff[:-1][rows, None]
             ok &= ~(marked & (block.st[np.maximum(send, 0)] >= tt))
-        return Steps(block.lids, v, ok)
+        return Steps(block.lids[rows], v, ok)
 
     # -- range functions -----------------------------------------------------------------------
 
@@ -267,9 +274,10 @@ class StepEvaluator:
         name = node.func
         sel = msel.selector
         block, at = self._block(sel, msel.range_ms)
-        n = block.lids.size
-        end = np.searchsorted(block.keys, self._keys(block, at), side="right")
-        start = self._starts(block, at, msel.range_ms, end)
+        rows = self._held(block)
+        n = rows.size
+        end = np.searchsorted(block.keys, self._keys(block, at, rows), side="right")
+        start = self._starts(block, at, msel.range_ms, end, rows)
         seg = np.flatnonzero(end > start)  # (series, step) pairs with samples, row-major
         if name == "absent_over_time":
             some = np.zeros(self.k, dtype=bool)
@@ -290,24 +298,28 @@ class StepEvaluator:
         ok = np.zeros((n, self.k), dtype=bool)
         v.ravel()[got] = vals
         ok.ravel()[got] = True
-        lids = block.lids if name == "last_over_time" else self.labels.drop_name(block.lids)
+        lids = block.lids[rows]
+        if name != "last_over_time":
+            lids = self.labels.drop_name(lids)
         return _unique(Steps(lids, v, ok))
 
-    def _starts(self, block: Block, at: np.ndarray, range_ms: int, end: np.ndarray) -> np.ndarray:
+    def _starts(
+        self, block: Block, at: np.ndarray, range_ms: int, end: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
         """Where each (series, step) window starts. A window's left edge is an earlier step's
         right edge when the steps are evenly spaced and the range a multiple of the spacing:
         ``(t - range, t]`` starts where the window ending at ``t - range`` ends."""
         lo = at - range_ms
         gap = int(at[1] - at[0]) if at.size > 1 else 0
         if self.v2 or gap <= 0 or range_ms % gap or not (np.diff(at) == gap).all():
-            keys = self._keys(block, lo)
+            keys = self._keys(block, lo, rows)
             out: np.ndarray = np.searchsorted(block.keys, keys, side="left" if self.v2 else "right")
             return out
         r = min(range_ms // gap, at.size)
         start = np.empty_like(end)
         start[:, r:] = end[:, : at.size - r]
         if r:
-            start[:, :r] = np.searchsorted(block.keys, self._keys(block, lo[:r]), side="right")
+            start[:, :r] = np.searchsorted(block.keys, self._keys(block, lo[:r], rows), side="right")
         return start
 
     # -- calls ---------------------------------------------------------------------------------
