@@ -145,6 +145,15 @@ def _single(hop: HopState, comp: Composer) -> None:
     hop.bwait[5] = 0.0005
 
 
+def _shared_cpu(hop: HopState, comp: Composer) -> None:
+    """mid's and leaf's replicas share a fraction of a core: their work steps take a spread
+    around the mean stretch (processor sharing), one mid replica saturated (no spread)."""
+    hop.ps_rho = np.array([0.0, 0.0, 0.0, 0.8, 0.0, 0.6, 0.9])
+    hop.ps_mu = np.array([0.0, 0.0, 0.0, 125.0, 0.0, 200.0, 100.0])
+    hop.ps_scale = np.array([0.0, 0.0, 0.0, 4.0, 0.0, 2.0, 4.0])
+    hop.stretch[[3, 4, 5, 6]] = [20.0, 64.0, 5.0, 40.0]
+
+
 CASES: dict[str, Callable[[HopState, Composer], None]] = {
     "base": _base,
     "timeouts": _timeouts,
@@ -155,6 +164,7 @@ CASES: dict[str, Callable[[HopState, Composer], None]] = {
     "breakers": _breakers,
     "unavailable": _unavailable,
     "single": _single,
+    "shared_cpu": _shared_cpu,
 }
 # Services' ready replicas where a case changes them.
 READY: dict[str, dict[int, list[int]]] = {"unavailable": {LEAF: []}, "single": {LEAF: [5]}}
@@ -243,6 +253,12 @@ def test_cases_exercise_their_feature(program: Program) -> None:
     assert share["breakers"][MID][1 + L.ERR_REJECTED] > 0.3
     assert share["unavailable"][LEAF][1 + L.ERR_UNAVAILABLE] == 1.0
     assert share["unavailable"][MID][1 + L.ERR_DOWNSTREAM] == 1.0
+    # Under processor sharing a work step's time spreads around its mean: leaf's holding times
+    # vary more than its exponential work stretched alike would (CV 1).
+    shared = _compose(program, "shared_cpu", False)
+    alike = _compose(program, "base", False)
+    svc_shared, svc_alike = shared[LEAF].service, alike[LEAF].service
+    assert np.std(svc_shared) / np.mean(svc_shared) > 1.3 * np.std(svc_alike) / np.mean(svc_alike)
     kern = _compose(program, "timeouts", False)
     assert kern[FRONT].attempts > 1.01
     assert np.max(kern[FRONT].duration) >= 2 * 0.025  # a retried call waits its backoff too
@@ -306,3 +322,48 @@ def test_one_stage_journey_is_its_call(program: Program) -> None:
     np.testing.assert_array_equal(out[n:], cs.outcome[n:])
     np.testing.assert_array_equal(cs.duration, before[0])
     np.testing.assert_array_equal(cs.outcome, before[1])
+
+
+def test_ps_variance_kernel_is_the_reference() -> None:
+    """The kernel's variance is the NumPy formula (including tiny jobs, where it uses a series)."""
+    from devopsim.engine.flow._compose import ps_variance as kernel
+    from devopsim.engine.flow.latency import ps_variance
+
+    rng = np.random.default_rng(4)
+    d = np.concatenate((rng.exponential(0.002, 500), [1e-9, 1e-7, 0.0]))
+    rho = rng.choice([0.3, 0.8, 0.97], d.size)
+    mu = rng.uniform(50.0, 500.0, d.size)
+    scale = rng.uniform(1.0, 8.0, d.size)
+    want = ps_variance(d, rho, mu, scale)
+    got = np.array([kernel(*args) for args in zip(d, rho, mu, scale, strict=True)])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-30)
+    # Against the closed form where it loses no digits.
+    x, r, m = 0.012, 0.8, 125.0
+    closed = 2 * r * x / (m * (1 - r) ** 3) - 2 * r * (1 - np.exp(-(1 - r) * m * x)) / (m**2 * (1 - r) ** 4)
+    assert kernel(x, r, m, 1.0) == pytest.approx(closed, rel=1e-12)
+
+
+@pytest.mark.parametrize("a", [0.3, 1.0, 2.5, 40.0])
+def test_kernel_gamma_draws_are_gamma(a: float) -> None:
+    """Mean a, variance a (each within 5 standard errors), and the distribution of NumPy's
+    gamma (KS bound); fewer draws than the pool of normals holds, so none is reused."""
+    from devopsim.engine.flow._compose import gamma_draws
+
+    n = 50_000
+    got = np.array(gamma_draws(a, n, 12345, np.random.default_rng(9).standard_normal(1 << 16)))
+    assert abs(got.mean() - a) <= 5 * np.sqrt(a / n)
+    assert abs(got.var() / a - 1) <= 5 * np.sqrt((2 + 6 / a) / n)
+    ref = np.random.default_rng(1).gamma(a, 1.0, n)
+    _same_distribution(got, ref, f"gamma({a})")
+
+
+def test_ps_sojourn_has_the_m_m_1_ps_moments() -> None:
+    """Over many draws a job of size x gets mean x/(1-ρ) and the Coffman-Muntz-Trotter variance."""
+    from devopsim.engine.flow.latency import ps_sojourn, ps_variance
+
+    rho, mu, x = 0.8, 125.0, 0.012  # a job 1.5x the mean, alone 12 ms
+    n = 400_000
+    one = np.ones(n)
+    t = ps_sojourn(x * one, x / (1 - rho) * one, rho * one, mu * one, one, np.random.default_rng(6))
+    assert t.mean() == pytest.approx(x / (1 - rho), rel=0.01)
+    assert t.var() == pytest.approx(float(ps_variance(np.array([x]), rho, mu, 1.0)[0]), rel=0.03)

@@ -209,6 +209,11 @@ def test_processor_sharing_on_a_quarter_core(lb: str, replicas: int, util: float
     req, flow = both(sc)
     r, f = req[0].summary["classes"]["get"]["latency_s"], flow.summary["classes"]["get"]["latency_s"]
     assert f["mean"] == pytest.approx(r["mean"], rel=0.06), (f, r)
+    # A job's time spreads around its mean as in M/M/1-PS (latency.ps_sojourn): the same
+    # stretch for every job put the p99 a third too low. The gamma with the M/M/1-PS variance
+    # is an approximation (about +4 % at the p99 with Poisson arrivals), and a steady run
+    # reuses a composition of 8,000 samples for an hour: 15 %.
+    assert f["p99"] == pytest.approx(r["p99"], rel=0.15), (f, r)
     cpu_r = req[0].summary["services"]["api"]["utilization"]
     cpu_f = flow.summary["services"]["api"]["utilization"]
     assert cpu_f == pytest.approx(cpu_r, rel=0.02), (cpu_f, cpu_r)

@@ -19,6 +19,10 @@ def compose_endpoint(
     slack: np.ndarray,
     drop: np.ndarray,
     err_rate: np.ndarray,
+    ps_rho: np.ndarray,
+    ps_mu: np.ndarray,
+    ps_scale: np.ndarray,
+    gauss: np.ndarray,
     tmo: float,
     d_net: float,
     jitter: float,
@@ -44,3 +48,5 @@ def compose_endpoint(
     index_scratch: np.ndarray,
     scratch: np.ndarray,
 ) -> tuple[int, float, float, float]: ...
+def ps_variance(d: float, rho: float, mu: float, scale: float) -> float: ...
+def gamma_draws(a: float, n: int, seed: int, gauss: np.ndarray) -> list[float]: ...

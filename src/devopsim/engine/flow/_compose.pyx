@@ -15,7 +15,7 @@ attempt, one per stratum of the attempting samples, in random order, so the shar
 below ``p`` is ``p`` to within one sample.
 """
 
-from libc.math cimport log, sqrt, cos, INFINITY, isfinite
+from libc.math cimport log, expm1, sqrt, cos, pow, INFINITY, isfinite
 from libc.stdlib cimport malloc, free
 
 
@@ -89,7 +89,86 @@ cdef void _strata(double* out, Py_ssize_t n, unsigned long long* s) noexcept nog
 # --- one endpoint's samples -----------------------------------------------------------------
 
 
+cdef struct _Gauss:
+    const double* z  # a pool of standard normal deviates, read in a cycle
+    Py_ssize_t n
+    Py_ssize_t pos
+
+
+cdef double _gamma(double a, unsigned long long* s, _Gauss* g) noexcept nogil:
+    """A Gamma(a, 1) deviate (Marsaglia & Tsang 2000; below a = 1 boosted by U^(1/a)), its
+    normals from the pool ``g`` (drawn by NumPy from a named stream), uniforms from ``s``."""
+    cdef double boost = 1.0, d, c, x, v, u
+    if a < 1.0:
+        u = 1.0 - _unif(s)  # (0, 1]
+        boost = pow(u, 1.0 / a)
+        a += 1.0
+    d = a - 1.0 / 3.0
+    c = 1.0 / sqrt(9.0 * d)
+    while True:
+        x = g.z[g.pos]
+        g.pos += 1
+        if g.pos >= g.n:
+            g.pos = 0
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = _unif(s)
+        if u < 1.0 - 0.0331 * x * x * x * x:
+            return d * v * boost
+        if log(u if u > 1e-300 else 1e-300) < 0.5 * x * x + d * (1.0 - v + log(v)):
+            return d * v * boost
+
+
+cdef inline double _ps_var(double d, double rho, double mu, double scale) noexcept nogil:
+    """Coffman, Muntz & Trotter's variance of an M/M/1-PS job's time, the job ``d * scale``
+    alone, at load ``rho`` and rate ``mu`` (see ``latency.ps_sojourn``)."""
+    cdef double one = 1.0 - rho
+    cdef double y = one * mu * d * scale
+    # y - (1 - e^-y), by its series where the difference would lose digits.
+    cdef double g = y * y * (0.5 - y / 6.0 + y * y / 24.0) if y < 1e-3 else y + expm1(-y)
+    return 2.0 * rho * g / (mu * mu * one * one * one * one)
+
+
+cdef inline double _ps_sojourn(double d, double m, double rho, double mu, double scale,
+                               unsigned long long* s, _Gauss* g) noexcept nogil:
+    """A CPU step's time under processor sharing: gamma with mean ``m`` (the work ``d``
+    times the replica's mean stretch) and the M/M/1-PS variance of a job of that size."""
+    cdef double v
+    if m <= 0.0:
+        return m
+    v = _ps_var(d, rho, mu, scale)
+    if v <= 0.0:
+        return m
+    return _gamma(m * m / v, s, g) * (v / m)
+
+
+def ps_variance(double d, double rho, double mu, double scale):
+    """``_ps_var`` for the tests (against the NumPy reference in ``latency``)."""
+    return _ps_var(d, rho, mu, scale)
+
+
+def gamma_draws(double a, Py_ssize_t n, unsigned long long seed, const double[::1] gauss):
+    """``n`` Gamma(a, 1) deviates from the kernel's generator (for the tests)."""
+    cdef unsigned long long s = seed
+    cdef Py_ssize_t i
+    cdef _Gauss g
+    if gauss.shape[0] < 1:
+        raise ValueError("gamma_draws: an empty pool of normals")
+    g.z = &gauss[0]
+    g.n = gauss.shape[0]
+    g.pos = 0
+    out = [0.0] * n
+    for i in range(n):
+        out[i] = _gamma(a, &s, &g)
+    return out
+
+
 cdef struct _Rep:
+    double* ps_rho
+    double* ps_mu
+    double* ps_scale
     double* weight
     double* pwait
     double* theta
@@ -114,6 +193,10 @@ def compose_endpoint(
     double[::1] slack,
     double[::1] drop,
     double[::1] err_rate,
+    double[::1] ps_rho,
+    double[::1] ps_mu,
+    double[::1] ps_scale,
+    const double[::1] gauss,
     double tmo,
     double d_net,
     double jitter,
@@ -142,7 +225,9 @@ def compose_endpoint(
     """Every sample of one logical call to an endpoint: its attempts and retries.
 
     Replicas: ``slots`` index the per-replica arrays (``weight`` is each replica's share of
-    the service's requests; none, or no weight, leaves the endpoint unavailable). The
+    the service's requests; none, or no weight, leaves the endpoint unavailable; where
+    ``ps_rho`` > 0 a work step's time is drawn around its mean under processor sharing, see
+    ``_ps_sojourn``). The
     endpoint: its timeout ``tmo`` (0: none), network delay ``d_net`` with normal ``jitter``
     (sd) and loss ``p_loss``, the share ``p_open`` of the window its breaker was open,
     ``n_att`` attempts at most, retried on the outcomes in ``retry_mask`` after
@@ -171,7 +256,8 @@ def compose_endpoint(
         raise ValueError("compose_endpoint: room for every attempt of every sample")
     if (pwait.shape[0] != n_rep or theta.shape[0] != n_rep or bwait.shape[0] != n_rep or stretch.shape[0] != n_rep
             or reject.shape[0] != n_rep or slack.shape[0] != n_rep or drop.shape[0] != n_rep
-            or err_rate.shape[0] != n_rep):
+            or err_rate.shape[0] != n_rep or ps_rho.shape[0] != n_rep or ps_mu.shape[0] != n_rep
+            or ps_scale.shape[0] != n_rep):
         raise ValueError("compose_endpoint: one value per replica in every replica array")
     for i in range(m):
         if slots[i] < 0 or slots[i] >= n_rep:
@@ -206,6 +292,7 @@ def compose_endpoint(
     cdef double* cdf = <double*>malloc((m + 1) * sizeof(double))
     cdef double* buf = &scratch[0]
     cdef _Rep rp
+    cdef _Gauss gs
     cdef double[::1] pv
     cdef long[::1] ov
     try:
@@ -233,8 +320,16 @@ def compose_endpoint(
         rp.reject = &reject[0]
         rp.stretch = &stretch[0]
         rp.err_rate = &err_rate[0]
+        rp.ps_rho = &ps_rho[0]
+        rp.ps_mu = &ps_mu[0]
+        rp.ps_scale = &ps_scale[0]
+        if gauss.shape[0] < 1:
+            raise ValueError("compose_endpoint: an empty pool of normals")
+        gs.z = &gauss[0]
+        gs.n = gauss.shape[0]
+        gs.pos = 0
         return _compose(
-            seed, n_att, k, m, &slots[0], rp,
+            seed, n_att, k, m, &slots[0], rp, &gs,
             tmo, d_net, jitter, p_loss, p_open, retry_mask, backoff, maxbackoff,
             n_steps, &st_kind[0], &st_arg[0], &st_n[0],
             pool_p, pool_len, pos, n_tgt, td_p, to_p, t_len, &t_p[0], made_ch, cursor,
@@ -255,7 +350,7 @@ def compose_endpoint(
 
 
 cdef tuple _compose(
-    unsigned long long seed, long n_att, Py_ssize_t k, Py_ssize_t m, const long* slots, _Rep rp,
+    unsigned long long seed, long n_att, Py_ssize_t k, Py_ssize_t m, const long* slots, _Rep rp, _Gauss* gs,
     double tmo, double d_net, double jitter, double p_loss, double p_open, long retry_mask,
     double backoff, double maxbackoff,
     Py_ssize_t n_steps, const long* st_kind, const long* st_arg, const long* st_n,
@@ -326,6 +421,7 @@ cdef tuple _compose(
                 n_ch += 1
             else:
                 made_ch[t] = -1
+    gs.pos = _below(&s, gs.n)  # the pool of normals read from a random place on
     with nogil:
         n_pend = k
         for a in range(n_att):
@@ -468,7 +564,11 @@ cdef tuple _compose(
                                 d = pool_p[p_i][pos[p_i]]
                                 pos[p_i] = pos[p_i] + 1 if pos[p_i] + 1 < pool_len[p_i] else 0
                                 if st_kind[st] == _STEP_WORK:
-                                    d = d * rp.stretch[r]
+                                    if rp.ps_rho[r] > 0.0:
+                                        d = _ps_sojourn(d, d * rp.stretch[r], rp.ps_rho[r], rp.ps_mu[r],
+                                                        rp.ps_scale[r], &s, gs)
+                                    else:
+                                        d = d * rp.stretch[r]
                                 svc += d
                     if running and any_err and buf[ch_inj * k + i] < rp.err_rate[r]:
                         o = _ERR_INJECTED

@@ -51,6 +51,7 @@ from devopsim.model.program import LB_RANDOM, LB_WEIGHTED, Program
 from devopsim.traffic.generator import TrafficGenerator
 
 _EMPTY = np.empty(0)  # no last tick (the kernels take an empty array)
+_Opt = np.ndarray | None
 
 __all__ = ["FlowPlane"]
 
@@ -681,6 +682,7 @@ class FlowPlane(FlowReplicas, FlowRouting):
             slack = np.where(lam > 0, w_slack / lam, 0.0)
             drop = np.where(lam > 0, w_drop / lam, 0.0)
         weight = np.where(rp.ready, np.maximum(lam, 1e-12), 0.0)
+        ps_rho, ps_mu, ps_scale = self._ps_shape(stretch)
         hop = HopState(
             weight=weight,
             pwait=pw,
@@ -692,6 +694,9 @@ class FlowPlane(FlowReplicas, FlowRouting):
             drop=drop,
             err_rate=self.ver_err[rp.ver],
             breaker_open=self.breaker_open,
+            ps_rho=ps_rho,
+            ps_mu=ps_mu,
+            ps_scale=ps_scale,
         )
         # Compose again only when the queues have changed since the last composition (or
         # now and then); steady stretches reuse it, which is most of a day.
@@ -763,6 +768,37 @@ class FlowPlane(FlowReplicas, FlowRouting):
         self._since_full += 1
         apply_unit_stats(self, self._u, t_end)
         self._reset_window()
+
+    def _ps_shape(self, stretch: np.ndarray) -> tuple[_Opt, _Opt, _Opt]:
+        """Per replica, what spreads a CPU step's time around its mean under processor sharing
+        (``latency.ps_sojourn``): replicas whose workers share at most one core and whose CPU is
+        not saturated (saturated, every job shares it with all the others alike).
+
+        ``stretch`` is the window's mean stretch, ``lat · k1 / C`` with ``k1`` the mean
+        sojourn of a job over its time alone (``1 + f u/(1-u)``): the effective M/M/1-PS load
+        is ``1 - 1/k1``, the rate a frame's CPU work alone is served at ``C / cpu_frame``.
+        """
+        rp = self.replicas
+        R = rp.svc.shape[0]
+        cpu_frame = self._last.get("cpu_frame")
+        if cpu_frame is None or cpu_frame.size != R:
+            return None, None, None
+        svc = np.maximum(rp.svc, 0)
+        cores = self.cores[svc]
+        conc = self.conc[svc].astype(np.float64)
+        ps = (cores < conc) & (cores <= 1.0) & (rp.alive == 1)
+        if not ps.any():
+            return None, None, None
+        lat = self.ver_lat[rp.ver]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slow = stretch / lat
+            k1 = slow * cores
+            cap = np.maximum(conc, 1.0) / cores  # the stretch of a saturated CPU (replica_prep)
+            on = ps & (k1 > 1.0 + 1e-9) & (slow < cap * (1.0 - 1e-9)) & (cpu_frame > 0.0)
+            rho = np.where(on, 1.0 - 1.0 / k1, 0.0)
+            mu = np.where(on, cores / cpu_frame, 0.0)
+            scale = np.where(on, lat / cores, 0.0)
+        return rho, mu, scale
 
     def _dirty(self, moved: np.ndarray, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """From the signature entries that moved: the services and endpoints to compose again
