@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from devopsim.engine.flow._queue import add_pairs, add_rows, add_scaled, replica_post, replica_prep
 
-from devopsim.engine.flow.queueing import erlang_c, ps_slowdown
+from devopsim.engine.flow.queueing import erlang_c, ps_workers
 
 
 def _prep(
@@ -73,7 +73,7 @@ def test_stretch_is_processor_sharing(cores: float, util: float, ca2: float) -> 
     b, lat = 0.004, 1.3
     rate = util * cores / (b * lat)  # the CPU load that gives utilisation ``util``
     got = _prep(rate=rate, cores=cores, conc=64, lat=lat, b=b, ca2=ca2)
-    want = lat * float(ps_slowdown(np.array([util]), np.array([cores]), ca2)[0])
+    want = lat * float(ps_workers(np.array([util]), np.array([cores]), ca2, 64)[0][0])
     assert got["k"] == pytest.approx(want, rel=1e-12)
     assert got["thru"] == pytest.approx(rate, rel=1e-12)
     assert got["cpu_frame"] == pytest.approx(b * lat, rel=1e-15)
@@ -85,19 +85,42 @@ def test_round_robin_arrivals_queue_less_on_the_cpu() -> None:
     # part u/(1-u) = 11.5 is scaled by (ca² + 1)/2 = 0.75 and the KLB factor
     # exp(-2 (1-u)(1-ca²)² / (3u (ca² + 1))) = exp(-0.04 / 4.14).
     phi = 0.75 * math.exp(-0.04 / 4.14)
-    want = (1.0 + phi * 0.92 / 0.08) / 0.25
-    got = _prep(rate=0.92 * 0.25 / 0.004, cores=0.25, conc=16, ca2=0.5)
-    assert got["k"] == pytest.approx(want, rel=1e-12)
-    assert want == pytest.approx(38.2, abs=0.05)  # against 50 with Poisson arrivals
-    poisson = _prep(rate=0.92 * 0.25 / 0.004, cores=0.25, conc=16)
-    assert poisson["k"] == pytest.approx(50.0, rel=1e-12)
+    unlimited = (1.0 + phi * 0.92 / 0.08) / 0.25
+    assert unlimited == pytest.approx(38.2, abs=0.05)  # against 50 with Poisson arrivals
+    got = _prep(rate=0.92 * 0.25 / 0.004, cores=0.25, conc=1000, ca2=0.5)  # workers never run out
+    assert got["k"] == pytest.approx(unlimited, rel=1e-9)
+    poisson = _prep(rate=0.92 * 0.25 / 0.004, cores=0.25, conc=1000)
+    assert poisson["k"] == pytest.approx(50.0, rel=1e-9)
+
+
+def test_processor_sharing_behind_few_workers() -> None:
+    # A quarter core at u = 0.96 behind 16 workers, Poisson arrivals: unlimited PS would have
+    # E[N] = u/(1-u) = 24 jobs on the CPU (slowdown 1/(C(1-u)) = 100); σ = 24/25, so the 16
+    # in service stretch by 100 (1 - σ^16), E[(N-16)+] = σ^17/(1-σ) wait for a worker, and an
+    # arrival waits with chance σ^16 (the M/M/1 numbers, which do not depend on the order).
+    a, b = 0.0002, 0.004
+    rate = 0.96 * 0.25 / b
+    sig = 24.0 / 25.0
+    got = _prep(rate=rate, cores=0.25, conc=16, a=a, b=b)
+    k = 100.0 * (1.0 - sig**16)
+    assert got["k"] == pytest.approx(k, rel=1e-9)
+    hold = a + b * k
+    assert got["hold"] == pytest.approx(hold, rel=1e-9)
+    rho_w = rate * hold / 16
+    ec = float(erlang_c(16, 16 * rho_w))
+    lq_mmc = ec * rho_w / (1.0 - rho_w)
+    assert got["phi"] == pytest.approx(sig**17 / (1.0 - sig) / lq_mmc, rel=1e-9)
+    assert got["tail"] == pytest.approx(ec / sig**16, rel=1e-9)
+    ref = ps_workers(np.array([0.96]), np.array([0.25]), 1.0, 16)
+    assert float(ref[0][0]) == pytest.approx(k, rel=1e-12)
+    assert float(ref[1][0]) == pytest.approx(sig**17 / (1.0 - sig), rel=1e-12)
 
 
 def test_stretch_on_whole_cores_is_erlang_c() -> None:
-    # 1 + EC(C, uC) / (C (1 - u)) on C = 4 cores at u = 0.75.
+    # 1 + EC(C, uC) / (C (1 - u)) on C = 4 cores at u = 0.75 (workers enough never to run out).
     u, c = 0.75, 4
     want = 1.0 + float(erlang_c(c, u * c)) / (c * (1.0 - u))
-    got = _prep(rate=u * c / 0.004, cores=float(c), conc=16)
+    got = _prep(rate=u * c / 0.004, cores=float(c), conc=1000)
     assert got["k"] == pytest.approx(want, rel=1e-12)
 
 

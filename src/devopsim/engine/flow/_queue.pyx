@@ -359,6 +359,7 @@ def replica_prep(long[::1] svc, double[::1] lat, long[::1] alive, double[::1] n_
     cdef bint has_thru = prev_thru.shape[0] == nrep
     cdef long s
     cdef double th, u, cores, cc, max_stretch, slow, kk, h, m2, cs2, rho_a, klb, lt, ph, c2, den
+    cdef double en, sig, lq_ps, lq_mmc, pw_ps, ec
     with nogil:
         for r in range(nrep):
             s = svc[r] if svc[r] > 0 else 0
@@ -378,12 +379,26 @@ def replica_prep(long[::1] svc, double[::1] lat, long[::1] alive, double[::1] n_
                 max_stretch = 1.0 / cores
             elif cores >= 1.0 and 1.0 > max_stretch:
                 max_stretch = 1.0
+            lq_ps = -1.0  # (no processor sharing below saturation)
             if cc <= cores:
                 slow = 1.0
-            else:
-                slow = _ps_slowdown(u, cores, ca2[r]) if u < 0.999 else max_stretch
+            elif u < 0.999:
+                # Processor sharing: the jobs on the CPU number about geometrically, mean
+                # E[N] = λ T (Little, T the CPU work's mean sojourn); at most ``c`` hold a
+                # worker and share the cores, the rest wait for one: the stretch is that of
+                # the jobs in service, E[min(N, c)] = E[N] (1 - σ^c), and the wait for a worker
+                # holds E[(N - c)+] = σ^(c+1) / (1 - σ), σ = E[N] / (1 + E[N]).
+                slow = _ps_slowdown(u, cores, ca2[r])
+                en = u * cores * slow
+                if en == en and en > 0.0:
+                    sig = en / (1.0 + en)
+                    pw_ps = pow(sig, cc)
+                    slow = slow * (1.0 - pw_ps)
+                    lq_ps = pw_ps * sig / (1.0 - sig)
                 if slow > max_stretch or slow != slow:
                     slow = max_stretch
+            else:
+                slow = max_stretch
             kk = lat[r] * slow
             k_out[r] = kk
             h = a_s[s] + b_s[s] * kk
@@ -409,6 +424,18 @@ def replica_prep(long[::1] svc, double[::1] lat, long[::1] alive, double[::1] n_
             ph = 0.5 * (c2 + rho_a * cs2 + (1.0 - rho_a) * lt) * klb
             th = 0.5 * (c2 + cs2) * klb
             tail[r] = (th if th > 1e-9 else 1e-9) / (ph if ph > 1e-9 else 1e-9)
+            if lq_ps >= 0.0 and rho_a > 0.0:
+                # Under processor sharing the workers' queue is the CPU's overflow: φ scales
+                # M/M/c's queue at the workers' load to E[(N - c)+], and an arrival waits
+                # for a worker with the chance σ^c that c or more are on the CPU (``tail``
+                # turns the queue's Erlang C into it; the mean wait stays).
+                ec = _erlang_c(conc_s[s], cc * rho_a)
+                lq_mmc = ec * rho_a / (1.0 - rho_a)
+                if lq_mmc > 1e-12:
+                    ph = lq_ps / lq_mmc
+                    if ph > 1e6:
+                        ph = 1e6
+                    tail[r] = (ec if ec > 1e-12 else 1e-12) / (pw_ps if pw_ps > 1e-12 else 1e-12)
             phi[r] = ph
             tmo[r] = tmo_s[s]
             conc[r] = conc_s[s]

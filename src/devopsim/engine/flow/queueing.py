@@ -31,6 +31,7 @@ __all__ = [
     "mmc_wait",
     "ps_arrival_factor",
     "ps_slowdown",
+    "ps_workers",
 ]
 
 # u = -log10(1 - rho) from 0 to 7: rho from 0 to 1 - 1e-7, dense near 1.
@@ -91,6 +92,27 @@ def ps_arrival_factor(u: np.ndarray, ca2: np.ndarray) -> np.ndarray:
     on = (c_b != 1.0) & (u_b > 0.0)
     out[on] = 0.5 * (c_b[on] + 1.0) * klb[on]
     return out
+
+
+def ps_workers(
+    u: np.ndarray, cores: np.ndarray, ca2: np.ndarray | float, workers: np.ndarray | int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Processor sharing behind ``workers`` worker slots: (stretch of the jobs in service,
+    mean number waiting for a worker, chance an arrival waits for one).
+
+    The jobs on the CPU number about geometrically with mean ``E[N] = u C s`` (Little, ``s``
+    the unlimited slowdown of :func:`ps_slowdown`); ``σ = E[N] / (1 + E[N])``. At most
+    ``c`` hold a worker: they share the cores, ``E[min(N, c)] = E[N] (1 - σ^c)``, so the
+    stretch is ``s (1 - σ^c)``; the rest wait, ``E[(N - c)+] = σ^(c+1) / (1 - σ)``, and an
+    arrival finds all workers busy with chance ``σ^c``. Exact for M/M/1 (the number in
+    system does not depend on the order of service); the kernel's reference.
+    """
+    s = ps_slowdown(u, cores, ca2)
+    c = np.asarray(workers, dtype=np.float64)
+    en = np.asarray(u, dtype=np.float64) * np.asarray(cores, dtype=np.float64) * s
+    sig = en / (1.0 + en)
+    pw = sig**c
+    return s * (1.0 - pw), pw * sig / (1.0 - sig), pw
 
 
 def ps_slowdown(u: np.ndarray, cores: np.ndarray, ca2: np.ndarray | float = 1.0) -> np.ndarray:
