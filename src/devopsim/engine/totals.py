@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ServiceTotals", "retire", "service_totals"]
+__all__ = ["ServiceTotals", "retire", "service_total", "service_totals"]
 
 
 @dataclass
@@ -47,3 +47,33 @@ def service_totals(
         ServiceTotals(cpu=r.cpu + c[s], busy=r.busy + b[s], occupancy=r.occupancy + o[s])
         for s, r in enumerate(retired)
     ]
+
+
+def service_total(
+    retired: list[ServiceTotals],
+    service: int,
+    svc: np.ndarray,
+    alive: np.ndarray,
+    cpu: np.ndarray,
+    busy: np.ndarray,
+    occupancy: np.ndarray,
+) -> ServiceTotals:
+    """One service's entry of :func:`service_totals`, to the bit, without the other services'.
+
+    A caller that reads one service (the stateful loop, at every scrape) need not pay for three
+    bincounts over every replica. ``np.bincount`` adds a service's weights one by one in slot
+    order from 0.0; the live replicas' values are added here in the same order from 0.0 (a
+    plain loop: ``sum`` may compensate, ``np.add.reduce`` sums pairwise).
+    """
+    mine = svc == service
+    mine &= alive == 1
+    rows = mine.nonzero()[0]
+    c = b = o = 0.0
+    for x in cpu.take(rows).tolist():
+        c += x
+    for x in busy.take(rows).tolist():
+        b += x
+    for x in occupancy.take(rows).tolist():
+        o += x
+    r = retired[service]
+    return ServiceTotals(cpu=r.cpu + c, busy=r.busy + b, occupancy=r.occupancy + o)

@@ -392,8 +392,14 @@ class StatefulLoop(ConsumerGroups):
         total_refused = facts["refused"] = facts.get("refused", 0.0) + refused
         facts["peak_connections"] = max(facts.get("peak_connections", 0.0), peak)
         # CPU: core-seconds used over core-seconds the nodes had, since the last tick.
-        totals = sim.plane.service_totals(self.t_prev)  # the tick's time
-        used = sum([totals[i].cpu for i in pods.services])
+        # (the database's services only; at the tick's time, the plane brought up to it as
+        # service_totals would)
+        plane, now = sim.plane, self.t_prev
+        if pods.services:
+            used = sum([plane.service_total(i, now).cpu for i in pods.services])
+        else:
+            plane.sync_integrals(now)
+            used = 0
         cores = float(ds.resources.cpu) * len(pods.names)
         prev = facts.get("cpu_used")
         facts["cpu_used"] = used

@@ -897,6 +897,7 @@ for _name in (
     "slot_generation",
     "sync_integrals",
     "service_totals",
+    "service_total",
     "set_impairment",
     "set_call_probability",
     "set_class_delay",
