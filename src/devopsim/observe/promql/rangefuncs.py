@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from devopsim.observe.promql._extrapolate import extrapolate
 from devopsim.observe.promql.select import Window
 
 __all__ = ["apply_range_function"]
@@ -74,17 +75,36 @@ def _exact_sum(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
 def _extrapolated(
     w: Window, range_ms: int, counter: bool, is_rate: bool, v2: bool
 ) -> tuple[np.ndarray, np.ndarray]:
+    """``rate``/``increase``/``delta`` of every window with two samples or more: compiled
+    (:func:`extrapolate`) when times are integer milliseconds, as blocks keep them, else
+    :func:`_extrapolated_numpy`, its reference."""
+    ts = w.ts
+    ints = isinstance(ts, (int, np.integer)) or (isinstance(ts, np.ndarray) and ts.dtype == np.int64)
+    if not (ints and w.t.dtype == np.int64 and w.v.dtype == np.float64 and isinstance(range_ms, int)):
+        return _extrapolated_numpy(w, range_ms, counter, is_rate, v2)
+    keep = (w.end - w.start) >= 2
+    s = np.ascontiguousarray(w.start[keep], dtype=np.int64)
+    e = np.ascontiguousarray(w.end[keep], dtype=np.int64)
+    if isinstance(ts, np.ndarray):
+        at = ts[keep] if ts.ndim else np.broadcast_to(ts, s.shape)
+    else:
+        at = np.broadcast_to(np.int64(ts), s.shape)
+    out = np.empty(s.size)
+    t, v = np.ascontiguousarray(w.t), np.ascontiguousarray(w.v)
+    extrapolate(t, v, s, e, at, range_ms, counter, is_rate, v2, out)
+    return w.lids[keep], out
+
+
+def _extrapolated_numpy(
+    w: Window, range_ms: int, counter: bool, is_rate: bool, v2: bool
+) -> tuple[np.ndarray, np.ndarray]:
     t, v, s, e = w.t, w.v, w.start, w.end
     keep = (e - s) >= 2
     s, e = s[keep], e[keep]
     first_v, last_v = v[s], v[e - 1]
     result = last_v - first_v
     if counter:
-        prev = np.empty_like(v)
-        prev[1:] = v[:-1]
-        prev[:1] = 0.0
-        drops = np.where(v < prev, prev, 0.0)
-        result = _sequential_add(result, drops, s + 1, e)
+        result = _add_resets(result, v, s + 1, e)
     ts = w.ts if np.ndim(w.ts) == 0 else np.asarray(w.ts)[keep]
     range_start = ts - range_ms
     first_t, last_t = t[s], t[e - 1]
@@ -155,6 +175,40 @@ def _sequential_add(init: np.ndarray, x: np.ndarray, start: np.ndarray, end: np.
     for j in range(longest):
         act = hits[n[hits] > j]
         acc[act] = acc[act] + x[start[act] + j]
+    return acc
+
+
+def _reset_drops(v: np.ndarray) -> np.ndarray:
+    """Per sample, what a counter reset there lost (the previous value), else 0: the terms a
+    counter's increase adds back (``v[0]``'s, never read, is 0)."""
+    prev = np.empty_like(v)
+    prev[1:] = v[:-1]
+    prev[:1] = 0.0
+    drops: np.ndarray = np.where(v < prev, prev, 0.0)
+    return drops
+
+
+def _add_resets(init: np.ndarray, v: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``_sequential_add(init, _reset_drops(v), start, end)`` for ``start >= 1``, without the
+    dense pass over every sample: resets are rare, so the segments holding one are found from
+    the reset positions alone, and only theirs are added up (every term, zeros included, in
+    order, as the reference does: ``-0.0 + 0.0`` is ``+0.0``)."""
+    acc = init.astype(np.float64, copy=True)
+    if v.size < 2 or not start.size:
+        return acc
+    before = v[:-1]
+    at = np.flatnonzero(v[1:] < before)
+    at = at[before[at] != 0] + 1  # a term is added where the reference's is nonzero
+    if not at.size:
+        return acc
+    hits = np.flatnonzero(np.searchsorted(at, end) > np.searchsorted(at, start))
+    n = end - start
+    longest = int(n[hits].max()) if hits.size else 0
+    for j in range(longest):
+        act = hits[n[hits] > j]
+        p = start[act] + j
+        cur, prev = v[p], v[p - 1]
+        acc[act] = acc[act] + np.where(cur < prev, prev, 0.0)
     return acc
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import bisect
 import re
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from devopsim.observe.promql._merge import merge_chunks
 from devopsim.observe.promql.ast import Matcher, Selector
 from devopsim.observe.promql.labels import NAME, LabelTable
 
@@ -27,6 +29,8 @@ __all__ = ["AGGREGATE_FOR", "Block", "Selection", "Window"]
 _SHIFT = 40
 _SPAN = (1 << _SHIFT) - 1
 _KEY_BASE = -(1 << 38)  # times from -8.7 to +26 years fit a live block's 40-bit time key
+_MAX_RANK = 1 << (63 - _SHIFT)  # ranks whose key prefix rank << 40 fits an int64
+_UNSHARED = 3  # sys.getrefcount of a pooled array nothing else refers to (pool tuple, loop, call)
 
 
 @dataclass
@@ -141,6 +145,7 @@ class _Live:
         self.key: np.ndarray | None = None  # rank << 40 | (t - _KEY_BASE), when every t fits
         self.blk: Block | None = None
         self.fresh = True
+        self.pool: list[tuple[np.ndarray, ...]] = []  # output arrays of the last merges (_buffers)
 
     def _keep(self, keep: np.ndarray) -> None:
         self.rank, self.t, self.v, self.tpos = self.rank[keep], self.t[keep], self.v[keep], self.tpos[keep]
@@ -229,7 +234,50 @@ class _Live:
 
     def _ingest(self, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> None:
         """Add new rows: per table the ranks of its columns, the row times (ms), the values
-        (rows x columns) and the table's position."""
+        (rows x columns) and the table's position.
+
+        Through the compiled merge (:func:`merge_chunks`) when every key fits (the usual
+        case), else through the NumPy reference (:meth:`_ingest_numpy`): same order, ties
+        included."""
+        self.blk = None  # rebuilt after (its arrays are then free for the merge to reuse)
+        if self.key is not None:
+            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+            total = self.key.size
+            for rk, t_ms, sub, pos in chunks:
+                if not t_ms.size or not rk.size:
+                    continue
+                rel = t_ms - _KEY_BASE
+                if not (int(rel.min()) >= 1 and int(rel.max()) < _SPAN and int(rk.min()) >= 0):
+                    break
+                if int(rk.max()) >= _MAX_RANK:
+                    break
+                parts.append((rk, rel, sub, pos))
+                total += rk.size * t_ms.size
+            else:
+                out = self._buffers(total)
+                if merge_chunks(self.key, self.v, self.tpos, parts, _KEY_BASE, *out):
+                    self.key, self.rank, self.t, self.v, self.tpos = (b[:total] for b in out)
+                    return
+        self._ingest_numpy(chunks)
+
+    def _buffers(self, total: int) -> tuple[np.ndarray, ...]:
+        """Key, rank, time, value and position arrays of at least ``total`` places for a merge
+        to write, reused when nothing else refers to them. A fresh large array costs a page
+        fault per 4 KiB on first write, more than the merge itself; the three last sets are kept
+        (the held samples', the last block's, one more), and one is reused only if no view of it
+        is left anywhere (no block, window or held array: its reference count says so), so
+        nothing anyone still reads is overwritten."""
+        for bufs in self.pool:
+            if bufs[0].size >= total and all(sys.getrefcount(b) <= _UNSHARED for b in bufs):
+                return bufs
+        cap = total + total // 2 + 64
+        key, rank, t, pos = (np.empty(cap, np.int64) for _ in range(4))
+        fresh = (key, rank, t, np.empty(cap), pos)
+        self.pool = [fresh, *self.pool[:2]]
+        return fresh
+
+    def _ingest_numpy(self, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> None:
+        """:meth:`_ingest` in NumPy, the reference of the compiled merge."""
         ranks = [np.repeat(rk, t.size) for rk, t, _, _ in chunks]
         times = [np.broadcast_to(t, (rk.size, t.size)).ravel() for rk, t, _, _ in chunks]
         vals = [sub.T.ravel() for _, _, sub, _ in chunks]
@@ -329,6 +377,8 @@ class Selection:
         self._matches: dict[tuple[Matcher, ...], _Match] = {}
         self._blocks: dict[tuple[tuple[Matcher, ...], str], tuple[int, int, int, int, Block]] = {}
         self._set_cache: dict[int, dict[str, str]] = {}
+        self._base_cache: dict[int, dict[str, str]] = {}
+        self._full: dict[tuple[int, int], tuple[tuple[tuple[str, str], ...], int]] = {}  # sorted labels, id
         self._live: dict[tuple[tuple[Matcher, ...], int], _Live] = {}
         # (table, match) -> (table, series checked, the matched columns in label order, ranks)
         self._cols: dict[tuple[int, int], tuple[object, int, np.ndarray, np.ndarray]] = {}
@@ -362,18 +412,25 @@ class Selection:
         m.names_checked = len(names)
         found: list[tuple[tuple[tuple[str, str], ...], int, int]] = []
         if m.mids:
-            new = np.arange(m.checked, n, dtype=np.int64)
             smetric = np.frombuffer(st.series_metric, dtype=np.int64)[m.checked : n]
-            cand = new[np.isin(smetric, np.fromiter(m.mids, dtype=np.int64))]
+            wanted = np.zeros(len(names), dtype=bool)
+            wanted[np.fromiter(m.mids, dtype=np.int64, count=len(m.mids))] = True
+            cand = np.flatnonzero(wanted[smetric]) + m.checked
+            lsets = st.series_label_set
             for sid in cand.tolist():
-                lset_id = st.series_label_set[sid]
+                lset_id = lsets[sid]
                 lab = self._set_cache.get(lset_id)
                 if lab is None:
-                    lab = self._set_cache[lset_id] = {k: str(v) for k, v in st.labels_of(sid).items()}
+                    lab = self._set_cache[lset_id] = self._label_dict(lset_id)
                 if all(self._matches_value(x, lab.get(x.name, "")) for x in other):
-                    metric = names[st.series_metric[sid]]
-                    full = tuple(sorted([*((k, v) for k, v in lab.items() if v != ""), (NAME, metric)]))
-                    found.append((full, sid, self.labels.intern(full)))
+                    mid = st.series_metric[sid]
+                    hit = self._full.get((lset_id, mid))
+                    if hit is None:
+                        full = tuple(
+                            sorted([*((k, v) for k, v in lab.items() if v != ""), (NAME, names[mid])])
+                        )
+                        hit = self._full[(lset_id, mid)] = (full, self.labels.intern(full))
+                    found.append((hit[0], sid, hit[1]))
         m.checked = n
         if found:  # into the label order: appended when after every known one, else inserted
             found.sort()
@@ -392,6 +449,19 @@ class Selection:
         elif m.rank.size < n:
             m.rank = np.concatenate((m.rank, np.full(n - m.rank.size, -1, dtype=np.int64)))
         return m
+
+    def _label_dict(self, lset_id: int) -> dict[str, str]:
+        """Label set ``lset_id`` as strings (``MetricStore.labels_of``: its base's labels, then
+        its extra pairs), the base's converted once for every label set built on it."""
+        st = self.store
+        bid, extra = st._lsets[lset_id]
+        base = self._base_cache.get(bid)
+        if base is None:
+            base = self._base_cache[bid] = {k: str(v) for k, v in st._bases[bid].items()}
+        lab = dict(base)
+        for k, v in extra:
+            lab[k] = str(v)
+        return lab
 
     def block(
         self,

@@ -1,0 +1,16 @@
+"""Types of the compiled live-block merge (see ``_merge.pyx``)."""
+
+import numpy as np
+
+def merge_chunks(
+    okey: np.ndarray,
+    ov: np.ndarray,
+    opos: np.ndarray,
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
+    base: int,
+    key: np.ndarray,
+    rank: np.ndarray,
+    t: np.ndarray,
+    v: np.ndarray,
+    p: np.ndarray,
+) -> bool: ...

@@ -1,0 +1,123 @@
+"""The compiled merge of new table rows into a live block (``_Live._ingest`` through
+``_merge.merge_chunks``) against its NumPy reference (``_Live._ingest_numpy``) and against
+the definition both implement: the held samples are the stable sort, by (series rank, time,
+table position), of the old samples followed by each table's rows (columns in rank order,
+rows in time order). Ties (same series and time in the held samples and a new table, or in
+two new tables), several tables per call, unsorted columns (left to the reference) and
+strided value arrays are covered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from devopsim.observe.promql._merge import merge_chunks
+from devopsim.observe.promql.select import _KEY_BASE, _SHIFT, _Live, _Match
+
+Chunk = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+
+
+def _live(rank: np.ndarray, t: np.ndarray, v: np.ndarray, pos: np.ndarray) -> _Live:
+    lv = _Live(_Match(), [], 1)
+    order = np.lexsort((pos, t, rank))
+    lv.rank, lv.t, lv.v, lv.tpos = rank[order], t[order], v[order], pos[order]
+    lv.key = (lv.rank << _SHIFT) | (lv.t - _KEY_BASE)
+    return lv
+
+
+def _definition(lv: _Live, chunks: list[Chunk]) -> list[tuple[int, int, int, float]]:
+    """(rank, t, position, value) in the order Python's stable sort gives."""
+    items = list(zip(lv.rank.tolist(), lv.t.tolist(), lv.tpos.tolist(), lv.v.tolist(), strict=True))
+    for rk, t_ms, sub, pos in chunks:
+        for c, r in enumerate(rk.tolist()):
+            items += [(r, int(t), pos, float(sub[i, c])) for i, t in enumerate(t_ms.tolist())]
+    return sorted(items, key=lambda x: (x[0], x[1], x[2]))
+
+
+def _state(lv: _Live) -> list[tuple[int, int, int, float]]:
+    assert lv.key is not None
+    assert np.array_equal(lv.key, (lv.rank << _SHIFT) | (lv.t - _KEY_BASE))
+    return list(zip(lv.rank.tolist(), lv.t.tolist(), lv.tpos.tolist(), lv.v.tolist(), strict=True))
+
+
+def _random_case(rng: np.random.Generator) -> tuple[tuple[np.ndarray, ...], list[Chunk]]:
+    n_old = int(rng.integers(0, 40))
+    times = np.arange(0, 200_000, 5_000, dtype=np.int64)  # coarse, so times collide often
+    old = (
+        rng.integers(0, 8, n_old).astype(np.int64),
+        rng.choice(times, n_old),
+        rng.normal(size=n_old),
+        rng.integers(0, 4, n_old).astype(np.int64),
+    )
+    chunks: list[Chunk] = []
+    for pos in sorted(rng.choice(6, int(rng.integers(1, 4)), replace=False).tolist()):
+        ncol = int(rng.integers(0, 6))
+        rk = np.sort(rng.choice(8, ncol, replace=False)).astype(np.int64)
+        if ncol > 1 and rng.random() < 0.1:
+            rk = rk[::-1].copy()  # not in rank order: the reference's path
+        t_ms = np.sort(rng.choice(times, int(rng.integers(0, 6))))
+        full = rng.normal(size=(t_ms.size, 2 * ncol))
+        sub = full[:, ::2] if rng.random() < 0.5 else np.ascontiguousarray(full[:, ::2])
+        chunks.append((rk, t_ms, sub, int(pos)))
+    return old, chunks
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_compiled_merge_equals_reference_and_definition(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        old, chunks = _random_case(rng)
+        fast, ref = _live(*old), _live(*old)
+        want = _definition(ref, chunks)
+        fast._ingest(chunks)
+        ref._ingest_numpy(chunks)
+        assert _state(ref) == want
+        assert _state(fast) == want
+
+
+def test_kernel_declines_keys_out_of_order() -> None:
+    e = np.zeros(0, np.int64)
+    rel = np.array([5, 6], np.int64)
+    out = (
+        np.empty(4, np.int64),
+        np.empty(4, np.int64),
+        np.empty(4, np.int64),
+        np.empty(4),
+        np.empty(4, np.int64),
+    )
+    sub = np.array([[1.0, 2.0], [3.0, 4.0]])
+    for rk, r in (([3, 1], rel), ([1, 1], rel), ([1, 3], rel[::-1].copy())):
+        assert not merge_chunks(e, np.zeros(0), e, [(np.array(rk, np.int64), r, sub, 0)], 0, *out)
+    assert merge_chunks(e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, sub, 7)], 10, *out)
+    key, rank, t, v, pos = out
+    assert rank.tolist() == [1, 1, 3, 3] and t.tolist() == [15, 16, 15, 16]
+    assert v.tolist() == [1.0, 3.0, 2.0, 4.0] and pos.tolist() == [7] * 4
+    assert key.tolist() == [(1 << 40) | 5, (1 << 40) | 6, (3 << 40) | 5, (3 << 40) | 6]
+    with pytest.raises(ValueError):  # columns and ranks disagree
+        merge_chunks(e, np.zeros(0), e, [(np.array([1, 3, 4], np.int64), rel, sub, 0)], 0, *out)
+    with pytest.raises(ValueError):  # no room for the output
+        merge_chunks(e, np.zeros(0), e, [(np.array([1, 3, 4], np.int64), rel, np.ones((2, 3)), 0)], 0, *out)
+
+
+def test_output_arrays_are_reused_only_when_nothing_refers_to_them() -> None:
+    """The merge writes into pooled arrays: arrays a caller still holds (a block's, or a view
+    of them) are never overwritten, and free ones are reused instead of allocated."""
+    lv = _live(*(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)))
+    held: list[tuple[np.ndarray, list[float]]] = []
+    for k in range(6):
+        t_ms = np.array([1000 * k, 1000 * k + 500], np.int64)
+        lv._ingest([(np.array([0, 1], np.int64), t_ms, np.full((2, 2), float(k)), 0)])
+        if k % 2 == 0:
+            view = lv.v[1:]  # e.g. a block's values, still read later
+            held.append((view, view.tolist()))
+    for view, values in held:
+        assert view.tolist() == values
+    bases = {id(b) for bufs in lv.pool for b in bufs}
+    del held, view
+    lv.key, lv.rank, lv.t, lv.v, lv.tpos = (x.copy() for x in (lv.key, lv.rank, lv.t, lv.v, lv.tpos))
+    lv._ingest([(np.array([0], np.int64), np.array([9000], np.int64), np.ones((1, 1)), 0)])
+    assert lv.v.base is not None and id(lv.v.base) in bases  # a free pooled array was written
+    per_series = [float(k) for k in range(6) for _ in range(2)]
+    assert lv.v.tolist() == [*per_series, 1.0, *per_series]
+    assert lv.rank.tolist() == [0] * 13 + [1] * 12
