@@ -367,3 +367,38 @@ def test_ps_sojourn_has_the_m_m_1_ps_moments() -> None:
     t = ps_sojourn(x * one, x / (1 - rho) * one, rho * one, mu * one, one, np.random.default_rng(6))
     assert t.mean() == pytest.approx(x / (1 - rho), rel=0.01)
     assert t.var() == pytest.approx(float(ps_variance(np.array([x]), rho, mu, 1.0)[0]), rel=0.03)
+
+
+@pytest.mark.parametrize(
+    ("d", "rho", "mu", "scale", "stretch"),
+    [
+        (0.004, 0.8, 125.0, 4.0, 20.0),  # a quarter core near its load (stretch scale/(1-rho)): shape ~1.4
+        (0.002, 0.3, 200.0, 2.0, 2.0 / 0.7),  # lightly loaded: shape ~4
+        (0.4, 0.5, 100.0, 1.0, 2.0),  # a job long against the others: shape ~21
+        (0.0001, 0.9, 100.0, 1.0, 10.0),  # a tiny job (g by its series): shape ~1.1
+        (0.004, 0.8, 125.0, 4.0, 9.0),  # a stretch far below scale/(1-rho): shape ~0.29, boosted
+        (0.01, 1.2, 100.0, 1.0, 3.0),  # outside the M/M/1-PS range: the general path
+    ],
+)
+def test_kernel_ps_draws_are_the_reference_gamma(
+    d: float, rho: float, mu: float, scale: float, stretch: float
+) -> None:
+    """A work step's time under processor sharing as the kernel draws it (per-replica
+    constants, its own Marsaglia-Tsang arithmetic) has the mean ``d * stretch`` and the
+    NumPy reference's variance, and the distribution of ``latency.ps_sojourn``'s NumPy gamma."""
+    from devopsim.engine.flow._compose import ps_draws
+    from devopsim.engine.flow.latency import ps_sojourn, ps_variance
+
+    n = 50_000
+    got = np.array(
+        ps_draws(d, rho, mu, scale, stretch, n, 777, np.random.default_rng(3).standard_normal(1 << 16))
+    )
+    m = d * stretch
+    v = float(ps_variance(np.array([d]), np.array([rho]), np.array([mu]), np.array([scale]))[0])
+    assert v > 0
+    a = m * m / v  # the gamma's shape: its variance's standard error below
+    assert abs(got.mean() - m) <= 5 * np.sqrt(v / n)
+    assert abs(got.var() / v - 1) <= 5 * np.sqrt((2 + 6 / a) / n)
+    one = np.ones(n)
+    ref = ps_sojourn(d * one, m * one, rho * one, mu * one, scale * one, np.random.default_rng(8))
+    _same_distribution(got, ref, f"ps draws rho={rho}")

@@ -15,8 +15,12 @@ attempt, one per stratum of the attempting samples, in random order, so the shar
 below ``p`` is ``p`` to within one sample.
 """
 
-from libc.math cimport log, expm1, sqrt, cos, pow, INFINITY, isfinite
+from libc.math cimport log, exp, expm1, sqrt, cos, pow, INFINITY, isfinite
 from libc.stdlib cimport malloc, free
+
+
+cdef extern from *:
+    void __builtin_prefetch(const void* p) noexcept nogil
 
 
 cdef enum:
@@ -29,6 +33,9 @@ cdef enum:
     _STEP_WORK = 0  # work: a pooled variate times the replica's stretch
     _STEP_WAIT = 1  # wait: a pooled variate
     _STEP_CALL = 2  # a call or a parallel group of calls
+    # A call fetches its callee's sample this many of its reads ahead: the reads jump by a
+    # random stride, each one a cache miss that stalled the sample's whole pass.
+    _PREFETCH = 8
 
 STEP_WORK = _STEP_WORK
 STEP_WAIT = _STEP_WAIT
@@ -144,9 +151,100 @@ cdef inline double _ps_sojourn(double d, double m, double rho, double mu, double
     return _gamma(m * m / v, s, g) * (v / m)
 
 
+cdef inline double _ps_g(double y) noexcept nogil:
+    """``y - (1 - e^-y)``: by its series below 0.05 (terms to y^7, relative error below 1e-12),
+    above by ``exp``, whose rounding costs at most ~1e-13 of the result there (expm1 took
+    twice as long on the draw's critical path)."""
+    if y < 0.05:
+        return y * y * (0.5 - y * (1.0 / 6.0 - y * (1.0 / 24.0 - y * (1.0 / 120.0 - y * (1.0 / 720.0
+                                                                                         - y * (1.0 / 5040.0))))))
+    return y + (exp(-y) - 1.0)
+
+
+cdef inline bint _ps_consts(double rho, double mu, double scale, double stretch,
+                            double* ky, double* kv, double* kt) noexcept nogil:
+    """A replica's constants of ``_ps_fast`` (worked out once per composition): ``y`` per unit
+    of work draw ``(1-ρ)μ·scale``, the shape per ``d²/g`` ``stretch²/k`` and the scale per
+    ``g/d`` ``k/stretch``, with ``k = 2ρ/(μ²(1-ρ)⁴)`` (the variance is ``k·g(y)``). False
+    outside ``0 < ρ < 1`` and positive finite rate, scale and stretch (``_ps_sojourn`` then)."""
+    cdef double one = 1.0 - rho, k
+    if not (rho > 0.0 and one > 0.0 and mu > 0.0 and scale > 0.0 and stretch > 0.0
+            and isfinite(mu) and isfinite(scale) and isfinite(stretch)):
+        return False
+    k = 2.0 * rho / (mu * mu * one * one * one * one)
+    ky[0] = one * mu * scale
+    kv[0] = stretch * stretch / k
+    kt[0] = k / stretch
+    return isfinite(kv[0]) and isfinite(kt[0]) and kt[0] > 0.0
+
+
+cdef inline double _ps_fast(double d, double ky, double kv, double km, double kt,
+                            unsigned long long* s, _Gauss* g) noexcept nogil:
+    """``_ps_sojourn`` from a replica's constants (``_ps_consts``; ``km`` its stretch), with
+    Marsaglia-Tsang inlined for shape ≥ 1 and one division: the shape is ``a = p/q``
+    (``p = kv·d²``, ``q = g(y)``), ``a - 1/3 = r3/(3q)`` with ``r3 = 3p - q``, Marsaglia-Tsang's
+    ``c = 1/sqrt(9(a - 1/3)) = sqrt(q·d·iv)`` and the deviate times the scale ``kt·q/d`` is
+    ``kt·r3²·v·iv``, where ``iv = 1/(3·r3·d)``. The draw is the same gamma as ``_ps_sojourn``'s
+    (its arithmetic in another order)."""
+    cdef double q, p, r3, iv, c, x, v, u
+    if not d > 0.0:
+        return d * km
+    q = _ps_g(ky * d)
+    if not q > 0.0:
+        return d * km
+    p = kv * d * d
+    r3 = 3.0 * p - q
+    if not r3 > 2.0 * q:  # a < 1: boosted, by the general path
+        return _gamma(p / q, s, g) * (kt * q / d)
+    iv = 1.0 / (3.0 * r3 * d)
+    c = sqrt(q * d * iv)
+    while True:
+        x = g.z[g.pos]
+        g.pos += 1
+        if g.pos >= g.n:
+            g.pos = 0
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = _unif(s)
+        if u < 1.0 - 0.0331 * x * x * x * x:
+            return kt * r3 * r3 * v * iv
+        if log(u if u > 1e-300 else 1e-300) < 0.5 * x * x + r3 / (3.0 * q) * (1.0 - v + log(v)):
+            return kt * r3 * r3 * v * iv
+
+
 def ps_variance(double d, double rho, double mu, double scale):
-    """``_ps_var`` for the tests (against the NumPy reference in ``latency``)."""
+    """The variance a work step's draw has in the kernel, for the tests (against the NumPy
+    reference in ``latency``): ``k·g(y)`` from the constants ``_ps_fast`` uses, else
+    ``_ps_var``."""
+    cdef double ky = 0.0, kv = 0.0, kt = 0.0
+    if d > 0.0 and _ps_consts(rho, mu, scale, 1.0, &ky, &kv, &kt):
+        return kt * _ps_g(ky * d)
     return _ps_var(d, rho, mu, scale)
+
+
+def ps_draws(double d, double rho, double mu, double scale, double stretch, Py_ssize_t n,
+             unsigned long long seed, const double[::1] gauss):
+    """``n`` times a work step's time as the kernel draws it (the work ``d`` on a replica with
+    these processor-sharing constants and mean ``stretch``), for the tests."""
+    cdef unsigned long long s = seed
+    cdef Py_ssize_t i
+    cdef _Gauss g
+    cdef double ky = 0.0, kv = 0.0, kt = 0.0
+    cdef bint fast = _ps_consts(rho, mu, scale, stretch, &ky, &kv, &kt)
+    if gauss.shape[0] < 1:
+        raise ValueError("ps_draws: an empty pool of normals")
+    g.z = &gauss[0]
+    g.n = gauss.shape[0]
+    g.pos = 0
+    out = [0.0] * n
+    for i in range(n):
+        if fast:
+            out[i] = _ps_fast(d, ky, kv, stretch, kt, &s, &g)
+        else:
+            out[i] = _ps_sojourn(d, d * stretch, rho, mu, scale, &s, &g)
+    return out
 
 
 def gamma_draws(double a, Py_ssize_t n, unsigned long long seed, const double[::1] gauss):
@@ -178,6 +276,11 @@ cdef struct _Rep:
     double* reject
     double* stretch
     double* err_rate
+    # Per replica, the constants of ``_ps_fast`` (``ps_fast``: they hold; else ``_ps_sojourn``).
+    double* ps_ky
+    double* ps_kv
+    double* ps_kt
+    char* ps_fast
 
 
 def compose_endpoint(
@@ -227,7 +330,7 @@ def compose_endpoint(
     Replicas: ``slots`` index the per-replica arrays (``weight`` is each replica's share of
     the service's requests; none, or no weight, leaves the endpoint unavailable; where
     ``ps_rho`` > 0 a work step's time is drawn around its mean under processor sharing, see
-    ``_ps_sojourn``). The
+    ``_ps_sojourn``, ``_ps_fast``). The
     endpoint: its timeout ``tmo`` (0: none), network delay ``d_net`` with normal ``jitter``
     (sd) and loss ``p_loss``, the share ``p_open`` of the window its breaker was open,
     ``n_att`` attempts at most, retried on the outcomes in ``retry_mask`` after
@@ -284,12 +387,14 @@ def compose_endpoint(
     cdef long** to_p = <long**>malloc((n_tgt + 1) * sizeof(long*))
     cdef Py_ssize_t* t_len = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* made_ch = <Py_ssize_t*>malloc((n_tgt + 1) * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* cursor = <Py_ssize_t*>malloc(2 * (n_tgt + 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* cursor = <Py_ssize_t*>malloc(3 * (n_tgt + 1) * sizeof(Py_ssize_t))
     if index_scratch.shape[0] < 2 * k or scratch.shape[0] < (6 + n_tgt) * k:
         raise ValueError("compose_endpoint: scratch for two indices per sample and a sample per channel")
     cdef Py_ssize_t* pend = &index_scratch[0]
     cdef Py_ssize_t* act = &index_scratch[k]
     cdef double* cdf = <double*>malloc((m + 1) * sizeof(double))
+    cdef double* psk = <double*>malloc((3 * n_rep + 1) * sizeof(double))
+    cdef char* psf = <char*>malloc((n_rep + 1) * sizeof(char))
     cdef double* buf = &scratch[0]
     cdef _Rep rp
     cdef _Gauss gs
@@ -323,6 +428,13 @@ def compose_endpoint(
         rp.ps_rho = &ps_rho[0]
         rp.ps_mu = &ps_mu[0]
         rp.ps_scale = &ps_scale[0]
+        rp.ps_ky = psk
+        rp.ps_kv = psk + n_rep
+        rp.ps_kt = psk + 2 * n_rep
+        rp.ps_fast = psf
+        for i in range(n_rep):
+            psf[i] = ps_rho[i] > 0.0 and _ps_consts(ps_rho[i], ps_mu[i], ps_scale[i], stretch[i],
+                                                    rp.ps_ky + i, rp.ps_kv + i, rp.ps_kt + i)
         if gauss.shape[0] < 1:
             raise ValueError("compose_endpoint: an empty pool of normals")
         gs.z = &gauss[0]
@@ -347,6 +459,8 @@ def compose_endpoint(
         free(made_ch)
         free(cursor)
         free(cdf)
+        free(psk)
+        free(psf)
 
 
 cdef tuple _compose(
@@ -375,8 +489,9 @@ cdef tuple _compose(
     cdef double v, u, pw, wt, spare, dn, svc, dur, ff, d, srv_t, delay
     cdef long o
     cdef bint alive, running, fail, sok, retryable
-    cdef Py_ssize_t idx, p_i
+    cdef Py_ssize_t idx, p_i, nx
     cdef Py_ssize_t* stride = cursor + n_tgt + 1
+    cdef Py_ssize_t* ahead = cursor + 2 * (n_tgt + 1)  # where each reads _PREFETCH reads on
     for i in range(m):
         w = rp.weight[slots[i]]
         total += w
@@ -455,6 +570,7 @@ cdef tuple _compose(
                 stride[t] = 1 + _below(&s, t_len[t] - 1) if t_len[t] > 1 else 0
                 while stride[t] > 1 and _gcd(stride[t], t_len[t]) != 1:
                     stride[t] -= 1
+                ahead[t] = (cursor[t] + _PREFETCH * stride[t]) % t_len[t]
             delay = backoff * (2.0 ** a)
             if delay > maxbackoff:
                 delay = maxbackoff
@@ -546,6 +662,11 @@ cdef tuple _compose(
                                     cursor[t] = idx + stride[t]
                                     if cursor[t] >= t_len[t]:
                                         cursor[t] -= t_len[t]
+                                    nx = ahead[t]
+                                    __builtin_prefetch(td_p[t] + nx)
+                                    __builtin_prefetch(to_p[t] + nx)
+                                    nx += stride[t]
+                                    ahead[t] = nx - t_len[t] if nx >= t_len[t] else nx
                                     d = td_p[t][idx]
                                     if d > dur:
                                         dur = d
@@ -564,7 +685,9 @@ cdef tuple _compose(
                                 d = pool_p[p_i][pos[p_i]]
                                 pos[p_i] = pos[p_i] + 1 if pos[p_i] + 1 < pool_len[p_i] else 0
                                 if st_kind[st] == _STEP_WORK:
-                                    if rp.ps_rho[r] > 0.0:
+                                    if rp.ps_fast[r]:
+                                        d = _ps_fast(d, rp.ps_ky[r], rp.ps_kv[r], rp.stretch[r], rp.ps_kt[r], &s, gs)
+                                    elif rp.ps_rho[r] > 0.0:
                                         d = _ps_sojourn(d, d * rp.stretch[r], rp.ps_rho[r], rp.ps_mu[r],
                                                         rp.ps_scale[r], &s, gs)
                                     else:
