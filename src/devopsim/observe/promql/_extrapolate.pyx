@@ -11,6 +11,8 @@ comparisons are written as the reference's ``np.where`` conditions (never negate
 takes the same branch. The bits are the reference's (the tests compare them).
 """
 
+import numpy as np
+
 from libc.stdint cimport int64_t
 
 
@@ -32,32 +34,33 @@ def extrapolate(
     cdef double first_v, last_v, result, to_start, to_end, sampled, avg, threshold
     cdef double zero, ext, factor, cur, prev, range_s = range_ms / 1000.0
     cdef int64_t first_t, last_t, end_t
-    cdef bint hit
     if e.shape[0] != n or ts.shape[0] != n or out.shape[0] != n:
         raise ValueError("shape mismatch")
     for k in range(n):
         if e[k] - s[k] < 2 or s[k] < 0 or e[k] > v.shape[0] or v.shape[0] != t.shape[0]:
             raise ValueError("a window of fewer than two samples, or outside the samples")
+    # resets[q]: samples below a nonzero predecessor among 1..q-1 (windows overlap: each
+    # sample is tested once, not once per window holding it)
+    cdef Py_ssize_t nv = v.shape[0]
+    resets_a = np.zeros(nv + 1 if counter else 1, dtype=np.int64)
+    cdef int64_t[::1] resets = resets_a
     with nogil:
+        if counter:
+            for q in range(1, nv):
+                cur = v[q]
+                prev = v[q - 1]
+                resets[q + 1] = resets[q] + (1 if (cur < prev and prev != 0) else 0)
         for k in range(n):
             a = s[k]
             b = e[k]
             first_v = v[a]
             last_v = v[b - 1]
             result = last_v - first_v
-            if counter:
-                hit = False
+            if counter and resets[b] > resets[a + 1]:
                 for q in range(a + 1, b):
                     cur = v[q]
                     prev = v[q - 1]
-                    if cur < prev and prev != 0:
-                        hit = True
-                        break
-                if hit:
-                    for q in range(a + 1, b):
-                        cur = v[q]
-                        prev = v[q - 1]
-                        result = result + (prev if cur < prev else 0.0)
+                    result = result + (prev if cur < prev else 0.0)
             end_t = ts[k]
             first_t = t[a]
             last_t = t[b - 1]

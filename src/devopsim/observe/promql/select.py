@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import numpy as np
 from devopsim.observe.promql._merge import merge_chunks
 from devopsim.observe.promql.ast import Matcher, Selector
 from devopsim.observe.promql.labels import NAME, LabelTable
+from devopsim.observe.promql.regex import compile_matcher
 
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore, _Table
@@ -30,7 +32,15 @@ _SHIFT = 40
 _SPAN = (1 << _SHIFT) - 1
 _KEY_BASE = -(1 << 38)  # times from -8.7 to +26 years fit a live block's 40-bit time key
 _MAX_RANK = 1 << (63 - _SHIFT)  # ranks whose key prefix rank << 40 fits an int64
-_UNSHARED = 3  # sys.getrefcount of a pooled array nothing else refers to (pool tuple, loop, call)
+
+
+def _refcounts(bufs: tuple[np.ndarray, ...]) -> list[int]:
+    return [sys.getrefcount(b) for b in bufs]
+
+
+#: What :func:`_refcounts` says of an array only a tuple holds (measured, not assumed: the
+#: count an interpreter reports for a live object varies between versions).
+_UNSHARED = max(_refcounts((np.empty(1),)))
 
 
 @dataclass
@@ -106,6 +116,8 @@ class _Match:
         self.names_checked = 0
         self.mids: set[int] = set()
         self.found: list[tuple[tuple[tuple[str, str], ...], int, int]] = []  # (labels, series, label id)
+        self.sid_list: list[int] = []  # found's series and label ids, kept alongside
+        self.lid_list: list[int] = []
         self.dirty = True
         self.sids = np.empty(0, dtype=np.int64)
         self.lids = np.empty(0, dtype=np.int64)
@@ -268,7 +280,7 @@ class _Live:
         is left anywhere (no block, window or held array: its reference count says so), so
         nothing anyone still reads is overwritten."""
         for bufs in self.pool:
-            if bufs[0].size >= total and all(sys.getrefcount(b) <= _UNSHARED for b in bufs):
+            if bufs[0].size >= total and max(_refcounts(bufs)) <= _UNSHARED:
                 return bufs
         cap = total + total // 2 + 64
         key, rank, t, pos = (np.empty(cap, np.int64) for _ in range(4))
@@ -378,13 +390,14 @@ class Selection:
         self._blocks: dict[tuple[tuple[Matcher, ...], str], tuple[int, int, int, int, Block]] = {}
         self._set_cache: dict[int, dict[str, str]] = {}
         self._base_cache: dict[int, dict[str, str]] = {}
+        self._tested: dict[Matcher, dict[str, bool]] = {}  # regex matcher -> value -> answer
         self._full: dict[tuple[int, int], tuple[tuple[tuple[str, str], ...], int]] = {}  # sorted labels, id
         self._live: dict[tuple[tuple[Matcher, ...], int], _Live] = {}
         # (table, match) -> (table, series checked, the matched columns in label order, ranks)
         self._cols: dict[tuple[int, int], tuple[object, int, np.ndarray, np.ndarray]] = {}
 
     def _regex(self, pattern: str) -> re.Pattern[str]:
-        return _compile(pattern, self.dotall)
+        return compile_matcher(pattern, self.dotall)
 
     def _matches_value(self, m: Matcher, value: str) -> bool:
         if m.op == "=":
@@ -393,6 +406,23 @@ class Selection:
             return value != m.value
         hit = self._regex(m.value).fullmatch(value) is not None
         return hit if m.op == "=~" else not hit
+
+    def _test(self, m: Matcher) -> tuple[str, Callable[[str], bool]]:
+        """``m`` as (label name, test of a value): :meth:`_matches_value` without the dispatch
+        per series (a regular expression's answers remembered per value)."""
+        if m.op == "=":
+            return m.name, m.value.__eq__
+        if m.op == "!=":
+            return m.name, m.value.__ne__
+        seen = self._tested.setdefault(m, {})
+
+        def test(value: str) -> bool:
+            hit = seen.get(value)
+            if hit is None:
+                hit = seen[value] = self._matches_value(m, value)
+            return hit
+
+        return m.name, test
 
     def match(self, matchers: tuple[Matcher, ...]) -> _Match:
         """The series ``matchers`` select, testing only series registered since the last call."""
@@ -416,13 +446,16 @@ class Selection:
             wanted = np.zeros(len(names), dtype=bool)
             wanted[np.fromiter(m.mids, dtype=np.int64, count=len(m.mids))] = True
             cand = np.flatnonzero(wanted[smetric]) + m.checked
-            lsets = st.series_label_set
+            lsets, cache, tests = st.series_label_set, self._set_cache, [self._test(x) for x in other]
             for sid in cand.tolist():
                 lset_id = lsets[sid]
-                lab = self._set_cache.get(lset_id)
+                lab = cache.get(lset_id)
                 if lab is None:
-                    lab = self._set_cache[lset_id] = self._label_dict(lset_id)
-                if all(self._matches_value(x, lab.get(x.name, "")) for x in other):
+                    lab = cache[lset_id] = self._label_dict(lset_id)
+                for name, test in tests:
+                    if not test(lab.get(name, "")):
+                        break
+                else:
                     mid = st.series_metric[sid]
                     hit = self._full.get((lset_id, mid))
                     if hit is None:
@@ -436,13 +469,18 @@ class Selection:
             found.sort()
             if not m.found or found[0] > m.found[-1]:
                 m.found.extend(found)
+                m.sid_list.extend(f[1] for f in found)
+                m.lid_list.extend(f[2] for f in found)
             else:
                 for f in found:
-                    bisect.insort(m.found, f)
+                    at = bisect.bisect_right(m.found, f)
+                    m.found.insert(at, f)
+                    m.sid_list.insert(at, f[1])
+                    m.lid_list.insert(at, f[2])
             m.dirty = True
         if m.dirty:
-            m.sids = np.array([f[1] for f in m.found], dtype=np.int64)
-            m.lids = np.array([f[2] for f in m.found], dtype=np.int64)
+            m.sids = np.array(m.sid_list, dtype=np.int64)
+            m.lids = np.array(m.lid_list, dtype=np.int64)
             m.rank = np.full(n, -1, dtype=np.int64)
             m.rank[m.sids] = np.arange(m.sids.size)
             m.dirty = False
@@ -634,64 +672,3 @@ def block_from_points(lids: list[int], series: list[tuple[np.ndarray, np.ndarray
     t = np.concatenate([s[0] for s in series]).astype(np.int64) if series else np.empty(0, np.int64)
     v = np.concatenate([s[1] for s in series]) if series else np.empty(0)
     return _make_block(np.asarray(lids, dtype=np.int64), rank, t, v)
-
-
-_RE_CACHE: dict[tuple[str, bool], re.Pattern[str]] = {}
-
-
-def _compile(pattern: str, dotall: bool) -> re.Pattern[str]:
-    key = (pattern, dotall)
-    rx = _RE_CACHE.get(key)
-    if rx is None:
-        try:
-            rx = re.compile(f"(?:{_scope_inline_flags(pattern)})", re.DOTALL if dotall else 0)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-        _RE_CACHE[key] = rx
-    return rx
-
-
-_FLAG = re.compile(r"\(\?([imsU]+)\)")
-
-
-def _scope_inline_flags(pattern: str) -> str:
-    """Rewrite RE2's ``(?i)`` (flags to the end of the enclosing group) as Python's ``(?i:...)``."""
-    if "(?" not in pattern:
-        return pattern
-    out: list[str] = []
-    opened: list[int] = [0]  # per open group: how many scoped-flag groups to close with it
-    i, in_class = 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-            out.append(c)
-        elif c == "[":
-            in_class = True
-            out.append(c)
-            if pattern[i + 1 : i + 2] == "]":
-                out.append("]")
-                i += 1
-        elif (m := _FLAG.match(pattern, i)) is not None:
-            flags = m.group(1).replace("U", "")
-            if flags:
-                out.append(f"(?{flags}:")
-                opened[-1] += 1
-            i = m.end()
-            continue
-        elif c == "(":
-            opened.append(0)
-            out.append(c)
-        elif c == ")":
-            if len(opened) < 2:
-                raise re.error("unbalanced parenthesis")
-            out.append(")" * opened.pop() + ")")
-        else:
-            out.append(c)
-        i += 1
-    out.append(")" * opened[0])
-    return "".join(out)
