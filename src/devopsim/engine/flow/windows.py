@@ -1,0 +1,302 @@
+"""The flow plane's windows: what a window's ticks add up to, when the latencies are composed
+again, and what the next ticks learn from the composition.
+
+A window runs up to a scrape (or until someone reads the statistics). When it closes, the
+arrival-weighted queue states of its ticks are judged against those of the last composition:
+steady, the composition and the per-unit statistics are reused; moved, the moved services'
+endpoints and their callers are composed again (``latency.Composer``), and what the ticks
+assume (failure rates, retries, call durations, holding-time shapes, breakers) is learnt
+from the new samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+
+from devopsim.engine.flow.graph import CallGraph
+from devopsim.engine.flow.latency import CallSamples, Composer, HopState
+from devopsim.engine.flow.replicas import _Replicas
+from devopsim.engine.flow.tally import apply_unit_stats, sample_stats, service_resid, unit_stats
+from devopsim.model.program import Program
+
+if TYPE_CHECKING:
+    from devopsim.engine.flow.plane import FlowPlane
+
+__all__ = ["FlowWindows"]
+
+_Opt = np.ndarray | None
+
+
+class FlowWindows:
+    """Closing windows, composing, learning (a part of ``FlowPlane``)."""
+
+    program: Program
+    graph: CallGraph
+    composer: Composer
+    S: int
+    E: int
+    ep_svc: np.ndarray
+    conc: np.ndarray
+    cores: np.ndarray
+    cb: np.ndarray
+    entries: list[list[int]]
+    ver_err: np.ndarray
+    ver_lat: np.ndarray
+    breaker_open: np.ndarray
+    _cb_until: np.ndarray
+    call_fail: np.ndarray
+    retry_mult: np.ndarray
+    call_mean: np.ndarray
+    call_var: np.ndarray
+    started_fail: np.ndarray
+    srv_mean: np.ndarray
+    srv_buckets: np.ndarray
+    resid: np.ndarray
+    _ready: list[list[int]]
+    _topology: int
+    _windows: int
+    _since_full: int
+    _since_compose: int
+    _judged_src: dict[str, np.ndarray] | None
+    _calls: dict[int, CallSamples] | None
+    _learnt: dict[int, CallSamples]
+    _u: dict[str, np.ndarray]
+    _last: dict[str, np.ndarray]
+    _w_att: np.ndarray
+    _win_parts: dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]]
+    _sig: np.ndarray | None
+
+    # The plane's (declared here only: FlowPlane and FlowRouting define them).
+    replicas: _Replicas
+    _reset_window: Callable[[], None]
+    _recompute_flows: Callable[[], None]
+
+    @property
+    def _plane(self) -> FlowPlane:
+        return cast("FlowPlane", self)
+
+    def _window_sums(self, R: int) -> tuple[np.ndarray, np.ndarray]:
+        """Arrivals per replica in the window, and the arrival-weighted sums of P(wait) tail,
+        mean wait, backlog wait, slack, dropped share, stretch, rejected share (rows in that
+        order, see ``_increments``)."""
+        lam = np.zeros(R)
+        win = np.zeros((7, R))
+        for r, inc, d in self._win_parts.values():
+            n = min(R, r["lam"].size)
+            lam[:n] += r["lam"][:n] * d
+            win[:, :n] += inc["win"][:, :n] * d
+        return lam, win
+
+    def _close_window(self, t_end: float) -> None:
+        rp = self.replicas
+        R = rp.svc.shape[0]
+        parts = list(self._win_parts.values())
+        src = parts[0][0] if len(parts) == 1 else None
+        if src is not None and src is self._judged_src and self._since_full < 240:
+            # Steady: the window replayed the very tick an earlier window was judged on, so
+            # its queue state is that window's: the composition stays valid.
+            self._since_compose += 1
+            self._since_full += 1
+            apply_unit_stats(self._plane, self._u, t_end)
+            self._reset_window()
+            return
+        lam, win = self._window_sums(R)
+        w_pw, w_mw, w_bw, w_slack, w_drop, w_stretch, w_rej = win
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pw = np.where(lam > 0, w_pw / lam, 0.0)
+            mw = np.where(lam > 0, w_mw / lam, 0.0)
+            theta = np.where(mw > 0, pw / mw, np.inf)
+            bw = np.where(lam > 0, w_bw / lam, 0.0)
+            stretch = np.where(lam > 0, w_stretch / lam, self.ver_lat[rp.ver])
+            rej = np.where(lam > 0, w_rej / lam, 0.0)
+            slack = np.where(lam > 0, w_slack / lam, 0.0)
+            drop = np.where(lam > 0, w_drop / lam, 0.0)
+        weight = np.where(rp.ready, np.maximum(lam, 1e-12), 0.0)
+        ps_rho, ps_mu, ps_scale = self._ps_shape(stretch)
+        hop = HopState(
+            weight=weight,
+            pwait=pw,
+            theta=theta,
+            bwait=bw,
+            stretch=stretch,
+            reject=rej,
+            slack=slack,
+            drop=drop,
+            err_rate=self.ver_err[rp.ver],
+            breaker_open=self.breaker_open,
+            ps_rho=ps_rho,
+            ps_mu=ps_mu,
+            ps_scale=ps_scale,
+        )
+        # Compose again only when the queues have changed since the last composition (or
+        # now and then); steady stretches reuse it, which is most of a day.
+        # What matters is judged on its own scale: waits against the holding time, chances
+        # and shares in absolute terms, stretches relatively.
+        hold = self._last.get("hold", np.ones(R))
+        if hold.size != R:
+            hold = np.ones(R)
+        mean_wait = np.where(np.isfinite(theta) & (theta > 0), pw / np.maximum(theta, 1e-300), 0.0) + bw
+        sig = np.concatenate(
+            (
+                mean_wait,
+                pw,
+                stretch,
+                rej,
+                drop,
+                weight / max(float(weight.sum()), 1e-300),
+                self.breaker_open,
+                self.ver_err[rp.ver],
+            )
+        )
+        tol = np.concatenate(
+            (
+                0.05 * hold + 1e-6,
+                np.full(R, 0.02),
+                0.02 * stretch + 1e-9,
+                np.full(R, 0.005),
+                np.full(R, 0.005),
+                np.full(R, 0.02),
+                np.full(self.E, 1e-9),
+                np.full(R, 1e-9),
+            )
+        )
+        prev = getattr(self, "_sig", None)
+        stale = (
+            prev is None
+            or prev.size != sig.size
+            or self._since_full >= 240
+            or bool(np.any(np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))))
+        )
+        if stale:
+            ready = [np.asarray(s, dtype=np.int64) for s in self._ready]
+            # Every endpoint afresh now and then (every 240 windows: an hour at 15 s), so that
+            # no sample set is reused all day.
+            full = prev is None or prev.size != sig.size or self._since_full >= 240 or self._calls is None
+            if full:
+                calls = self.composer.compose(hop, ready)
+                self._learn(calls, t_end)
+                self._sig = sig
+                self._since_full = 0
+            else:
+                assert prev is not None
+                moved = np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))
+                svc_dirty, ep_dirty, keep = self._dirty(moved, R)
+                calls = self.composer.compose(hop, ready, only=ep_dirty, prev=self._calls)
+                self._learn(calls, t_end, services=np.nonzero(svc_dirty)[0])
+                # What was composed again is judged from now on against its new state; the
+                # rest keeps its old reference, so slow drifts still add up.
+                self._sig = np.where(keep, prev, sig)
+            self._calls = calls
+            journeys = self.composer.journeys(calls, self.entries)
+            self._u = unit_stats(self._plane, calls, journeys)
+            self._topology += 1  # what was learnt changes the ticks: compute the next one afresh
+            self._since_compose = 0
+            self._judged_src = None  # the composition changes the ticks that follow
+        else:
+            self._since_compose += 1
+            self._judged_src = src
+        self._since_full += 1
+        apply_unit_stats(self._plane, self._u, t_end)
+        self._reset_window()
+
+    def _ps_shape(self, stretch: np.ndarray) -> tuple[_Opt, _Opt, _Opt]:
+        """Per replica, what spreads a CPU step's time around its mean under processor sharing
+        (``latency.ps_sojourn``): replicas whose workers share at most one core and whose CPU is
+        not saturated (saturated, every job shares it with all the others alike).
+
+        ``stretch`` is the window's mean stretch, ``lat · k1 / C`` with ``k1`` the mean
+        sojourn of a job over its time alone (``1 + f u/(1-u)``): the effective M/M/1-PS load
+        is ``1 - 1/k1``, the rate a frame's CPU work alone is served at ``C / cpu_frame``.
+        """
+        rp = self.replicas
+        R = rp.svc.shape[0]
+        cpu_frame = self._last.get("cpu_frame")
+        if cpu_frame is None or cpu_frame.size != R:
+            return None, None, None
+        svc = np.maximum(rp.svc, 0)
+        cores = self.cores[svc]
+        conc = self.conc[svc].astype(np.float64)
+        ps = (cores < conc) & (cores <= 1.0) & (rp.alive == 1)
+        if not ps.any():
+            return None, None, None
+        lat = self.ver_lat[rp.ver]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slow = stretch / lat
+            k1 = slow * cores
+            cap = np.maximum(conc, 1.0) / cores  # the stretch of a saturated CPU (replica_prep)
+            on = ps & (k1 > 1.0 + 1e-9) & (slow < cap * (1.0 - 1e-9)) & (cpu_frame > 0.0)
+            rho = np.where(on, 1.0 - 1.0 / k1, 0.0)
+            mu = np.where(on, cores / cpu_frame, 0.0)
+            scale = np.where(on, lat / cores, 0.0)
+        return rho, mu, scale
+
+    def _dirty(self, moved: np.ndarray, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """From the signature entries that moved: the services and endpoints to compose again
+        (an endpoint whose replicas or breaker moved, and every caller above it), and the
+        signature entries that keep their old reference."""
+        E = self.E
+        per_rep = np.concatenate((moved[: 6 * R].reshape(6, R), moved[6 * R + E :].reshape(1, R))).any(axis=0)
+        rp = self.replicas
+        svc_dirty = np.zeros(self.S, dtype=bool)
+        # Not only live replicas: a service whose last replica died moved too.
+        hit = per_rep & (rp.svc >= 0)
+        svc_dirty[rp.svc[hit]] = True
+        ep_dirty = svc_dirty[self.ep_svc] | moved[6 * R : 6 * R + E]
+        g = self.graph
+        while True:  # callers of what is composed again are composed again too
+            up = np.zeros(E, dtype=bool)
+            up[g.edge_src[ep_dirty[g.edge_dst]]] = True
+            if not np.any(up & ~ep_dirty):
+                break
+            ep_dirty |= up
+        svc_dirty[self.ep_svc[ep_dirty]] = True
+        rep_clean = ~svc_dirty[np.maximum(rp.svc, 0)]
+        keep = np.concatenate((np.tile(rep_clean, 6), ~ep_dirty, rep_clean))
+        return svc_dirty, ep_dirty, keep
+
+    def _learn(self, calls: dict[int, CallSamples], t_end: float, services: np.ndarray | None = None) -> None:
+        """What the next window's ticks assume: failure rates, retries, durations, breakers.
+
+        ``services``: whose holding-time shape to learn again (all when None).
+        """
+        # The shape of each service's holding time (cheap for small platforms: every window;
+        # for large ones, every 50th).
+        if self._windows % (1 if self.S <= 50 else 50) == 0:
+            for s in range(self.S) if services is None else (int(x) for x in services):
+                eps = np.nonzero(self.ep_svc == s)[0]
+                parts = [calls[int(e)].service for e in eps]
+                resid = service_resid(parts, self._w_att[eps], int(self.conc[s]))
+                if resid is not None:
+                    self.resid[s] = resid
+        self._windows += 1
+        for e, cs in calls.items():
+            if self._learnt.get(e) is cs:
+                continue  # samples kept from the last composition: nothing new to learn
+            self._learnt[e] = cs
+            ss = sample_stats(cs)
+            self.call_fail[e] = ss.call_fail
+            self.retry_mult[e] = cs.attempts
+            self.call_mean[e] = ss.call_mean
+            self.call_var[e] = ss.call_var
+            self.started_fail[e] = cs.started_fail
+            self.srv_mean[e] = ss.srv_mean
+            if ss.srv_buckets is not None:
+                self.srv_buckets[e] = ss.srv_buckets
+        # Circuit breakers, judged on the window's attempts (resilience4j's thresholds).
+        a = self.program.arrays
+        for e_cb in np.nonzero(self.cb)[0]:
+            e = int(e_cb)
+            cs = calls[e]
+            fail_rate = cs.retry_fail if cs.attempts > 0 else 0.0
+            n = self._w_att[e]
+            if t_end < self._cb_until[e]:
+                self.breaker_open[e] = 1.0
+            elif self.breaker_open[e] > 0:
+                self.breaker_open[e] = 0.0  # half-open: the next window's calls decide
+            elif n >= a["ep_cb_min"][e] and fail_rate >= a["ep_cb_thr"][e]:
+                self._cb_until[e] = t_end + a["ep_cb_wait"][e]
+                self.breaker_open[e] = 1.0
+        self._recompute_flows()
