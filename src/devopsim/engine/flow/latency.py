@@ -77,7 +77,9 @@ class HopState:
     ps_scale: np.ndarray | None = None
 
 
-def ps_variance(d: np.ndarray, rho: np.ndarray, mu: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def ps_variance(
+    d: np.ndarray | float, rho: np.ndarray | float, mu: np.ndarray | float, scale: np.ndarray | float
+) -> np.ndarray:
     """Variance of an M/M/1-PS job's time (Coffman, Muntz & Trotter 1970).
 
     A job of size ``x`` (``d * scale``: the time it would take alone) at load ρ and rate μ
