@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from devopsim.observe.promql._merge import merge_chunks
-from devopsim.observe.promql.select import _KEY_BASE, _SHIFT, _Live, _Match
-
-Chunk = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+from devopsim.observe.promql.select import _KEY_BASE, _SHIFT, Chunk, _Live, _Match, _row_pieces, _values
+from devopsim.observe.store import _Table
 
 
 def _live(rank: np.ndarray, t: np.ndarray, v: np.ndarray, pos: np.ndarray) -> _Live:
@@ -29,7 +28,9 @@ def _live(rank: np.ndarray, t: np.ndarray, v: np.ndarray, pos: np.ndarray) -> _L
 def _definition(lv: _Live, chunks: list[Chunk]) -> list[tuple[int, int, int, float]]:
     """(rank, t, position, value) in the order Python's stable sort gives."""
     items = list(zip(lv.rank.tolist(), lv.t.tolist(), lv.tpos.tolist(), lv.v.tolist(), strict=True))
-    for rk, t_ms, sub, pos in chunks:
+    for rk, t_ms, pieces, cols, pos in chunks:
+        whole = np.concatenate([*pieces, np.empty((0, pieces[0].shape[1] if pieces else 0))])
+        sub = whole[:, cols] if t_ms.size else np.empty((0, cols.size))
         for c, r in enumerate(rk.tolist()):
             items += [(r, int(t), pos, float(sub[i, c])) for i, t in enumerate(t_ms.tolist())]
     return sorted(items, key=lambda x: (x[0], x[1], x[2]))
@@ -56,10 +57,15 @@ def _random_case(rng: np.random.Generator) -> tuple[tuple[np.ndarray, ...], list
         rk = np.sort(rng.choice(8, ncol, replace=False)).astype(np.int64)
         if ncol > 1 and rng.random() < 0.1:
             rk = rk[::-1].copy()  # not in rank order: the reference's path
-        t_ms = np.sort(rng.choice(times, int(rng.integers(0, 6))))
-        full = rng.normal(size=(t_ms.size, 2 * ncol))
-        sub = full[:, ::2] if rng.random() < 0.5 else np.ascontiguousarray(full[:, ::2])
-        chunks.append((rk, t_ms, sub, int(pos)))
+        t_ms = np.sort(rng.choice(times, int(rng.integers(0, 8))))
+        width = 2 * ncol + 1
+        full = rng.normal(size=(t_ms.size, width))
+        if rng.random() < 0.5:  # a strided matrix
+            full = rng.normal(size=(t_ms.size, 2 * width))[:, ::2]
+        cols = rng.choice(width, ncol, replace=False).astype(np.int64)  # column of rank rk[c]
+        cuts = np.sort(rng.integers(0, t_ms.size + 1, int(rng.integers(0, 3))))  # the store's blocks
+        pieces = [full[a:b] for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), t_ms.size], strict=True)]
+        chunks.append((rk, t_ms, pieces, cols, int(pos)))
     return old, chunks
 
 
@@ -86,18 +92,29 @@ def test_kernel_declines_keys_out_of_order() -> None:
         np.empty(4),
         np.empty(4, np.int64),
     )
-    sub = np.array([[1.0, 2.0], [3.0, 4.0]])
+    sub = np.array([[9.0, 1.0, 2.0], [9.0, 3.0, 4.0]])
+    cols = np.array([1, 2], np.int64)
     for rk, r in (([3, 1], rel), ([1, 1], rel), ([1, 3], rel[::-1].copy())):
-        assert not merge_chunks(e, np.zeros(0), e, [(np.array(rk, np.int64), r, sub, 0)], 0, *out)
-    assert merge_chunks(e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, sub, 7)], 10, *out)
+        assert not merge_chunks(
+            e, np.zeros(0), e, [(np.array(rk, np.int64), r, [sub], cols, 0)], 0, *out, np.empty(8)
+        )
+    pieces = [sub[:1], sub[1:]]
+    assert merge_chunks(
+        e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, pieces, cols, 7)], 10, *out, np.empty(8)
+    )
     key, rank, t, v, pos = out
     assert rank.tolist() == [1, 1, 3, 3] and t.tolist() == [15, 16, 15, 16]
     assert v.tolist() == [1.0, 3.0, 2.0, 4.0] and pos.tolist() == [7] * 4
     assert key.tolist() == [(1 << 40) | 5, (1 << 40) | 6, (3 << 40) | 5, (3 << 40) | 6]
+    three = np.array([1, 3, 4], np.int64)
     with pytest.raises(ValueError):  # columns and ranks disagree
-        merge_chunks(e, np.zeros(0), e, [(np.array([1, 3, 4], np.int64), rel, sub, 0)], 0, *out)
+        merge_chunks(e, np.zeros(0), e, [(three, rel, [sub], cols, 0)], 0, *out, np.empty(8))
+    with pytest.raises(ValueError):  # a column outside the pieces
+        merge_chunks(
+            e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, [sub], cols + 1, 0)], 0, *out, np.empty(8)
+        )
     with pytest.raises(ValueError):  # no room for the output
-        merge_chunks(e, np.zeros(0), e, [(np.array([1, 3, 4], np.int64), rel, np.ones((2, 3)), 0)], 0, *out)
+        merge_chunks(e, np.zeros(0), e, [(three, rel, [sub], np.arange(3), 0)], 0, *out, np.empty(8))
 
 
 def test_output_arrays_are_reused_only_when_nothing_refers_to_them() -> None:
@@ -107,7 +124,7 @@ def test_output_arrays_are_reused_only_when_nothing_refers_to_them() -> None:
     held: list[tuple[np.ndarray, list[float]]] = []
     for k in range(6):
         t_ms = np.array([1000 * k, 1000 * k + 500], np.int64)
-        lv._ingest([(np.array([0, 1], np.int64), t_ms, np.full((2, 2), float(k)), 0)])
+        lv._ingest([(np.array([0, 1], np.int64), t_ms, [np.full((2, 2), float(k))], np.arange(2), 0)])
         if k % 2 == 0:
             view = lv.v[1:]  # e.g. a block's values, still read later
             held.append((view, view.tolist()))
@@ -116,8 +133,26 @@ def test_output_arrays_are_reused_only_when_nothing_refers_to_them() -> None:
     bases = {id(b) for bufs in lv.pool for b in bufs}
     del held, view
     lv.key, lv.rank, lv.t, lv.v, lv.tpos = (x.copy() for x in (lv.key, lv.rank, lv.t, lv.v, lv.tpos))
-    lv._ingest([(np.array([0], np.int64), np.array([9000], np.int64), np.ones((1, 1)), 0)])
+    lv._ingest([(np.array([0], np.int64), np.array([9000], np.int64), [np.ones((1, 1))], np.arange(1), 0)])
     assert lv.v.base is not None and id(lv.v.base) in bases  # a free pooled array was written
     per_series = [float(k) for k in range(6) for _ in range(2)]
     assert lv.v.tolist() == [*per_series, 1.0, *per_series]
     assert lv.rank.tolist() == [0] * 13 + [1] * 12
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_row_pieces_read_what_the_store_returns(seed: int) -> None:
+    """The merge reads a table's rows in place (``_row_pieces``, its blocks as they are);
+    what they stand for is what ``_Table.rows`` returns, static columns included."""
+    rng = np.random.default_rng(seed)
+    tb = _Table(np.arange(7, dtype=np.int32), 5, np.array([7.0, 8.0]))
+    for k in range(int(rng.integers(1, 40))):  # blocks of 1, 2, 4, ... rows
+        tb.append(float(k), k, rng.normal(size=5))
+    for _ in range(20):
+        a = int(rng.integers(0, tb.n))
+        b = int(rng.integers(a + 1, tb.n + 1))
+        static = rng.random() < 0.3
+        cols = rng.choice(7 if static else 5, int(rng.integers(1, 5)), replace=False).astype(np.int64)
+        pieces, at = _row_pieces(tb, a, b, cols)
+        assert sum(len(p) for p in pieces) == b - a
+        assert np.array_equal(_values(pieces, at)[0], tb.rows(a, b, cols))

@@ -6,11 +6,12 @@ def merge_chunks(
     okey: np.ndarray,
     ov: np.ndarray,
     opos: np.ndarray,
-    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
+    chunks: list[tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray, int]],
     base: int,
     key: np.ndarray,
     rank: np.ndarray,
     t: np.ndarray,
     v: np.ndarray,
     p: np.ndarray,
+    scratch: np.ndarray,
 ) -> bool: ...

@@ -31,6 +31,10 @@ __all__ = ["AGGREGATE_FOR", "Block", "Selection", "Window"]
 _SHIFT = 40
 _SPAN = (1 << _SHIFT) - 1
 _KEY_BASE = -(1 << 38)  # times from -8.7 to +26 years fit a live block's 40-bit time key
+#: New rows of one table for a live block: the ranks of the columns read, the rows' times (ms),
+#: the values (the rows of 2-D pieces one after the other, and the columns of them to read;
+#: the NumPy reference makes it one piece) and the table's position.
+Chunk = tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray, int]
 _MAX_RANK = 1 << (63 - _SHIFT)  # ranks whose key prefix rank << 40 fits an int64
 
 
@@ -158,6 +162,7 @@ class _Live:
         self.blk: Block | None = None
         self.fresh = True
         self.pool: list[tuple[np.ndarray, ...]] = []  # output arrays of the last merges (_buffers)
+        self.scratch = np.empty(0)  # the merge's gathered values (merge_chunks)
 
     def _keep(self, keep: np.ndarray) -> None:
         self.rank, self.t, self.v, self.tpos = self.rank[keep], self.t[keep], self.v[keep], self.tpos[keep]
@@ -223,7 +228,7 @@ class _Live:
         changed = np.flatnonzero(ns != self.seen).tolist()
         if not changed:
             return False
-        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+        chunks: list[Chunk] = []
         cut_s = (lo if self.fresh else self.cut) / 1000.0
         for j in changed:
             tb, seen = self.tbs[j], int(self.seen[j])
@@ -239,23 +244,25 @@ class _Live:
                 continue
             t_ms = np.round(tb.t[a:n] * 1000.0).astype(np.int64)
             cols = self.cols[j]
-            chunks.append((m.rank[tb.ids[cols]], t_ms, tb.rows(a, n, cols), self.pos[j]))
+            pieces, at = _row_pieces(tb, a, n, cols)
+            chunks.append((m.rank[tb.ids[cols]], t_ms, pieces, at, self.pos[j]))
         if chunks:
             self._ingest(chunks)
         return True
 
-    def _ingest(self, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> None:
+    def _ingest(self, chunks: list[Chunk]) -> None:
         """Add new rows: per table the ranks of its columns, the row times (ms), the values
-        (rows x columns) and the table's position.
+        (the rows of 2-D pieces, one after the other, and the columns to read of them) and
+        the table's position.
 
         Through the compiled merge (:func:`merge_chunks`) when every key fits (the usual
         case), else through the NumPy reference (:meth:`_ingest_numpy`): same order, ties
         included."""
         self.blk = None  # rebuilt after (its arrays are then free for the merge to reuse)
         if self.key is not None:
-            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+            parts: list[Chunk] = []
             total = self.key.size
-            for rk, t_ms, sub, pos in chunks:
+            for rk, t_ms, pieces, cols, pos in chunks:
                 if not t_ms.size or not rk.size:
                     continue
                 rel = t_ms - _KEY_BASE
@@ -263,11 +270,26 @@ class _Live:
                     break
                 if int(rk.max()) >= _MAX_RANK:
                     break
-                parts.append((rk, rel, sub, pos))
+                parts.append((rk, rel, pieces, cols, pos))
                 total += rk.size * t_ms.size
             else:
                 out = self._buffers(total)
-                if merge_chunks(self.key, self.v, self.tpos, parts, _KEY_BASE, *out):
+                if self.scratch.size < total - self.key.size:  # only the merge uses it
+                    self.scratch = np.empty(2 * (total - self.key.size))
+                o_key, o_rank, o_t, o_v, o_pos = out
+                if merge_chunks(
+                    self.key,
+                    self.v,
+                    self.tpos,
+                    parts,
+                    _KEY_BASE,
+                    o_key,
+                    o_rank,
+                    o_t,
+                    o_v,
+                    o_pos,
+                    self.scratch,
+                ):
                     self.key, self.rank, self.t, self.v, self.tpos = (b[:total] for b in out)
                     return
         self._ingest_numpy(chunks)
@@ -288,12 +310,13 @@ class _Live:
         self.pool = [fresh, *self.pool[:2]]
         return fresh
 
-    def _ingest_numpy(self, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]) -> None:
+    def _ingest_numpy(self, chunks: list[Chunk]) -> None:
         """:meth:`_ingest` in NumPy, the reference of the compiled merge."""
-        ranks = [np.repeat(rk, t.size) for rk, t, _, _ in chunks]
-        times = [np.broadcast_to(t, (rk.size, t.size)).ravel() for rk, t, _, _ in chunks]
-        vals = [sub.T.ravel() for _, _, sub, _ in chunks]
-        poss = [np.full(t.size * rk.size, pos, dtype=np.int64) for rk, t, _, pos in chunks]
+        chunks = [(rk, t, _values(pieces, cols), cols, pos) for rk, t, pieces, cols, pos in chunks]
+        ranks = [np.repeat(rk, t.size) for rk, t, _, _, _ in chunks]
+        times = [np.broadcast_to(t, (rk.size, t.size)).ravel() for rk, t, _, _, _ in chunks]
+        vals = [sub[0].T.ravel() for _, _, sub, _, _ in chunks]
+        poss = [np.full(t.size * rk.size, pos, dtype=np.int64) for rk, t, _, _, pos in chunks]
         if len(chunks) == 1:
             self._merge(ranks[0], times[0], vals[0], poss[0])
         else:
@@ -359,6 +382,36 @@ class _Live:
             blk.skeys = (self.s_rank << _SHIFT) | s_rel
             blk.soff = np.searchsorted(self.s_rank, np.arange(n + 1)).astype(np.int64)
         return blk
+
+
+def _values(pieces: list[np.ndarray], cols: np.ndarray) -> list[np.ndarray]:
+    """The (rows x columns) matrix a chunk's pieces and columns stand for (as one piece)."""
+    if len(pieces) == 1:
+        return [pieces[0][:, cols]]
+    return [np.concatenate([p[:, cols] for p in pieces]) if pieces else np.empty((0, cols.size))]
+
+
+def _row_pieces(tb: _Table, a: int, b: int, cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Rows ``a:b`` of ``tb``, columns ``cols``, as (pieces, columns of them) for the merge:
+    the table's blocks read in place (``_Table._var_rows`` without its copy) when every
+    column varies, else the one copy ``_Table.rows`` makes."""
+    if cols.size and int(cols.max()) >= tb.nvar:
+        return [tb.rows(a, b, cols)], np.arange(cols.size, dtype=np.int64)
+    tb.ensure_sorted()
+    out: list[np.ndarray] = []
+    first = max(bisect.bisect_right(tb.starts, a) - 1, 0)
+    start = tb.starts[first] if tb.starts else 0
+    last = len(tb.blocks) - 1
+    for k in range(first, len(tb.blocks)):
+        blk = tb.blocks[k]
+        size = tb.fill if k == last else blk.shape[0]
+        lo, hi = max(a, start), min(b, start + size)
+        if lo < hi:
+            out.append(blk[lo - start : hi - start])
+        start += size
+        if start >= b:
+            break
+    return out, cols
 
 
 #: Which downsampled aggregate each range function reads (Thanos' choice; ``avg`` is sum/count).
