@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from devopsim.observe.promql._merge import merge_chunks
-from devopsim.observe.promql.select import _KEY_BASE, _SHIFT, Chunk, _Live, _Match, _row_pieces, _values
+from devopsim.observe.promql.rows import Chunk, one_matrix, row_pieces
+from devopsim.observe.promql.select import _KEY_BASE, _SHIFT, _Live, _Match
 from devopsim.observe.store import _Table
 
 
@@ -142,7 +143,7 @@ def test_output_arrays_are_reused_only_when_nothing_refers_to_them() -> None:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_row_pieces_read_what_the_store_returns(seed: int) -> None:
-    """The merge reads a table's rows in place (``_row_pieces``, its blocks as they are);
+    """The merge reads a table's rows in place (``row_pieces``, its blocks as they are);
     what they stand for is what ``_Table.rows`` returns, static columns included."""
     rng = np.random.default_rng(seed)
     tb = _Table(np.arange(7, dtype=np.int32), 5, np.array([7.0, 8.0]))
@@ -153,6 +154,6 @@ def test_row_pieces_read_what_the_store_returns(seed: int) -> None:
         b = int(rng.integers(a + 1, tb.n + 1))
         static = rng.random() < 0.3
         cols = rng.choice(7 if static else 5, int(rng.integers(1, 5)), replace=False).astype(np.int64)
-        pieces, at = _row_pieces(tb, a, b, cols)
+        pieces, at = row_pieces(tb, a, b, cols)
         assert sum(len(p) for p in pieces) == b - a
-        assert np.array_equal(_values(pieces, at)[0], tb.rows(a, b, cols))
+        assert np.array_equal(one_matrix(pieces, at)[0], tb.rows(a, b, cols))

@@ -22,6 +22,7 @@ from devopsim.observe.promql._merge import merge_chunks
 from devopsim.observe.promql.ast import Matcher, Selector
 from devopsim.observe.promql.labels import NAME, LabelTable
 from devopsim.observe.promql.regex import compile_matcher
+from devopsim.observe.promql.rows import Chunk, one_matrix, row_pieces
 
 if TYPE_CHECKING:
     from devopsim.observe.store import MetricStore, _Table
@@ -31,10 +32,6 @@ __all__ = ["AGGREGATE_FOR", "Block", "Selection", "Window"]
 _SHIFT = 40
 _SPAN = (1 << _SHIFT) - 1
 _KEY_BASE = -(1 << 38)  # times from -8.7 to +26 years fit a live block's 40-bit time key
-#: New rows of one table for a live block: the ranks of the columns read, the rows' times (ms),
-#: the values (the rows of 2-D pieces one after the other, and the columns of them to read;
-#: the NumPy reference makes it one piece) and the table's position.
-Chunk = tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray, int]
 _MAX_RANK = 1 << (63 - _SHIFT)  # ranks whose key prefix rank << 40 fits an int64
 
 
@@ -244,7 +241,7 @@ class _Live:
                 continue
             t_ms = np.round(tb.t[a:n] * 1000.0).astype(np.int64)
             cols = self.cols[j]
-            pieces, at = _row_pieces(tb, a, n, cols)
+            pieces, at = row_pieces(tb, a, n, cols)
             chunks.append((m.rank[tb.ids[cols]], t_ms, pieces, at, self.pos[j]))
         if chunks:
             self._ingest(chunks)
@@ -312,7 +309,7 @@ class _Live:
 
     def _ingest_numpy(self, chunks: list[Chunk]) -> None:
         """:meth:`_ingest` in NumPy, the reference of the compiled merge."""
-        chunks = [(rk, t, _values(pieces, cols), cols, pos) for rk, t, pieces, cols, pos in chunks]
+        chunks = [(rk, t, one_matrix(pieces, cols), cols, pos) for rk, t, pieces, cols, pos in chunks]
         ranks = [np.repeat(rk, t.size) for rk, t, _, _, _ in chunks]
         times = [np.broadcast_to(t, (rk.size, t.size)).ravel() for rk, t, _, _, _ in chunks]
         vals = [sub[0].T.ravel() for _, _, sub, _, _ in chunks]
@@ -382,36 +379,6 @@ class _Live:
             blk.skeys = (self.s_rank << _SHIFT) | s_rel
             blk.soff = np.searchsorted(self.s_rank, np.arange(n + 1)).astype(np.int64)
         return blk
-
-
-def _values(pieces: list[np.ndarray], cols: np.ndarray) -> list[np.ndarray]:
-    """The (rows x columns) matrix a chunk's pieces and columns stand for (as one piece)."""
-    if len(pieces) == 1:
-        return [pieces[0][:, cols]]
-    return [np.concatenate([p[:, cols] for p in pieces]) if pieces else np.empty((0, cols.size))]
-
-
-def _row_pieces(tb: _Table, a: int, b: int, cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Rows ``a:b`` of ``tb``, columns ``cols``, as (pieces, columns of them) for the merge:
-    the table's blocks read in place (``_Table._var_rows`` without its copy) when every
-    column varies, else the one copy ``_Table.rows`` makes."""
-    if cols.size and int(cols.max()) >= tb.nvar:
-        return [tb.rows(a, b, cols)], np.arange(cols.size, dtype=np.int64)
-    tb.ensure_sorted()
-    out: list[np.ndarray] = []
-    first = max(bisect.bisect_right(tb.starts, a) - 1, 0)
-    start = tb.starts[first] if tb.starts else 0
-    last = len(tb.blocks) - 1
-    for k in range(first, len(tb.blocks)):
-        blk = tb.blocks[k]
-        size = tb.fill if k == last else blk.shape[0]
-        lo, hi = max(a, start), min(b, start + size)
-        if lo < hi:
-            out.append(blk[lo - start : hi - start])
-        start += size
-        if start >= b:
-            break
-    return out, cols
 
 
 #: Which downsampled aggregate each range function reads (Thanos' choice; ``avg`` is sum/count).
