@@ -115,22 +115,6 @@ class FlowWindows:
             slack = np.where(lam > 0, w_slack / lam, 0.0)
             drop = np.where(lam > 0, w_drop / lam, 0.0)
         weight = np.where(rp.ready, np.maximum(lam, 1e-12), 0.0)
-        ps_rho, ps_mu, ps_scale = self._ps_shape(stretch)
-        hop = HopState(
-            weight=weight,
-            pwait=pw,
-            theta=theta,
-            bwait=bw,
-            stretch=stretch,
-            reject=rej,
-            slack=slack,
-            drop=drop,
-            err_rate=self.ver_err[rp.ver],
-            breaker_open=self.breaker_open,
-            ps_rho=ps_rho,
-            ps_mu=ps_mu,
-            ps_scale=ps_scale,
-        )
         # Compose again only when the queues have changed since the last composition (or
         # now and then); steady stretches reuse it, which is most of a day.
         # What matters is judged on its own scale: waits against the holding time, chances
@@ -171,6 +155,22 @@ class FlowWindows:
             or bool(np.any(np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))))
         )
         if stale:
+            ps_rho, ps_mu, ps_scale = self._ps_shape(stretch)
+            hop = HopState(
+                weight=weight,
+                pwait=pw,
+                theta=theta,
+                bwait=bw,
+                stretch=stretch,
+                reject=rej,
+                slack=slack,
+                drop=drop,
+                err_rate=self.ver_err[rp.ver],
+                breaker_open=self.breaker_open,
+                ps_rho=ps_rho,
+                ps_mu=ps_mu,
+                ps_scale=ps_scale,
+            )
             ready = [np.asarray(s, dtype=np.int64) for s in self._ready]
             # Every endpoint afresh now and then (every 240 windows: an hour at 15 s), so that
             # no sample set is reused all day.
