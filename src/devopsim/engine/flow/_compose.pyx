@@ -105,13 +105,20 @@ cdef struct _Gauss:
 cdef double _gamma(double a, unsigned long long* s, _Gauss* g) noexcept nogil:
     """A Gamma(a, 1) deviate (Marsaglia & Tsang 2000; below a = 1 boosted by U^(1/a)), its
     normals from the pool ``g`` (drawn by NumPy from a named stream), uniforms from ``s``."""
-    cdef double boost = 1.0, d, c, x, v, u
+    cdef double boost = 1.0, d, c, u
     if a < 1.0:
         u = 1.0 - _unif(s)  # (0, 1]
         boost = pow(u, 1.0 / a)
         a += 1.0
     d = a - 1.0 / 3.0
     c = 1.0 / sqrt(9.0 * d)
+    return d * _mt_cube(d, c, s, g) * boost
+
+
+cdef inline double _mt_cube(double d, double c, unsigned long long* s, _Gauss* g) noexcept nogil:
+    """Marsaglia & Tsang's accepted ``v = (1 + c x)³`` for ``d = a - 1/3``, ``c = 1/sqrt(9d)``
+    (the deviate is ``d v``), with its squeeze and its exact test."""
+    cdef double x, v, u
     while True:
         x = g.z[g.pos]
         g.pos += 1
@@ -123,9 +130,9 @@ cdef double _gamma(double a, unsigned long long* s, _Gauss* g) noexcept nogil:
         v = v * v * v
         u = _unif(s)
         if u < 1.0 - 0.0331 * x * x * x * x:
-            return d * v * boost
+            return v
         if log(u if u > 1e-300 else 1e-300) < 0.5 * x * x + d * (1.0 - v + log(v)):
-            return d * v * boost
+            return v
 
 
 cdef inline double _ps_var(double d, double rho, double mu, double scale) noexcept nogil:
@@ -186,7 +193,7 @@ cdef inline double _ps_fast(double d, double ky, double kv, double km, double kt
     ``c = 1/sqrt(9(a - 1/3)) = sqrt(q·d·iv)`` and the deviate times the scale ``kt·q/d`` is
     ``kt·r3²·v·iv``, where ``iv = 1/(3·r3·d)``. The draw is the same gamma as ``_ps_sojourn``'s
     (its arithmetic in another order)."""
-    cdef double q, p, r3, iv, c, x, v, u
+    cdef double q, p, r3, iv, c, v
     if not d > 0.0:
         return d * km
     q = _ps_g(ky * d)
@@ -198,20 +205,8 @@ cdef inline double _ps_fast(double d, double ky, double kv, double km, double kt
         return _gamma(p / q, s, g) * (kt * q / d)
     iv = 1.0 / (3.0 * r3 * d)
     c = sqrt(q * d * iv)
-    while True:
-        x = g.z[g.pos]
-        g.pos += 1
-        if g.pos >= g.n:
-            g.pos = 0
-        v = 1.0 + c * x
-        if v <= 0.0:
-            continue
-        v = v * v * v
-        u = _unif(s)
-        if u < 1.0 - 0.0331 * x * x * x * x:
-            return kt * r3 * r3 * v * iv
-        if log(u if u > 1e-300 else 1e-300) < 0.5 * x * x + r3 / (3.0 * q) * (1.0 - v + log(v)):
-            return kt * r3 * r3 * v * iv
+    v = _mt_cube(r3 / (3.0 * q), c, s, g)
+    return kt * r3 * r3 * v * iv
 
 
 def ps_variance(double d, double rho, double mu, double scale):
