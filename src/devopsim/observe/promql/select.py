@@ -683,12 +683,3 @@ def _make_block(
         blk.skeys = (s_rank.astype(np.int64) << _SHIFT) | (s_t - base)
         blk.soff = np.searchsorted(s_rank, np.arange(n + 1)).astype(np.int64)
     return blk
-
-
-def block_from_points(lids: list[int], series: list[tuple[np.ndarray, np.ndarray]]) -> Block:
-    """A block from explicit ``(t_ms, values)`` pairs, already in label order."""
-    counts = [s[0].size for s in series]
-    rank = np.repeat(np.arange(len(series), dtype=np.int64), counts)
-    t = np.concatenate([s[0] for s in series]).astype(np.int64) if series else np.empty(0, np.int64)
-    v = np.concatenate([s[1] for s in series]) if series else np.empty(0)
-    return _make_block(np.asarray(lids, dtype=np.int64), rank, t, v)
