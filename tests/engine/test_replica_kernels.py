@@ -368,3 +368,70 @@ def test_apply_classes_is_volumes_times_units(n_slo: int) -> None:
         np.testing.assert_allclose(st[k], want[k], rtol=1e-14, atol=0.0, err_msg=k)
     assert little == pytest.approx(float(v @ u["asum"]), rel=1e-14)
     assert insys == pytest.approx(float(v_all @ u["asum"]), rel=1e-14)
+
+
+def test_window_state_and_moved_are_the_numpy_judgement() -> None:
+    # The window's queue state and the steadiness judgement as windows.py wrote them in NumPy.
+    from devopsim.engine.flow._queue import window_moved, window_state
+
+    rng = np.random.default_rng(8)
+    R, E = 12, 5
+    lam = rng.uniform(0.0, 50.0, R)
+    lam[[2, 7]] = 0.0  # replicas that took nothing in the window
+    win = rng.uniform(0.0, 1.0, (7, R)) * lam
+    win[1, 4] = 0.0  # no waiting at all on one
+    lat = rng.uniform(0.8, 1.5, R)
+    ready = rng.random(R) < 0.8
+    out = np.empty((10, R))
+    window_state(lam, win, lat, ready.view(np.uint8), *out)
+    pw, _mw, _theta, _bw, stretch, rej, _slack, drop, weight, mean_wait = out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = {
+            "pw": np.where(lam > 0, win[0] / lam, 0.0),
+            "mw": np.where(lam > 0, win[1] / lam, 0.0),
+            "bw": np.where(lam > 0, win[2] / lam, 0.0),
+            "slack": np.where(lam > 0, win[3] / lam, 0.0),
+            "drop": np.where(lam > 0, win[4] / lam, 0.0),
+            "stretch": np.where(lam > 0, win[5] / lam, lat),
+            "rej": np.where(lam > 0, win[6] / lam, 0.0),
+        }
+        want["theta"] = np.where(want["mw"] > 0, want["pw"] / want["mw"], np.inf)
+    want["weight"] = np.where(ready, np.maximum(lam, 1e-12), 0.0)
+    t = want["theta"]
+    want["mean_wait"] = (
+        np.where(np.isfinite(t) & (t > 0), want["pw"] / np.maximum(t, 1e-300), 0.0) + want["bw"]
+    )
+    got = dict(
+        zip(
+            ("pw", "mw", "theta", "bw", "stretch", "rej", "slack", "drop", "weight", "mean_wait"),
+            out,
+            strict=True,
+        )
+    )
+    for k, v in want.items():
+        np.testing.assert_array_equal(got[k], v, err_msg=k)
+
+    breaker, err, hold = rng.random(E) * 0.1, np.zeros(R), rng.uniform(0.001, 0.01, R)
+    wsum = float(weight.sum())
+
+    def sig() -> np.ndarray:
+        return np.concatenate((mean_wait, pw, stretch, rej, drop, weight / wsum, breaker, err))
+
+    tol = np.concatenate(
+        (0.05 * hold + 1e-6, np.full(R, 0.02), 0.02 * stretch + 1e-9, np.full(R, 0.005), np.full(R, 0.005),
+         np.full(R, 0.02), np.full(E, 1e-9), np.full(R, 1e-9))
+    )  # fmt: skip
+    base = sig()
+    seen = set()
+    for i in range(base.size):  # nudge each entry around its tolerance, both ways
+        for f in (0.5, 0.97, 1.03, 2.0, -0.97, -1.03):
+            prev = base.copy()
+            prev[i] = base[i] + f * max(tol[i], 0.02 * abs(base[i]))
+            reference = bool(np.any(np.abs(base - prev) > np.maximum(tol, 0.02 * np.abs(prev))))
+            got_moved = window_moved(
+                prev, mean_wait, pw, stretch, rej, drop, weight, wsum, breaker, err, hold
+            )
+            assert got_moved == reference, (i, f)
+            seen.add(reference)
+    assert seen == {True, False}
+    assert not window_moved(base, mean_wait, pw, stretch, rej, drop, weight, wsum, breaker, err, hold)

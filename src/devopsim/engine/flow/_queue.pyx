@@ -573,6 +573,96 @@ def apply_classes(double[:, ::1] cls_tot, double[:, ::1] cls_pb, double[::1] cls
     return little, insys
 
 
+def window_state(double[::1] lam, double[:, ::1] win, double[::1] lat_r, const unsigned char[::1] ready,
+                 double[::1] pw, double[::1] mw, double[::1] theta, double[::1] bw, double[::1] stretch,
+                 double[::1] rej, double[::1] slack, double[::1] drop, double[::1] weight,
+                 double[::1] mean_wait):
+    """A window's queue state per replica from its arrival-weighted sums (``win``: P(wait)
+    tail, mean wait, backlog wait, slack, dropped share, stretch, rejected share, each times
+    the arrivals, and ``lam`` the arrivals): the ratios, the load-balancing weight and the
+    mean wait the steadiness judgement reads (``windows.FlowWindows._close_window``; the
+    NumPy expressions it replaces are the tests' reference)."""
+    cdef Py_ssize_t r, n = lam.shape[0]
+    cdef double l
+    if win.shape[0] != 7 or win.shape[1] < n:
+        raise ValueError("window_state: seven sums per replica")
+    with nogil:
+        for r in range(n):
+            l = lam[r]
+            if l > 0.0:
+                pw[r] = win[0, r] / l
+                mw[r] = win[1, r] / l
+                bw[r] = win[2, r] / l
+                stretch[r] = win[5, r] / l
+                rej[r] = win[6, r] / l
+                slack[r] = win[3, r] / l
+                drop[r] = win[4, r] / l
+            else:
+                pw[r] = 0.0
+                mw[r] = 0.0
+                bw[r] = 0.0
+                stretch[r] = lat_r[r]
+                rej[r] = 0.0
+                slack[r] = 0.0
+                drop[r] = 0.0
+            theta[r] = pw[r] / mw[r] if mw[r] > 0.0 else INFINITY
+            weight[r] = (l if l > 1e-12 else 1e-12) if ready[r] else 0.0
+            mean_wait[r] = (pw[r] / (theta[r] if theta[r] > 1e-300 else 1e-300)
+                            if theta[r] > 0.0 and theta[r] < INFINITY else 0.0) + bw[r]
+
+
+cdef inline bint _moved(double x, double p, double tol) noexcept nogil:
+    cdef double t = 0.02 * fabs(p)
+    return fabs(x - p) > (tol if tol > t else t)
+
+
+def window_moved(double[::1] prev, double[::1] mean_wait, double[::1] pw, double[::1] stretch,
+                 double[::1] rej, double[::1] drop, double[::1] weight, double wsum,
+                 double[::1] breaker_open, double[::1] err_r, double[::1] hold):
+    """Whether any entry of the window's signature moved past its tolerance from ``prev``
+    (the signature ``windows.FlowWindows._close_window`` keeps: mean waits against 5 % of the
+    holding time, chances and shares by 0.02 / 0.005, stretches by 2 %, breakers and error
+    rates at all; each at least 2 % of its old value), without building the signature."""
+    cdef Py_ssize_t n = mean_wait.shape[0], ne = breaker_open.shape[0]
+    if prev.shape[0] != 7 * n + ne:
+        raise ValueError("window_moved: the previous signature has another layout")
+    if (pw.shape[0] != n or stretch.shape[0] != n or rej.shape[0] != n or drop.shape[0] != n
+            or weight.shape[0] != n or err_r.shape[0] != n or hold.shape[0] != n):
+        raise ValueError("window_moved: one value per replica in every replica array")
+    cdef bint moved
+    with nogil:
+        moved = _any_moved(n, ne, &prev[0], &mean_wait[0], &pw[0], &stretch[0], &rej[0], &drop[0],
+                           &weight[0], wsum if wsum > 1e-300 else 1e-300, &breaker_open[0] if ne else NULL,
+                           &err_r[0], &hold[0])
+    return moved
+
+
+cdef bint _any_moved(Py_ssize_t n, Py_ssize_t ne, const double* prev, const double* mean_wait,
+                     const double* pw, const double* stretch, const double* rej, const double* drop,
+                     const double* weight, double w, const double* breaker_open, const double* err_r,
+                     const double* hold) noexcept nogil:
+    cdef Py_ssize_t r, e
+    for r in range(n):
+        if _moved(mean_wait[r], prev[r], 0.05 * hold[r] + 1e-6):
+            return True
+        if _moved(pw[r], prev[n + r], 0.02):
+            return True
+        if _moved(stretch[r], prev[2 * n + r], 0.02 * stretch[r] + 1e-9):
+            return True
+        if _moved(rej[r], prev[3 * n + r], 0.005):
+            return True
+        if _moved(drop[r], prev[4 * n + r], 0.005):
+            return True
+        if _moved(weight[r] / w, prev[5 * n + r], 0.02):
+            return True
+        if _moved(err_r[r], prev[6 * n + ne + r], 1e-9):
+            return True
+    for e in range(ne):
+        if _moved(breaker_open[e], prev[6 * n + e], 1e-9):
+            return True
+    return False
+
+
 cdef inline unsigned long long _splitmix64(unsigned long long* s) noexcept nogil:
     s[0] += 0x9E3779B97F4A7C15ULL
     cdef unsigned long long z = s[0]

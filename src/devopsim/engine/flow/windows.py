@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
+from devopsim.engine.flow._queue import window_moved, window_state
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.replicas import _Replicas
@@ -104,57 +105,46 @@ class FlowWindows:
             self._reset_window()
             return
         lam, win = self._window_sums(R)
-        w_pw, w_mw, w_bw, w_slack, w_drop, w_stretch, w_rej = win
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pw = np.where(lam > 0, w_pw / lam, 0.0)
-            mw = np.where(lam > 0, w_mw / lam, 0.0)
-            theta = np.where(mw > 0, pw / mw, np.inf)
-            bw = np.where(lam > 0, w_bw / lam, 0.0)
-            stretch = np.where(lam > 0, w_stretch / lam, self.ver_lat[rp.ver])
-            rej = np.where(lam > 0, w_rej / lam, 0.0)
-            slack = np.where(lam > 0, w_slack / lam, 0.0)
-            drop = np.where(lam > 0, w_drop / lam, 0.0)
-        weight = np.where(rp.ready, np.maximum(lam, 1e-12), 0.0)
+        pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait = np.empty((10, R))
+        err_r = self.ver_err[rp.ver]
+        window_state(
+            lam, win, self.ver_lat[rp.ver], rp.ready.view(np.uint8),
+            pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait,
+        )  # fmt: skip
         # Compose again only when the queues have changed since the last composition (or
         # now and then); steady stretches reuse it, which is most of a day.
         # What matters is judged on its own scale: waits against the holding time, chances
-        # and shares in absolute terms, stretches relatively.
+        # and shares in absolute terms, stretches relatively (``_queue.window_moved``; the
+        # signature and its tolerances are built only to compose).
         hold = self._last.get("hold", np.ones(R))
         if hold.size != R:
             hold = np.ones(R)
-        mean_wait = np.where(np.isfinite(theta) & (theta > 0), pw / np.maximum(theta, 1e-300), 0.0) + bw
-        sig = np.concatenate(
-            (
-                mean_wait,
-                pw,
-                stretch,
-                rej,
-                drop,
-                weight / max(float(weight.sum()), 1e-300),
-                self.breaker_open,
-                self.ver_err[rp.ver],
-            )
-        )
-        tol = np.concatenate(
-            (
-                0.05 * hold + 1e-6,
-                np.full(R, 0.02),
-                0.02 * stretch + 1e-9,
-                np.full(R, 0.005),
-                np.full(R, 0.005),
-                np.full(R, 0.02),
-                np.full(self.E, 1e-9),
-                np.full(R, 1e-9),
-            )
-        )
+        wsum = float(weight.sum())
         prev = getattr(self, "_sig", None)
         stale = (
             prev is None
-            or prev.size != sig.size
+            or prev.size != 7 * R + self.E
             or self._since_full >= 240
-            or bool(np.any(np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))))
+            or window_moved(
+                prev, mean_wait, pw, stretch, rej, drop, weight, wsum, self.breaker_open, err_r, hold
+            )
         )
         if stale:
+            sig = np.concatenate(
+                (mean_wait, pw, stretch, rej, drop, weight / max(wsum, 1e-300), self.breaker_open, err_r)
+            )
+            tol = np.concatenate(
+                (
+                    0.05 * hold + 1e-6,
+                    np.full(R, 0.02),
+                    0.02 * stretch + 1e-9,
+                    np.full(R, 0.005),
+                    np.full(R, 0.005),
+                    np.full(R, 0.02),
+                    np.full(self.E, 1e-9),
+                    np.full(R, 1e-9),
+                )
+            )
             ps_rho, ps_mu, ps_scale = self._ps_shape(stretch)
             hop = HopState(
                 weight=weight,
