@@ -368,40 +368,10 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         rp = self.replicas
         R = rp.svc.shape[0]
         self._callee_means()
-        # Calls flow down the graph level by level; a caller starts only the frames its
-        # replicas admitted (a saturated caller throttles its callees, as worker pools do).
-        g = self.graph
-        calls = self.entry @ lam_cls  # logical calls per second to each endpoint
-        starts_per_call = self.per_call * self.admit[self.ep_svc]
-        for edges in self.graph.levels:
-            src = g.edge_src[edges]
-            calls = calls + np.bincount(
-                g.edge_dst[edges],
-                weights=calls[src] * starts_per_call[src] * self.coef[edges],
-                minlength=self.E,
-            )
-        attempts = calls * self.retry_mult
-        reaching = attempts * self.reach_frac  # less open breakers and lost connections
-        svc_rate = np.bincount(self.ep_svc, weights=reaching, minlength=self.S)
-        # Mix of endpoints at each service, and holding-time parts.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mix = np.where(svc_rate[self.ep_svc] > 0, reaching / svc_rate[self.ep_svc], 0.0)
-        # Unused services still need a mix for their holding time: share their endpoints equally.
-        idle = svc_rate[self.ep_svc] <= 0
-        mix[idle] = 1.0 / self._n_ep[self.ep_svc[idle]]
-        a_s = np.bincount(self.ep_svc, weights=mix * self.hold_fixed, minlength=self.S)
-        b_s = np.bincount(self.ep_svc, weights=mix * g.cpu_mean, minlength=self.S)
-        a2_s = np.bincount(
-            self.ep_svc, weights=mix * (self.hold_fixed_var + self.hold_fixed**2), minlength=self.S
-        )
-        ab_s = np.bincount(self.ep_svc, weights=mix * 2 * self.hold_fixed * g.cpu_mean, minlength=self.S)
-        b2_s = np.bincount(self.ep_svc, weights=mix * (g.cpu_var + g.cpu_mean**2), minlength=self.S)
+        calls, attempts, svc_rate, mix, a_s, b_s, a2_s, ab_s, b2_s, tmo_s = self._flow_mix(lam_cls)
         # Split each service's rate over its ready replicas.
         share, ca2 = self._split(R)
         svc = np.maximum(rp.svc, 0)
-        # The timeout that drops queued requests: the endpoints' mixed (all must have one).
-        tmo_s = np.bincount(self.ep_svc, weights=mix * self._ep_tmo, minlength=self.S)
-        tmo_s = np.where(self._all_tmo, tmo_s, 0.0)
         # Per replica (replica_prep): its arrival rate; CPU work per frame, stretched when the
         # cores are shared (processor sharing), under the load it serves, which exceeds
         # arrivals while a backlog drains, taken half-way from the last tick's: the load and

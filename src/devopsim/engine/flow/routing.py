@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from devopsim.engine.flow import _flows
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import Composer
 from devopsim.engine.impairment import check_impairment
 from devopsim.model.program import Program
 
 __all__ = ["FlowRouting"]
+
+# The per-tick arithmetic runs in ``_flows`` (compiled, bit-identical); False runs the NumPy
+# reference kept here (the kernels' tests compare the two).
+USE_KERNEL = True
+_NONE = np.empty(0)
 
 
 class FlowRouting:
@@ -45,6 +51,11 @@ class FlowRouting:
     _net_loss: np.ndarray | None = None  # per service, chance a call fails to connect
     _net_jitter: np.ndarray | None = None  # per service, sd of the delay's normal jitter (s)
     _base_cores: np.ndarray | None = None
+    _all_tmo64: np.ndarray | None = None
+    admit: np.ndarray
+    _n_ep: np.ndarray
+    _ep_tmo: np.ndarray
+    _all_tmo: np.ndarray
 
     def _close_open_window(self) -> None:
         """Close the open window (the plane overrides this)."""
@@ -203,9 +214,44 @@ class FlowRouting:
         self._par_starts = (
             np.flatnonzero(np.r_[True, np.diff(self._par_group) != 0]) if par else np.empty(0, np.int64)
         )
+        self._kernel_arrays()
         self._set_holding(self.call_mean, self.call_var)
 
+    def _kernel_arrays(self) -> None:
+        """The call parts as contiguous int64/float64 arrays for ``_flows``, the levels flattened."""
+        g = self.graph
+        self._seq_src = np.ascontiguousarray(self._seq[:, 0], dtype=np.int64)
+        self._seq_dst = np.ascontiguousarray(self._seq[:, 1], dtype=np.int64)
+        self._seq_k = np.ascontiguousarray(self._seq[:, 2])
+        self._par_dst = np.ascontiguousarray(self._par[:, 0], dtype=np.int64)
+        self._par_k = np.ascontiguousarray(self._par[:, 1])
+        self._par_starts = np.ascontiguousarray(self._par_starts, dtype=np.int64)
+        lv = g.levels
+        self._lvl_edges = np.ascontiguousarray(np.concatenate(lv) if lv else np.empty(0), dtype=np.int64)
+        self._lvl_off = np.cumsum([0] + [x.size for x in lv], dtype=np.int64)
+        self._ep_svc64 = np.ascontiguousarray(self.ep_svc, dtype=np.int64)
+
     def _set_holding(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """Holding-time parts per endpoint from the mean and variance of a call to each endpoint."""
+        if not USE_KERNEL:
+            self._set_holding_numpy(mean, var)
+            return
+        g = self.graph
+        self.hold_fixed, self.hold_fixed_var = _flows.holding(
+            np.ascontiguousarray(mean, dtype=np.float64),
+            np.ascontiguousarray(var, dtype=np.float64),
+            self._seq_src,
+            self._seq_dst,
+            self._seq_k,
+            self._par_dst,
+            self._par_k,
+            self._par_starts,
+            self._par_src,
+            g.wait_mean,
+            g.wait_var,
+        )
+
+    def _set_holding_numpy(self, mean: np.ndarray, var: np.ndarray) -> None:
         """Holding-time parts per endpoint from the mean and variance of a call to each endpoint."""
         call_part = np.zeros(self.E)
         call_var = np.zeros(self.E)
@@ -227,6 +273,45 @@ class FlowRouting:
         self.hold_fixed_var = self.graph.wait_var + np.maximum(call_var, 0.0)
 
     def _callee_means(self) -> None:
+        """Holding times from the callees' queues as they are now (``_callee_means_numpy``)."""
+        if not USE_KERNEL:
+            self._callee_means_numpy()
+            return
+        r = self._last
+        if not r:
+            return
+        g = self.graph
+        nd, nl = self._net_delay, self._net_loss
+        if nd is None or nl is None:
+            nd = nl = _NONE
+        self.hold_fixed, self.hold_fixed_var = _flows.callee_holding(
+            r["live"],
+            r["svc"],
+            r["lam"],
+            r["mwait"],
+            r["k"],
+            self.S,
+            self._ep_svc64,
+            self.hold_fixed,
+            g.cpu_mean,
+            nd,
+            nl,
+            self.timeout,
+            self.retry_mult,
+            self.call_mean,
+            self.call_var,
+            self._seq_src,
+            self._seq_dst,
+            self._seq_k,
+            self._par_dst,
+            self._par_k,
+            self._par_starts,
+            self._par_src,
+            g.wait_mean,
+            g.wait_var,
+        )
+
+    def _callee_means_numpy(self) -> None:
         """Calls' mean durations from the queues as they are now (a one-tick lag, not a window's).
 
         A caller's holding time includes its callees' responses; taking them from the last
@@ -252,3 +337,72 @@ class FlowRouting:
         d = np.where(self.timeout > 0, np.minimum(d, self.timeout), d) * self.retry_mult
         mean = np.where(known, d, self.call_mean)
         self._set_holding(mean, self.call_var)
+
+    def _flow_mix(self, lam_cls: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The tick's calls down the graph, the endpoint mix per service and its moments.
+
+        Calls flow down the graph level by level; a caller starts only the frames its
+        replicas admitted (a saturated caller throttles its callees, as worker pools do).
+        Returns calls, attempts, svc_rate, mix, a_s, b_s, a2_s, ab_s, b2_s, tmo_s (see
+        ``_flow_mix_numpy``).
+        """
+        if not USE_KERNEL:
+            return self._flow_mix_numpy(lam_cls)
+        g = self.graph
+        if self._all_tmo64 is None:
+            self._all_tmo64 = np.ascontiguousarray(self._all_tmo, dtype=np.int64)
+        return tuple(
+            _flows.flow_mix(
+                np.ascontiguousarray(self.entry @ lam_cls, dtype=np.float64),
+                np.ascontiguousarray(self.per_call, dtype=np.float64),
+                np.ascontiguousarray(self.admit, dtype=np.float64),
+                self._lvl_edges,
+                self._lvl_off,
+                g.edge_src,
+                g.edge_dst,
+                np.ascontiguousarray(self.coef, dtype=np.float64),
+                np.ascontiguousarray(self.retry_mult, dtype=np.float64),
+                np.ascontiguousarray(self.reach_frac, dtype=np.float64),
+                self._ep_svc64,
+                self._n_ep,
+                self.hold_fixed,
+                self.hold_fixed_var,
+                g.cpu_mean,
+                g.cpu_var,
+                self._ep_tmo,
+                self._all_tmo64,
+            )
+        )
+
+    def _flow_mix_numpy(self, lam_cls: np.ndarray) -> tuple[np.ndarray, ...]:
+        """NumPy reference of ``_flow_mix``."""
+        g = self.graph
+        calls = self.entry @ lam_cls  # logical calls per second to each endpoint
+        starts_per_call = self.per_call * self.admit[self.ep_svc]
+        for edges in self.graph.levels:
+            src = g.edge_src[edges]
+            calls = calls + np.bincount(
+                g.edge_dst[edges],
+                weights=calls[src] * starts_per_call[src] * self.coef[edges],
+                minlength=self.E,
+            )
+        attempts = calls * self.retry_mult
+        reaching = attempts * self.reach_frac  # less open breakers and lost connections
+        svc_rate = np.bincount(self.ep_svc, weights=reaching, minlength=self.S)
+        # Mix of endpoints at each service, and holding-time parts.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mix = np.where(svc_rate[self.ep_svc] > 0, reaching / svc_rate[self.ep_svc], 0.0)
+        # Unused services still need a mix for their holding time: share their endpoints equally.
+        idle = svc_rate[self.ep_svc] <= 0
+        mix[idle] = 1.0 / self._n_ep[self.ep_svc[idle]]
+        a_s = np.bincount(self.ep_svc, weights=mix * self.hold_fixed, minlength=self.S)
+        b_s = np.bincount(self.ep_svc, weights=mix * g.cpu_mean, minlength=self.S)
+        a2_s = np.bincount(
+            self.ep_svc, weights=mix * (self.hold_fixed_var + self.hold_fixed**2), minlength=self.S
+        )
+        ab_s = np.bincount(self.ep_svc, weights=mix * 2 * self.hold_fixed * g.cpu_mean, minlength=self.S)
+        b2_s = np.bincount(self.ep_svc, weights=mix * (g.cpu_var + g.cpu_mean**2), minlength=self.S)
+        # The timeout that drops queued requests: the endpoints' mixed (all must have one).
+        tmo_s = np.bincount(self.ep_svc, weights=mix * self._ep_tmo, minlength=self.S)
+        tmo_s = np.where(self._all_tmo, tmo_s, 0.0)
+        return calls, attempts, svc_rate, mix, a_s, b_s, a2_s, ab_s, b2_s, tmo_s
