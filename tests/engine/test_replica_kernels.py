@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 import pytest
-from devopsim.engine.flow._queue import add_pairs, add_rows, add_scaled, replica_post, replica_prep
+from devopsim.engine.flow._queue import replica_post, replica_prep
+from devopsim.engine.flow._tally import add_pairs, add_rows, add_scaled
 
 from devopsim.engine.flow.queueing import erlang_c, ps_workers
 
@@ -325,7 +326,7 @@ def test_add_rows_is_volumes_times_rows() -> None:
 @pytest.mark.parametrize("n_slo", [0, 3])
 def test_apply_classes_is_volumes_times_units(n_slo: int) -> None:
     # The window's class volumes times the per-unit statistics, as NumPy writes it.
-    from devopsim.engine.flow._queue import apply_classes
+    from devopsim.engine.flow._tally import apply_classes
 
     rng = np.random.default_rng(11)
     C, ne, nb, nh = 3, 6, 12, 50
@@ -372,7 +373,7 @@ def test_apply_classes_is_volumes_times_units(n_slo: int) -> None:
 
 def test_window_state_and_moved_are_the_numpy_judgement() -> None:
     # The window's queue state and the steadiness judgement as windows.py wrote them in NumPy.
-    from devopsim.engine.flow._queue import window_moved, window_state
+    from devopsim.engine.flow._tally import window_moved, window_state
 
     rng = np.random.default_rng(8)
     R, E = 12, 5

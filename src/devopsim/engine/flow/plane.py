@@ -22,13 +22,8 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from devopsim.engine.flow._queue import (
-    add_pairs,
-    add_scaled,
-    queue_step,
-    replica_post,
-    replica_prep,
-)
+from devopsim.engine.flow._queue import queue_step, replica_post, replica_prep
+from devopsim.engine.flow._tally import add_pairs, add_scaled
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer
 from devopsim.engine.flow.queueing import lq_table

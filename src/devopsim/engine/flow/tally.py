@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devopsim.engine.flow._queue import add_rows, apply_classes
 from devopsim.engine.flow._stats import call_stats, endpoint_stats, residual_ratio
+from devopsim.engine.flow._tally import add_rows, apply_classes
 from devopsim.engine.flow.latency import CallSamples
 from devopsim.engine.request import layout as L
 from devopsim.results.stats import lh_indices

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from devopsim.engine.flow._queue import window_moved, window_state
+from devopsim.engine.flow._tally import window_moved, window_state
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.replicas import _Replicas

@@ -1,0 +1,198 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The flow plane's bookkeeping kernels: the counters a tick adds to, a window's class
+counters and pending histograms, and a window's queue state and steadiness judgement.
+
+Each replaces NumPy expressions kept in the tests as their reference
+(``tests/engine/test_replica_kernels.py``).
+"""
+
+from libc.math cimport fabs, INFINITY
+
+
+def add_scaled(tuple dsts, tuple srcs, double f):
+    """``dsts[i] += srcs[i] * f`` for 1-D float64 arrays of equal length (the tick's counters)."""
+    cdef double[::1] d
+    cdef double[::1] s
+    cdef Py_ssize_t i, j, n
+    if len(dsts) != len(srcs):
+        raise ValueError("add_scaled: as many sources as destinations")
+    for i in range(len(dsts)):
+        d = dsts[i]
+        s = srcs[i]
+        n = d.shape[0]
+        if s.shape[0] != n:
+            raise ValueError(f"add_scaled: lengths differ ({n} and {s.shape[0]})")
+        for j in range(n):
+            d[j] += s[j] * f
+
+
+def add_pairs(double[:, :, ::1] cnt, double[:, ::1] lat_sum, double[:, :, ::1] lat_hist,
+              long[::1] pr, long[::1] loc, double[:, ::1] codes, double[::1] lsum, double[:, ::1] hist,
+              double f):
+    """Per (replica, endpoint) pair ``p``: ``cnt[pr, loc] += codes[p] * f``, and the same for
+    the latency sum and histogram (the pairs are distinct)."""
+    cdef Py_ssize_t p, j, r, e, npairs = pr.shape[0]
+    cdef Py_ssize_t nc = cnt.shape[2], nh = lat_hist.shape[2]
+    if codes.shape[0] != npairs or lsum.shape[0] != npairs or hist.shape[0] != npairs:
+        raise ValueError("add_pairs: one row of increments per pair")
+    if codes.shape[1] != nc or hist.shape[1] != nh:
+        raise ValueError("add_pairs: increments and counters differ in width")
+    for p in range(npairs):
+        r = pr[p]
+        e = loc[p]
+        if r < 0 or r >= cnt.shape[0] or e < 0 or e >= cnt.shape[1]:
+            raise IndexError(f"add_pairs: pair ({r}, {e}) outside the counters")
+        for j in range(nc):
+            cnt[r, e, j] += codes[p, j] * f
+        lat_sum[r, e] += lsum[p] * f
+        for j in range(nh):
+            lat_hist[r, e, j] += hist[p, j] * f
+
+
+def add_rows(double[:, ::1] dst, double[::1] v, double[:, :] src):
+    """``dst[i] += v[i] * src[i]`` row by row, skipping rows whose ``v[i]`` is 0 (a window's
+    volumes times the per-unit histograms: most rows of a histogram are far from any value)."""
+    cdef Py_ssize_t i, j, n = dst.shape[0], m = dst.shape[1]
+    cdef double f
+    if v.shape[0] != n or src.shape[0] != n or src.shape[1] != m:
+        raise ValueError("add_rows: dst, v and src must agree in shape")
+    with nogil:
+        for i in range(n):
+            f = v[i]
+            if f == 0.0:
+                continue
+            for j in range(m):
+                dst[i, j] += f * src[i, j]
+
+
+def apply_classes(double[:, ::1] cls_tot, double[:, ::1] cls_pb, double[::1] cls_psum, double[::1] cls_n,
+                  double[::1] cls_ok, double[:, ::1] cls_err, double[::1] cls_asum, double[::1] cls_lsum,
+                  double[:, ::1] cls_hist, double[::1] slo_good,
+                  double[:] u_ok, double[:, :] u_err, double[:, :] u_pb, double[:] u_lsum, double[:] u_asum,
+                  double[:, :] u_hist, double[:, :] u_slo, double[::1] v_all, double[::1] v):
+    """A window's class volumes times the per-unit statistics, into the run's class counters
+    (the flow plane's ``tally.apply_unit_stats``): ``v_all`` counts every request of the
+    window, ``v`` those after warm-up. Returns ``(v · asum, v_all · asum)``: the window's
+    time in system after warm-up and in all."""
+    cdef Py_ssize_t c, j, C = v.shape[0]
+    cdef Py_ssize_t ne = cls_err.shape[1], nb = cls_pb.shape[1], nh = cls_hist.shape[1]
+    cdef Py_ssize_t nq = slo_good.shape[0]
+    cdef double a, w, little = 0.0, insys = 0.0
+    if (v_all.shape[0] != C or cls_tot.shape[0] != C or cls_tot.shape[1] != ne + 1 or u_err.shape[1] != ne
+            or u_pb.shape[1] != nb or u_hist.shape[1] != nh or u_hist.shape[0] != C
+            or (nq > 0 and (u_slo.shape[0] != C or u_slo.shape[1] != nq))):
+        raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
+    with nogil:
+        for c in range(C):
+            a = v_all[c]
+            w = v[c]
+            cls_tot[c, 0] += a * u_ok[c]
+            for j in range(ne):
+                cls_tot[c, j + 1] += a * u_err[c, j]
+                cls_err[c, j] += w * u_err[c, j]
+            for j in range(nb):
+                cls_pb[c, j] += a * u_pb[c, j]
+            cls_psum[c] += a * u_lsum[c]
+            cls_n[c] += w
+            cls_ok[c] += w * u_ok[c]
+            cls_asum[c] += w * u_asum[c]
+            cls_lsum[c] += w * u_lsum[c]
+            if w != 0.0:
+                for j in range(nh):
+                    cls_hist[c, j] += w * u_hist[c, j]
+            for j in range(nq):
+                slo_good[j] += w * u_slo[c, j]
+            little += w * u_asum[c]
+            insys += a * u_asum[c]
+    return little, insys
+
+
+
+def window_state(double[::1] lam, double[:, ::1] win, double[::1] lat_r, const unsigned char[::1] ready,
+                 double[::1] pw, double[::1] mw, double[::1] theta, double[::1] bw, double[::1] stretch,
+                 double[::1] rej, double[::1] slack, double[::1] drop, double[::1] weight,
+                 double[::1] mean_wait):
+    """A window's queue state per replica from its arrival-weighted sums (``win``: P(wait)
+    tail, mean wait, backlog wait, slack, dropped share, stretch, rejected share, each times
+    the arrivals, and ``lam`` the arrivals): the ratios, the load-balancing weight and the
+    mean wait the steadiness judgement reads (``windows.FlowWindows._close_window``; the
+    NumPy expressions it replaces are the tests' reference)."""
+    cdef Py_ssize_t r, n = lam.shape[0]
+    cdef double l
+    if win.shape[0] != 7 or win.shape[1] < n:
+        raise ValueError("window_state: seven sums per replica")
+    with nogil:
+        for r in range(n):
+            l = lam[r]
+            if l > 0.0:
+                pw[r] = win[0, r] / l
+                mw[r] = win[1, r] / l
+                bw[r] = win[2, r] / l
+                stretch[r] = win[5, r] / l
+                rej[r] = win[6, r] / l
+                slack[r] = win[3, r] / l
+                drop[r] = win[4, r] / l
+            else:
+                pw[r] = 0.0
+                mw[r] = 0.0
+                bw[r] = 0.0
+                stretch[r] = lat_r[r]
+                rej[r] = 0.0
+                slack[r] = 0.0
+                drop[r] = 0.0
+            theta[r] = pw[r] / mw[r] if mw[r] > 0.0 else INFINITY
+            weight[r] = (l if l > 1e-12 else 1e-12) if ready[r] else 0.0
+            mean_wait[r] = (pw[r] / (theta[r] if theta[r] > 1e-300 else 1e-300)
+                            if theta[r] > 0.0 and theta[r] < INFINITY else 0.0) + bw[r]
+
+
+cdef inline bint _moved(double x, double p, double tol) noexcept nogil:
+    cdef double t = 0.02 * fabs(p)
+    return fabs(x - p) > (tol if tol > t else t)
+
+
+def window_moved(double[::1] prev, double[::1] mean_wait, double[::1] pw, double[::1] stretch,
+                 double[::1] rej, double[::1] drop, double[::1] weight, double wsum,
+                 double[::1] breaker_open, double[::1] err_r, double[::1] hold):
+    """Whether any entry of the window's signature moved past its tolerance from ``prev``
+    (the signature ``windows.FlowWindows._close_window`` keeps: mean waits against 5 % of the
+    holding time, chances and shares by 0.02 / 0.005, stretches by 2 %, breakers and error
+    rates at all; each at least 2 % of its old value), without building the signature."""
+    cdef Py_ssize_t n = mean_wait.shape[0], ne = breaker_open.shape[0]
+    if prev.shape[0] != 7 * n + ne:
+        raise ValueError("window_moved: the previous signature has another layout")
+    if (pw.shape[0] != n or stretch.shape[0] != n or rej.shape[0] != n or drop.shape[0] != n
+            or weight.shape[0] != n or err_r.shape[0] != n or hold.shape[0] != n):
+        raise ValueError("window_moved: one value per replica in every replica array")
+    cdef bint moved
+    with nogil:
+        moved = _any_moved(n, ne, &prev[0], &mean_wait[0], &pw[0], &stretch[0], &rej[0], &drop[0],
+                           &weight[0], wsum if wsum > 1e-300 else 1e-300, &breaker_open[0] if ne else NULL,
+                           &err_r[0], &hold[0])
+    return moved
+
+
+cdef bint _any_moved(Py_ssize_t n, Py_ssize_t ne, const double* prev, const double* mean_wait,
+                     const double* pw, const double* stretch, const double* rej, const double* drop,
+                     const double* weight, double w, const double* breaker_open, const double* err_r,
+                     const double* hold) noexcept nogil:
+    cdef Py_ssize_t r, e
+    for r in range(n):
+        if _moved(mean_wait[r], prev[r], 0.05 * hold[r] + 1e-6):
+            return True
+        if _moved(pw[r], prev[n + r], 0.02):
+            return True
+        if _moved(stretch[r], prev[2 * n + r], 0.02 * stretch[r] + 1e-9):
+            return True
+        if _moved(rej[r], prev[3 * n + r], 0.005):
+            return True
+        if _moved(drop[r], prev[4 * n + r], 0.005):
+            return True
+        if _moved(weight[r] / w, prev[5 * n + r], 0.02):
+            return True
+        if _moved(err_r[r], prev[6 * n + ne + r], 1e-9):
+            return True
+    for e in range(ne):
+        if _moved(breaker_open[e], prev[6 * n + e], 1e-9):
+            return True
+    return False
