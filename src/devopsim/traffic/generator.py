@@ -110,9 +110,21 @@ class TrafficGenerator:
             return None
         return pattern.drift(t0 - self._at, t1 - t0, self._clock_at)
 
+    def smooth(self, t0: float, t1: float) -> bool:
+        """Whether every class's rate over ``[t0, t1)`` is its share of one continuous pattern
+        with no jump or kink inside (no class on its own pattern, no stream changed by a fault)."""
+        pattern = self.pattern
+        return (
+            pattern is not None
+            and pattern.continuous()
+            and all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
+            and not pattern.breakpoints(t0 - self._at, t1 - self._at).size
+        )
+
     def steady_until(self, t0: float, band: float) -> float:
-        """The run time until which the total rate provably stays within ``band`` of its value
-        at ``t0`` (``t0`` itself where nothing is known: see :meth:`drift`)."""
+        """The run time until which the total rate provably moves by at most ``band`` from
+        ``t0`` on, between any two times (``t0`` itself where nothing is known: see
+        :meth:`RatePattern.steady_for`)."""
         pattern = self.pattern
         if (
             pattern is None

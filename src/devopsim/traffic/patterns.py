@@ -73,7 +73,10 @@ class RatePattern(ABC):
         return None
 
     def steady_for(self, t: float, band: float, clock0: float = 0.0) -> float | None:
-        """The longest span from ``t`` whose :meth:`drift` stays within ``band``, or None."""
+        """The longest span from ``t`` over which the rate provably moves by at most ``band``
+        between any two times (its highest minus its lowest there), or None where the
+        pattern gives no bound. Any two averages of the rate over parts of that span then
+        differ by at most ``band`` as well."""
         return None
 
     @abstractmethod
@@ -184,13 +187,15 @@ class Diurnal(RatePattern):
         return slope * span + 0.5 * amp * w * w * span * span
 
     def steady_for(self, t: float, band: float, clock0: float = 0.0) -> float | None:
-        # The root of drift(span) = band: b s² + a s = band, written to lose no digits.
+        # Taylor around t: two times in [t, t + s] differ by at most |rate'(t)| s + max|rate''| s²
+        # (each remainder is at most max|rate''| s² / 2); the root of b s² + a s = band, written
+        # to lose no digits.
         if band <= 0:
             return 0.0
         w = 2.0 * math.pi / DAY
         amp = 0.5 * abs(self.high - self.low)
         a = amp * w * abs(math.sin(w * (t + clock0 - self.peak_at)))
-        b = 0.5 * amp * w * w
+        b = amp * w * w
         if a == 0.0 and b == 0.0:
             return math.inf
         return 2.0 * band / (a + math.sqrt(a * a + 4.0 * b * band))

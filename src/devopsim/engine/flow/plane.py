@@ -278,11 +278,11 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             return False
         # Deferred only when the traffic provably stays in the quiet band (0.5 % of the last
         # tick's) up to ``t_end``, so that simulating the stretch later replays the last tick
-        # and the queues a probe reads meanwhile are the ones it would have seen: any two
-        # averages of the rate over parts of [last tick, t_end] differ by at most twice its
-        # drift, so up to where the drift stays within 0.2 % of the rate it is quiet.
+        # and the queues a probe reads meanwhile are the ones it would have seen: two averages
+        # of the rate over parts of [last tick, t_end] differ by no more than the rate moves
+        # there, so up to where that stays within 0.4 % of the rate it is quiet.
         if self._quiet_until is None:
-            self._quiet_until = self.traffic.steady_until(self._tick_t0, 0.002 * float(last.sum()))
+            self._quiet_until = self.traffic.steady_until(self._tick_t0, 0.004 * float(last.sum()))
         if t_end <= self._quiet_until:
             return True
         # Else check this piece as a replay would (the band is convex: a stretch whose pieces
@@ -290,7 +290,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         t0 = self.now if self._def_from is None else self._def_to
         if t_end <= t0:
             return True
-        if self.traffic.drift(t0, t_end) is None:
+        if not self.traffic.smooth(t0, t_end):
             return False  # a jump or a fault ahead: simulate as it comes
         lam_cls = self.traffic.expected(t0, t_end) / (t_end - t0)
         return bool(np.all(np.abs(lam_cls - last) <= 0.005 * np.abs(last) + 1e-12))
