@@ -219,6 +219,16 @@ def ps_variance(double d, double rho, double mu, double scale):
     return _ps_var(d, rho, mu, scale)
 
 
+cdef int _gauss_init(_Gauss* g, const double[::1] gauss, str who) except -1:
+    """``g`` reads the pool ``gauss`` from its start (``who`` names the caller in the error)."""
+    if gauss.shape[0] < 1:
+        raise ValueError(f"{who}: an empty pool of normals")
+    g.z = &gauss[0]
+    g.n = gauss.shape[0]
+    g.pos = 0
+    return 0
+
+
 def ps_draws(double d, double rho, double mu, double scale, double stretch, Py_ssize_t n,
              unsigned long long seed, const double[::1] gauss):
     """``n`` times a work step's time as the kernel draws it (the work ``d`` on a replica with
@@ -228,11 +238,7 @@ def ps_draws(double d, double rho, double mu, double scale, double stretch, Py_s
     cdef _Gauss g
     cdef double ky = 0.0, kv = 0.0, kt = 0.0
     cdef bint fast = _ps_consts(rho, mu, scale, stretch, &ky, &kv, &kt)
-    if gauss.shape[0] < 1:
-        raise ValueError("ps_draws: an empty pool of normals")
-    g.z = &gauss[0]
-    g.n = gauss.shape[0]
-    g.pos = 0
+    _gauss_init(&g, gauss, "ps_draws")
     out = [0.0] * n
     for i in range(n):
         if fast:
@@ -247,11 +253,7 @@ def gamma_draws(double a, Py_ssize_t n, unsigned long long seed, const double[::
     cdef unsigned long long s = seed
     cdef Py_ssize_t i
     cdef _Gauss g
-    if gauss.shape[0] < 1:
-        raise ValueError("gamma_draws: an empty pool of normals")
-    g.z = &gauss[0]
-    g.n = gauss.shape[0]
-    g.pos = 0
+    _gauss_init(&g, gauss, "gamma_draws")
     out = [0.0] * n
     for i in range(n):
         out[i] = _gamma(a, &s, &g)
@@ -430,11 +432,7 @@ def compose_endpoint(
         for i in range(n_rep):
             psf[i] = ps_rho[i] > 0.0 and _ps_consts(ps_rho[i], ps_mu[i], ps_scale[i], stretch[i],
                                                     rp.ps_ky + i, rp.ps_kv + i, rp.ps_kt + i)
-        if gauss.shape[0] < 1:
-            raise ValueError("compose_endpoint: an empty pool of normals")
-        gs.z = &gauss[0]
-        gs.n = gauss.shape[0]
-        gs.pos = 0
+        _gauss_init(&gs, gauss, "compose_endpoint")
         return _compose(
             seed, n_att, k, m, &slots[0], rp, &gs,
             tmo, d_net, jitter, p_loss, p_open, retry_mask, backoff, maxbackoff,

@@ -230,16 +230,8 @@ class FlowRouting:
         self._lvl_edges = np.ascontiguousarray(np.concatenate(lv) if lv else np.empty(0), dtype=np.int64)
         self._lvl_off = np.cumsum([0] + [x.size for x in lv], dtype=np.int64)
         self._ep_svc64 = np.ascontiguousarray(self.ep_svc, dtype=np.int64)
-
-    def _set_holding(self, mean: np.ndarray, var: np.ndarray) -> None:
-        """Holding-time parts per endpoint from the mean and variance of a call to each endpoint."""
-        if not USE_KERNEL:
-            self._set_holding_numpy(mean, var)
-            return
-        g = self.graph
-        self.hold_fixed, self.hold_fixed_var = _flows.holding(
-            np.ascontiguousarray(mean, dtype=np.float64),
-            np.ascontiguousarray(var, dtype=np.float64),
+        # What _flows.holding and _flows.callee_holding take after the means and variances.
+        self._call_parts = (
             self._seq_src,
             self._seq_dst,
             self._seq_k,
@@ -249,6 +241,17 @@ class FlowRouting:
             self._par_src,
             g.wait_mean,
             g.wait_var,
+        )
+
+    def _set_holding(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """Holding-time parts per endpoint from the mean and variance of a call to each endpoint."""
+        if not USE_KERNEL:
+            self._set_holding_numpy(mean, var)
+            return
+        self.hold_fixed, self.hold_fixed_var = _flows.holding(
+            np.ascontiguousarray(mean, dtype=np.float64),
+            np.ascontiguousarray(var, dtype=np.float64),
+            *self._call_parts,
         )
 
     def _set_holding_numpy(self, mean: np.ndarray, var: np.ndarray) -> None:
@@ -300,15 +303,7 @@ class FlowRouting:
             self.retry_mult,
             self.call_mean,
             self.call_var,
-            self._seq_src,
-            self._seq_dst,
-            self._seq_k,
-            self._par_dst,
-            self._par_k,
-            self._par_starts,
-            self._par_src,
-            g.wait_mean,
-            g.wait_var,
+            *self._call_parts,
         )
 
     def _callee_means_numpy(self) -> None:
