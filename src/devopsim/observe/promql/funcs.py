@@ -10,7 +10,7 @@ from devopsim.observe.promql.ast import Matcher
 from devopsim.observe.promql.binary import Vector
 from devopsim.observe.promql.labels import NAME, LabelTable
 
-__all__ = ["absent_labels", "bucket_quantile", "histogram_quantile", "simple_function"]
+__all__ = ["absent_labels", "bucket_quantile", "bucket_quantiles", "histogram_quantile", "simple_function"]
 
 _UFUNCS = {
     "abs": np.abs,
@@ -135,6 +135,56 @@ def _parse_le(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+_MIN_NORMAL = 2.2250738585072014e-308
+_MAX_FLOAT = 1.7976931348623157e308
+
+
+def bucket_quantiles(q: np.ndarray, le: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`bucket_quantile` at several steps at once (the range and batched queries): ``q``
+    per step, distinct upper bounds ``le`` (B,) and finite cumulative ``counts`` (B, steps);
+    the same operations in the same order, step by step, so the same bits."""
+    order = np.argsort(le, kind="stable")
+    le, cum = le[order], counts[order].copy()
+    n_b, n_c = cum.shape
+    out = np.full(n_c, np.nan)
+    if n_c == 0 or n_b < 2 or not (math.isinf(le[-1]) and le[-1] > 0):
+        return _q_edges(q, out)
+    prev = cum[0].copy()
+    with np.errstate(all="ignore"):
+        for i in range(1, n_b):  # ignore tiny float deltas, force monotonicity
+            cur = cum[i]
+            same = cur == prev
+            diff, abs_sum = np.abs(prev - cur), np.abs(prev) + np.abs(cur)
+            tiny = (prev == 0) | (cur == 0) | (abs_sum < _MIN_NORMAL)
+            close = np.where(tiny, diff < 1e-12 * _MIN_NORMAL, diff / np.minimum(abs_sum, _MAX_FLOAT) < 1e-12)
+            fix = ~same & (close | (cur < prev))
+            cum[i] = np.where(fix, prev, cur)
+            prev = np.where(same | fix, prev, cur)
+        obs = cum[-1]
+        rank = q * obs
+        ge = cum[:-1] >= rank[None, :]
+        b = np.where(ge.any(axis=0), np.argmax(ge, axis=0), n_b - 1)
+        cols = np.arange(n_c)
+        above = np.maximum(b - 1, 0)
+        start = np.where(b > 0, le[above], 0.0)
+        end = le[b]
+        count = np.where(b > 0, cum[b, cols] - cum[above, cols], cum[b, cols])
+        rank = np.where(b > 0, rank - cum[above, cols], rank)
+        res = start + (end - start) * (rank / count)
+    res = np.where(b == n_b - 1, le[n_b - 2], res)
+    res = np.where((b == 0) & (le[0] <= 0), le[0], res)
+    res = np.where(obs == 0, np.nan, res)
+    return _q_edges(q, res)
+
+
+def _q_edges(q: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """A quantile outside [0, 1] or NaN answers before the buckets are looked at."""
+    out = np.where(q < 0, -np.inf, out)
+    out = np.where(q > 1, np.inf, out)
+    res: np.ndarray = np.where(np.isnan(q), np.nan, out)
+    return res
 
 
 def histogram_quantile(q: float, vec: Vector, labels: LabelTable) -> Vector:

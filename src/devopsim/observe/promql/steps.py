@@ -51,7 +51,13 @@ from devopsim.observe.promql.binary import (
     vector_scalar_op,
     vector_vector_op,
 )
-from devopsim.observe.promql.funcs import _parse_le, absent_labels, bucket_quantile, simple_function
+from devopsim.observe.promql.funcs import (
+    _parse_le,
+    absent_labels,
+    bucket_quantile,
+    bucket_quantiles,
+    simple_function,
+)
 from devopsim.observe.promql.labels import NAME, LabelTable
 from devopsim.observe.promql.rangefuncs import apply_range_function
 from devopsim.observe.promql.select import _SHIFT, _SPAN, Block, Selection, Window
@@ -417,7 +423,7 @@ class StepEvaluator:
             full = sub_ok.all(axis=0)
             if len(set(g_le)) == len(g_le):  # all buckets there and finite: every step at once
                 fast = full & np.isfinite(sub_v).all(axis=0)
-                out[g, cols[fast]] = _bucket_quantiles(q[cols[fast]], le[members], sub_v[:, fast])
+                out[g, cols[fast]] = bucket_quantiles(q[cols[fast]], le[members], sub_v[:, fast])
             else:
                 fast = np.zeros(cols.size, dtype=bool)
             for c, k in enumerate(cols.tolist()):
@@ -634,56 +640,6 @@ class StepEvaluator:
         if _in_row_order(order, ok):
             return Steps(lids, v, ok)
         return Steps(lids, v, ok, order)
-
-
-_MIN_NORMAL = 2.2250738585072014e-308
-_MAX_FLOAT = 1.7976931348623157e308
-
-
-def _bucket_quantiles(q: np.ndarray, le: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """:func:`~devopsim.observe.promql.funcs.bucket_quantile` at several steps at once: ``q``
-    per step, distinct upper bounds ``le`` (B,) and finite cumulative ``counts`` (B, steps);
-    the same operations in the same order, step by step, so the same bits."""
-    order = np.argsort(le, kind="stable")
-    le, cum = le[order], counts[order].copy()
-    n_b, n_c = cum.shape
-    out = np.full(n_c, np.nan)
-    if n_c == 0 or n_b < 2 or not (math.isinf(le[-1]) and le[-1] > 0):
-        return _q_edges(q, out)
-    prev = cum[0].copy()
-    with np.errstate(all="ignore"):
-        for i in range(1, n_b):  # ignore tiny float deltas, force monotonicity
-            cur = cum[i]
-            same = cur == prev
-            diff, abs_sum = np.abs(prev - cur), np.abs(prev) + np.abs(cur)
-            tiny = (prev == 0) | (cur == 0) | (abs_sum < _MIN_NORMAL)
-            close = np.where(tiny, diff < 1e-12 * _MIN_NORMAL, diff / np.minimum(abs_sum, _MAX_FLOAT) < 1e-12)
-            fix = ~same & (close | (cur < prev))
-            cum[i] = np.where(fix, prev, cur)
-            prev = np.where(same | fix, prev, cur)
-        obs = cum[-1]
-        rank = q * obs
-        ge = cum[:-1] >= rank[None, :]
-        b = np.where(ge.any(axis=0), np.argmax(ge, axis=0), n_b - 1)
-        cols = np.arange(n_c)
-        above = np.maximum(b - 1, 0)
-        start = np.where(b > 0, le[above], 0.0)
-        end = le[b]
-        count = np.where(b > 0, cum[b, cols] - cum[above, cols], cum[b, cols])
-        rank = np.where(b > 0, rank - cum[above, cols], rank)
-        res = start + (end - start) * (rank / count)
-    res = np.where(b == n_b - 1, le[n_b - 2], res)
-    res = np.where((b == 0) & (le[0] <= 0), le[0], res)
-    res = np.where(obs == 0, np.nan, res)
-    return _q_edges(q, res)
-
-
-def _q_edges(q: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """A quantile outside [0, 1] or NaN answers before the buckets are looked at."""
-    out = np.where(q < 0, -np.inf, out)
-    out = np.where(q > 1, np.inf, out)
-    res: np.ndarray = np.where(np.isnan(q), np.nan, out)
-    return res
 
 
 def _unique_vec(vec: Vector) -> Vector:
