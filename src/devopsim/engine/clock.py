@@ -15,12 +15,31 @@ from collections.abc import Callable
 __all__ = ["Clock"]
 
 
+class _Every:
+    """A periodic action: only its next occurrence is on the heap.
+
+    Occurrence ``k`` runs at ``k * period`` with sequence number ``seq0 + k``, the numbers
+    reserved when it was scheduled: exactly the keys the occurrences would have had had they
+    all been pushed at once, so ties break as they always did, while the heap stays as small
+    as the number of loops instead of holding a day of scrapes.
+    """
+
+    __slots__ = ("action", "count", "k", "period", "seq0")
+
+    def __init__(self, action: Callable[[float], None], period: float, count: int, seq0: int) -> None:
+        self.action = action
+        self.period = period
+        self.count = count
+        self.seq0 = seq0
+        self.k = 0
+
+
 class Clock:
     """Scheduled callbacks ordered by ``(time, priority, sequence)``."""
 
     def __init__(self) -> None:
         self.now = 0.0
-        self._heap: list[tuple[float, int, int, Callable[[float], None]]] = []
+        self._heap: list[tuple[float, int, int, Callable[[float], None] | _Every]] = []
         self._seq = itertools.count()
 
     def schedule(self, at: float, action: Callable[[float], None], priority: int = 0) -> None:
@@ -31,10 +50,17 @@ class Clock:
 
     def every(self, period: float, until: float, action: Callable[[float], None], priority: int = 0) -> None:
         """Run ``action`` at 0, ``period``, ``2 * period``, ... while before ``until``."""
-        k = 0
-        while k * period < until:
-            self.schedule(k * period, action, priority)
-            k += 1
+        count = 0
+        while count * period < until:
+            count += 1
+        if count == 0:
+            return
+        if self.now > 0.0:
+            raise ValueError(f"cannot schedule in the past (0.0 < {self.now})")
+        seq0 = next(self._seq)
+        # Reserve the sequence numbers of the later occurrences (see _Every).
+        self._seq = itertools.count(seq0 + count)
+        heapq.heappush(self._heap, (0.0, priority, seq0, _Every(action, period, count, seq0)))
 
     def peek(self) -> float:
         """The time of the next scheduled action, or infinity."""
@@ -43,6 +69,14 @@ class Clock:
     def run_due(self, t: float) -> None:
         """Advance to ``t`` and run every action due at or before it, including ones they schedule."""
         self.now = t
-        while self._heap and self._heap[0][0] <= t:
-            at, _, _, action = heapq.heappop(self._heap)
-            action(at)
+        heap = self._heap
+        pop, push = heapq.heappop, heapq.heappush
+        while heap and heap[0][0] <= t:
+            at, priority, _, action = pop(heap)
+            if isinstance(action, _Every):
+                k = action.k = action.k + 1
+                if k < action.count:
+                    push(heap, (k * action.period, priority, action.seq0 + k, action))
+                action.action(at)
+            else:
+                action(at)
