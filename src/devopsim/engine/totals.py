@@ -63,17 +63,15 @@ def service_total(
     A caller that reads one service (the stateful loop, at every scrape) need not pay for three
     bincounts over every replica. ``np.bincount`` adds a service's weights one by one in slot
     order from 0.0; the live replicas' values are added here in the same order from 0.0 (a
-    plain loop: ``sum`` may compensate, ``np.add.reduce`` sums pairwise).
+    plain loop: ``sum`` may compensate, ``np.add.reduce`` sums pairwise). The slots are found
+    with one comparison and their ``alive`` flags read one by one (a service has few slots;
+    a whole-array mask and three gathers cost more than that).
     """
-    mine = svc == service
-    mine &= alive == 1
-    rows = mine.nonzero()[0]
     c = b = o = 0.0
-    for x in cpu.take(rows).tolist():
-        c += x
-    for x in busy.take(rows).tolist():
-        b += x
-    for x in occupancy.take(rows).tolist():
-        o += x
-    r = retired[service]
-    return ServiceTotals(cpu=r.cpu + c, busy=r.busy + b, occupancy=r.occupancy + o)
+    for r in (svc == service).nonzero()[0].tolist():
+        if alive.item(r) == 1:
+            c += cpu.item(r)
+            b += busy.item(r)
+            o += occupancy.item(r)
+    rt = retired[service]
+    return ServiceTotals(rt.cpu + c, rt.busy + b, rt.occupancy + o)

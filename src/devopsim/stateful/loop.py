@@ -87,6 +87,9 @@ class _Store:
     lab: _Labels = ()  # its exporters' labels: ``datastore``
     lab_app: _Labels = ()  # ... and ``datname``
     lab_replica: dict[int, _Labels] = field(default_factory=dict)  # ... and ``replica``, by index
+    # The 503s of each pod of ``pods`` (per pod, its local endpoints' rows as _delta gathered
+    # them, at _delta's time), or None: _pg_load reads them itself
+    refused_rows: list[list[float]] | None = None
 
     def __post_init__(self) -> None:
         self.lab = (("datastore", self.name),)
@@ -110,6 +113,10 @@ class _Pods:
     locals_: int  # local endpoints per replica in ``cnt`` when ``ep_flat`` was made
     services: list[int]  # the store's services' indices in the program
     writes: list[bool] = field(default_factory=list)  # per endpoint of ``keys``: a write (PostgreSQL)
+    # PostgreSQL: ``ep_flat`` and then, per pod, its every local endpoint's row (of ``locals_``),
+    # gathered together so that the 503s per pod come with the requests per endpoint
+    gather: np.ndarray | None = None
+    ready: tuple[int, int] = (-1, 0)  # (platform generation, the store's ready pods then)
 
 
 class StatefulLoop(ConsumerGroups):
@@ -199,6 +206,7 @@ class StatefulLoop(ConsumerGroups):
         ds = sim.scenario.datastores.get(st.name)
         ops = ds.operations if isinstance(ds, Postgres) else None
         n_local = int(sim.plane.replicas.cnt.shape[1])
+        ep_flat = np.array(ep_slots, dtype=np.int64) * n_local + np.array(ep_local, dtype=np.int64)
         st.pods = _Pods(
             gen,
             names,
@@ -207,11 +215,15 @@ class StatefulLoop(ConsumerGroups):
             np.array(ep_slots, dtype=np.int64),
             np.array(ep_local, dtype=np.int64),
             bounds,
-            np.array(ep_slots, dtype=np.int64) * n_local + np.array(ep_local, dtype=np.int64),
+            ep_flat,
             n_local,
             [sim.program.services.index(x) for x in st.services if x in sim.program.services],
             [] if ops is None else [(ops[e].kind or e) != "read" and e in ops for _, e in keys],
         )
+        if ops is not None and slots and n_local <= 2:
+            # (a pod's 503s add its local endpoints' in order: what np.add.reduce does with 1 or 2)
+            every = np.array([s * n_local + k for s in slots for k in range(n_local)], dtype=np.int64)
+            st.pods.gather = np.concatenate((ep_flat, every))
         return st.pods
 
     def _delta(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], float]:
@@ -227,11 +239,16 @@ class StatefulLoop(ConsumerGroups):
         if not pods.keys:
             return d
         cnt = sim.plane.replicas.cnt
+        b = pods.bounds
+        st.refused_rows = None
         if cnt.shape[1] == pods.locals_:  # (endpoint x pod, codes)
-            rows = cnt.reshape(-1, cnt.shape[2]).take(pods.ep_flat, 0).tolist()
+            if pods.gather is not None:
+                rows = cnt.reshape(-1, cnt.shape[2]).take(pods.gather, 0).tolist()
+                st.refused_rows = rows[b[-1] :]
+            else:
+                rows = cnt.reshape(-1, cnt.shape[2]).take(pods.ep_flat, 0).tolist()
         else:
             rows = cnt[pods.ep_slots, pods.ep_local].tolist()
-        b = pods.bounds
         totals, last = st.totals, st.last
         errors_now = st.facts.setdefault("errors_now", {})
         four = cnt.shape[2] == 4  # (200 and three error codes: their sum written out)
@@ -315,7 +332,10 @@ class StatefulLoop(ConsumerGroups):
         lab = st.lab_app
         keys, vals = put.keys, put.vals
         keys.append(("pg_up", st.lab))
-        vals.append(1.0 if sim.platform.workloads[st.name].ready_count() > 0 else 0.0)
+        gen = sim.platform.generation
+        if pods.ready[0] != gen:  # (a pod's readiness changes with the platform's generation)
+            pods.ready = (gen, sim.platform.workloads[st.name].ready_count())
+        vals.append(1.0 if pods.ready[1] > 0 else 0.0)
         self._pg_load(sim, st, ds, dt, lab, put)
         keys.append(("pg_stat_database_xact_commit", lab))
         vals.append(float(queries))
@@ -372,7 +392,14 @@ class StatefulLoop(ConsumerGroups):
         prev: tuple[list[str], list[float]] | None = facts.get("refused_at")
         if pods.names:
             # 503s (no connection slot free) per pod: rp.cnt[pods.slots, :, 2].sum(axis=1)
-            n = np.add.reduce(rp.cnt[:, :, 2].take(pods.slots, 0), 1).tolist()
+            got, st.refused_rows = st.refused_rows, None
+            if got is not None:  # (gathered by _delta in this tick: 1 or 2 local endpoints)
+                if pods.locals_ == 1:
+                    n = [row[2] for row in got]
+                else:
+                    n = [x[2] + y[2] for x, y in zip(got[::2], got[1::2], strict=True)]
+            else:
+                n = np.add.reduce(rp.cnt[:, :, 2].take(pods.slots, 0), 1).tolist()
             if prev is not None and prev[0] is pods.names:  # the same pods, in the same order
                 for x, y in zip(n, prev[1], strict=True):
                     inc = x - y
