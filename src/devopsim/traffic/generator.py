@@ -141,6 +141,18 @@ class TrafficGenerator:
             span = float(bps.min()) - a
         return t0 + span
 
+    def total_rate(self, t: float) -> float | None:
+        """The total rate at run time ``t`` where every class is its share of one continuous
+        pattern (what :meth:`steady_until` bounds), else None."""
+        pattern = self.pattern
+        if (
+            pattern is None
+            or not pattern.continuous()
+            or not all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
+        ):
+            return None
+        return float(pattern.rate(np.array([t - self._at]), self._clock_at)[0])
+
     def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         """Arrival times in ``[t0, t1)`` and their class indices, ordered by time (ties by class)."""
         times = [s.window(t0, t1) for s in self._streams]
