@@ -135,22 +135,29 @@ class Simulation:
         max_window = max(1e-3, MAX_ARRIVALS_PER_WINDOW / max(self._peak, 1e-9))
         if isinstance(self.plane, FlowPlane):
             max_window = float("inf")
+        # (the loop runs once per distinct event time, ~17,000 times a simulated day: its names
+        # are looked up once)
+        plane, peek, run_due, reap = self.plane, self.clock.peek, self.clock.run_due, self.platform.reap
+        request = plane if isinstance(plane, RequestPlane) else None
+        flow = plane if isinstance(plane, FlowPlane) else None
+        duration, progress = sc.duration, self.progress
         t = 0.0
         while True:
-            t_next = min(self.clock.peek(), sc.duration, t + max_window)
+            t_next = min(peek(), duration, t + max_window)
             if t_next > t:
-                if isinstance(self.plane, RequestPlane):
+                if request is not None:
                     arr_t, arr_c = self.traffic.window(t, t_next)
-                    self.plane.advance(t_next, arr_t, arr_c)
+                    request.advance(t_next, arr_t, arr_c)
                 else:
-                    self.plane.advance(t_next)
-                self.platform.reap(t_next)
+                    assert flow is not None
+                    flow.advance(t_next)
+                reap(t_next)
                 t = t_next
-            if t >= sc.duration:
+            if t >= duration:
                 break
-            self.clock.run_due(t)
-            if self.progress is not None:
-                self.progress(t, sc.duration)
+            run_due(t)
+            if progress is not None:
+                progress(t, duration)
         self._scrape(sc.duration)
         if self._totals_warm is None:
             self._totals_warm = self.plane.service_totals(sc.warmup)
