@@ -14,3 +14,16 @@ def extrapolate(
     v2: bool,
     out: np.ndarray,
 ) -> None: ...
+def extrapolate_steps(
+    t: np.ndarray,
+    v: np.ndarray,
+    off: np.ndarray,
+    rows: np.ndarray,
+    at: np.ndarray,
+    range_ms: int,
+    counter: bool,
+    is_rate: bool,
+    v2: bool,
+    out: np.ndarray,
+    ok: np.ndarray,
+) -> None: ...

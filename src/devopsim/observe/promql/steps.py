@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from devopsim.observe.promql._extrapolate import extrapolate_steps
 from devopsim.observe.promql.aggregate import aggregate, group_sum
 from devopsim.observe.promql.ast import (
     COMPARISONS,
@@ -69,6 +70,7 @@ __all__ = ["Fallback", "StepEvaluator", "Steps", "TooManyCells"]
 _EXACT_FUNCS = ("abs", "ceil", "floor", "sqrt", "sgn", "round", "clamp", "clamp_min", "clamp_max")
 _EXACT_OPS = ("+", "-", "*", "/", "%", "==", "!=", ">", "<", ">=", "<=")
 _VECTOR_AGGREGATES = ("sum", "count", "group", "avg", "min", "max")
+_EXTRAPOLATED = ("rate", "increase", "delta")
 
 
 class Fallback(Exception):
@@ -160,6 +162,10 @@ class StepEvaluator:
             time read each row once), else blocks of just the steps' span (a range query).
         max_cells: the most (series x steps) a selector may make (:class:`TooManyCells`).
     """
+
+    #: rate/increase/delta through the compiled pass over steps (:meth:`_extrapolated`); False:
+    #: through the searches and :func:`apply_range_function` (the reference the tests compare)
+    fused = True
 
     def __init__(
         self,
@@ -282,6 +288,8 @@ class StepEvaluator:
         block, at = self._block(sel, msel.range_ms)
         rows = self._held(block)
         n = rows.size
+        if name in _EXTRAPOLATED and self.fused and block.t.dtype == np.int64 and block.v.dtype == np.float64:
+            return self._extrapolated(name, block, at, msel.range_ms, rows)
         end = np.searchsorted(block.keys, self._keys(block, at, rows), side="right")
         start = self._starts(block, at, msel.range_ms, end, rows)
         seg = np.flatnonzero(end > start)  # (series, step) pairs with samples, row-major
@@ -308,6 +316,30 @@ class StepEvaluator:
         if name != "last_over_time":
             lids = self.labels.drop_name(lids)
         return _unique(Steps(lids, v, ok))
+
+    def _extrapolated(
+        self, name: str, block: Block, at: np.ndarray, range_ms: int, rows: np.ndarray
+    ) -> Steps:
+        """``rate``/``increase``/``delta`` at every step in one compiled pass over each series'
+        samples (:func:`extrapolate_steps`): the windows the searches of :meth:`_range_call`
+        find and the arithmetic :func:`apply_range_function` does on each, without the (series
+        x steps) keys, searches and window arrays in between."""
+        v = np.zeros((rows.size, self.k))
+        ok = np.zeros((rows.size, self.k), dtype=bool)
+        extrapolate_steps(
+            block.t,
+            block.v,
+            block.off,
+            np.ascontiguousarray(rows, dtype=np.int64),
+            np.ascontiguousarray(at, dtype=np.int64),
+            range_ms,
+            name != "delta",
+            name == "rate",
+            self.v2,
+            v,
+            ok.view(np.uint8),
+        )
+        return _unique(Steps(self.labels.drop_name(block.lids[rows]), v, ok))
 
     def _starts(
         self, block: Block, at: np.ndarray, range_ms: int, end: np.ndarray, rows: np.ndarray
