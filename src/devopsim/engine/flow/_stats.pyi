@@ -31,3 +31,17 @@ def endpoint_stats(
     whist: np.ndarray,
 ) -> tuple[float, float, float, float, float, float, float, float]: ...
 def residual_ratio(x: np.ndarray, c: int) -> float: ...
+def service_resid(parts: list[np.ndarray], share: np.ndarray, c: int) -> float | None: ...
+def sort_nonneg(x: np.ndarray) -> None: ...
+def class_units(
+    durs: list[np.ndarray],
+    outcomes: list[np.ndarray],
+    thr: np.ndarray,
+    cls_ok: np.ndarray,
+    cls_err: np.ndarray,
+    cls_lsum: np.ndarray,
+    cls_hist: np.ndarray,
+    cls_asum: np.ndarray,
+    cls_pb: np.ndarray,
+    slo: np.ndarray,
+) -> None: ...

@@ -10,16 +10,19 @@ NumPy expressions in ``tally`` and ``results.stats.lh_indices``, ``_queue.bucket
 ``queueing.min_residual_ratio`` (``tests/engine/test_sample_stats_kernel.py``).
 """
 
-from libc.math cimport isfinite
-from libc.stdlib cimport calloc, malloc, free
+from libc.math cimport isfinite, rint
+from libc.stdlib cimport calloc, malloc, free, qsort
 from libc.string cimport memcpy, memset
 
 import numpy as np
 
 from devopsim.engine.request.layout import (
+    ERR_BREAKER as _PY_ERR_BREAKER,
+    ERR_REJECTED as _PY_ERR_REJECTED,
     LH_MIN as _PY_LH_MIN,
     LH_N as _PY_LH_N,
     LH_RATIO as _PY_LH_RATIO,
+    N_ERR as _PY_N_ERR,
     PROM_BUCKETS as _PY_PROM_BUCKETS,
 )
 
@@ -161,6 +164,11 @@ cdef class _Counts:
         if do_pb and _PB_FLAG[b]:
             self.pb[_pb(d, b)] += 1
 
+    cdef void clear(self) noexcept nogil:
+        memset(self.lh, 0, _LHN * sizeof(int))
+        memset(self.pb, 0, sizeof(self.pb))
+        self.low = 0
+
     cdef void flush(self, double[::1] hist, double w_hist, double[::1] pb, double w_pb) noexcept nogil:
         """Add the counts, weighted, into ``hist`` and ``pb`` (either empty: skipped)."""
         cdef Py_ssize_t b, j
@@ -188,24 +196,46 @@ def call_stats(const double[::1] dur, const long[::1] outcome, double[::1] err, 
     bucket of ``pb`` (``PROM_BOUNDS``; either empty: skipped), and ``good[j] += 1`` when
     within ``thr[j]``. Returns (ok samples, their duration summed, mean and variance of
     all durations)."""
-    cdef Py_ssize_t i, j, n = dur.shape[0], ne = err.shape[0], nt = thr.shape[0]
-    cdef bint do_hist = hist.shape[0] > 0, do_pb = pb.shape[0] > 0
-    cdef long o
-    cdef long n_ok = 0
-    cdef long n_err[8]
-    cdef long n_good[8]
-    cdef double d, ok_sum = 0.0, tot = 0.0, mean = 0.0, ss = 0.0
+    cdef Py_ssize_t j, n = dur.shape[0], ne = err.shape[0], nt = thr.shape[0]
+    cdef _Pass r
     if outcome.shape[0] != n:
         raise ValueError("call_stats: one outcome per duration")
-    if do_hist and hist.shape[0] != _LHN:
+    if hist.shape[0] and hist.shape[0] != _LHN:
         raise ValueError("call_stats: the histogram has LH_N buckets")
-    if do_pb and pb.shape[0] != _NPB + 1:
+    if pb.shape[0] and pb.shape[0] != _NPB + 1:
         raise ValueError("call_stats: one Prometheus bucket per bound and +Inf")
     if good.shape[0] != nt or nt > 8 or ne > 8:
         raise ValueError("call_stats: one count per threshold (8 at most), 8 error codes at most")
     cdef _Counts cnt = _Counts()
-    memset(n_err, 0, sizeof(n_err))
-    memset(n_good, 0, sizeof(n_good))
+    r = _call_pass(&dur[0] if n else NULL, &outcome[0] if n else NULL, n, ne, &thr[0] if nt else NULL, nt, cnt,
+                   hist.shape[0] > 0, pb.shape[0] > 0, True)
+    with nogil:
+        cnt.flush(hist, w_hist, pb, w_pb)
+        for j in range(ne):
+            err[j] += r.n_err[j]
+        for j in range(nt):
+            good[j] += r.n_good[j]
+    return <double>r.n_ok, r.ok_sum, r.mean, r.var
+
+
+cdef struct _Pass:
+    long n_ok
+    long n_err[8]
+    long n_good[8]
+    double ok_sum
+    double mean
+    double var
+
+
+cdef _Pass _call_pass(const double* dur, const long* outcome, Py_ssize_t n, Py_ssize_t ne, const double* thr,
+                      Py_ssize_t nt, _Counts cnt, bint do_hist, bint do_pb, bint do_var) noexcept:
+    """``call_stats``' pass: error counts (codes below ``ne``), ok samples into ``cnt``, their
+    count, sum and how many are within each threshold; the mean (and variance) of all."""
+    cdef Py_ssize_t i, j
+    cdef long o, n_ok = 0
+    cdef double d, tot = 0.0, ss = 0.0, ok_sum = 0.0
+    cdef _Pass r
+    memset(&r, 0, sizeof(r))
     with nogil:
         for i in range(n):
             d = dur[i]
@@ -213,25 +243,73 @@ def call_stats(const double[::1] dur, const long[::1] outcome, double[::1] err, 
             o = outcome[i]
             if o != _OK:
                 if o >= 0 and o < ne:
-                    n_err[o] += 1
+                    r.n_err[o] += 1
                 continue
             n_ok += 1
             ok_sum += d
             if do_hist or do_pb:
                 cnt.add(d, do_pb)
             for j in range(nt):
-                n_good[j] += d <= thr[j]
-        cnt.flush(hist, w_hist, pb, w_pb)
-        for j in range(ne):
-            err[j] += n_err[j]
-        for j in range(nt):
-            good[j] += n_good[j]
+                r.n_good[j] += d <= thr[j]
+        r.n_ok = n_ok
+        r.ok_sum = ok_sum
         if n:
-            mean = tot / n
-            for i in range(n):
-                d = dur[i] - mean
-                ss += d * d
-    return <double>n_ok, ok_sum, mean, ss / n if n else 0.0
+            r.mean = tot / n
+            if do_var:
+                for i in range(n):
+                    d = dur[i] - r.mean
+                    ss += d * d
+                r.var = ss / n
+    return r
+
+
+# The error kinds a class reports: an open breaker counts as a rejection (tally._fold_errors).
+cdef Py_ssize_t _N_ERR = _PY_N_ERR
+cdef Py_ssize_t _ERR_REJ = _PY_ERR_REJECTED
+cdef Py_ssize_t _ERR_BRK = _PY_ERR_BREAKER
+
+
+def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] cls_ok, double[:, ::1] cls_err,
+                double[::1] cls_lsum, double[:, ::1] cls_hist, double[::1] cls_asum, double[:, ::1] cls_pb,
+                double[:, ::1] slo):
+    """Each class's statistics per request from its journey's samples (``durs[c]``,
+    ``outcomes[c]``), written (not added) into row ``c`` of each output: what
+    ``tally.unit_stats``' former loop of ``call_stats`` gave (its reference), without the
+    variance. ``thr[c]``: the SLO thresholds that apply to class ``c`` (NaN: another class's)."""
+    cdef Py_ssize_t c, j, k, C = len(durs), nq = thr.shape[1]
+    cdef const double[::1] dur
+    cdef const long[::1] outcome
+    cdef _Pass r
+    cdef _Counts cnt = _Counts()
+    cdef double w
+    if (len(outcomes) != C or thr.shape[0] != C or cls_ok.shape[0] != C or cls_err.shape[0] != C
+            or cls_lsum.shape[0] != C or cls_hist.shape[0] != C or cls_asum.shape[0] != C or cls_pb.shape[0] != C
+            or slo.shape[0] != C):
+        raise ValueError("class_units: one row per class in every array")
+    if (cls_err.shape[1] != _N_ERR or cls_hist.shape[1] != _LHN or cls_pb.shape[1] != _NPB + 1
+            or slo.shape[1] != nq or nq > 8):
+        raise ValueError("class_units: the rows have the layout's widths (8 thresholds at most)")
+    for c in range(C):
+        dur = durs[c]
+        outcome = outcomes[c]
+        k = dur.shape[0]
+        if outcome.shape[0] != k or k == 0:
+            raise ValueError("class_units: one outcome per duration, at least one sample")
+        r = _call_pass(&dur[0], &outcome[0], k, _N_ERR + 1, &thr[c, 0] if nq else NULL, nq, cnt, True, True, False)
+        w = 1.0 / k
+        with nogil:
+            memset(&cls_hist[c, 0], 0, _LHN * sizeof(double))
+            memset(&cls_pb[c, 0], 0, (_NPB + 1) * sizeof(double))
+            cnt.flush(cls_hist[c], w, cls_pb[c], w)
+            cnt.clear()
+            cls_ok[c] = <double>r.n_ok / <double>k
+            for j in range(_N_ERR):
+                cls_err[c, j] = <double>r.n_err[j] / <double>k
+            cls_err[c, _ERR_REJ] = (<double>r.n_err[_ERR_REJ] + <double>r.n_err[_ERR_BRK]) / <double>k
+            cls_asum[c] = r.mean
+            cls_lsum[c] = r.ok_sum / <double>k
+            for j in range(nq):
+                slo[c, j] = <double>r.n_good[j] / <double>k
 
 
 def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[::1] server,
@@ -312,8 +390,8 @@ def residual_ratio(const double[::1] x, long c):
     left out): ``E[min of c equilibrium residuals of S] / (E[S]/c)``, exactly for the
     empirical distribution (``E[(S - t)+]`` is linear between samples; its ``c``-th power
     is integrated by the trapezoid rule, as the reference does)."""
-    cdef Py_ssize_t i, f, i0 = 0, n_all = x.shape[0], n
-    cdef double tot = 0.0, m, fe, fe_prev, t_prev, emin = 0.0, ex = 0.0, ex_t, p_prev, p_cur
+    cdef Py_ssize_t i, i0 = 0, n_all = x.shape[0], n
+    cdef double out
     if c < 1:
         raise ValueError("residual_ratio: at least one worker")
     for i in range(1, n_all):
@@ -327,34 +405,187 @@ def residual_ratio(const double[::1] x, long c):
     n -= i0
     if n < 2:
         return 1.0
-    cdef const double* v = &x[i0]
-    cdef double out = 1.0, inv_n = 1.0 / n, inv_m, before = 0.0
     with nogil:
-        for i in range(n):
-            tot += v[i]
-        m = tot * inv_n
-        if m > 0.0:
-            inv_m = 1.0 / m
-            # E[(S - t)+] = (sum of the samples from the first >= t on - t (their count)) / n,
-            # at t = 0, then at each sample (the first of equal ones gives it).
-            fe_prev = tot * inv_n * inv_m
-            fe_prev = 0.0 if fe_prev < 0.0 else (1.0 if fe_prev > 1.0 else fe_prev)
-            p_prev = _ipow(fe_prev, c)
-            t_prev = 0.0
-            f = 0
-            for i in range(n):
-                if i == 0 or v[i] != v[i - 1]:
-                    f = i
-                    ex = tot - before  # the samples from the f-th on
-                ex_t = (ex - v[i] * (n - f)) * inv_n
-                fe = ex_t * inv_m
-                fe = 0.0 if fe < 0.0 else (1.0 if fe > 1.0 else fe)
-                p_cur = _ipow(fe, c)
-                emin += 0.5 * (p_prev + p_cur) * (v[i] - t_prev)
-                if p_cur == 0.0:
-                    break  # E[(S - t)+] only falls from here on: every later term is 0
-                p_prev = p_cur
-                t_prev = v[i]
-                before += v[i]
-            out = emin / (m / c)
+        out = _resid(&x[i0], n, c)
     return out
+
+
+cdef double _resid(const double* v, Py_ssize_t n, long c) noexcept nogil:
+    """``residual_ratio`` of ``n >= 2`` ascending, finite, non-negative values."""
+    cdef Py_ssize_t i, f = 0
+    cdef double tot = 0.0, m, fe, fe_prev, t_prev, emin = 0.0, ex = 0.0, ex_t, p_prev, p_cur
+    cdef double out = 1.0, inv_n = 1.0 / n, inv_m, before = 0.0
+    for i in range(n):
+        tot += v[i]
+    m = tot * inv_n
+    if m > 0.0:
+        inv_m = 1.0 / m
+        # E[(S - t)+] = (sum of the samples from the first >= t on - t (their count)) / n,
+        # at t = 0, then at each sample (the first of equal ones gives it).
+        fe_prev = tot * inv_n * inv_m
+        fe_prev = 0.0 if fe_prev < 0.0 else (1.0 if fe_prev > 1.0 else fe_prev)
+        p_prev = _ipow(fe_prev, c)
+        t_prev = 0.0
+        for i in range(n):
+            if i == 0 or v[i] != v[i - 1]:
+                f = i
+                ex = tot - before  # the samples from the f-th on
+            ex_t = (ex - v[i] * (n - f)) * inv_n
+            fe = ex_t * inv_m
+            fe = 0.0 if fe < 0.0 else (1.0 if fe > 1.0 else fe)
+            p_cur = _ipow(fe, c)
+            emin += 0.5 * (p_prev + p_cur) * (v[i] - t_prev)
+            if p_cur == 0.0:
+                break  # E[(S - t)+] only falls from here on: every later term is 0
+            p_prev = p_cur
+            t_prev = v[i]
+            before += v[i]
+        out = emin / (m / c)
+    return out
+
+
+cdef inline unsigned long long _bits(double x) noexcept nogil:
+    cdef unsigned long long b
+    memcpy(&b, &x, sizeof(double))
+    return b
+
+
+cdef int _cmp_double(const void* a, const void* b) noexcept nogil:
+    cdef double x = (<const double*>a)[0], y = (<const double*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef int _sort_nonneg(double* a, Py_ssize_t n) noexcept nogil:
+    """Sort ``n`` finite values ``>= +0.0`` (no ``-0.0``) ascending, in place: a bucket sort
+    on their bits (which order such doubles as integers), a range of keys per bucket chosen
+    so that there are about as many buckets as values, then each bucket by insertion
+    (``qsort`` for a crowded one). The result is the one sorted order of the values (equal
+    values have equal bits). Returns -1 when out of memory."""
+    cdef Py_ssize_t i, j, b, lo, hi, nb
+    cdef unsigned long long k, kmin, kmax, base
+    cdef int s = 0
+    cdef double v
+    cdef double* tmp
+    cdef Py_ssize_t* pos
+    if n < 2:
+        return 0
+    kmin = kmax = _bits(a[0])
+    for i in range(1, n):
+        k = _bits(a[i])
+        if k < kmin:
+            kmin = k
+        if k > kmax:
+            kmax = k
+    if kmin == kmax:
+        return 0
+    while ((kmax - kmin) >> s) >= <unsigned long long>(n if n > 16 else 16):
+        s += 1
+    base = kmin >> s
+    nb = <Py_ssize_t>((kmax >> s) - base) + 1
+    tmp = <double*>malloc(n * sizeof(double))
+    pos = <Py_ssize_t*>calloc(nb + 1, sizeof(Py_ssize_t))
+    if tmp == NULL or pos == NULL:
+        free(tmp)
+        free(pos)
+        return -1
+    for i in range(n):
+        pos[<Py_ssize_t>((_bits(a[i]) >> s) - base) + 1] += 1
+    for b in range(nb):
+        pos[b + 1] += pos[b]
+    for i in range(n):  # pos[b]: where bucket b's next value goes
+        b = <Py_ssize_t>((_bits(a[i]) >> s) - base)
+        tmp[pos[b]] = a[i]
+        pos[b] += 1
+    # Now pos[b] is where bucket b ends (and b + 1 begins).
+    lo = 0
+    for b in range(nb):
+        hi = pos[b]
+        if hi - lo > 48:
+            qsort(&tmp[lo], hi - lo, sizeof(double), _cmp_double)
+        else:
+            for i in range(lo + 1, hi):
+                v = tmp[i]
+                j = i
+                while j > lo and tmp[j - 1] > v:
+                    tmp[j] = tmp[j - 1]
+                    j -= 1
+                tmp[j] = v
+        lo = hi
+    memcpy(a, tmp, n * sizeof(double))
+    free(tmp)
+    free(pos)
+    return 0
+
+
+def service_resid(list parts, const double[::1] share, long c):
+    """``residual_ratio`` of a service's holding times (``tally.service_resid``, whose NumPy
+    expressions are the reference): from each part (an endpoint's ``CallSamples.service``),
+    its first ``max(1, round(share · min(finite, 4000)))`` finite values; all of them sorted,
+    ``c`` workers. None when no part has a finite value."""
+    cdef Py_ssize_t p, i, nf, m, got, n = 0, cap = 0
+    cdef const double[::1] x
+    cdef double d
+    cdef double* buf
+    cdef bint any_taken = False
+    cdef int rc
+    cdef double out = 1.0
+    if c < 1:
+        raise ValueError("service_resid: at least one worker")
+    if share.shape[0] != len(parts):
+        raise ValueError("service_resid: one share per part")
+    for p in range(len(parts)):
+        x = parts[p]
+        cap += x.shape[0]
+    buf = <double*>malloc((cap if cap > 0 else 1) * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        for p in range(len(parts)):
+            x = parts[p]
+            nf = 0
+            for i in range(x.shape[0]):
+                if isfinite(x[i]):
+                    nf += 1
+                    if nf == 4000:
+                        break
+            if nf == 0:
+                continue
+            any_taken = True
+            m = <Py_ssize_t>rint(share[p] * <double>nf)
+            if m < 1:
+                m = 1
+            got = 0
+            for i in range(x.shape[0]):
+                if got == m:
+                    break
+                d = x[i]
+                if isfinite(d):
+                    got += 1
+                    if d >= 0.0:  # (residual_ratio leaves negative values out)
+                        buf[n] = d if d != 0.0 else 0.0  # -0.0 sorts and counts as 0.0
+                        n += 1
+        if not any_taken:
+            return None
+        with nogil:
+            rc = _sort_nonneg(buf, n)
+            if rc == 0 and n >= 2:
+                out = _resid(buf, n, c)
+        if rc != 0:
+            raise MemoryError()
+        return out
+    finally:
+        free(buf)
+
+
+def sort_nonneg(double[::1] x):
+    """Sort finite values ``>= +0.0`` ascending in place, as ``service_resid`` does (a test
+    hook: the reference is ``np.sort``)."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    cdef int rc
+    for i in range(n):
+        if not (isfinite(x[i]) and (x[i] > 0.0 or _bits(x[i]) == 0)):
+            raise ValueError("sort_nonneg: finite values >= +0.0 only")
+    with nogil:
+        rc = _sort_nonneg(&x[0] if n else NULL, n)
+    if rc != 0:
+        raise MemoryError()

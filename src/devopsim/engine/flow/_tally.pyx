@@ -7,6 +7,7 @@ Each replaces NumPy expressions kept in the tests as their reference
 """
 
 from libc.math cimport fabs, INFINITY
+from libc.string cimport memcpy, memset
 
 
 def add_scaled(tuple dsts, tuple srcs, double f):
@@ -196,3 +197,90 @@ cdef bint _any_moved(Py_ssize_t n, Py_ssize_t ne, const double* prev, const doub
         if _moved(breaker_open[e], prev[6 * n + e], 1e-9):
             return True
     return False
+
+
+cdef inline void _add_row(double* dst, const double* src, double w, bint first, Py_ssize_t m) noexcept nogil:
+    """``dst += w * src`` (``dst`` taken as 0.0 when ``first``: the same sums as adding to zeros)."""
+    cdef Py_ssize_t j
+    if first:
+        for j in range(m):
+            dst[j] = 0.0 + w * src[j]
+    else:
+        for j in range(m):
+            dst[j] += w * src[j]
+
+
+def combine_units(const long[::1] grp_off, const long[::1] grp_ep, const double[::1] w_att,
+                  const double[:, ::1] t_sc, const double[:, ::1] t_err, const double[:, :, ::1] t_hist,
+                  const unsigned char[:, ::1] t_has, const long[::1] stamp, long[::1] seen,
+                  double[::1] ep_ok, double[:, ::1] ep_err, double[::1] ep_lsum, double[:, ::1] ep_hist,
+                  double[::1] sv_ok, double[::1] sv_lsum, double[:, ::1] sv_hist, double[::1] sv_wsum,
+                  double[:, ::1] sv_whist):
+    """The per-unit statistics of endpoints and services from each endpoint's (``tally.UnitTable``:
+    per endpoint ``t_sc`` = ok, lsum, sv_ok, sv_lsum, sv_wmean; ``t_err``; ``t_hist`` = its
+    histogram, its answers' and its waits'; ``t_has`` whether it has answers, waits), written
+    into the outputs: the endpoint rows copied (a histogram row only when ``seen[e]`` is not
+    ``stamp[e]``: the output still holds it), each service's rows its endpoints' (``grp_ep``
+    from ``grp_off[s]`` to ``grp_off[s + 1]``, in order) weighed by their share of the
+    service's attempts ``w_att`` (all alike when it has none), summed in the same order as
+    ``tally.unit_stats``' reference loop."""
+    cdef Py_ssize_t E = t_sc.shape[0], S = grp_off.shape[0] - 1, m = t_hist.shape[2], ne = t_err.shape[1]
+    cdef Py_ssize_t s, i, e, j, k
+    cdef double total, w, a_ok, a_lsum, a_wsum
+    cdef bint first_sv, first_w
+    if (t_sc.shape[1] != 5 or t_hist.shape[0] != 3 or t_hist.shape[1] != E or t_err.shape[0] != E
+            or t_has.shape[0] != E or t_has.shape[1] != 2 or stamp.shape[0] != E or seen.shape[0] != E
+            or w_att.shape[0] != E):
+        raise ValueError("combine_units: the table has another layout")
+    if (ep_ok.shape[0] != E or ep_err.shape[0] != E or ep_err.shape[1] != ne or ep_lsum.shape[0] != E
+            or ep_hist.shape[0] != E or ep_hist.shape[1] != m):
+        raise ValueError("combine_units: one output row per endpoint")
+    if (S < 0 or sv_ok.shape[0] != S or sv_lsum.shape[0] != S or sv_wsum.shape[0] != S or sv_hist.shape[0] != S
+            or sv_hist.shape[1] != m or sv_whist.shape[0] != S or sv_whist.shape[1] != m):
+        raise ValueError("combine_units: one output row per service")
+    if grp_off[0] != 0 or grp_off[S] > grp_ep.shape[0]:
+        raise ValueError("combine_units: the groups overrun their endpoints")
+    for s in range(S):
+        if grp_off[s + 1] < grp_off[s]:
+            raise ValueError("combine_units: the group offsets must ascend")
+    for i in range(grp_off[S]):
+        if grp_ep[i] < 0 or grp_ep[i] >= E:
+            raise ValueError("combine_units: a group holds an endpoint out of range")
+    with nogil:
+        for e in range(E):
+            ep_ok[e] = t_sc[e, 0]
+            ep_lsum[e] = t_sc[e, 1]
+            for j in range(ne):
+                ep_err[e, j] = t_err[e, j]
+            if seen[e] != stamp[e]:
+                memcpy(&ep_hist[e, 0], &t_hist[0, e, 0], m * sizeof(double))
+                seen[e] = stamp[e]
+        for s in range(S):
+            total = 0.0
+            for i in range(grp_off[s], grp_off[s + 1]):
+                total += w_att[grp_ep[i]]
+            k = grp_off[s + 1] - grp_off[s]
+            a_ok = 0.0
+            a_lsum = 0.0
+            a_wsum = 0.0
+            first_sv = True
+            first_w = True
+            for i in range(grp_off[s], grp_off[s + 1]):
+                e = grp_ep[i]
+                w = w_att[e] / total if total > 0 else 1.0 / k
+                if t_has[e, 0]:
+                    a_ok += w * t_sc[e, 2]
+                    a_lsum += w * t_sc[e, 3]
+                    _add_row(&sv_hist[s, 0], &t_hist[1, e, 0], w, first_sv, m)
+                    first_sv = False
+                if t_has[e, 1]:
+                    a_wsum += w * t_sc[e, 4]
+                    _add_row(&sv_whist[s, 0], &t_hist[2, e, 0], w, first_w, m)
+                    first_w = False
+            sv_ok[s] = a_ok
+            sv_lsum[s] = a_lsum
+            sv_wsum[s] = a_wsum
+            if first_sv:
+                memset(&sv_hist[s, 0], 0, m * sizeof(double))
+            if first_w:
+                memset(&sv_whist[s, 0], 0, m * sizeof(double))

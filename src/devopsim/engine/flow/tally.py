@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devopsim.engine.flow._stats import call_stats, endpoint_stats, residual_ratio
-from devopsim.engine.flow._tally import add_rows, apply_classes
+from devopsim.engine.flow._stats import call_stats, class_units, endpoint_stats, residual_ratio
+from devopsim.engine.flow._stats import service_resid as _service_resid
+from devopsim.engine.flow._tally import add_rows, apply_classes, combine_units
 from devopsim.engine.flow.latency import CallSamples
 from devopsim.engine.request import layout as L
 from devopsim.results.stats import lh_indices
@@ -29,6 +30,7 @@ __all__ = [
     "PendingVolumes",
     "SampleStats",
     "StatsView",
+    "UnitTable",
     "apply_unit_stats",
     "flush_pending",
     "new_stats",
@@ -39,18 +41,72 @@ __all__ = [
 
 
 def unit_stats(
-    plane: FlowPlane, calls: dict[int, CallSamples], journeys: list[tuple[np.ndarray, np.ndarray]]
+    plane: FlowPlane,
+    calls: dict[int, CallSamples],
+    journeys: list[tuple[np.ndarray, np.ndarray]],
+    reference: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Statistics per unit of traffic, from the composed samples (reused while queues are steady)."""
-    C, E, S = plane.C, plane.E, plane.S
-    u: dict[str, np.ndarray] = {
+    """Statistics per unit of traffic, from the composed samples (reused while queues are steady).
+
+    Two compiled calls: ``_stats.class_units`` (each class's journey in one pass) and
+    ``_tally.combine_units`` (the endpoints' rows, and each service's from its endpoints by
+    their share of its attempts), into one of two buffers of ``UnitTable`` (the other one may
+    still be pending, see ``PendingVolumes``). ``reference``: the former Python loops (the
+    same numbers, in fresh arrays).
+    """
+    if reference or len(calls) != plane.E:
+        return _unit_stats_reference(plane, calls, journeys)
+    tab: UnitTable | None = getattr(plane, "_unit_table", None)
+    if tab is None:
+        tab = plane._unit_table = UnitTable(plane)
+    for e, cs in calls.items():
+        if tab.cs[e] is not cs:  # samples composed again: their statistics too
+            tab.set(e, cs)
+    u, seen = tab.buffer(getattr(plane, "_u", None), plane._pending.u)
+    class_units(
+        [np.ascontiguousarray(d, dtype=np.float64) for d, _ in journeys],
+        [np.ascontiguousarray(o, dtype=np.int64) for _, o in journeys],
+        tab.thr,
+        u["cls_ok"],
+        u["cls_err"],
+        u["cls_lsum"],
+        u["cls_hist"],
+        u["cls_asum"],
+        u["cls_pb"],
+        u["slo"],
+    )
+    combine_units(
+        tab.grp_off,
+        tab.grp_ep,
+        plane._w_att,
+        tab.sc,
+        tab.err,
+        tab.hist,
+        tab.has,
+        tab.stamp,
+        seen,
+        u["ep_ok"],
+        u["ep_err"],
+        u["ep_lsum"],
+        u["ep_hist"],
+        u["sv_ok"],
+        u["sv_lsum"],
+        u["sv_hist"],
+        u["sv_wsum"],
+        u["sv_whist"],
+    )
+    return u
+
+
+def _new_units(C: int, E: int, S: int, Q: int) -> dict[str, np.ndarray]:
+    return {
         "cls_ok": np.zeros(C),
         "cls_err": np.zeros((C, L.N_ERR)),
         "cls_lsum": np.zeros(C),
         "cls_hist": np.zeros((C, L.LH_N)),
         "cls_asum": np.zeros(C),
         "cls_pb": np.zeros((C, L.N_PB)),
-        "slo": np.zeros((C, plane._slo_cls.size)),
+        "slo": np.zeros((C, Q)),
         "ep_ok": np.zeros(E),
         "ep_err": np.zeros((E, L.N_ERR)),
         "ep_lsum": np.zeros(E),
@@ -62,6 +118,69 @@ def unit_stats(
         "sv_whist": np.zeros((S, L.LH_N)),
     }
 
+
+class UnitTable:
+    """Each endpoint's unit statistics as rows (from the samples it was last composed with),
+    what does not change between compositions (the endpoints of each service, the SLO
+    thresholds of each class), and two buffers of per-unit statistics that ``unit_stats``
+    fills in turn: the last one may still be pending (``PendingVolumes``) while the next is
+    filled, and reusing them spares a fresh half megabyte (and its page faults) per
+    composition."""
+
+    def __init__(self, plane: FlowPlane) -> None:
+        C, E, S = plane.C, plane.E, plane.S
+        self.shape = (C, E, S, int(plane._slo_cls.size))
+        self.cs: list[CallSamples | None] = [None] * E
+        self.sc = np.zeros((E, 5))  # ok, lsum, sv_ok, sv_lsum, sv_wmean
+        self.err = np.zeros((E, L.N_ERR))
+        self.hist = np.zeros((3, E, L.LH_N))  # ok calls, ok answers, waits
+        self.has = np.zeros((E, 2), dtype=np.uint8)  # has answers, has waits
+        self.stamp = np.zeros(E, dtype=np.int64)  # bumped when a row changes
+        ep_svc = np.asarray(plane.ep_svc, dtype=np.int64)
+        ok = (ep_svc >= 0) & (ep_svc < S)
+        order = np.argsort(ep_svc[ok], kind="stable")
+        self.grp_ep = np.ascontiguousarray(np.nonzero(ok)[0][order], dtype=np.int64)
+        self.grp_off = np.zeros(S + 1, dtype=np.int64)
+        self.grp_off[1:] = np.cumsum(np.bincount(ep_svc[ok], minlength=S))
+        cls = np.asarray(plane._slo_cls)
+        thr_all = np.asarray(plane._slo_thr, dtype=np.float64)
+        # NaN thresholds: the SLOs of other classes (no sample is within NaN).
+        self.thr = np.ascontiguousarray(
+            [np.where((cls < 0) | (cls == c), thr_all, np.nan) for c in range(C)], dtype=np.float64
+        ).reshape(C, cls.size)
+        self._bufs: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
+
+    def set(self, e: int, cs: CallSamples) -> None:
+        """Row ``e`` from ``cs``'s statistics."""
+        eu = sample_stats(cs).unit
+        self.cs[e] = cs
+        self.sc[e] = (eu.ok, eu.lsum, eu.sv_ok, eu.sv_lsum, eu.sv_wmean)
+        self.err[e] = eu.err
+        h = self.hist
+        for i, x in enumerate((eu.hist, eu.sv_hist, eu.sv_whist)):
+            if x is None:
+                h[i, e] = 0.0
+            else:
+                h[i, e] = x
+        self.has[e] = (eu.sv_hist is not None, eu.sv_whist is not None)
+        self.stamp[e] += 1
+
+    def buffer(self, *busy: dict[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A buffer none of ``busy`` is (and the stamps of the endpoint rows it holds)."""
+        for buf in self._bufs:
+            if not any(buf[0] is b for b in busy):
+                return buf
+        buf = (_new_units(*self.shape), np.full(self.stamp.size, -1, dtype=np.int64))
+        self._bufs.append(buf)
+        return buf
+
+
+def _unit_stats_reference(
+    plane: FlowPlane, calls: dict[int, CallSamples], journeys: list[tuple[np.ndarray, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """``unit_stats`` by Python loops over classes, endpoints and services (the reference)."""
+    C, E, S = plane.C, plane.E, plane.S
+    u = _new_units(C, E, S, plane._slo_cls.size)
     thr_all = np.asarray(plane._slo_thr, dtype=np.float64)
     for c, (dur, outcome) in enumerate(journeys):
         k = dur.size
@@ -201,17 +320,26 @@ def sample_stats(cs: CallSamples) -> SampleStats:
     return cs.stats
 
 
-def service_resid(parts: list[np.ndarray], weights: np.ndarray, conc: int) -> float | None:
+def service_resid(
+    parts: list[np.ndarray], weights: np.ndarray, conc: int, reference: bool = False
+) -> float | None:
     """``queueing.min_residual_ratio`` of a service's holding times, for ``conc`` workers.
 
     ``parts``: each endpoint's ``CallSamples.service``, weighed by ``weights`` (its
     attempts; all equal when none): up to 4,000 samples in all (they pin the ratio down
     well enough), each endpoint its share. None when no attempt started.
+
+    One compiled pass (``_stats.service_resid``: the values taken, bucket-sorted, the ratio);
+    ``reference``: the NumPy expressions it replaces (the same sorted values, the same
+    result).
     """
     if weights.sum() <= 0:
         weights = np.ones(len(parts))
+    share = weights / weights.sum()
+    if not reference:
+        return _service_resid(parts, share, int(conc))
     take = []
-    for x, w in zip(parts, weights / weights.sum(), strict=True):
+    for x, w in zip(parts, share, strict=True):
         x = x[np.isfinite(x)]
         if x.size:
             take.append(x[: max(1, round(float(w) * min(x.size, 4000)))])

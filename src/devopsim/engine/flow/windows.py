@@ -20,7 +20,7 @@ from devopsim.engine.flow._tally import window_moved, window_state
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.replicas import _Replicas
-from devopsim.engine.flow.tally import apply_unit_stats, sample_stats, service_resid, unit_stats
+from devopsim.engine.flow.tally import UnitTable, apply_unit_stats, sample_stats, service_resid, unit_stats
 from devopsim.model.program import Program
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class FlowWindows:
     _w_att: np.ndarray
     _win_parts: dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]]
     _sig: np.ndarray | None
+    _unit_table: UnitTable  # see tally.unit_stats (made at the first composition)
 
     # The plane's (declared here only: FlowPlane and FlowRouting define them).
     replicas: _Replicas

@@ -1,0 +1,299 @@
+"""The compiled learning and per-unit tallies against the NumPy / Python code they replaced.
+
+``_stats.service_resid`` (the values taken, bucket-sorted, ``residual_ratio``) against
+``tally.service_resid(..., reference=True)`` (NumPy filtering, ``np.sort``), and the sort
+alone against ``np.sort``; ``tally.unit_stats`` (``_stats.class_units`` and
+``_tally.combine_units`` into reused buffers) against ``unit_stats(..., reference=True)``
+(the former loops over classes, endpoints and services), all bit for bit: the kernels make
+the same floating-point operations in the same order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from devopsim.engine.flow._tally import combine_units
+
+from devopsim import simulate
+from devopsim.engine.flow import tally, windows
+from devopsim.engine.flow._stats import class_units, sort_nonneg
+from devopsim.engine.request import layout as L
+
+RNG = np.random.default_rng(20260106)
+
+
+def _samples() -> list[np.ndarray]:
+    """Values as a service's holding times come, and the awkward cases of a bucket sort."""
+    base = RNG.lognormal(-5.0, 1.0, 4000)
+    return [
+        base,
+        RNG.exponential(0.01, 3000),
+        np.round(RNG.exponential(1.0, 3000), 2),  # ties
+        np.full(500, 0.002),  # all equal
+        np.concatenate([np.zeros(300), RNG.uniform(0, 1, 300)]),  # zeros
+        # a crowd inside one narrow band, and outliers far away (crowded buckets)
+        np.concatenate([0.1 + RNG.uniform(0, 1e-4, 3000), [1e-7, 30.0, 1e5]]),
+        np.concatenate([1.0 + np.arange(2000) * 2.0**-52, [1e-300, 1e300]]),
+        np.array([5e-324, 1e-310, 0.0, 1e-320]),  # subnormals
+        RNG.lognormal(0.0, 8.0, 5000),  # dozens of octaves
+        np.array([3.0]),
+        np.array([2.0, 1.0]),
+        np.empty(0),
+    ]
+
+
+def test_bucket_sort_is_numpy_sort() -> None:
+    for x in _samples():
+        for y in (x, RNG.permutation(x), np.sort(x), np.sort(x)[::-1].copy()):
+            got = np.ascontiguousarray(y, dtype=np.float64).copy()
+            sort_nonneg(got)
+            np.testing.assert_array_equal(got, np.sort(y))
+    with pytest.raises(ValueError):
+        sort_nonneg(np.array([1.0, -0.0]))
+    with pytest.raises(ValueError):
+        sort_nonneg(np.array([1.0, np.nan]))
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    """Equal, or both NaN (subnormal samples overflow the reference too)."""
+    return a == b or (a is not None and b is not None and np.isnan(a) and np.isnan(b))
+
+
+def _dirty(x: np.ndarray) -> np.ndarray:
+    """``x`` with what the kernel leaves out or treats alike: non-finite values, negative
+    values, -0.0."""
+    y = x.copy()
+    if y.size > 10:
+        y[::7] = np.nan
+        y[3::11] = np.inf
+        y[5::13] = -y[5::13]
+        y[1] = -0.0
+    return y
+
+
+@pytest.mark.parametrize("conc", [1, 2, 16, 200])
+def test_service_resid_is_the_numpy_reference(conc: int) -> None:
+    parts_list = [[x] for x in _samples()]
+    s = _samples()
+    parts_list += [
+        [s[0], s[1]],
+        [s[1], _dirty(s[0]), s[4]],
+        [np.empty(0), s[8], RNG.lognormal(-4.0, 1.0, 9000)],  # more than 4,000 finite values
+        [_dirty(s[2]), np.full(20, np.nan)],
+        [np.full(5, np.nan), np.array([-1.0, -2.0])],  # only negative values: ratio 1
+        [np.full(5, np.nan)],  # nothing finite: None
+    ]
+    weights = [None, "zeros", "one", "spread"]
+    for parts in parts_list:
+        for wk in weights:
+            n = len(parts)
+            if wk is None:
+                w = np.ones(n)
+            elif wk == "zeros":
+                w = np.zeros(n)
+            elif wk == "one":
+                w = np.eye(1, n, n - 1)[0] * 3.0
+            else:
+                w = RNG.uniform(0.0, 5000.0, n)
+            want = tally.service_resid(parts, w, conc, reference=True)
+            got = tally.service_resid(parts, w, conc)
+            assert _same(got, want), (wk, [p.size for p in parts])
+            assert (got is None) == all(not np.isfinite(p).any() for p in parts)
+
+
+def _class_reference(
+    durs: list[np.ndarray], outcomes: list[np.ndarray], thr: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The former per-class loop of ``unit_stats`` (``call_stats`` per class)."""
+    from devopsim.engine.flow._stats import call_stats
+
+    C, Q = len(durs), thr.shape[1]
+    u = {
+        "ok": np.zeros(C),
+        "err": np.zeros((C, L.N_ERR)),
+        "lsum": np.zeros(C),
+        "hist": np.zeros((C, L.LH_N)),
+        "asum": np.zeros(C),
+        "pb": np.zeros((C, L.N_PB)),
+        "slo": np.zeros((C, Q)),
+    }
+    for c, (dur, outcome) in enumerate(zip(durs, outcomes, strict=True)):
+        k = dur.size
+        err = np.zeros(L.N_ERR + 1)
+        good = np.zeros(Q)
+        n_ok, ok_sum, mean, _ = call_stats(
+            dur, outcome, err, u["hist"][c], 1.0 / k, u["pb"][c], 1.0 / k, thr[c], good
+        )
+        u["ok"][c] = n_ok / k
+        u["err"][c] = tally._fold_errors(err) / k
+        u["asum"][c] = mean
+        u["lsum"][c] = ok_sum / k
+        u["slo"][c] = good / k
+    return u
+
+
+@pytest.mark.parametrize("Q", [0, 1, 3])
+def test_class_units_are_the_call_stats_loop(Q: int) -> None:
+    C, k = 4, 5000
+    durs = [RNG.lognormal(-3.0, 1.5, k) for _ in range(C)]
+    outcomes = [
+        RNG.choice(np.arange(-1, L.N_ERR + 1), k, p=[0.7, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
+        for _ in range(C)
+    ]
+    outcomes[1][:] = -1  # every request ok
+    durs[2][::3] = np.inf  # timeouts without a duration are not ok; infinite sums stay
+    thr = RNG.uniform(0.01, 0.2, (C, Q))
+    if Q:
+        thr[1, 0] = np.nan  # another class's SLO
+    want = _class_reference(durs, outcomes, thr)
+    # Buffers holding stale numbers: every row is written, not added to.
+    got = {name: np.full_like(a, 7.0) for name, a in want.items()}
+    class_units(
+        durs,
+        outcomes,
+        thr,
+        got["ok"],
+        got["err"],
+        got["lsum"],
+        got["hist"],
+        got["asum"],
+        got["pb"],
+        got["slo"],
+    )
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    with pytest.raises(ValueError):
+        class_units(
+            durs, outcomes[:-1], thr, *(got[n] for n in ("ok", "err", "lsum", "hist", "asum", "pb", "slo"))
+        )
+
+
+def test_combine_units_is_the_service_loop() -> None:
+    """Services of one, two and three endpoints (and one of none), weights with and without
+    attempts, endpoints without answers or waits, and buffers reused with stale rows."""
+    E, S, m = 7, 5, L.LH_N
+    ep_svc = np.array([0, 1, 1, 3, 3, 3, 4])
+    off = np.array([0, 1, 3, 3, 6, 7])
+    grp = np.arange(E)
+    sc = RNG.uniform(0, 1, (E, 5))
+    err = RNG.uniform(0, 0.1, (E, L.N_ERR))
+    hist = RNG.uniform(0, 1e-3, (3, E, m))
+    has = np.ones((E, 2), dtype=np.uint8)
+    has[2] = (0, 1)
+    has[4] = (1, 0)
+    stamp = np.arange(E, dtype=np.int64)
+    for w_att in (RNG.uniform(0, 100, E), np.array([0.0, 0.0, 0.0, 5.0, 0.0, 1.0, 0.0])):
+        out = {
+            "ep_ok": np.full(E, 3.0),
+            "ep_err": np.full((E, L.N_ERR), 3.0),
+            "ep_lsum": np.full(E, 3.0),
+            "ep_hist": np.full((E, m), 3.0),
+            "sv_ok": np.full(S, 3.0),
+            "sv_lsum": np.full(S, 3.0),
+            "sv_hist": np.full((S, m), 3.0),
+            "sv_wsum": np.full(S, 3.0),
+            "sv_whist": np.full((S, m), 3.0),
+        }
+        seen = np.full(E, -1, dtype=np.int64)
+        seen[1] = stamp[1]  # row 1 held already: left as it is
+        combine_units(off, grp, w_att, sc, err, hist, has, stamp, seen, *out.values())
+        np.testing.assert_array_equal(seen, stamp)
+        np.testing.assert_array_equal(out["ep_ok"], sc[:, 0])
+        np.testing.assert_array_equal(out["ep_lsum"], sc[:, 1])
+        np.testing.assert_array_equal(out["ep_err"], err)
+        np.testing.assert_array_equal(np.delete(out["ep_hist"], 1, 0), np.delete(hist[0], 1, 0))
+        np.testing.assert_array_equal(out["ep_hist"][1], 3.0)
+        # The reference: the former loop of unit_stats, on zeros.
+        want = {k: np.zeros_like(out[k]) for k in ("sv_ok", "sv_lsum", "sv_hist", "sv_wsum", "sv_whist")}
+        wl = w_att.tolist()
+        for s in range(S):
+            eps = [e for e in range(E) if ep_svc[e] == s]
+            total = sum(wl[e] for e in eps)
+            for e in eps:
+                w = wl[e] / total if total > 0 else 1.0 / len(eps)
+                if has[e, 0]:
+                    want["sv_ok"][s] += w * sc[e, 2]
+                    want["sv_lsum"][s] += w * sc[e, 3]
+                    want["sv_hist"][s] += hist[1, e] if w == 1.0 else w * hist[1, e]
+                if has[e, 1]:
+                    want["sv_wsum"][s] += w * sc[e, 4]
+                    want["sv_whist"][s] += hist[2, e] if w == 1.0 else w * hist[2, e]
+        for k, v in want.items():
+            np.testing.assert_array_equal(out[k], v, err_msg=k)
+    with pytest.raises(ValueError):
+        combine_units(off[:-1], grp, w_att, sc, err, hist, has, stamp, seen, *out.values())
+
+
+SCENARIO: dict[str, Any] = {
+    "duration": "20m",
+    "seed": 3,
+    "plane": "flow",
+    "traffic": {
+        "rate": "step(150/s, 2m: 260/s, 4m: 120/s, 6m: 300/s, 8m: 200/s, 10m: 330/s, 12m: 90/s, 14m: 240/s)",
+        "classes": [
+            {"name": "browse", "entry": "front.home", "share": 0.7},
+            {"name": "buy", "entry": "front.buy", "share": 0.3},
+        ],
+    },
+    "slos": [
+        {"name": "fast", "objective": "99%", "class": "browse", "latency": "50ms"},
+        {"name": "ok", "objective": "99%", "latency": "80ms"},
+    ],
+    "services": {
+        "front": {
+            "replicas": 3,
+            "concurrency": 8,
+            "endpoints": {
+                "home": {"timeout": "1s", "steps": [{"work": "exp(3ms)"}, {"call": "back.read"}]},
+                "buy": {
+                    "timeout": "1s",
+                    "retries": {"attempts": 2, "backoff": "10ms"},
+                    "steps": [{"work": "exp(4ms)"}, {"call": "back.write"}, {"call": "side.op"}],
+                },
+            },
+        },
+        "back": {
+            "replicas": 2,
+            "concurrency": 4,
+            "endpoints": {
+                "read": {"steps": [{"work": "lognormal(mean=4ms, cv=1.5)"}]},
+                "write": {"steps": [{"work": "exp(9ms)"}]},
+            },
+        },
+        "side": {"replicas": 1, "concurrency": 2, "endpoints": {"op": {"steps": [{"work": "exp(6ms)"}]}}},
+    },
+}
+
+
+def test_unit_stats_and_learning_are_the_reference_in_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every composition of a run (full and partial ones, two buffers in turn): the per-unit
+    statistics and the holding-time shapes equal the reference's, and the run's summary is
+    the one the reference gives."""
+    real_us, real_sr = tally.unit_stats, tally.service_resid
+    n = {"us": 0, "sr": 0}
+
+    def us(plane: Any, calls: Any, journeys: Any) -> dict[str, np.ndarray]:
+        want = real_us(plane, calls, journeys, reference=True)
+        got = real_us(plane, calls, journeys)
+        assert got.keys() == want.keys()
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        n["us"] += 1
+        return got
+
+    def sr(parts: list[np.ndarray], weights: np.ndarray, conc: int) -> float | None:
+        want = real_sr(parts, weights, conc, reference=True)
+        got = real_sr(parts, weights, conc)
+        assert _same(got, want)
+        n["sr"] += 1
+        return got
+
+    monkeypatch.setattr(windows, "unit_stats", us)
+    monkeypatch.setattr(windows, "service_resid", sr)
+    got = simulate(SCENARIO).summary
+    assert n["us"] > 5 and n["sr"] > n["us"], n
+    monkeypatch.setattr(windows, "unit_stats", lambda p, c, j: real_us(p, c, j, reference=True))
+    monkeypatch.setattr(windows, "service_resid", lambda a, b, c: real_sr(a, b, c, reference=True))
+    assert simulate(SCENARIO).summary == got
