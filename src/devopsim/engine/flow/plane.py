@@ -145,6 +145,8 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         self._split_cache: tuple[int, np.ndarray, np.ndarray] | None = None
         self._last_lam: np.ndarray | None = None
         self._topology = 0  # changes whenever replicas come, go or change readiness
+        # (or what the ticks assume is learnt again); the replica set alone (``_split``):
+        self._replica_set = 0
         self._err_mixed = (-1, False)  # (topology, live versions differ in injected error rate)
         self._settled = False
         self._last_topology = -1
@@ -491,7 +493,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         Computed again only when the replicas, their readiness or weights have changed.
         """
         cached = self._split_cache
-        if cached is not None and cached[0] == self._topology and cached[1].size == R:
+        if cached is not None and cached[0] == self._replica_set and cached[1].size == R:
             return cached[1], cached[2]
         rp = self.replicas
         share = np.zeros(R)
@@ -505,7 +507,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             n = np.bincount(sv, minlength=self.S)[sv]
             # Round robin and least-load smooth each replica's arrivals.
             ca2[idx] = np.where((lb != LB_RANDOM) & (lb != LB_WEIGHTED), 1.0 / n, 1.0)
-        self._split_cache = (self._topology, share, ca2)
+        self._split_cache = (self._replica_set, share, ca2)
         return share, ca2
 
     def _account(self, t0: float, dt: float, lam_cls: np.ndarray, r: dict[str, np.ndarray]) -> None:
@@ -569,7 +571,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             fr = served[pr] * mix[pe]
             fail = self.started_fail[pe]
             rp = self.replicas
-            if self._err_mixed[0] != self._topology:  # recheck only when replicas or versions change
+            if self._err_mixed[0] != self._replica_set:  # recheck only when replicas or versions change
                 on = np.flatnonzero(rp.alive == 1)
                 rates: dict[int, float] = {}
                 mixed = False  # a service with two error rates
@@ -577,7 +579,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
                     if rates.setdefault(sv, er) != er:
                         mixed = True
                         break
-                self._err_mixed = (self._topology, mixed)
+                self._err_mixed = (self._replica_set, mixed)
             if self._err_mixed[1]:
                 # Versions differ in injected errors (a canary): each replica answers 500 at its
                 # own version's rate on top of the endpoint's other failures, same total.

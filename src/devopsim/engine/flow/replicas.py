@@ -59,6 +59,7 @@ class FlowReplicas:
     _ready: list[list[int]]
     _totals: list[ServiceTotals]
     _topology: int
+    _replica_set: int  # changes whenever replicas come, go, or change readiness, weight or version
     lb: np.ndarray
     _lb_own: np.ndarray | None = None  # the services' own policies, once a weight was set
 
@@ -93,6 +94,7 @@ class FlowReplicas:
         """
         self._close_open_window()
         self._topology += 1
+        self._replica_set += 1
 
     def add_replica(self, service: int, version: int, now: float, weight: float = 1.0) -> int:
         """Create a replica (not ready yet) and return its slot."""
