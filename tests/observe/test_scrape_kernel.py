@@ -158,3 +158,51 @@ def test_reduce_sum_is_numpys_add_reduce_to_the_bit() -> None:
             assert _bits(np.array([reduce_sum(a)]))[0] == _bits(np.array([want]))[0], (n, a)
             differ += _bits(np.array([float(sum(a.tolist()))]))[0] != _bits(np.array([want]))[0]
     assert differ > 100  # a left-to-right sum would not pass: the order is tested
+
+
+def test_plan_reads_the_arrays_it_is_given_each_time() -> None:
+    """The plan keeps views of the arrays of its last call: new arrays of the same shapes (a
+    plane that replaced them) are read, not the ones it held; the same arrays changed in
+    place are read as they are now."""
+    from types import SimpleNamespace
+
+    from devopsim.observe._scrape import ScrapePlan
+
+    rng = np.random.default_rng(3)
+    slots = np.array([2, 0, 3], dtype=np.int64)
+
+    def replicas() -> SimpleNamespace:
+        f = rng.uniform(1.0, 9.0, (5, 2, 4))
+        return SimpleNamespace(
+            cnt=f,
+            lat_hist=rng.uniform(0.0, 1.0, (5, 2, 3)),
+            lat_sum=rng.uniform(0.0, 1.0, (5, 2)),
+            **{k: rng.uniform(0.0, 5.0, 5) for k in ("cpu_area", "busy", "qlen", "occ_area", "busy_area")},
+        )
+
+    def plan_for() -> tuple[ScrapePlan, np.ndarray]:
+        plan = ScrapePlan()
+        gather = np.arange(12, dtype=np.int64)
+        plan.set_counters(gather, 12, np.arange(6, dtype=np.int64), 3, 4, 0, 1, np.empty(200))
+        prev, delta = np.zeros((4, 3)), np.zeros((4, 3))
+        base, leak, start = np.full(3, 5.0), np.zeros(3), np.full(3, np.inf)
+        plan.set_pods(slots, base, leak, start, False, prev.ravel(), delta.ravel(), 2.0, 3.0, 4.0)
+        plan.set_workloads([SimpleNamespace(desired=2)], np.array([2.0, 3.0, 1.0]))
+        return plan, np.empty(12 + 7 * 3 + 3 + 1)
+
+    def one_row(plan: ScrapePlan, out: np.ndarray, rp: SimpleNamespace) -> np.ndarray:
+        answered = rp.cnt.reshape(5, -1)[slots].sum(axis=1)
+        assert plan.row(rp, answered, 10.0, out) == 0
+        empty = np.empty((0, 0))
+        assert plan.tail(empty, empty, np.empty(0), 7.0) == out.size
+        return out.copy()
+
+    held, out = plan_for()
+    first, second = replicas(), replicas()
+    one_row(held, out, first)
+    fresh, out2 = plan_for()
+    assert np.array_equal(one_row(held, out, second), one_row(fresh, out2, second))
+    second.cnt *= 2.0  # the same array, changed in place
+    second.busy[:] = 1.5
+    fresh, out2 = plan_for()
+    assert np.array_equal(one_row(held, out, second), one_row(fresh, out2, second))

@@ -1,5 +1,7 @@
 """Types of the compiled scrape kernel (see ``_scrape.pyx``)."""
 
+from typing import Any
+
 import numpy as np
 
 def reduce_sum(a: np.ndarray) -> float: ...
@@ -16,6 +18,7 @@ class ScrapePlan:
         c500: int,
         src: np.ndarray,
     ) -> None: ...
+    def clear_counters(self) -> None: ...
     def set_pods(
         self,
         slots: np.ndarray,
@@ -25,29 +28,15 @@ class ScrapePlan:
         leaky: bool,
         prev: np.ndarray,
         delta: np.ndarray,
-    ) -> None: ...
-    def counters(self, cnt3: np.ndarray, hist3: np.ndarray, sum2: np.ndarray, out: np.ndarray) -> int: ...
-    def pods(
-        self,
-        cpu_area: np.ndarray,
-        busy: np.ndarray,
-        qlen: np.ndarray,
-        occ_area: np.ndarray,
-        busy_area: np.ndarray,
-        answered: np.ndarray,
-        t: float,
-        out: np.ndarray,
-        off: int,
-        track: bool,
         mem_per_request: float,
         request_bytes: float,
         response_bytes: float,
-    ) -> tuple[float, float, float, float] | None: ...
-    def nodes(
+    ) -> None: ...
+    def set_nodes(
         self,
-        t: float,
+        n_nodes: int,
+        one_node: bool,
         pnode: np.ndarray,
-        ws: np.ndarray,
         cores: np.ndarray,
         mem_req: np.ndarray,
         mem_fixed: np.ndarray,
@@ -55,17 +44,7 @@ class ScrapePlan:
         fs_size: float,
         state: np.ndarray,
         sums: np.ndarray,
-        out: np.ndarray,
-        off: int,
-    ) -> int: ...
-    def tail(
-        self,
-        out: np.ndarray,
-        off: int,
-        nodes: list[float],
-        dep: list[float],
-        tot: np.ndarray,
-        pb: np.ndarray,
-        psum: np.ndarray,
-        in_system: float,
-    ) -> int: ...
+    ) -> None: ...
+    def set_workloads(self, workloads: list[Any], dep: np.ndarray) -> None: ...
+    def row(self, rp: Any, answered: np.ndarray, t: float, out: np.ndarray) -> int: ...
+    def tail(self, tot: np.ndarray, pb: np.ndarray, psum: np.ndarray, in_system: float) -> int: ...

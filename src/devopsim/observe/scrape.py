@@ -371,6 +371,8 @@ class Scraper(NodeSeries):
         self._pstart = np.where(np.isfinite(start), start, np.inf)
         self._leaky = bool(np.any(self._pleak != 0.0))
         self._ones = np.ones(int(np.prod(rp.cnt.shape[1:])))
+        self._ans_rows = np.empty((self._pslots.size, self._ones.size))
+        self._answered = np.zeros(self._pslots.size)  # responses per pod (see _values)
         rl = int(np.prod(rp.cnt.shape[:2]))
         self._src_offsets = (rp.cnt.size, rp.cnt.size + rl, rp.lat_hist.shape[2])
         # Where a scrape reads its pods' rows (see _values): cpu, -, -, -, busy, qlen, occupancy
@@ -397,12 +399,17 @@ class Scraper(NodeSeries):
             self._leaky,
             prev.ravel(),
             self._delta.ravel(),
+            float(MEMORY_PER_REQUEST),
+            float(REQUEST_BYTES),
+            float(RESPONSE_BYTES),
         )
         self._pod_req = np.array(
             [(float(getattr(p, "cpu_request", 0.0)), float(getattr(p, "mem_request", 0.0))) for p in pods]
         ).reshape(-1, 2)
         node_ids = [self._node_ids(n) for n in nodes]
         self._node_layout(nodes)
+        if self._fast:
+            self._plan_nodes()
         pod_mat = cat(pod_ids).astype(i64) if pod_ids else np.empty((0, _N_POD), i64)
         # Counter children (request codes, histogram children) appear once first incremented:
         # their ids, where their value is read, and whether they are visible yet.
@@ -429,11 +436,9 @@ class Scraper(NodeSeries):
             [self._rq_ids, self._hb_ids.ravel(), *self._hs_ids, self._var_ids, self._static[0]]
         )
         # Per workload: desired (read at each scrape), live and ready pods (fixed between pod changes).
-        self._dep = [
-            float(x)
-            for w in self.platform.workloads.values()
-            for x in (w.desired, len(w.live()), w.ready_count())
-        ]
+        self._workloads = list(self.platform.workloads.values())
+        self._dep = [float(x) for w in self._workloads for x in (w.desired, len(w.live()), w.ready_count())]
+        self._plan.set_workloads(self._workloads, np.array(self._dep, dtype=np.float64))
         self._layout = lay
         self._refresh_visible()
 
@@ -456,6 +461,7 @@ class Scraper(NodeSeries):
         )
         self._vals = np.empty(self._ids.size)
         if self._rq is None or self._hs is None:
+            self._plan.clear_counters()
             return
         o_served, o_cum, nb = self._src_offsets
         rq_on = self._rq[self._rq_vis]
@@ -494,53 +500,35 @@ class Scraper(NodeSeries):
         """The values of ``self._ids`` (visible counter children, then the varying series),
         in a buffer the next scrape reuses (the store copies it).
 
-        The compiled plan writes the counters and the pods' rows (the element operations of
-        :meth:`_values_numpy`, in the same order); the sums over pods and the few series
-        that follow are the NumPy path's own code.
+        The compiled plan writes the counters, the pods' rows and the nodes' series in one
+        call, then what follows (the element operations of :meth:`_values_numpy`, in the
+        same order); the per-pod sums of responses are the NumPy path's own code.
         """
         rp = self.plane.replicas
-        out = self._vals
         plan = self._plan
-        n = 0
-        if self._rq is not None and self._hs is not None:
-            if plan.counters(rp.cnt, rp.lat_hist, rp.lat_sum, out):
-                # Counter children appear once first incremented (as a client library's do).
-                now_on = self._src_buf.take(self._gather[self._n_visible :]) > 0
-                k = self._hidden_rq.size
-                self._rq_vis[self._hidden_rq[now_on[:k]]] = True
-                self._hs_vis[self._hidden_hs[now_on[k:]]] = True
-                self._refresh_visible()
-                out = self._vals
-                plan.counters(rp.cnt, rp.lat_hist, rp.lat_sum, out)
-            n = self._n_visible
-        p = self._pslots.size
-        if p:
+        answered = self._answered
+        if self._pslots.size:
             cnt2 = rp.cnt.reshape(rp.cnt.shape[0], -1)
-            answered = cnt2.take(self._pslots, axis=0) @ self._ones  # (BLAS, as _values_numpy)
-        else:
-            answered = self._pbase
-        track = bool(self._node_names)
-        sums = plan.pods(
-            rp.cpu_area, rp.busy, rp.qlen, rp.occ_area, rp.busy_area, answered, t, out, n, track,
-            float(MEMORY_PER_REQUEST), float(REQUEST_BYTES), float(RESPONSE_BYTES),
-        )  # fmt: skip
-        off = n + 7 * p
-        nodes: list[Any] = []
-        if track and not self._one_node:
-            off = self._nodes_into(plan, t, out[n + p : n + 2 * p], out, off)
-        elif track:
-            nodes = self._node_out(t, self._delta, out[n + p : n + 2 * p], sums)
-        dep = self._dep
-        dep[0::3] = [float(w.desired) for w in self.platform.workloads.values()]
+            # (BLAS, as _values_numpy; "clip": the slots are in range, and no buffered copy)
+            np.matmul(
+                cnt2.take(self._pslots, axis=0, out=self._ans_rows, mode="clip"), self._ones, out=answered
+            )
+        while plan.row(rp, answered, t, self._vals):
+            # Counter children appear once first incremented (as a client library's do).
+            now_on = self._src_buf.take(self._gather[self._n_visible :]) > 0
+            k = self._hidden_rq.size
+            self._rq_vis[self._hidden_rq[now_on[:k]]] = True
+            self._hs_vis[self._hidden_hs[now_on[k:]]] = True
+            self._refresh_visible()
         s_ = self.plane.class_stats
         in_system = float(self.plane.in_system)
         try:
-            plan.tail(out, off, nodes, dep, s_.cls_tot, s_.cls_pb, s_.cls_psum, in_system)
+            plan.tail(s_.cls_tot, s_.cls_pb, s_.cls_psum, in_system)
         except ValueError:  # not float64 arrays: the arrays as floats (the same values)
             f8 = np.float64
             tot, pb, psum = (np.ascontiguousarray(a, f8) for a in (s_.cls_tot, s_.cls_pb, s_.cls_psum))
-            plan.tail(out, off, nodes, dep, tot, pb, psum, in_system)
-        return out
+            plan.tail(tot, pb, psum, in_system)
+        return self._vals
 
     def _values_numpy(self, t: float) -> np.ndarray:
         """:meth:`_values` with whole-array operations over the gathers the layout keeps

@@ -46,6 +46,8 @@ class NodeSeries:
     _node_net: dict[str, tuple[float, float]]
     _node_names: list[str]
     _nstate: list[list[float]] | np.ndarray | None
+    _plan: ScrapePlan
+    _one_node: bool
 
     def _node_ids(self, node: Any) -> dict[str, Any]:
         key = ("node", node.name, 0, ())
@@ -137,17 +139,15 @@ class NodeSeries:
         self._prev_vals = now_vals
         return self._node_out(t, delta, pv[1])
 
-    def _nodes_into(self, plan: ScrapePlan, t: float, ws_row: np.ndarray, out: np.ndarray, off: int) -> int:
-        """:meth:`_node_out` with several nodes by the compiled plan (the pods' increments are
-        the plan's ``delta``), the values written into ``out[off:]``; the index after them.
-        The node counters are kept as an array while the nodes stay (a list otherwise)."""
-        st = self._nstate
-        if not isinstance(st, np.ndarray):
-            st = self._nstate = np.array(st, dtype=np.float64).reshape(5, -1)
-            self._nsums = np.empty(4 * st.shape[1])
-        return plan.nodes(
-            t, self._pnode, ws_row, self._ncores, self._nmem_req, self._nmem_fixed.view(np.uint8),
-            self._nfs, float(_NODE_FS_BYTES), st, self._nsums, out, off,
+    def _plan_nodes(self) -> None:
+        """Hand the layout's nodes to the compiled plan, which writes their series (as
+        :meth:`_node_out` does) and moves their counters on in place: they are kept as a
+        ``(5, nodes)`` array from here until the next layout."""
+        st = self._nstate = np.array(self._nstate, dtype=np.float64).reshape(5, -1)
+        self._nsums = np.empty(4 * st.shape[1])
+        self._plan.set_nodes(
+            len(self._node_names), self._one_node, self._pnode, self._ncores, self._nmem_req,
+            self._nmem_fixed.view(np.uint8), self._nfs, float(_NODE_FS_BYTES), st, self._nsums,
         )  # fmt: skip
 
     def _node_out(
