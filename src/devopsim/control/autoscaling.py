@@ -265,9 +265,15 @@ class AutoscalingLoop:
         sim = self.sim
         workloads = sim.platform.workloads
         aligned = self.metrics.aligned
+        gen = sim.platform.generation
+        cache = self._pods
         for h in self.hpas:
             w = workloads[h.service]
-            pods = self._pod_infos(w, h.resource)
+            hit = cache.get(h.service)
+            if hit is not None and hit[0] == gen and hit[1] == h.resource:
+                pods = hit[2]
+            else:
+                pods = self._pod_infos(w, h.resource)
             current = w.desired
             ctl = h.ctl
             # One metrics-server metric and pods that all count: its proposal straight from the

@@ -175,6 +175,11 @@ class HPAController:
     _band: tuple[float, tuple[Rules, Rules] | None, Tolerances] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # The decisions made so far, by their fields: a sync that decides what an earlier one did
+    # gets the same (immutable) Decision, not a new one.
+    _decisions: dict[tuple[int, int, int, str, str, str], Decision] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_spec(cls, spec: HPASpec) -> HPAController:
@@ -259,9 +264,12 @@ class HPAController:
             desired, able, limited = self._normalize_legacy(now, current, proposal)
         else:
             desired, able, limited = self._normalize_behavior(now, current, proposal)
-        d = Decision(desired, current, proposal, reason, able, limited)
-        if d.desired != current:
-            self._store_event(now, current, d.desired)
+        key = (desired, current, proposal, reason, able, limited)
+        d = self._decisions.get(key)
+        if d is None:
+            d = self._decisions[key] = Decision(desired, current, proposal, reason, able, limited)
+        if desired != current:
+            self._store_event(now, current, desired)
         return d
 
     # --- legacy path -------------------------------------------------------------------

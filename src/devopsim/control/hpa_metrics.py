@@ -470,13 +470,18 @@ def aligned_proposal(
         if None in vals:
             return None
     # sum(map(_milli, vals)), _milli written out (a call per pod at every sync costs more
-    # than the arithmetic)
+    # than the arithmetic), and worked out once for a run of equal values (the pods of a
+    # service on the flow plane mostly report the same usage)
     total = 0
+    last: float | None = None
+    up = 0
     for x in vals:
-        y = x * 1000.0  # type: ignore[operator]
-        up = _ceil(y)
-        if not (up - y >= 1e-6 and y - up > -0.999999):
-            up = _ceil(round(y, 6))
+        if x != last:
+            last = x
+            y = x * 1000.0  # type: ignore[operator]
+            up = _ceil(y)
+            if not (up - y >= 1e-6 and y - up > -0.999999):
+                up = _ceil(round(y, 6))
         total += up
     count = len(counted)
     if utilization_mode:
@@ -485,7 +490,7 @@ def aligned_proposal(
         ratio = ((total * 100) // plan.requests) / int(target)
     else:
         ratio = (total // count) / _milli(target)
-    if tol.within(ratio):
+    if (1.0 - tol.down) <= ratio <= (1.0 + tol.up):  # tol.within(ratio)
         return current
     return math.ceil(ratio * count)
 
