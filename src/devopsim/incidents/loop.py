@@ -34,6 +34,16 @@ def _index(rows: list[int]) -> slice | list[int]:
     return rows
 
 
+def _total(a: Any, rows: slice | list[int], few: tuple[int, ...] | None) -> float:
+    """``float(np.add.reduce(a[rows]))``: read one by one where ``few`` lists one or two rows
+    (one value, or the sum of two: what the reduction gives), else reduced."""
+    if few is None:
+        return float(np.add.reduce(a[rows]))
+    if len(few) == 1:
+        return float(a.item(few[0]))
+    return float(a.item(few[0]) + a.item(few[1]))
+
+
 class IncidentsLoop:
     """Builds the run's incidents (see the module docstring)."""
 
@@ -46,6 +56,9 @@ class IncidentsLoop:
         # The same, as a slice where they are consecutive (a view: cheaper than a gather).
         self._cls: slice | list[int] = []
         self._rows: slice | list[int] | None = None
+        # The same rows where there are one or two (read one by one; see _total), else None.
+        self._few_cls: tuple[int, ...] | None = None
+        self._few_rows: tuple[int, ...] | None = None
 
     def attach(self, sim: Simulation) -> None:
         """Sample the class statistics at every scrape (after it)."""
@@ -59,6 +72,9 @@ class IncidentsLoop:
         self._users = [sim.program.classes.index(c.name) for c in sim.scenario.traffic.classes]
         self._cls = _index(self._users)
         self._rows = None if self._lat_rows is None else _index(self._lat_rows)
+        self._few_cls = tuple(self._users) if 1 <= len(self._users) <= 2 else None
+        lat = self._lat_rows
+        self._few_rows = tuple(lat) if lat is not None and 1 <= len(lat) <= 2 else None
         sc = sim.scenario
         sim.clock.every(sc.monitoring.scrape_interval, sc.duration, partial(self._sample, sim), priority=70)
 
@@ -71,10 +87,9 @@ class IncidentsLoop:
     def _sample(self, sim: Simulation, t: float) -> None:
         st = self._stats(sim)
         rows = self._rows
-        add = np.add.reduce  # (what ndarray.sum calls, without its Python wrapper)
-        fast = float(add(st.slo_good[rows])) if rows is not None else np.nan
-        u = self._cls
-        self.samples.append((t, float(add(st.cls_n[u])), float(add(st.cls_ok[u])), fast))
+        fast = _total(st.slo_good, rows, self._few_rows) if rows is not None else np.nan
+        u, few = self._cls, self._few_cls
+        self.samples.append((t, _total(st.cls_n, u, few), _total(st.cls_ok, u, few), fast))
 
     def handles(self, sim: Simulation, entry: TimelineEntry) -> bool:
         """Acts on no timeline entry."""

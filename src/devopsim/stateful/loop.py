@@ -87,13 +87,40 @@ class _Store:
     lab: _Labels = ()  # its exporters' labels: ``datastore``
     lab_app: _Labels = ()  # ... and ``datname``
     lab_replica: dict[int, _Labels] = field(default_factory=dict)  # ... and ``replica``, by index
+    lag_series: dict[int, tuple[str, _Labels]] = field(default_factory=dict)  # their lag's series
     # The 503s of each pod of ``pods`` (per pod, its local endpoints' rows as _delta gathered
     # them, at _delta's time), or None: _pg_load reads them itself
     refused_rows: list[list[float]] | None = None
 
+    # Its exporters' series (metric, labels), made once: a tick lists the same tuples, so
+    # comparing its series with the last tick's is a matter of identity.
+    series: dict[str, tuple[str, _Labels]] = field(default_factory=dict)
+    redis_series: tuple[tuple[str, _Labels], ...] = ()
+
     def __post_init__(self) -> None:
-        self.lab = (("datastore", self.name),)
-        self.lab_app = (("datastore", self.name), ("datname", "app"))
+        self.lab = lab = (("datastore", self.name),)
+        self.lab_app = app = (("datastore", self.name), ("datname", "app"))
+        for metric, labels in (
+            ("pg_up", lab),
+            ("pg_stat_database_xact_commit", app),
+            ("pg_stat_database_xact_rollback", app),
+            ("pg_settings_max_connections", lab),
+            ("devopsim_pg_write_conflicts_total", lab),
+            ("devopsim_pg_cpu_utilization", lab),
+            ("pg_stat_activity_count", (*app, ("state", "active"))),
+            ("devopsim_pg_connections_refused_total", lab),
+        ):
+            self.series[metric] = (metric, labels)
+        self.redis_series = tuple(
+            (metric, lab)
+            for metric in (
+                "redis_up",
+                "redis_keyspace_hits_total",
+                "redis_keyspace_misses_total",
+                "redis_memory_max_bytes",
+                "redis_memory_used_bytes",
+            )
+        )
 
 
 @dataclass
@@ -331,17 +358,18 @@ class StatefulLoop(ConsumerGroups):
         queries = facts["queries"] = sum([v[1] for v in st.totals.values()])
         lab = st.lab_app
         keys, vals = put.keys, put.vals
-        keys.append(("pg_up", st.lab))
+        series = st.series
+        keys.append(series["pg_up"])
         gen = sim.platform.generation
         if pods.ready[0] != gen:  # (a pod's readiness changes with the platform's generation)
             pods.ready = (gen, sim.platform.workloads[st.name].ready_count())
         vals.append(1.0 if pods.ready[1] > 0 else 0.0)
         self._pg_load(sim, st, ds, dt, lab, put)
-        keys.append(("pg_stat_database_xact_commit", lab))
+        keys.append(series["pg_stat_database_xact_commit"])
         vals.append(float(queries))
-        keys.append(("pg_stat_database_xact_rollback", lab))
+        keys.append(series["pg_stat_database_xact_rollback"])
         vals.append(float(sum(facts.get("errors_now", {}).values())))
-        keys.append(("pg_settings_max_connections", st.lab))
+        keys.append(series["pg_settings_max_connections"])
         vals.append(float(ds.resources.connections))
         links = self.links.get(st.name)
         if links:
@@ -349,10 +377,11 @@ class StatefulLoop(ConsumerGroups):
                 link.advance(dt, rate, t)
                 lag = link.replay_lag
                 facts["peak_lag_s"] = max(facts["peak_lag_s"], lag)
-                replica = st.lab_replica.get(i)
-                if replica is None:
+                key = st.lag_series.get(i)
+                if key is None:
                     replica = st.lab_replica[i] = (*st.lab, ("replica", f"{st.name}-{i + 1}"))
-                keys.append(("pg_replication_lag_seconds", replica))
+                    key = st.lag_series[i] = ("pg_replication_lag_seconds", replica)
+                keys.append(key)
                 vals.append(lag)
         if ds.topology == "multi-master" and (ds.nodes or 1) > 1:
             from devopsim.stateful.cache import zipf_groups
@@ -365,7 +394,7 @@ class StatefulLoop(ConsumerGroups):
             lam = rate * p
             cr = float(np.sum(c * lam * -np.expm1(-2.0 * window * lam * (n - 1) / n)))
             facts["conflicts"] += cr * dt
-            keys.append(("devopsim_pg_write_conflicts_total", st.lab))
+            keys.append(series["devopsim_pg_write_conflicts_total"])
             vals.append(facts["conflicts"])
 
     def _pg_load(
@@ -430,15 +459,18 @@ class StatefulLoop(ConsumerGroups):
         cores = float(ds.resources.cpu) * len(pods.names)
         prev = facts.get("cpu_used")
         facts["cpu_used"] = used
-        keys, vals = put.keys, put.vals
+        keys, vals, series = put.keys, put.vals, st.series
         if prev is not None and dt > 0 and cores > 0:
             u = max(used - prev, 0.0) / (cores * dt)
             facts["peak_cpu"] = max(facts.get("peak_cpu", 0.0), u)
-            keys.append(("devopsim_pg_cpu_utilization", st.lab))
+            keys.append(series["devopsim_pg_cpu_utilization"])
             vals.append(u)
-        keys.append(("pg_stat_activity_count", (*lab, ("state", "active"))))
+        if lab is st.lab_app:
+            keys.append(series["pg_stat_activity_count"])
+        else:
+            keys.append(("pg_stat_activity_count", (*lab, ("state", "active"))))
         vals.append(in_use)
-        keys.append(("devopsim_pg_connections_refused_total", st.lab))
+        keys.append(series["devopsim_pg_connections_refused_total"])
         vals.append(total_refused)
 
     def _hit_ratios(self, sim: Simulation, st: _Store, ds: Redis, t0: float, t1: float) -> list[float]:
@@ -526,16 +558,7 @@ class StatefulLoop(ConsumerGroups):
         facts = st.facts
         lost = facts.get("shards_lost", 0)
         memory = float(ds.memory)
-        lab = st.lab
-        put.keys.extend(
-            (
-                ("redis_up", lab),
-                ("redis_keyspace_hits_total", lab),
-                ("redis_keyspace_misses_total", lab),
-                ("redis_memory_max_bytes", lab),
-                ("redis_memory_used_bytes", lab),
-            )
-        )
+        put.keys.extend(st.redis_series)
         put.vals.extend(
             (
                 1.0 if lost < ds.shards else 0.0,
