@@ -301,11 +301,14 @@ class AutoscalingLoop:
         """Every HPA's kube-state-metrics series at ``t``, in one append."""
         if self._ksm_ids is None:
             self._ksm_ids = np.concatenate([h.ksm_ids for h in self.hpas if h.ksm_ids is not None])
-        workloads = self.sim.platform.workloads
+        plat = self.sim.platform
+        workloads, gen, live = plat.workloads, plat.generation, self._live
         vals: list[float] = []
         for h in self.hpas:
             w = workloads[h.service]
-            vals += [h.spec.min_replicas, h.spec.max_replicas, self._live_count(w), h.desired or w.desired]
+            hit = live.get(h.service)
+            n = hit[1] if hit is not None and hit[0] == gen else self._live_count(w)
+            vals += [h.spec.min_replicas, h.spec.max_replicas, n, h.desired or w.desired]
         # The same values as the last time: the same array (the store copies what it is given).
         if vals != self._ksm_last[0]:
             self._ksm_last = (vals, np.array(vals, dtype=np.float64))
