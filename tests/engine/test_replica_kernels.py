@@ -373,7 +373,9 @@ def test_apply_classes_is_volumes_times_units(n_slo: int) -> None:
 
 def test_window_state_and_moved_are_the_numpy_judgement() -> None:
     # The window's queue state and the steadiness judgement as windows.py wrote them in NumPy.
-    from devopsim.engine.flow._tally import window_moved, window_state
+    from devopsim.engine.flow._tally import stretch_tol, window_moved, window_state
+
+    from devopsim.engine.flow.windows import stretch_tolerance
 
     rng = np.random.default_rng(8)
     R, E = 12, 5
@@ -413,13 +415,17 @@ def test_window_state_and_moved_are_the_numpy_judgement() -> None:
         np.testing.assert_array_equal(got[k], v, err_msg=k)
 
     breaker, err, hold = rng.random(E) * 0.1, np.zeros(R), rng.uniform(0.001, 0.01, R)
+    # CPU work per frame: on some replicas most of the holding time, on some little of it,
+    # on one unknown (no tick yet: 0, the stretch judged by 2 %).
+    cpu_frame = rng.uniform(0.00002, 0.002, R)
+    cpu_frame[5] = 0.0
     wsum = float(weight.sum())
 
     def sig() -> np.ndarray:
         return np.concatenate((mean_wait, pw, stretch, rej, drop, weight / wsum, breaker, err))
 
     tol = np.concatenate(
-        (0.05 * hold + 1e-6, np.full(R, 0.02), 0.02 * stretch + 1e-9, np.full(R, 0.005), np.full(R, 0.005),
+        (0.05 * hold + 1e-6, np.full(R, 0.02), stretch_tolerance(stretch, hold, cpu_frame, lat), np.full(R, 0.005), np.full(R, 0.005),
          np.full(R, 0.02), np.full(E, 1e-9), np.full(R, 1e-9))
     )  # fmt: skip
     base = sig()
@@ -430,9 +436,31 @@ def test_window_state_and_moved_are_the_numpy_judgement() -> None:
             prev[i] = base[i] + f * max(tol[i], 0.02 * abs(base[i]))
             reference = bool(np.any(np.abs(base - prev) > np.maximum(tol, 0.02 * np.abs(prev))))
             got_moved = window_moved(
-                prev, mean_wait, pw, stretch, rej, drop, weight, wsum, breaker, err, hold
+                prev, mean_wait, pw, stretch, rej, drop, weight, wsum, breaker, err, hold, cpu_frame, lat
             )
             assert got_moved == reference, (i, f)
             seen.add(reference)
     assert seen == {True, False}
-    assert not window_moved(base, mean_wait, pw, stretch, rej, drop, weight, wsum, breaker, err, hold)
+    assert not window_moved(
+        base, mean_wait, pw, stretch, rej, drop, weight, wsum, breaker, err, hold, cpu_frame, lat
+    )
+    st = stretch_tolerance(stretch, hold, cpu_frame, lat)
+    assert (st > 0.02 * stretch + 1e-9).any() and (st == 0.02 * stretch + 1e-9).any()  # both kinds judged
+    for r in range(R):
+        assert stretch_tol(stretch[r], hold[r], cpu_frame[r], lat[r]) == st[r]
+
+
+def test_a_stretch_is_judged_by_what_it_does_to_the_holding_time() -> None:
+    from devopsim.engine.flow._tally import stretch_tol
+
+    # 2 ms of CPU work at a stretch of 2.5 is 5 ms of a 10 ms holding time: moving the
+    # holding time by 5 % (0.5 ms) takes a stretch 0.25 (10 %) higher.
+    assert stretch_tol(2.5, 0.010, 0.002, 1.0) == pytest.approx(0.25)
+    assert stretch_tol(2.5, 0.010, 0.004, 2.0) == pytest.approx(
+        0.25
+    )  # the same work, at a version twice as slow
+    # All of the holding time CPU: 5 % of the stretch.
+    assert stretch_tol(2.5, 0.005, 0.002, 1.0) == pytest.approx(0.125)
+    # CPU time far beyond the holding time cannot be (a stale tick): never below 2 %.
+    assert stretch_tol(2.5, 0.001, 0.002, 1.0) == pytest.approx(0.02 * 2.5 + 1e-9)
+    assert stretch_tol(2.5, 0.010, 0.0, 1.0) == pytest.approx(0.02 * 2.5 + 1e-9)  # no tick yet

@@ -74,39 +74,148 @@ def apply_classes(double[:, ::1] cls_tot, double[:, ::1] cls_pb, double[::1] cls
     """A window's class volumes times the per-unit statistics, into the run's class counters
     (the flow plane's ``tally.apply_unit_stats``): ``v_all`` counts every request of the
     window, ``v`` those after warm-up. Returns ``(v · asum, v_all · asum)``: the window's
-    time in system after warm-up and in all."""
-    cdef Py_ssize_t c, j, C = v.shape[0]
-    cdef Py_ssize_t ne = cls_err.shape[1], nb = cls_pb.shape[1], nh = cls_hist.shape[1]
-    cdef Py_ssize_t nq = slo_good.shape[0]
-    cdef double a, w, little = 0.0, insys = 0.0
-    if (v_all.shape[0] != C or cls_tot.shape[0] != C or cls_tot.shape[1] != ne + 1 or u_err.shape[1] != ne
-            or u_pb.shape[1] != nb or u_hist.shape[1] != nh or u_hist.shape[0] != C
-            or (nq > 0 and (u_slo.shape[0] != C or u_slo.shape[1] != nq))):
-        raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
-    with nogil:
-        for c in range(C):
-            a = v_all[c]
-            w = v[c]
-            cls_tot[c, 0] += a * u_ok[c]
-            for j in range(ne):
-                cls_tot[c, j + 1] += a * u_err[c, j]
-                cls_err[c, j] += w * u_err[c, j]
-            for j in range(nb):
-                cls_pb[c, j] += a * u_pb[c, j]
-            cls_psum[c] += a * u_lsum[c]
-            cls_n[c] += w
-            cls_ok[c] += w * u_ok[c]
-            cls_asum[c] += w * u_asum[c]
-            cls_lsum[c] += w * u_lsum[c]
-            if w != 0.0:
-                for j in range(nh):
-                    cls_hist[c, j] += w * u_hist[c, j]
-            for j in range(nq):
-                slo_good[j] += w * u_slo[c, j]
-            little += w * u_asum[c]
-            insys += a * u_asum[c]
-    return little, insys
+    time in system after warm-up and in all. (``ClassCounters`` binds the arrays once.)"""
+    cdef ClassCounters cc = ClassCounters(cls_tot, cls_pb, cls_psum, cls_n, cls_ok, cls_err, cls_asum, cls_lsum,
+                                          cls_hist, slo_good, u_ok, u_err, u_pb, u_lsum, u_asum, u_hist, u_slo)
+    return cc.apply(v_all, v)
 
+
+cdef class ClassCounters:
+    """The run's class counters and one composition's per-unit statistics, bound once (a
+    window then passes only its volumes): ``apply_classes``' arithmetic, and the pending
+    endpoint and service volumes added in the same call (``tally.apply_unit_stats``)."""
+
+    cdef double[:, ::1] cls_tot, cls_pb, cls_err, cls_hist
+    cdef double[::1] cls_psum, cls_n, cls_ok, cls_asum, cls_lsum, slo_good
+    cdef double[:] u_ok, u_lsum, u_asum
+    cdef double[:, :] u_err, u_pb, u_hist, u_slo
+    cdef Py_ssize_t C
+    cdef public object u  # what the caller bound (its per-unit statistics)
+    cdef public object st  # and its counters
+
+    def __init__(self, double[:, ::1] cls_tot, double[:, ::1] cls_pb, double[::1] cls_psum, double[::1] cls_n,
+                 double[::1] cls_ok, double[:, ::1] cls_err, double[::1] cls_asum, double[::1] cls_lsum,
+                 double[:, ::1] cls_hist, double[::1] slo_good,
+                 double[:] u_ok, double[:, :] u_err, double[:, :] u_pb, double[:] u_lsum, double[:] u_asum,
+                 double[:, :] u_hist, double[:, :] u_slo):
+        cdef Py_ssize_t C = cls_tot.shape[0]
+        cdef Py_ssize_t ne = cls_err.shape[1], nb = cls_pb.shape[1], nh = cls_hist.shape[1]
+        cdef Py_ssize_t nq = slo_good.shape[0]
+        if (cls_tot.shape[1] != ne + 1 or u_err.shape[1] != ne or u_pb.shape[1] != nb or u_hist.shape[1] != nh
+                or (nq > 0 and (u_slo.shape[0] != C or u_slo.shape[1] != nq))):
+            raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
+        if (cls_pb.shape[0] != C or cls_psum.shape[0] != C or cls_n.shape[0] != C or cls_ok.shape[0] != C
+                or cls_err.shape[0] != C or cls_asum.shape[0] != C or cls_lsum.shape[0] != C
+                or cls_hist.shape[0] != C or u_ok.shape[0] != C or u_err.shape[0] != C or u_pb.shape[0] != C
+                or u_lsum.shape[0] != C or u_asum.shape[0] != C or u_hist.shape[0] != C):
+            raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
+        self.C = C
+        self.cls_tot, self.cls_pb, self.cls_psum, self.cls_n = cls_tot, cls_pb, cls_psum, cls_n
+        self.cls_ok, self.cls_err, self.cls_asum, self.cls_lsum = cls_ok, cls_err, cls_asum, cls_lsum
+        self.cls_hist, self.slo_good = cls_hist, slo_good
+        self.u_ok, self.u_err, self.u_pb, self.u_lsum, self.u_asum = u_ok, u_err, u_pb, u_lsum, u_asum
+        self.u_hist, self.u_slo = u_hist, u_slo
+
+    def apply(self, double[::1] v_all, double[::1] v):
+        """``apply_classes`` on the bound arrays; returns ``(v · asum, v_all · asum)``."""
+        if v_all.shape[0] != self.C or v.shape[0] != self.C:
+            raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
+        return self._apply(v_all, v)
+
+    def add(self, double[::1] v_all, double[::1] v, double[::1] ve, double[::1] calls, double[::1] vs,
+            double[::1] started):
+        """``apply``, and ``ve += calls``, ``vs += started`` (the pending volumes)."""
+        cdef Py_ssize_t i
+        if v_all.shape[0] != self.C or v.shape[0] != self.C:
+            raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
+        if ve.shape[0] != calls.shape[0] or vs.shape[0] != started.shape[0]:
+            raise ValueError("ClassCounters.add: volumes and pending volumes differ in length")
+        for i in range(ve.shape[0]):
+            ve[i] += calls[i]
+        for i in range(vs.shape[0]):
+            vs[i] += started[i]
+        return self._apply(v_all, v)
+
+    cdef tuple _apply(self, double[::1] v_all, double[::1] v):
+        cdef Py_ssize_t c, j, C = self.C
+        cdef Py_ssize_t ne = self.cls_err.shape[1], nb = self.cls_pb.shape[1], nh = self.cls_hist.shape[1]
+        cdef Py_ssize_t nq = self.slo_good.shape[0]
+        cdef double a, w, little = 0.0, insys = 0.0
+        cdef double[:, ::1] cls_tot = self.cls_tot, cls_pb = self.cls_pb, cls_err = self.cls_err
+        cdef double[:, ::1] cls_hist = self.cls_hist
+        cdef double[::1] cls_psum = self.cls_psum, cls_n = self.cls_n, cls_ok = self.cls_ok
+        cdef double[::1] cls_asum = self.cls_asum, cls_lsum = self.cls_lsum, slo_good = self.slo_good
+        cdef double[:] u_ok = self.u_ok, u_lsum = self.u_lsum, u_asum = self.u_asum
+        cdef double[:, :] u_err = self.u_err, u_pb = self.u_pb, u_hist = self.u_hist, u_slo = self.u_slo
+        with nogil:
+            for c in range(C):
+                a = v_all[c]
+                w = v[c]
+                cls_tot[c, 0] += a * u_ok[c]
+                for j in range(ne):
+                    cls_tot[c, j + 1] += a * u_err[c, j]
+                    cls_err[c, j] += w * u_err[c, j]
+                for j in range(nb):
+                    cls_pb[c, j] += a * u_pb[c, j]
+                cls_psum[c] += a * u_lsum[c]
+                cls_n[c] += w
+                cls_ok[c] += w * u_ok[c]
+                cls_asum[c] += w * u_asum[c]
+                cls_lsum[c] += w * u_lsum[c]
+                if w != 0.0:
+                    for j in range(nh):
+                        cls_hist[c, j] += w * u_hist[c, j]
+                for j in range(nq):
+                    slo_good[j] += w * u_slo[c, j]
+                little += w * u_asum[c]
+                insys += a * u_asum[c]
+        return little, insys
+
+
+def flush_units(double[::1] ep_n, double[::1] ep_ok, double[:, ::1] ep_err, double[::1] ep_lsum,
+                double[:, ::1] ep_hist, double[::1] sv_ok, double[::1] sv_lsum, double[:, ::1] sv_hist,
+                double[:, ::1] sv_whist, const double[::1] u_ep_ok, const double[:, ::1] u_ep_err,
+                const double[::1] u_ep_lsum, const double[:, ::1] u_ep_hist, const double[::1] u_sv_ok,
+                const double[::1] u_sv_lsum, const double[:, ::1] u_sv_hist, const double[:, ::1] u_sv_whist,
+                double[::1] ve, double[::1] vs):
+    """The pending endpoint volumes ``ve`` and service volumes ``vs`` times the per-unit
+    statistics ``u_*``, into the run's counters (``tally.flush_pending``: ``ep_n += ve``,
+    ``ep_ok += ve * u_ep_ok``, ... , a histogram row only where its volume is not 0, as
+    ``add_rows``); then ``ve`` and ``vs`` are zeroed."""
+    cdef Py_ssize_t E = ve.shape[0], S = vs.shape[0], ne = ep_err.shape[1], m = ep_hist.shape[1]
+    cdef Py_ssize_t e, s, j
+    cdef double f
+    if (ep_n.shape[0] != E or ep_ok.shape[0] != E or ep_err.shape[0] != E or ep_lsum.shape[0] != E
+            or ep_hist.shape[0] != E or u_ep_ok.shape[0] != E or u_ep_err.shape[0] != E
+            or u_ep_err.shape[1] != ne or u_ep_lsum.shape[0] != E or u_ep_hist.shape[0] != E
+            or u_ep_hist.shape[1] != m):
+        raise ValueError("flush_units: one row per endpoint in every endpoint array")
+    if (sv_ok.shape[0] != S or sv_lsum.shape[0] != S or sv_hist.shape[0] != S or sv_whist.shape[0] != S
+            or u_sv_ok.shape[0] != S or u_sv_lsum.shape[0] != S or u_sv_hist.shape[0] != S
+            or u_sv_whist.shape[0] != S or sv_hist.shape[1] != m or sv_whist.shape[1] != m
+            or u_sv_hist.shape[1] != m or u_sv_whist.shape[1] != m):
+        raise ValueError("flush_units: one row per service in every service array")
+    with nogil:
+        for e in range(E):
+            f = ve[e]
+            ep_n[e] += f
+            ep_ok[e] += f * u_ep_ok[e]
+            for j in range(ne):
+                ep_err[e, j] += f * u_ep_err[e, j]
+            ep_lsum[e] += f * u_ep_lsum[e]
+            if f != 0.0:
+                for j in range(m):
+                    ep_hist[e, j] += f * u_ep_hist[e, j]
+            ve[e] = 0.0
+        for s in range(S):
+            f = vs[s]
+            sv_ok[s] += f * u_sv_ok[s]
+            sv_lsum[s] += f * u_sv_lsum[s]
+            if f != 0.0:
+                for j in range(m):
+                    sv_hist[s, j] += f * u_sv_hist[s, j]
+                    sv_whist[s, j] += f * u_sv_whist[s, j]
+            vs[s] = 0.0
 
 
 def window_state(double[::1] lam, double[:, ::1] win, double[::1] lat_r, const unsigned char[::1] ready,
@@ -147,6 +256,23 @@ def window_state(double[::1] lam, double[:, ::1] win, double[::1] lat_r, const u
                             if theta[r] > 0.0 and theta[r] < INFINITY else 0.0) + bw[r]
 
 
+cdef inline double _stretch_tol(double stretch, double hold, double cpu_frame, double lat) noexcept nogil:
+    """How far a replica's stretch may move: what moves its holding time by 5 % (a frame's CPU
+    time is ``cpu_frame / lat`` times the stretch), or 2 % of it, whichever is more (the NumPy
+    expressions of ``windows.stretch_tolerance``)."""
+    cdef double tol = 0.02 * stretch + 1e-9, alt
+    if cpu_frame > 0.0 and lat > 0.0 and hold > 0.0:
+        alt = 0.05 * hold * lat / cpu_frame
+        if alt > tol and alt < INFINITY:
+            return alt
+    return tol
+
+
+def stretch_tol(double stretch, double hold, double cpu_frame, double lat):
+    """``_stretch_tol`` for the tests and the signature's tolerances."""
+    return _stretch_tol(stretch, hold, cpu_frame, lat)
+
+
 cdef inline bint _moved(double x, double p, double tol) noexcept nogil:
     cdef double t = 0.02 * fabs(p)
     return fabs(x - p) > (tol if tol > t else t)
@@ -154,36 +280,40 @@ cdef inline bint _moved(double x, double p, double tol) noexcept nogil:
 
 def window_moved(double[::1] prev, double[::1] mean_wait, double[::1] pw, double[::1] stretch,
                  double[::1] rej, double[::1] drop, double[::1] weight, double wsum,
-                 double[::1] breaker_open, double[::1] err_r, double[::1] hold):
+                 double[::1] breaker_open, double[::1] err_r, double[::1] hold, double[::1] cpu_frame,
+                 double[::1] lat):
     """Whether any entry of the window's signature moved past its tolerance from ``prev``
     (the signature ``windows.FlowWindows._close_window`` keeps: mean waits against 5 % of the
-    holding time, chances and shares by 0.02 / 0.005, stretches by 2 %, breakers and error
-    rates at all; each at least 2 % of its old value), without building the signature."""
+    holding time, chances and shares by 0.02 / 0.005, stretches by what moves the holding
+    time by 5 % (``stretch_tol``: ``cpu_frame`` is a frame's CPU work at the replica's
+    version's latency factor ``lat``), breakers and error rates at all; each at least 2 % of
+    its old value), without building the signature."""
     cdef Py_ssize_t n = mean_wait.shape[0], ne = breaker_open.shape[0]
     if prev.shape[0] != 7 * n + ne:
         raise ValueError("window_moved: the previous signature has another layout")
     if (pw.shape[0] != n or stretch.shape[0] != n or rej.shape[0] != n or drop.shape[0] != n
-            or weight.shape[0] != n or err_r.shape[0] != n or hold.shape[0] != n):
+            or weight.shape[0] != n or err_r.shape[0] != n or hold.shape[0] != n
+            or cpu_frame.shape[0] != n or lat.shape[0] != n):
         raise ValueError("window_moved: one value per replica in every replica array")
     cdef bint moved
     with nogil:
         moved = _any_moved(n, ne, &prev[0], &mean_wait[0], &pw[0], &stretch[0], &rej[0], &drop[0],
                            &weight[0], wsum if wsum > 1e-300 else 1e-300, &breaker_open[0] if ne else NULL,
-                           &err_r[0], &hold[0])
+                           &err_r[0], &hold[0], &cpu_frame[0], &lat[0])
     return moved
 
 
 cdef bint _any_moved(Py_ssize_t n, Py_ssize_t ne, const double* prev, const double* mean_wait,
                      const double* pw, const double* stretch, const double* rej, const double* drop,
                      const double* weight, double w, const double* breaker_open, const double* err_r,
-                     const double* hold) noexcept nogil:
+                     const double* hold, const double* cpu_frame, const double* lat) noexcept nogil:
     cdef Py_ssize_t r, e
     for r in range(n):
         if _moved(mean_wait[r], prev[r], 0.05 * hold[r] + 1e-6):
             return True
         if _moved(pw[r], prev[n + r], 0.02):
             return True
-        if _moved(stretch[r], prev[2 * n + r], 0.02 * stretch[r] + 1e-9):
+        if _moved(stretch[r], prev[2 * n + r], _stretch_tol(stretch[r], hold[r], cpu_frame[r], lat[r])):
             return True
         if _moved(rej[r], prev[3 * n + r], 0.005):
             return True

@@ -26,9 +26,29 @@ from devopsim.model.program import Program
 if TYPE_CHECKING:
     from devopsim.engine.flow.plane import FlowPlane
 
-__all__ = ["FlowWindows"]
+__all__ = ["FlowWindows", "stretch_tolerance"]
 
 _Opt = np.ndarray | None
+
+
+_NONE = np.empty(0)
+
+
+def stretch_tolerance(
+    stretch: np.ndarray, hold: np.ndarray, cpu_frame: np.ndarray, lat: np.ndarray
+) -> np.ndarray:
+    """How far each replica's stretch may move before the latencies are composed again: what
+    moves its holding time by 5 % (a frame's CPU time is ``cpu_frame / lat`` times the
+    stretch), or 2 % of it, whichever is more (``_tally.stretch_tol`` per replica).
+
+    A stretch is judged by what it does to the holding time, as a mean wait is: where CPU is
+    a small part of it (a frame mostly waits for its calls), the stretch may move further.
+    """
+    tol = 0.02 * stretch + 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alt = 0.05 * hold * lat / cpu_frame
+    use = (cpu_frame > 0.0) & (lat > 0.0) & (hold > 0.0) & (alt > tol) & (alt < np.inf)
+    return np.where(use, alt, tol)
 
 
 class FlowWindows:
@@ -108,18 +128,22 @@ class FlowWindows:
         lam, win = self._window_sums(R)
         pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait = np.empty((10, R))
         err_r = self.ver_err[rp.ver]
+        lat = self.ver_lat[rp.ver]
         window_state(
-            lam, win, self.ver_lat[rp.ver], rp.ready.view(np.uint8),
+            lam, win, lat, rp.ready.view(np.uint8),
             pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait,
         )  # fmt: skip
         # Compose again only when the queues have changed since the last composition (or
         # now and then); steady stretches reuse it, which is most of a day.
-        # What matters is judged on its own scale: waits against the holding time, chances
-        # and shares in absolute terms, stretches relatively (``_queue.window_moved``; the
+        # What matters is judged on its own scale: waits, and stretches of the CPU time, against
+        # the holding time, chances and shares in absolute terms (``_tally.window_moved``; the
         # signature and its tolerances are built only to compose).
         hold = self._last.get("hold", np.ones(R))
         if hold.size != R:
             hold = np.ones(R)
+        cpu_frame = self._last.get("cpu_frame", _NONE)
+        if cpu_frame.size != R:
+            cpu_frame = np.zeros(R)
         wsum = float(weight.sum())
         prev = getattr(self, "_sig", None)
         stale = (
@@ -127,7 +151,19 @@ class FlowWindows:
             or prev.size != 7 * R + self.E
             or self._since_full >= 240
             or window_moved(
-                prev, mean_wait, pw, stretch, rej, drop, weight, wsum, self.breaker_open, err_r, hold
+                prev,
+                mean_wait,
+                pw,
+                stretch,
+                rej,
+                drop,
+                weight,
+                wsum,
+                self.breaker_open,
+                err_r,
+                hold,
+                cpu_frame,
+                lat,
             )
         )
         if stale:
@@ -138,7 +174,7 @@ class FlowWindows:
                 (
                     0.05 * hold + 1e-6,
                     np.full(R, 0.02),
-                    0.02 * stretch + 1e-9,
+                    stretch_tolerance(stretch, hold, cpu_frame, lat),
                     np.full(R, 0.005),
                     np.full(R, 0.005),
                     np.full(R, 0.02),
