@@ -58,6 +58,7 @@ def run_once(scenario: str, hours: float, by: str) -> tuple[float, dict[str, tup
     inner = [0.0]  # time charged to rows timed inside the one running (not charged twice)
     Clock = clock_mod.Clock
     schedule = Clock.schedule
+    every = Clock.every
     flush = RulesLoop._flush
 
     def charge(key: str, fn: Callable[..., Any], *a: Any) -> Any:
@@ -85,6 +86,16 @@ def run_once(scenario: str, hours: float, by: str) -> tuple[float, dict[str, tup
             charge(key, action, t)
 
         schedule(self, at, wrapped, priority)
+
+    def timed_every(
+        self: Any, period: float, until: float, action: Callable[[float], None], priority: int = 0
+    ) -> None:
+        key = _owner(action, by)
+
+        def wrapped(t: float) -> None:
+            charge(key, action, t)
+
+        every(self, period, until, wrapped, priority)
 
     Simulation = runner_mod.Simulation
     run = Simulation.run
@@ -123,6 +134,7 @@ def run_once(scenario: str, hours: float, by: str) -> tuple[float, dict[str, tup
             setattr(runner_mod, "default_loops", loops_fn)  # noqa: B010
 
     Clock.schedule = timed_schedule  # type: ignore[method-assign]
+    Clock.every = timed_every  # type: ignore[method-assign]
     Simulation.run = timed_run  # type: ignore[method-assign]
     RulesLoop._flush = timed_flush  # type: ignore[method-assign]
     try:
@@ -131,6 +143,7 @@ def run_once(scenario: str, hours: float, by: str) -> tuple[float, dict[str, tup
         total = time.process_time() - t0
     finally:
         Clock.schedule = schedule  # type: ignore[method-assign]
+        Clock.every = every  # type: ignore[method-assign]
         Simulation.run = run  # type: ignore[method-assign]
         RulesLoop._flush = flush  # type: ignore[method-assign]
     return total, {k: (cost[k], calls[k]) for k in cost}
