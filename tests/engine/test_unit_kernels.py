@@ -296,4 +296,61 @@ def test_unit_stats_and_learning_are_the_reference_in_a_run(monkeypatch: pytest.
     assert n["us"] > 5 and n["sr"] > n["us"], n
     monkeypatch.setattr(windows, "unit_stats", lambda p, c, j: real_us(p, c, j, reference=True))
     monkeypatch.setattr(windows, "service_resid", lambda a, b, c: real_sr(a, b, c, reference=True))
+    monkeypatch.setattr(windows, "apply_unit_stats", tally._apply_unit_stats_reference)
+    real_flush = tally.flush_pending
+    monkeypatch.setattr(tally, "flush_pending", lambda plane, **kw: real_flush(plane, reference=True))
     assert simulate(SCENARIO).summary == got
+
+
+def _plane(C: int, E: int, S: int, Q: int) -> Any:
+    """What ``apply_unit_stats`` and ``flush_pending`` read of a plane."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        _stats=tally.new_stats(C, E, S, Q),
+        _pending=tally.PendingVolumes(E, S),
+        _little_area=0.0,
+        _in_system=0.0,
+        _win_start=0.0,
+    )
+
+
+def _units(C: int, E: int, S: int, Q: int) -> dict[str, np.ndarray]:
+    return {k: RNG.uniform(0.0, 1.0, v.shape) for k, v in tally._new_units(C, E, S, Q).items()}
+
+
+@pytest.mark.parametrize("Q", [0, 2])
+def test_window_counting_is_the_reference(Q: int) -> None:
+    """``apply_unit_stats`` (bound ``ClassCounters``, pending volumes added in the kernel) and
+    ``flush_pending`` (``flush_units``) against the NumPy / ``apply_classes`` reference over
+    windows whose per-unit statistics change now and then, with zero volumes among them."""
+    C, E, S = 3, 6, 4
+    planes = [_plane(C, E, S, Q), _plane(C, E, S, Q)]
+    us = [_units(C, E, S, Q) for _ in range(3)]
+    for w in range(12):
+        u = us[(w // 4) % len(us)]
+        vol = {
+            "_w_cls_all": RNG.uniform(0, 100, C),
+            "_w_cls": RNG.uniform(0, 100, C) * (RNG.random(C) < 0.7),
+            "_w_calls": RNG.uniform(0, 100, E) * (RNG.random(E) < 0.7),
+            "_w_started_w": RNG.uniform(0, 100, S) * (RNG.random(S) < 0.7),
+        }
+        for plane, apply in zip(
+            planes, (tally.apply_unit_stats, tally._apply_unit_stats_reference), strict=True
+        ):
+            for k, v in vol.items():
+                setattr(plane, k, v.copy())
+            apply(plane, u, 15.0 * (w + 1))
+            plane._win_start = 15.0 * (w + 1)
+        if w == 6:  # a reader brings the endpoint and service counters up to date
+            tally.flush_pending(planes[0])
+            tally.flush_pending(planes[1], reference=True)
+    tally.flush_pending(planes[0])
+    tally.flush_pending(planes[1], reference=True)
+    got, want = planes
+    assert got._little_area == want._little_area
+    assert got._in_system == want._in_system
+    for name in want._stats._fields:
+        np.testing.assert_array_equal(getattr(got._stats, name), getattr(want._stats, name), err_msg=name)
+    np.testing.assert_array_equal(got._pending.ve, 0.0)
+    np.testing.assert_array_equal(got._pending.vs, 0.0)

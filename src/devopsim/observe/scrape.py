@@ -112,20 +112,6 @@ def _flat(shape: tuple[int, ...], *idx: np.ndarray) -> np.ndarray:
     return np.ravel_multi_index(tuple(np.asarray(i, dtype=np.int64) for i in idx), shape)
 
 
-class _Layout:
-    """Every series of the pods alive at one platform generation, and how to read each."""
-
-    def __init__(self) -> None:
-        self.rq: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # slot, local, code, ids
-        self.hb: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # slot, local, bucket, ids
-        self.hs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # slot, local, sum, count
-        self.pod_slot: list[int] = []
-        self.pod_ids: list[np.ndarray] = []  # per pod: _POD_METRICS + ready + phases + info + _POD_PLAIN
-        self.pod_static: list[list[float]] = []  # restarts, fs usage, fs limit, ready, phases x5, info
-        self.pod_node: list[int] = []
-        self.pod_mem: list[tuple[float, float, float]] = []  # base, leak/s, container start
-
-
 class Scraper(NodeSeries):
     """Reads the plane and the platform at each scrape and appends samples to the store."""
 
@@ -204,7 +190,6 @@ class Scraper(NodeSeries):
                 cls_ids.append(st.series_many(name, {"class": c}, [()]))
         cls_ids.append(st.series_many("devopsim_requests_in_system", {}, [()]))
         self._fixed_ids = np.concatenate(cls_ids) if cls_ids else np.empty(0, np.int64)
-        self._layout = _Layout()
         self._all_ids = np.empty(0, dtype=np.int64)
         self._ids = np.empty(0, dtype=np.int64)
         self._static: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0))
@@ -307,7 +292,6 @@ class Scraper(NodeSeries):
         return parts
 
     def _rebuild(self, pods: list[Pod]) -> None:
-        lay = _Layout()
         svc_of = self._svc_index
         nodes = self._nodes(pods)
         node_index = {n.name: i for i, n in enumerate(nodes)}
@@ -339,36 +323,40 @@ class Scraper(NodeSeries):
                     acc.append(part)
             ordered += group
         pods = ordered
+        slot_l: list[int] = []
+        static_l: list[float] = []  # per pod: restarts, fs usage, fs limit, ready, phases x5, info
+        node_l: list[int] = []
+        base_l: list[float] = []
+        leak_l: list[float] = []
+        start_l: list[float] = []
+        req_l: list[float] = []  # per pod: cpu and memory requests
+        fs_use, fs_lim = float(FS_USAGE_BYTES), float(FS_LIMIT_BYTES)
+        inf = math.inf
         for pod in pods:
-            svc = svc_of[pod.service]
-            lay.pod_slot.append(pod.slot)
-            ready = 1.0 if pod.ready else 0.0
+            slot_l.append(pod.slot)
             phase = str(getattr(pod, "k8s_phase", "Running"))
-            lay.pod_static.append(
-                [float(pod.restarts), float(FS_USAGE_BYTES), float(FS_LIMIT_BYTES), ready]
-                + [1.0 if p == phase else 0.0 for p in _PHASES]
-                + [1.0]
-            )
-            lay.pod_node.append(node_index.get(pod.node, -1))
-            leak = float(behaviour(pod).memory_leak) if behaviour is not None else 0.0
+            static_l += (float(pod.restarts), fs_use, fs_lim, 1.0 if pod.ready else 0.0)
+            static_l += [1.0 if p == phase else 0.0 for p in _PHASES]
+            static_l.append(1.0)
+            node_l.append(node_index.get(pod.node, -1))
+            base_l.append(self._base_mem[svc_of[pod.service]])
+            leak_l.append(float(behaviour(pod).memory_leak) if behaviour is not None else 0.0)
             started = getattr(pod, "container_started", None)
-            lay.pod_mem.append(
-                (self._base_mem[svc], leak, float(started) if started is not None else math.inf)
-            )
+            # A container not started (or a start not known) has no uptime: inf makes
+            # max(t - start, 0) 0.
+            start_l.append(inf if started is None or not math.isfinite(started) else float(started))
+            req_l += (float(getattr(pod, "cpu_request", 0.0)), float(getattr(pod, "mem_request", 0.0)))
         cat = np.concatenate
         i64 = np.int64
         rp = self.plane.replicas
         self._rq = _flat(rp.cnt.shape, cat(rq_s), cat(rq_l), cat(rq_c)) if rq_ids else None
         self._hs = _flat(rp.lat_sum.shape[:2], cat(hs_s), cat(hs_l)) if hs_sum else None
-        self._pslots = np.asarray(lay.pod_slot, dtype=i64)
-        self._pstatic = np.asarray(lay.pod_static, dtype=np.float64).reshape(-1, 4 + len(_PHASES) + 1)
-        self._pnode = np.asarray(lay.pod_node, dtype=i64)
-        self._pmem = np.asarray(lay.pod_mem, dtype=np.float64).reshape(-1, 3)
-        self._pbase = self._pmem[:, 0].copy()
-        self._pleak = self._pmem[:, 1].copy()
-        # A container not started (or a start not known) has no uptime: inf makes max(t - start, 0) 0.
-        start = self._pmem[:, 2]
-        self._pstart = np.where(np.isfinite(start), start, np.inf)
+        self._pslots = np.array(slot_l, dtype=i64)
+        self._pstatic = np.array(static_l, dtype=np.float64).reshape(-1, 4 + len(_PHASES) + 1)
+        self._pnode = np.array(node_l, dtype=i64)
+        self._pbase = np.array(base_l, dtype=np.float64)
+        self._pleak = np.array(leak_l, dtype=np.float64)
+        self._pstart = np.array(start_l, dtype=np.float64)
         self._leaky = bool(np.any(self._pleak != 0.0))
         self._ones = np.ones(int(np.prod(rp.cnt.shape[1:])))
         self._ans_rows = np.empty((self._pslots.size, self._ones.size))
@@ -384,11 +372,10 @@ class Scraper(NodeSeries):
         where = {nm: k for k, nm in enumerate(old_names)}
         self._pod_names = [p.name for p in pods]
         prev = np.zeros((4, len(pods)))
-        if old_prev.shape[1] == len(old_names):
-            for k, nm in enumerate(self._pod_names):
-                j = where.get(nm)
-                if j is not None:
-                    prev[:, k] = old_prev[:, j]
+        if old_prev.shape[1] == len(old_names) and old_names:
+            src = np.array([where.get(nm, -1) for nm in self._pod_names], dtype=i64)
+            kept = src >= 0
+            prev[:, kept] = old_prev[:, src[kept]]
         self._prev_vals = prev
         self._delta = np.zeros_like(prev)
         self._plan.set_pods(
@@ -403,9 +390,7 @@ class Scraper(NodeSeries):
             float(REQUEST_BYTES),
             float(RESPONSE_BYTES),
         )
-        self._pod_req = np.array(
-            [(float(getattr(p, "cpu_request", 0.0)), float(getattr(p, "mem_request", 0.0))) for p in pods]
-        ).reshape(-1, 2)
+        self._pod_req = np.array(req_l, dtype=np.float64).reshape(-1, 2)
         node_ids = [self._node_ids(n) for n in nodes]
         self._node_layout(nodes)
         if self._fast:
@@ -439,7 +424,6 @@ class Scraper(NodeSeries):
         self._workloads = list(self.platform.workloads.values())
         self._dep = [float(x) for w in self._workloads for x in (w.desired, len(w.live()), w.ready_count())]
         self._plan.set_workloads(self._workloads, np.array(self._dep, dtype=np.float64))
-        self._layout = lay
         self._refresh_visible()
 
     def _refresh_visible(self) -> None:

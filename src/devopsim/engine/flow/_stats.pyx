@@ -325,7 +325,7 @@ def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[
     cdef long o
     cdef long n_ok = 0, n_sok = 0, n_w = 0
     cdef long n_err[8]
-    cdef double d, ok_sum = 0.0, tot = 0.0, mean = 0.0, ss = 0.0, s_sum = 0.0, w_sum = 0.0
+    cdef double d, e, ok_sum = 0.0, tot = 0.0, mean = 0.0, ss = 0.0, s_sum = 0.0, w_sum = 0.0
     if outcome.shape[0] != n or server_ok.shape[0] != ns or wait.shape[0] != ns:
         raise ValueError("endpoint_stats: one outcome per call, one flag and wait per attempt")
     if hist.shape[0] != _LHN or sv_hist.shape[0] != _LHN or whist.shape[0] != _LHN:
@@ -348,23 +348,27 @@ def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[
             n_ok += 1
             ok_sum += d
             c_ok.add(d, False)
-        for i in range(ns):
-            d = wait[i]
-            if isfinite(d):
-                n_w += 1
-                w_sum += d
-                c_w.add(d, False)
-            d = server[i]
-            if server_ok[i] and isfinite(d):
-                n_sok += 1
-                s_sum += d
-                c_sv.add(d, True)
+        # The attempts' pass also sums the calls' squared deviations (independent chains of
+        # additions side by side; each in the order of its samples).
+        if n:
+            mean = tot / n
+        for i in range(ns if ns > n else n):
+            if i < n:
+                e = dur[i] - mean
+                ss += e * e
+            if i < ns:
+                d = wait[i]
+                if isfinite(d):
+                    n_w += 1
+                    w_sum += d
+                    c_w.add(d, False)
+                d = server[i]
+                if server_ok[i] and isfinite(d):
+                    n_sok += 1
+                    s_sum += d
+                    c_sv.add(d, True)
         if n:
             c_ok.flush(hist, 1.0 / n, _EMPTY, 0.0)
-            mean = tot / n
-            for i in range(n):
-                d = dur[i] - mean
-                ss += d * d
         if n_sok:
             c_sv.flush(sv_hist, 1.0 / ns, sv_pb, 1.0 / n_sok)
         if n_w:

@@ -16,7 +16,7 @@ import numpy as np
 
 from devopsim.engine.flow._stats import call_stats, class_units, endpoint_stats, residual_ratio
 from devopsim.engine.flow._stats import service_resid as _service_resid
-from devopsim.engine.flow._tally import add_rows, apply_classes, combine_units
+from devopsim.engine.flow._tally import ClassCounters, add_rows, apply_classes, combine_units, flush_units
 from devopsim.engine.flow.latency import CallSamples
 from devopsim.engine.request import layout as L
 from devopsim.results.stats import lh_indices
@@ -395,6 +395,7 @@ class PendingVolumes:
         self.u: dict[str, np.ndarray] | None = None
         self.ve = np.zeros(E)
         self.vs = np.zeros(S)
+        self.counters: ClassCounters | None = None  # the class counters bound to a ``u``
 
 
 # The fields that PendingVolumes holds back.
@@ -419,14 +420,23 @@ class StatsView:
         return value
 
 
-def flush_pending(plane: FlowPlane) -> None:
-    """Multiply the pending volumes into the run's statistics."""
+def flush_pending(plane: FlowPlane, reference: bool = False) -> None:
+    """Multiply the pending volumes into the run's statistics (one compiled call,
+    ``_tally.flush_units``; ``reference``: the NumPy expressions it replaces)."""
     p = plane._pending
     u = p.u
     if u is None:
         return
     st = plane._stats
     ve, vs = p.ve, p.vs
+    if not reference:
+        flush_units(
+            st.ep_n, st.ep_ok, st.ep_err, st.ep_lsum, st.ep_hist, st.sv_ok, st.sv_lsum, st.sv_hist,
+            st.sv_whist, u["ep_ok"], u["ep_err"], u["ep_lsum"], u["ep_hist"], u["sv_ok"], u["sv_lsum"],
+            u["sv_hist"], u["sv_whist"], ve, vs,
+        )  # fmt: skip
+        p.u = None
+        return
     st.ep_n[...] += ve
     st.ep_ok[...] += ve * u["ep_ok"]
     st.ep_err[...] += ve[:, None] * u["ep_err"]
@@ -442,7 +452,29 @@ def flush_pending(plane: FlowPlane) -> None:
 
 
 def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -> None:
-    """Count the window's traffic with the current per-unit statistics."""
+    """Count the window's traffic with the current per-unit statistics (the class counters
+    and the pending volumes in one compiled call, ``_tally.ClassCounters.add``, whose arrays
+    are bound once per composition)."""
+    st = plane._stats
+    p = plane._pending
+    if p.u is not u:
+        flush_pending(plane)
+        p.u = u
+    cc = p.counters
+    if cc is None or cc.u is not u or cc.st is not st:
+        cc = p.counters = ClassCounters(
+            st.cls_tot, st.cls_pb, st.cls_psum, st.cls_n, st.cls_ok, st.cls_err, st.cls_asum, st.cls_lsum,
+            st.cls_hist, st.slo_good, u["cls_ok"], u["cls_err"], u["cls_pb"], u["cls_lsum"], u["cls_asum"],
+            u["cls_hist"], u["slo"],
+        )  # fmt: skip
+        cc.u, cc.st = u, st
+    little, insys = cc.add(plane._w_cls_all, plane._w_cls, p.ve, plane._w_calls, p.vs, plane._w_started_w)
+    plane._little_area += little
+    plane._in_system = insys / max(t_end - plane._win_start, 1e-12)
+
+
+def _apply_unit_stats_reference(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -> None:
+    """``apply_unit_stats`` as NumPy and ``apply_classes`` wrote it (the tests' reference)."""
     st = plane._stats
     little, insys = apply_classes(
         st.cls_tot,
@@ -469,7 +501,7 @@ def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -
     plane._in_system = insys / max(t_end - plane._win_start, 1e-12)
     p = plane._pending
     if p.u is not u:
-        flush_pending(plane)
+        flush_pending(plane, reference=True)
         p.u = u
     p.ve += plane._w_calls
     p.vs += plane._w_started_w
