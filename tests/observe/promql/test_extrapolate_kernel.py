@@ -20,7 +20,8 @@ from devopsim.observe.promql.steps import StepEvaluator, Steps
 
 
 def _bits(x: np.ndarray) -> list[int]:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.uint64).tolist()
+    out: list[int] = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64).tolist()
+    return out
 
 
 def test_hand_computed_rate_with_a_reset() -> None:

@@ -6,11 +6,19 @@ import math
 
 import numpy as np
 
+from devopsim.observe.promql._groups import bucket_quantiles_sorted
 from devopsim.observe.promql.ast import Matcher
 from devopsim.observe.promql.binary import Vector
 from devopsim.observe.promql.labels import NAME, LabelTable
 
-__all__ = ["absent_labels", "bucket_quantile", "bucket_quantiles", "histogram_quantile", "simple_function"]
+__all__ = [
+    "absent_labels",
+    "bucket_quantile",
+    "bucket_quantiles",
+    "bucket_quantiles_numpy",
+    "histogram_quantile",
+    "simple_function",
+]
 
 _UFUNCS = {
     "abs": np.abs,
@@ -125,7 +133,15 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         start = merged[b - 1][0]
         count -= merged[b - 1][1]
         rank -= merged[b - 1][1]
-    return start + (end - start) * (rank / count)
+    return start + (end - start) * _div(rank, count)
+
+
+def _div(a: float, b: float) -> float:
+    """``a / b`` as IEEE 754 (and Go) divide: by zero, an infinity or NaN, not an exception."""
+    if b == 0:
+        with np.errstate(all="ignore"):
+            return float(np.float64(a) / np.float64(b))
+    return a / b
 
 
 def _parse_le(text: str) -> float | None:
@@ -144,7 +160,21 @@ _MAX_FLOAT = 1.7976931348623157e308
 def bucket_quantiles(q: np.ndarray, le: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """:func:`bucket_quantile` at several steps at once (the range and batched queries): ``q``
     per step, distinct upper bounds ``le`` (B,) and finite cumulative ``counts`` (B, steps);
-    the same operations in the same order, step by step, so the same bits."""
+    the same operations in the same order, step by step, so the same bits. Compiled
+    (:func:`bucket_quantiles_sorted`); :func:`bucket_quantiles_numpy` is its reference."""
+    order = np.argsort(le, kind="stable")
+    le = np.ascontiguousarray(le[order], dtype=np.float64)
+    n_c = counts.shape[1]
+    if n_c == 0 or le.size < 2 or not (math.isinf(le[-1]) and le[-1] > 0):
+        return _q_edges(q, np.full(n_c, np.nan))
+    out = np.empty(n_c)
+    cum = np.asarray(counts, dtype=np.float64)[order]
+    bucket_quantiles_sorted(np.ascontiguousarray(q, dtype=np.float64), le, cum, out)
+    return out
+
+
+def bucket_quantiles_numpy(q: np.ndarray, le: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`bucket_quantiles` in NumPy (the reference of the compiled one)."""
     order = np.argsort(le, kind="stable")
     le, cum = le[order], counts[order].copy()
     n_b, n_c = cum.shape

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from devopsim.observe.promql._extrapolate import extrapolate_steps
+from devopsim.observe.promql._groups import group_steps
 from devopsim.observe.promql.aggregate import aggregate, group_sum
 from devopsim.observe.promql.ast import (
     COMPARISONS,
@@ -122,6 +123,12 @@ def _dup_present(keys: np.ndarray, ok: np.ndarray) -> bool:
     return bool((per > 1).any())
 
 
+def _bins(ginv: np.ndarray, k_n: int) -> np.ndarray:
+    """The (group, step) bin of every (row, step), row-major: ``group * k_n + step``."""
+    out: np.ndarray = (ginv[:, None] * k_n + np.arange(k_n)[None, :]).ravel()
+    return out
+
+
 def _unique(s: Steps) -> Steps:
     """The instant path's check that no step holds a label set twice."""
     if _dup_present(s.lids, s.ok):
@@ -163,8 +170,10 @@ class StepEvaluator:
         max_cells: the most (series x steps) a selector may make (:class:`TooManyCells`).
     """
 
-    #: rate/increase/delta through the compiled pass over steps (:meth:`_extrapolated`); False:
-    #: through the searches and :func:`apply_range_function` (the reference the tests compare)
+    #: rate/increase/delta through the compiled pass over steps (:meth:`_extrapolated`) and the
+    #: aggregations' per-group counts and sums compiled (:meth:`_group_steps`); False: through
+    #: the searches, :func:`apply_range_function` and ``bincount`` (the references the tests
+    #: compare)
     fused = True
 
     def __init__(
@@ -487,16 +496,20 @@ class StepEvaluator:
         gids, ginv = np.unique(groups, return_inverse=True)
         g_n = gids.size
         ok = vec.ok
-        bins = (ginv[:, None] * k_n + np.arange(k_n)[None, :]).ravel()
-        okf = ok.ravel()
-        cnt = np.bincount(bins, weights=okf, minlength=g_n * k_n).reshape(g_n, k_n)
-        present = cnt > 0
-        # the first present row of each group at each step (the instant path's group order)
-        flat = np.flatnonzero(okf)
-        first_flat = np.full(g_n * k_n, np.iinfo(np.int64).max)
-        np.minimum.at(first_flat, bins[flat], flat // k_n)
-        first = first_flat.reshape(g_n, k_n)
         op = node.op
+        okf = ok.ravel()
+        sums: tuple[np.ndarray, np.ndarray] | None = None
+        if self.fused:
+            cnt, first, sums = self._group_steps(ginv, g_n, vec, op in ("sum", "avg"))
+        else:
+            bins = _bins(ginv, k_n)
+            cnt = np.bincount(bins, weights=okf, minlength=g_n * k_n).reshape(g_n, k_n)
+            # the first present row of each group at each step (the instant path's group order)
+            flat = np.flatnonzero(okf)
+            first_flat = np.full(g_n * k_n, np.iinfo(np.int64).max)
+            np.minimum.at(first_flat, bins[flat], flat // k_n)
+            first = first_flat.reshape(g_n, k_n)
+        present = cnt > 0
         out: np.ndarray
         with np.errstate(all="ignore"):
             if op == "count":
@@ -504,8 +517,7 @@ class StepEvaluator:
             elif op == "group":
                 out = np.ones((g_n, k_n))
             elif op in ("sum", "avg"):
-                w = np.where(ok, vec.v, 0.0).ravel()
-                out = self._group_sums(w, bins, okf, g_n * k_n).reshape(g_n, k_n)
+                out = self._group_sums(vec, ginv, okf, g_n * k_n, sums).reshape(g_n, k_n)
                 if op == "avg":
                     out = out / cnt
                     for b in np.flatnonzero(np.isinf(out).ravel() & present.ravel()).tolist():
@@ -514,18 +526,56 @@ class StepEvaluator:
                         if np.isfinite(sel).all():
                             out[g, k] = float(np.sum(sel / sel.size))
             else:  # min, max
+                flat = np.flatnonzero(okf)
                 acc = np.full(g_n * k_n, np.nan)
-                (np.fmin if op == "min" else np.fmax).at(acc, bins[flat], vec.v.ravel()[flat])
+                (np.fmin if op == "min" else np.fmax).at(acc, _bins(ginv, k_n)[flat], vec.v.ravel()[flat])
                 out = acc.reshape(g_n, k_n)
         return _ordered(gids, np.asarray(out, dtype=np.float64), present, first)
 
+    def _group_steps(
+        self, ginv: np.ndarray, g_n: int, vec: Steps, sums: bool
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Per (group, step): the rows present, the first of them, and (``sums``) the plain sum
+        of their values and of their magnitudes (:func:`group_steps`, compiled: what the
+        ``bincount``s and ``minimum.at`` of the reference path give)."""
+        k_n = self.k
+        cnt = np.zeros((g_n, k_n))
+        first = np.full((g_n, k_n), np.iinfo(np.int64).max)
+        total = np.zeros((g_n, k_n) if sums else (0, k_n))
+        mag = np.zeros_like(total)
+        group_steps(
+            np.ascontiguousarray(ginv, dtype=np.int64),
+            np.ascontiguousarray(vec.ok).view(np.uint8),
+            np.ascontiguousarray(vec.v, dtype=np.float64),
+            cnt,
+            first,
+            total,
+            mag,
+        )
+        return cnt, first, (total.ravel(), mag.ravel()) if sums else None
+
     @staticmethod
-    def _group_sums(w: np.ndarray, bins: np.ndarray, okf: np.ndarray, n: int) -> np.ndarray:
-        """:func:`group_sum` of every (group, step) bin, elements added in row order."""
-        out: np.ndarray = np.bincount(bins, weights=w, minlength=n)
-        with np.errstate(all="ignore"):
+    def _group_sums(
+        vec: Steps,
+        ginv: np.ndarray,
+        okf: np.ndarray,
+        n: int,
+        sums: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """:func:`group_sum` of every (group, step) bin, elements added in row order (the plain
+        sums and magnitudes given, else by ``bincount``)."""
+        if sums is not None:
+            out, mag = sums
+        else:
+            w = np.where(vec.ok, vec.v, 0.0).ravel()
+            bins = _bins(ginv, vec.ok.shape[1])
+            out = np.bincount(bins, weights=w, minlength=n)
             mag = np.bincount(bins, weights=np.abs(w), minlength=n)
+        with np.errstate(all="ignore"):
             risky = np.flatnonzero(np.isfinite(mag) & (np.abs(out) < mag * 1e-9) & (mag > 0))
+        if risky.size and sums is not None:
+            w = np.where(vec.ok, vec.v, 0.0).ravel()
+            bins = _bins(ginv, vec.ok.shape[1])
         for b in risky.tolist():
             members = np.flatnonzero((bins == b) & okf)
             out[b] = group_sum(w[members], np.zeros(members.size, dtype=np.int64), 1)[0]
