@@ -31,8 +31,19 @@ cdef inline double _rho_at(double g) noexcept nogil:
     return 1.0 - pow(10.0, -g * _G_DU)
 
 
+# The utilisation at each whole grid index, worked out once (the same expression as
+# ``_rho_at``, so the same numbers): the bisections in ``_rho_of_n`` read it instead of
+# calling ``pow`` a dozen times per replica and tick.
+cdef enum:
+    _N_RHO = 1401
+cdef double _RHO[_N_RHO]
+cdef int _i_rho
+for _i_rho in range(_N_RHO):
+    _RHO[_i_rho] = _rho_at(<double>_i_rho)
+
+
 cdef inline double _L(double* lq, int g, double c, double phi) noexcept nogil:
-    return c * _rho_at(<double>g) + phi * lq[g]
+    return c * (_RHO[g] if g < _N_RHO else _rho_at(<double>g)) + phi * lq[g]
 
 
 cdef double _rho_of_n(double* lq, int n_grid, double c, double phi, double n) noexcept nogil:
@@ -43,7 +54,7 @@ cdef double _rho_of_n(double* lq, int n_grid, double c, double phi, double n) no
     cdef int hi = n_grid - 1
     cdef int mid
     if _L(lq, hi, c, phi) <= n:
-        return _rho_at(<double>hi)
+        return _RHO[hi] if hi < _N_RHO else _rho_at(<double>hi)
     while hi - lo > 1:
         mid = (lo + hi) >> 1
         if _L(lq, mid, c, phi) <= n:

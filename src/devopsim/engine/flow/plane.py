@@ -80,6 +80,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         self._def_to = 0.0  # ... and ends here (see ``advance``)
         self._tick_t0 = 0.0  # when the last tick computed afresh began
         self._quiet_until: float | None = None  # until when its traffic provably stays quiet
+        self._not_extended = -1.0  # a horizon found too near the band's edge to extend
         self.program = program
         self.traffic = traffic
         traffic.before_change = self._traffic_changes
@@ -283,9 +284,8 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         # and the queues a probe reads meanwhile are the ones it would have seen: two averages
         # of the rate over parts of [last tick, t_end] differ by no more than the rate moves
         # there, so up to where that stays within 0.4 % of the rate it is quiet.
-        total = float(last.sum())
         if self._quiet_until is None:
-            self._quiet_until = self.traffic.steady_until(self._tick_t0, 0.004 * total)
+            self._quiet_until = self.traffic.steady_until(self._tick_t0, 0.004 * float(last.sum()))
         if t_end <= self._quiet_until:
             return True
         # Past the horizon, the rate may still move by what is left of the band there: the
@@ -294,14 +294,16 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         # too. Each extension costs one bound instead of a check per piece; near the band's
         # edge (less than a tenth of it left) the pieces are checked as they come.
         qu = self._quiet_until
-        if qu > self._tick_t0:
+        if qu > self._tick_t0 and qu != self._not_extended:
+            total = float(last.sum())
             at_qu = self.traffic.total_rate(qu)
-            if at_qu is not None:
-                room = 0.0045 * total - abs(at_qu - total)
-                if room > 0.0005 * total:
-                    self._quiet_until = max(qu, self.traffic.steady_until(qu, room))
-                    if t_end <= self._quiet_until:
-                        return True
+            room = -1.0 if at_qu is None else 0.0045 * total - abs(at_qu - total)
+            if room > 0.0005 * total:
+                self._quiet_until = max(qu, self.traffic.steady_until(qu, room))
+                if t_end <= self._quiet_until:
+                    return True
+            else:
+                self._not_extended = qu  # (the same horizon gives the same room: not asked again)
         # Else check this piece as a replay would (the band is convex: a stretch whose pieces
         # are all in it is in it as a whole).
         t0 = self.now if self._def_from is None else self._def_to
