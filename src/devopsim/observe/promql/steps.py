@@ -114,6 +114,9 @@ def _dup_present(keys: np.ndarray, ok: np.ndarray) -> bool:
     """Whether two rows with equal ``keys`` are present at the same step."""
     if keys.size < 2:
         return False
+    ordered = np.sort(keys)
+    if not (ordered[1:] == ordered[:-1]).any():  # the usual case: every key once
+        return False
     _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
     if (counts < 2).all():
         return False

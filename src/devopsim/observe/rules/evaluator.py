@@ -274,12 +274,10 @@ class GroupEvaluator:
             raise ValueError(f"exceeded limit {self.group.limit} with {len(rows)} series")
         self._write(ts, rows, slot)
 
-    def idle(self, results: Sequence[Any]) -> bool:
-        """Whether an evaluation with these results changes nothing: every rule's result is
-        empty and no alert is pending, firing or remembered (so no event, row or post)."""
-        return all(isinstance(r, list) and not r for r in results) and not any(
-            ar.active for ar in self.alerting.values()
-        )
+    def quiet(self) -> bool:
+        """Whether no alert is pending, firing or remembered: an evaluation whose every result
+        is empty then changes nothing (no event, row or post)."""
+        return not any(ar.active for ar in self.alerting.values())
 
     def eval(
         self, ts: float, results: Sequence[Any] | None = None, slot: int | None = None

@@ -157,7 +157,7 @@ class RulesLoop:
         self._defer = False
         self._pending: list[_Due] = []
         self._in_order: set[int] = set()  # evaluators (by id) that query as each evaluation comes
-        self._written: set[str] = set()  # the metric names rules write
+        self._written: frozenset[str] = frozenset()  # the metric names rules write
         self._next: dict[int, Callable[[float], None]] = {}  # each evaluator's clock action
         self._flushing = False
 
@@ -198,7 +198,7 @@ class RulesLoop:
             raise ValueError(f"RulesLoop.mode must be batched or instant, not {self.mode!r}")
         self._defer = self.mode == "batched" and not sim.store.compaction_near()
         self._settle = partial(self._flush, sim)
-        self._written = _written(self.groups)
+        self._written = frozenset(_written(self.groups))
 
     def _query(self, expr: str, t: float) -> Any:
         return self.engine.instant(expr, t)
@@ -251,25 +251,32 @@ class RulesLoop:
             times: dict[int, list[float]] = {}
             for d in due:
                 times.setdefault(id(d.ev), []).append(d.t)
-            given: dict[int, list[list[Any]]] = {}  # evaluator -> per step, each rule's result
+            # evaluator -> each rule's result per step, and whether every result of a step is empty
+            given: dict[int, tuple[list[list[Any]], list[bool]]] = {}
             for ev in self.evaluators:
                 ts = times.get(id(ev))
                 if ts is None or len(ts) < self.min_steps or id(ev) in self._in_order:
                     continue
                 at = [t - ev.group.query_offset for t in ts]
                 per_rule = [self.engine.instant_many(r.expr, at) for r in ev.group.rules]
-                given[id(ev)] = [list(step) for step in zip(*per_rule, strict=True)]
+                empty = [True] * len(at)
+                for res in per_rule:
+                    for k, r in enumerate(res):
+                        if r.__class__ is not list or r:
+                            empty[k] = False
+                given[id(ev)] = (per_rule, empty)
             step: dict[int, int] = {}
             chunks: list[tuple[int, list[dict[str, Any]]]] = []
             for d in due:
                 results = None
-                if id(d.ev) in given:
+                got = given.get(id(d.ev))
+                if got is not None:
                     k = step.get(id(d.ev), 0)
                     step[id(d.ev)] = k + 1
-                    results = given[id(d.ev)][k]
-                    if d.ev.idle(results):  # nothing to record, write or send
+                    if got[1][k] and d.ev.quiet():  # nothing to record, write or send
                         self.evaluations += 1
                         continue
+                    results = [res[k] for res in got[0]]
                 recs = _Records()
                 self._run(sim, d.t, d.ev, results, d.slot, recs.emit)
                 if recs.records:
