@@ -409,8 +409,9 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         prev_served = last.get("served", _EMPTY) if last else _EMPTY
         prev_thru = last.get("thru", _EMPTY) if last else _EMPTY
         lat = self.ver_lat[rp.ver]
-        lam, cpu_frame, thru, k, hold, phi, tail, tmo = (np.empty(R) for _ in range(8))
-        conc_r, qcap_r, row_r = (np.empty(R, dtype=np.int64) for _ in range(3))
+        # (each tick's arrays as rows of a few blocks: one allocation each)
+        lam, cpu_frame, thru, k, hold, phi, tail, tmo = np.empty((8, R))
+        conc_r, qcap_r, row_r = np.empty((3, R), dtype=np.int64)
         replica_prep(
             np.ascontiguousarray(rp.svc, dtype=np.int64),
             np.ascontiguousarray(lat),
@@ -445,28 +446,29 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             qcap_r,
             row_r,
         )
-        out = [np.zeros(R) for _ in range(10)]
+        out = np.empty((10, R))  # (queue_step sets every entry)
         queue_step(lam, hold, phi, conc_r, qcap_r, tmo, row_r, self._lq, dt, rp.n, rp.b, *out)
-        served, rejected, dropped, busy_area, queue_area, pwait, theta, bwait, slack, settled = out
+        served, rejected, dropped, _busy, _queue, pwait, theta, bwait, slack, settled = out  # (per_s below)
         self._settled = bool(np.all(settled[rp.alive == 1] > 0))
         live = np.nonzero(rp.alive == 1)[0]
         # What each service admitted this tick throttles what its callers' frames send next tick.
         arrived_s = np.bincount(svc[live], weights=lam[live] * dt, minlength=self.S)
         served_s = np.bincount(svc[live], weights=served[live], minlength=self.S)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.admit = np.where(arrived_s > 1e-12, np.minimum(served_s / arrived_s, 1.0), 1.0)
-        mwait, pw_tail, mean_w, drop_frac, rej_frac = (np.empty(R) for _ in range(5))
+        admit = np.ones(self.S)
+        np.divide(served_s, arrived_s, out=admit, where=arrived_s > 1e-12)
+        self.admit = np.minimum(admit, 1.0)
+        mwait, pw_tail, mean_w, drop_frac, rej_frac = np.empty((5, R))
         replica_post(
             lam, pwait, theta, bwait, tail, dropped, rejected, dt, mwait, pw_tail, mean_w, drop_frac, rej_frac
         )
-        inv = 1.0 / dt
         # Rates per second, so a steady stretch can replay them without recomputing the queues.
+        per_s = out[:5] * (1.0 / dt)
         self._last = {
-            "served": served * inv,
-            "rejected": rejected * inv,
-            "dropped": dropped * inv,
-            "busy": busy_area * inv,
-            "queue": queue_area * inv,
+            "served": per_s[0],
+            "rejected": per_s[1],
+            "dropped": per_s[2],
+            "busy": per_s[3],
+            "queue": per_s[4],
             "cpu_frame": cpu_frame,
             "thru": thru,
             "mix": mix,
