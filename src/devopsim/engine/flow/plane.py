@@ -228,14 +228,22 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
     # --- flows ----------------------------------------------------------------------
 
     def _reset_window(self) -> None:
-        self._w_cls_all = np.zeros(self.C)  # class requests in the window (all)
-        self._w_cls = np.zeros(self.C)  # after warm-up
-        self._w_calls = np.zeros(self.E)  # logical calls after warm-up
-        self._w_att = np.zeros(self.E)  # attempts (all)
+        # The window's volumes are views of one block, zeroed in place for each window (read
+        # only while it closes).
+        block = getattr(self, "_w_block", None)
+        if block is None:
+            C, E, S = self.C, self.E, self.S
+            block = self._w_block = np.zeros(2 * C + 2 * E + S)
+            self._w_cls_all = block[:C]  # class requests in the window (all)
+            self._w_cls = block[C : 2 * C]  # after warm-up
+            self._w_calls = block[2 * C : 2 * C + E]  # logical calls after warm-up
+            self._w_att = block[2 * C + E : 2 * C + 2 * E]  # attempts (all)
+            self._w_started_w = block[2 * C + 2 * E :]  # frames started after warm-up, per service
+        else:
+            block.fill(0.0)
         # The ticks the window was made of (each played for how long): the per-replica sums
         # are only formed when the window closes and needs them (``_window_sums``).
         self._win_parts: dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]] = {}
-        self._w_started_w = np.zeros(self.S)  # frames started after warm-up, per service
 
     # --- time ---------------------------------------------------------------------------
 
