@@ -142,7 +142,9 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         self._dt = tick
         self._prev_state: np.ndarray | None = None
         self._last: dict[str, np.ndarray] = {}
-        self._inc_cache: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        self._inc_cache: (
+            tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, tuple[Any, ...]] | None
+        ) = None
         self._split_cache: tuple[int, np.ndarray, np.ndarray] | None = None
         self._last_lam: np.ndarray | None = None
         self._topology = 0  # changes whenever replicas come, go or change readiness
@@ -524,48 +526,49 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
 
     def _account(self, t0: float, dt: float, lam_cls: np.ndarray, r: dict[str, np.ndarray]) -> None:
         """Count ``dt`` seconds at the rates ``r`` of a tick (just computed, or replayed)."""
-        rp = self.replicas
-        st = self._stats
+        rp = self._rp  # (brought up to the present: called while simulating)
         warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
         cached = self._inc_cache
-        if cached is not None and cached[0] is r:
-            inc = cached[1]
+        if cached is not None and cached[0] is r and cached[2] is rp.busy_area:
+            inc, acc = cached[1], cached[3]
         else:
+            # What one second at these rates adds, and to which counters (a tick is replayed
+            # often: the argument tuples are built once).
             inc = self._increments(r)
-            self._inc_cache = (r, inc)
+            st = self._stats
+            acc = (
+                (rp.busy_area, rp.occ_area, rp.cpu_area),
+                (r["busy"], inc["occ"], inc["cpu"]),
+                (
+                    rp.cnt,
+                    rp.lat_sum,
+                    rp.lat_hist,
+                    inc["pr"],
+                    inc["loc"],
+                    inc["codes"],
+                    inc["lsum"],
+                    inc["hist"],
+                )
+                if inc["pr"].size
+                else None,
+                (st.sv_n, st.sv_err, st.sv_wn, st.sv_wsum, self._w_started_w, self._w_cls, self._w_calls),
+                (inc["sv_n"], inc["sv_err"], inc["sv_srv"], inc["sv_wsum"], inc["sv_srv"]),
+                r["calls"],
+                (st.cls_arr, self._w_cls_all, self._w_att),
+                r["attempts"],
+            )
+            self._inc_cache = (r, inc, rp.busy_area, acc)
         rp.busy[:] = r["busy"]
         rp.qlen[:] = r["queue"]
-        add_scaled((rp.busy_area, rp.occ_area, rp.cpu_area), (r["busy"], inc["occ"], inc["cpu"]), dt)
-        if inc["pr"].size:
-            add_pairs(
-                rp.cnt,
-                rp.lat_sum,
-                rp.lat_hist,
-                inc["pr"],
-                inc["loc"],
-                inc["codes"],
-                inc["lsum"],
-                inc["hist"],
-                dt,
-            )
+        add_scaled(acc[0], acc[1], dt)
+        if acc[2] is not None:
+            add_pairs(*acc[2], dt)
         if warm > 0:
             wd = warm * dt
-            add_scaled(
-                (st.sv_n, st.sv_err, st.sv_wn, st.sv_wsum, self._w_started_w, self._w_cls, self._w_calls),
-                (
-                    inc["sv_n"],
-                    inc["sv_err"],
-                    inc["sv_srv"],
-                    inc["sv_wsum"],
-                    inc["sv_srv"],
-                    lam_cls,
-                    r["calls"],
-                ),
-                wd,
-            )
+            add_scaled(acc[3], (*acc[4], lam_cls, acc[5]), wd)
             if t0 + dt > self.warmup:
                 self._arrived_w += float(lam_cls.sum()) * wd
-        add_scaled((st.cls_arr, self._w_cls_all, self._w_att), (lam_cls, lam_cls, r["attempts"]), dt)
+        add_scaled(acc[6], (lam_cls, lam_cls, acc[7]), dt)
         part = self._win_parts.get(id(r))
         self._win_parts[id(r)] = (r, inc, dt + (part[2] if part is not None else 0.0))
 
