@@ -121,6 +121,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         self.svc_row = np.array([self._rows[int(c)] for c in self.conc], dtype=np.int64)
         self.composer = Composer(program, self.graph, streams, samples)
         self.admit = np.ones(self.S)  # share of a service's arrivals that started last tick
+        self._ones_s = np.ones(self.S)
         self.replicas = self._new_replicas(16)
         self._free = list(range(15, -1, -1))
         self._gen = np.zeros(16, dtype=np.int64)
@@ -459,12 +460,12 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         out = np.empty((10, R))  # (queue_step sets every entry)
         queue_step(lam, hold, phi, conc_r, qcap_r, tmo, row_r, self._lq, dt, rp.n, rp.b, *out)
         served, rejected, dropped, _busy, _queue, pwait, theta, bwait, slack, settled = out  # (per_s below)
-        self._settled = bool(np.all(settled[rp.alive == 1] > 0))
-        live = np.nonzero(rp.alive == 1)[0]
+        live = np.flatnonzero(rp.alive == 1)
+        self._settled = bool((settled[live] > 0).all())
         # What each service admitted this tick throttles what its callers' frames send next tick.
         arrived_s = np.bincount(svc[live], weights=lam[live] * dt, minlength=self.S)
         served_s = np.bincount(svc[live], weights=served[live], minlength=self.S)
-        admit = np.ones(self.S)
+        admit = self._ones_s.copy()
         np.divide(served_s, arrived_s, out=admit, where=arrived_s > 1e-12)
         self.admit = np.minimum(admit, 1.0)
         mwait, pw_tail, mean_w, drop_frac, rej_frac = np.empty((5, R))
