@@ -420,8 +420,13 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         prev_served = last.get("served", _EMPTY) if last else _EMPTY
         prev_thru = last.get("thru", _EMPTY) if last else _EMPTY
         lat = self.ver_lat[rp.ver]
-        # (each tick's arrays as rows of a few blocks: one allocation each)
-        lam, cpu_frame, thru, k, hold, phi, tail, tmo = np.empty((8, R))
+        # (each tick's arrays as rows of a few blocks: one allocation each; ``win`` holds, in
+        # the order ``_increments`` weighs them by the arrivals, what the kernels write of a
+        # window's queue state: P(wait) tail, mean wait, backlog wait, slack, dropped share,
+        # stretch, rejected share)
+        win = np.empty((7, R))
+        pw_tail, mean_w, bwait, slack, drop_frac, k, rej_frac = win
+        lam, cpu_frame, thru, hold, phi, tail, tmo = np.empty((7, R))
         conc_r, qcap_r, row_r = np.empty((3, R), dtype=np.int64)
         replica_prep(
             np.ascontiguousarray(rp.svc, dtype=np.int64),
@@ -457,9 +462,12 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             qcap_r,
             row_r,
         )
-        out = np.empty((10, R))  # (queue_step sets every entry)
-        queue_step(lam, hold, phi, conc_r, qcap_r, tmo, row_r, self._lq, dt, rp.n, rp.b, *out)
-        served, rejected, dropped, _busy, _queue, pwait, theta, bwait, slack, settled = out  # (per_s below)
+        out = np.empty((8, R))  # (queue_step sets every entry)
+        served, rejected, dropped, busy_area, queue_area, pwait, theta, settled = out
+        queue_step(
+            lam, hold, phi, conc_r, qcap_r, tmo, row_r, self._lq, dt, rp.n, rp.b,
+            served, rejected, dropped, busy_area, queue_area, pwait, theta, bwait, slack, settled,
+        )  # fmt: skip
         live = np.flatnonzero(rp.alive == 1)
         self._settled = bool((settled[live] > 0).all())
         # What each service admitted this tick throttles what its callers' frames send next tick.
@@ -468,7 +476,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         admit = self._ones_s.copy()
         np.divide(served_s, arrived_s, out=admit, where=arrived_s > 1e-12)
         self.admit = np.minimum(admit, 1.0)
-        mwait, pw_tail, mean_w, drop_frac, rej_frac = np.empty((5, R))
+        mwait = np.empty(R)
         replica_post(
             lam, pwait, theta, bwait, tail, dropped, rejected, dt, mwait, pw_tail, mean_w, drop_frac, rej_frac
         )
@@ -497,6 +505,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             "rej_frac": rej_frac,
             "k": k,
             "hold": hold,
+            "win": win,
         }
         self._last_lam = lam_cls.copy()
         self._account(t0, dt, lam_cls, self._last)
@@ -630,9 +639,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             inc["pr"] = np.empty(0, dtype=np.int64)
             inc["sv_n"] = inc["sv_err"] = inc["sv_srv"] = inc["sv_wsum"] = np.zeros(self.S)
         lam = r["lam"]
-        inc["win"] = lam * np.stack(
-            (r["pw_tail"], r["mean_w"], r["bwait"], r["slack"], r["drop_frac"], r["k"], r["rej_frac"])
-        )
+        inc["win"] = lam * r["win"]  # (the rows pw_tail, mean_w, bwait, slack, drop_frac, k, rej_frac)
         return inc
 
     def _pairs(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
