@@ -7,6 +7,7 @@ Each replaces NumPy expressions kept in the tests as their reference
 """
 
 from libc.math cimport fabs, INFINITY
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
 
@@ -327,6 +328,173 @@ cdef bint _any_moved(Py_ssize_t n, Py_ssize_t ne, const double* prev, const doub
         if _moved(breaker_open[e], prev[6 * n + e], 1e-9):
             return True
     return False
+
+
+cdef double _pairwise_sum(const double* a, Py_ssize_t n) noexcept nogil:
+    """NumPy's pairwise summation of ``n`` contiguous values, as ``ndarray.sum`` does it (so
+    the sums agree to the bit): below 8 values one by one from 0.0, up to 128 in eight lanes
+    folded pairwise and the rest one by one, above that the two halves (cut at a multiple of
+    8) summed apart. ``ndarray.sum`` adds the result to 0.0 (``_pairwise_total``)."""
+    cdef Py_ssize_t i, n2
+    cdef double r0, r1, r2, r3, r4, r5, r6, r7, res
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0 = a[0]
+        r1 = a[1]
+        r2 = a[2]
+        r3 = a[3]
+        r4 = a[4]
+        r5 = a[5]
+        r6 = a[6]
+        r7 = a[7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+
+
+def pairwise_sum(const double[::1] a):
+    """``float(a.sum())`` as ``window_close`` forms it (a test hook)."""
+    return 0.0 + _pairwise_sum(&a[0] if a.shape[0] else NULL, a.shape[0])
+
+
+# The rows of window_close's output (windows.FlowWindows._close_window reads them by name).
+CLOSE_ROWS = ("pw", "mw", "theta", "bw", "stretch", "rej", "slack", "drop", "weight", "mean_wait", "err_r", "lat")
+
+
+def window_close(dict parts, const double[::1] ver_lat, const double[::1] ver_err, const long[::1] ver,
+                 const unsigned char[::1] ready, double[:, ::1] out, object prev, const double[::1] breaker_open,
+                 object hold, object cpu_frame, bint judge):
+    """A window's close in one call (``windows.FlowWindows._close_window``; its former NumPy
+    and kernel calls are the reference, ``FlowWindows.fused_close = False``):
+
+    * the arrival-weighted sums of the window's parts (``parts``: the plane's ``_win_parts``,
+      each ``(rates, increments, seconds)``; ``rates["lam"]`` the arrivals, ``increments["win"]``
+      the seven sums per second), added part after part from 0.0 as ``_window_sums`` did;
+    * ``window_state``'s ratios, weights and mean waits, into ``out``'s rows ``CLOSE_ROWS``,
+      with each replica's version's error rate and latency factor (``ver_err[ver]``,
+      ``ver_lat[ver]``);
+    * the weights' sum (as ``ndarray.sum``), and when ``judge`` and ``prev`` is a signature of
+      this layout, ``window_moved``'s judgement (``hold`` and ``cpu_frame``: the last tick's,
+      ones and zeros when missing or of another length).
+
+    Returns ``(moved, wsum)``; ``moved`` is True when it was not judged."""
+    cdef Py_ssize_t R = out.shape[1], ne = breaker_open.shape[0], nv = ver_lat.shape[0]
+    cdef Py_ssize_t i, k, n, v
+    cdef double d, l, t, wsum
+    cdef const double[::1] lam_p
+    cdef const double[:, :] win_p
+    cdef const double[::1] prev_v
+    cdef const double[::1] hold_v
+    cdef const double[::1] cpu_v
+    cdef double* buf
+    cdef double* lam
+    cdef double* win
+    cdef const double* hp
+    cdef const double* cp
+    cdef bint moved = True
+    if out.shape[0] != 12 or ver.shape[0] != R or ready.shape[0] != R or ver_err.shape[0] != nv:
+        raise ValueError("window_close: twelve output rows, one version and readiness per replica")
+    for i in range(R):
+        if ver[i] < -nv or ver[i] >= nv:
+            raise IndexError(f"window_close: version {ver[i]} out of range")
+    buf = <double*>calloc(8 * R + 1, sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        lam = buf
+        win = buf + R
+        for part in parts.values():
+            lam_p = part[0]["lam"]
+            win_p = part[1]["win"]
+            d = part[2]
+            n = lam_p.shape[0] if lam_p.shape[0] < R else R
+            if win_p.shape[0] != 7 or win_p.shape[1] < n:
+                raise ValueError("window_close: seven sums per replica in every part")
+            for i in range(n):
+                lam[i] += lam_p[i] * d
+            for k in range(7):
+                for i in range(n):
+                    win[k * R + i] += win_p[k, i] * d
+        with nogil:
+            for i in range(R):
+                v = ver[i]
+                if v < 0:
+                    v += nv
+                out[10, i] = ver_err[v]
+                out[11, i] = ver_lat[v]
+                l = lam[i]
+                if l > 0.0:
+                    out[0, i] = win[i] / l
+                    out[1, i] = win[R + i] / l
+                    out[3, i] = win[2 * R + i] / l
+                    out[4, i] = win[5 * R + i] / l
+                    out[5, i] = win[6 * R + i] / l
+                    out[6, i] = win[3 * R + i] / l
+                    out[7, i] = win[4 * R + i] / l
+                else:
+                    out[0, i] = 0.0
+                    out[1, i] = 0.0
+                    out[3, i] = 0.0
+                    out[4, i] = out[11, i]
+                    out[5, i] = 0.0
+                    out[6, i] = 0.0
+                    out[7, i] = 0.0
+                t = out[0, i] / out[1, i] if out[1, i] > 0.0 else INFINITY
+                out[2, i] = t
+                out[8, i] = (l if l > 1e-12 else 1e-12) if ready[i] else 0.0
+                out[9, i] = (out[0, i] / (t if t > 1e-300 else 1e-300) if t > 0.0 and t < INFINITY else 0.0) + out[3, i]
+            wsum = 0.0 + _pairwise_sum(&out[8, 0] if R else NULL, R)
+        if judge and prev is not None:
+            prev_v = prev
+            if prev_v.shape[0] == 7 * R + ne:
+                hp = NULL
+                cp = NULL
+                if hold is not None:
+                    hold_v = hold
+                    if hold_v.shape[0] == R:
+                        hp = &hold_v[0] if R else NULL
+                if cpu_frame is not None:
+                    cpu_v = cpu_frame
+                    if cpu_v.shape[0] == R:
+                        cp = &cpu_v[0] if R else NULL
+                # Missing: ones and zeros (lam's place, no longer needed, holds them).
+                if hp == NULL:
+                    for i in range(R):
+                        lam[i] = 1.0
+                    hp = lam
+                if cp == NULL:
+                    for i in range(R):
+                        win[i] = 0.0
+                    cp = win
+                with nogil:
+                    moved = _any_moved(R, ne, &prev_v[0] if prev_v.shape[0] else NULL, &out[9, 0] if R else NULL, &out[0, 0] if R else NULL,
+                                       &out[4, 0] if R else NULL, &out[5, 0] if R else NULL,
+                                       &out[7, 0] if R else NULL, &out[8, 0] if R else NULL,
+                                       wsum if wsum > 1e-300 else 1e-300, &breaker_open[0] if ne else NULL,
+                                       &out[10, 0] if R else NULL, hp, cp, &out[11, 0] if R else NULL)
+        return moved, wsum
+    finally:
+        free(buf)
 
 
 cdef inline void _add_row(double* dst, const double* src, double w, bint first, Py_ssize_t m) noexcept nogil:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from devopsim.engine.flow._tally import window_moved, window_state
+from devopsim.engine.flow._tally import window_close, window_moved, window_state
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.replicas import _Replicas
@@ -26,7 +26,7 @@ from devopsim.model.program import Program
 if TYPE_CHECKING:
     from devopsim.engine.flow.plane import FlowPlane
 
-__all__ = ["FlowWindows", "stretch_tolerance"]
+__all__ = ["FlowWindows", "stretch_tolerance", "window_close_reference"]
 
 _Opt = np.ndarray | None
 
@@ -49,6 +49,46 @@ def stretch_tolerance(
         alt = 0.05 * hold * lat / cpu_frame
     use = (cpu_frame > 0.0) & (lat > 0.0) & (hold > 0.0) & (alt > tol) & (alt < np.inf)
     return np.where(use, alt, tol)
+
+
+def window_close_reference(
+    parts: dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]],
+    ver_lat: np.ndarray,
+    ver_err: np.ndarray,
+    ver: np.ndarray,
+    ready: np.ndarray,
+    out: np.ndarray,
+    prev: np.ndarray | None,
+    breaker_open: np.ndarray,
+    hold: np.ndarray | None,
+    cpu_frame: np.ndarray | None,
+    judge: bool,
+) -> tuple[bool, float]:
+    """``_tally.window_close`` as ``_close_window`` formed it before (the tests' reference):
+    the window's sums part after part in NumPy, ``window_state``, ``ndarray.sum`` and
+    ``window_moved``."""
+    R = out.shape[1]
+    lam = np.zeros(R)
+    win = np.zeros((7, R))
+    for r, inc, d in parts.values():
+        n = min(R, r["lam"].size)
+        lam[:n] += r["lam"][:n] * d
+        win[:, :n] += inc["win"][:, :n] * d
+    pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait, err_r, lat = out
+    err_r[:] = ver_err[ver]
+    lat[:] = ver_lat[ver]
+    window_state(lam, win, lat, ready, pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait)
+    wsum = float(weight.sum())
+    if not judge or prev is None or prev.size != 7 * R + breaker_open.size:
+        return True, wsum
+    if hold is None or hold.size != R:
+        hold = np.ones(R)
+    if cpu_frame is None or cpu_frame.size != R:
+        cpu_frame = np.zeros(R)
+    moved = window_moved(
+        prev, mean_wait, pw, stretch, rej, drop, weight, wsum, breaker_open, err_r, hold, cpu_frame, lat
+    )
+    return bool(moved), wsum
 
 
 class FlowWindows:
@@ -100,17 +140,9 @@ class FlowWindows:
     def _plane(self) -> FlowPlane:
         return cast("FlowPlane", self)
 
-    def _window_sums(self, R: int) -> tuple[np.ndarray, np.ndarray]:
-        """Arrivals per replica in the window, and the arrival-weighted sums of P(wait) tail,
-        mean wait, backlog wait, slack, dropped share, stretch, rejected share (rows in that
-        order, see ``_increments``)."""
-        lam = np.zeros(R)
-        win = np.zeros((7, R))
-        for r, inc, d in self._win_parts.values():
-            n = min(R, r["lam"].size)
-            lam[:n] += r["lam"][:n] * d
-            win[:, :n] += inc["win"][:, :n] * d
-        return lam, win
+    # The window's close in one compiled call (``_tally.window_close``); False: the former
+    # NumPy sums and kernel calls (``window_close_reference``, the tests' reference).
+    fused_close = True
 
     def _close_window(self, t_end: float) -> None:
         rp = self.replicas
@@ -125,48 +157,27 @@ class FlowWindows:
             apply_unit_stats(self._plane, self._u, t_end)
             self._reset_window()
             return
-        lam, win = self._window_sums(R)
-        pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait = np.empty((10, R))
-        err_r = self.ver_err[rp.ver]
-        lat = self.ver_lat[rp.ver]
-        window_state(
-            lam, win, lat, rp.ready.view(np.uint8),
-            pw, mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait,
+        prev: np.ndarray | None = getattr(self, "_sig", None)
+        out = np.empty((12, R))
+        last = self._last
+        stale, wsum = (window_close if self.fused_close else window_close_reference)(
+            self._win_parts, self.ver_lat, self.ver_err, rp.ver, rp.ready.view(np.uint8), out, prev,
+            self.breaker_open, last.get("hold"), last.get("cpu_frame"), self._since_full < 240,
         )  # fmt: skip
+        pw, _mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait, err_r, lat = out
         # Compose again only when the queues have changed since the last composition (or
-        # now and then); steady stretches reuse it, which is most of a day.
+        # now and then: not judged without a signature of this layout, or after 240 windows);
+        # steady stretches reuse it, which is most of a day.
         # What matters is judged on its own scale: waits, and stretches of the CPU time, against
         # the holding time, chances and shares in absolute terms (``_tally.window_moved``; the
         # signature and its tolerances are built only to compose).
-        hold = self._last.get("hold", np.ones(R))
-        if hold.size != R:
-            hold = np.ones(R)
-        cpu_frame = self._last.get("cpu_frame", _NONE)
-        if cpu_frame.size != R:
-            cpu_frame = np.zeros(R)
-        wsum = float(weight.sum())
-        prev = getattr(self, "_sig", None)
-        stale = (
-            prev is None
-            or prev.size != 7 * R + self.E
-            or self._since_full >= 240
-            or window_moved(
-                prev,
-                mean_wait,
-                pw,
-                stretch,
-                rej,
-                drop,
-                weight,
-                wsum,
-                self.breaker_open,
-                err_r,
-                hold,
-                cpu_frame,
-                lat,
-            )
-        )
         if stale:
+            hold = self._last.get("hold", _NONE)
+            if hold.size != R:
+                hold = np.ones(R)
+            cpu_frame = self._last.get("cpu_frame", _NONE)
+            if cpu_frame.size != R:
+                cpu_frame = np.zeros(R)
             sig = np.concatenate(
                 (mean_wait, pw, stretch, rej, drop, weight / max(wsum, 1e-300), self.breaker_open, err_r)
             )
@@ -192,7 +203,7 @@ class FlowWindows:
                 reject=rej,
                 slack=slack,
                 drop=drop,
-                err_rate=self.ver_err[rp.ver],
+                err_rate=err_r,
                 breaker_open=self.breaker_open,
                 ps_rho=ps_rho,
                 ps_mu=ps_mu,

@@ -1,0 +1,130 @@
+"""A window's close in one compiled call (``_tally.window_close``) against the NumPy sums and
+kernel calls it replaced (``windows.window_close_reference``), bit for bit: random windows
+of several parts (some narrower than the replicas), replicas that took nothing, versions,
+signatures nudged around their tolerances, missing or stale holding times; and every window
+of a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from devopsim.engine.flow._tally import pairwise_sum, window_close
+
+from devopsim import simulate
+from devopsim.engine.flow import windows
+from devopsim.engine.flow.windows import window_close_reference
+from tests.helpers import EXAMPLES
+
+from .test_unit_kernels import SCENARIO
+
+RNG = np.random.default_rng(20261123)
+
+
+def test_pairwise_sum_is_ndarray_sum() -> None:
+    """NumPy's pairwise summation to the bit: short arrays, one block, split blocks."""
+    for n in [*range(0, 300), 511, 512, 1000, 1023, 4097]:
+        for scale in (1.0, 1e-12):
+            a = RNG.random(n) * 10.0 ** RNG.integers(-9, 4, n) * scale
+            assert pairwise_sum(a) == float(a.sum()), n
+    assert pairwise_sum(np.array([0.1, 0.2, 0.3] * 50)) == float(np.array([0.1, 0.2, 0.3] * 50).sum())
+
+
+def _parts(R: int, k: int) -> dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]]:
+    """``k`` ticks of a window, as the plane notes them: their rates (arrivals ``lam``), their
+    per-second sums (``win``, seven rows) and how long each was played; some from before a
+    replica was added (narrower), some wider than the replicas now."""
+    parts = {}
+    for i in range(k):
+        n = R if i % 3 else max(R - 2, 0) if i % 2 else R + 1
+        lam = RNG.uniform(0.0, 40.0, n)
+        lam[RNG.random(n) < 0.2] = 0.0
+        win = RNG.uniform(0.0, 1.0, (7, n)) * lam
+        win[1, RNG.random(n) < 0.2] = 0.0  # no waiting
+        parts[1000 + i] = ({"lam": lam}, {"win": win}, float(RNG.choice([1.0, 2.0, 4.0, 0.37])))
+    return parts
+
+
+def _both(*args: Any) -> tuple[tuple[bool, float], np.ndarray]:
+    """``window_close`` and its reference on the same inputs; their outputs equal to the bit."""
+    R = args[4].shape[0]
+    got, want = np.full((12, R), 7.0), np.full((12, R), 7.0)
+    g = window_close(*args[:5], got, *args[5:])
+    w = window_close_reference(*args[:5], want, *args[5:])
+    np.testing.assert_array_equal(got, want)
+    assert g == w, (g, w)
+    assert type(g[0]) is bool
+    return g, got
+
+
+@pytest.mark.parametrize("R", [0, 1, 7, 12, 40, 300])
+def test_window_close_is_the_reference(R: int) -> None:
+    E = 5
+    ver_lat = np.array([1.0, 1.3, 0.8])
+    ver_err = np.array([0.0, 0.01, 0.2])
+    for k in (0, 1, 2, 5):
+        parts = _parts(R, k)
+        ver = RNG.integers(-3, 3, R).astype(np.int64)
+        ready = (RNG.random(R) < 0.8).view(np.uint8)
+        breaker = (RNG.random(E) < 0.3).astype(np.float64)
+        hold = RNG.uniform(0.001, 0.01, R)
+        cpu_frame = RNG.uniform(0.0, 0.002, R)
+        # Not judged: no signature, one of another layout, or not asked to.
+        (moved, wsum), out = _both(parts, ver_lat, ver_err, ver, ready, None, breaker, hold, cpu_frame, True)
+        assert moved
+        assert _both(parts, ver_lat, ver_err, ver, ready, np.zeros(3), breaker, hold, cpu_frame, True)[0][0]
+        pw, _mw, _theta, _bw, stretch, rej, _slack, drop, weight, mean_wait, err_r, _lat = out
+        sig = np.concatenate((mean_wait, pw, stretch, rej, drop, weight / max(wsum, 1e-300), breaker, err_r))
+        assert _both(parts, ver_lat, ver_err, ver, ready, sig, breaker, hold, cpu_frame, False)[0][0]
+        # Judged: the same state has not moved; nudged entries (both ways, either side of
+        # their tolerance) have or have not, as the reference says; holding times and CPU
+        # work missing or of another length are ones and zeros.
+        for h, c in ((hold, cpu_frame), (None, cpu_frame), (hold, None), (hold[:-1], np.zeros(R + 1))):
+            assert not _both(parts, ver_lat, ver_err, ver, ready, sig, breaker, h, c, True)[0][0]
+        seen = set()
+        for i in RNG.permutation(sig.size)[:40]:
+            for f in (0.01, 0.03, 0.1, -0.03, 0.5, 2.0):
+                prev = sig.copy()
+                prev[i] = sig[i] * (1.0 + f) + f * 1e-3
+                seen.add(
+                    _both(parts, ver_lat, ver_err, ver, ready, prev, breaker, hold, cpu_frame, True)[0][0]
+                )
+        assert R == 0 or seen == {True, False}
+    with pytest.raises(IndexError):
+        window_close({}, ver_lat, ver_err, np.full(R + 1, 3), np.zeros(R + 1, np.uint8), np.empty((12, R + 1)),
+                     None, np.zeros(E), None, None, True)  # fmt: skip
+    with pytest.raises(ValueError):
+        window_close({}, ver_lat, ver_err, np.zeros(R + 1, np.int64), np.zeros(R + 1, np.uint8),
+                     np.empty((12, R)), None, np.zeros(E), None, None, True)  # fmt: skip
+
+
+@pytest.mark.parametrize("example", ["unit", "checkout", "canary"])
+def test_every_window_of_a_run_closes_as_the_reference(monkeypatch: pytest.MonkeyPatch, example: str) -> None:
+    """Each window of a run (steady, moved, composed; replicas the autoscaler adds, a canary's
+    versions) closes to the reference's numbers, and the run with the reference gives the
+    same summary."""
+    run: Any = (
+        (lambda: simulate(SCENARIO))
+        if example == "unit"
+        else (lambda: simulate(str(EXAMPLES / f"{example}.yaml"), overrides=["duration=3h"]))
+    )
+    n = {"judged": 0, "moved": 0}
+
+    def both(*args: Any) -> tuple[bool, float]:
+        out = args[5]
+        want_out = out.copy()
+        want = window_close_reference(*args[:5], want_out, *args[6:])
+        got = window_close(*args)
+        np.testing.assert_array_equal(out, want_out)
+        assert got == want
+        n["judged"] += 1
+        n["moved"] += got[0]
+        return got
+
+    monkeypatch.setattr(windows, "window_close", both)
+    got = run().summary
+    assert n["judged"] >= 10 and 0 < n["moved"] < n["judged"], n
+    monkeypatch.setattr(windows.FlowWindows, "fused_close", False)
+    assert run().summary == got
