@@ -8,7 +8,9 @@ Each is checked against a plain NumPy evaluation of the documented formula.
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -464,3 +466,86 @@ def test_a_stretch_is_judged_by_what_it_does_to_the_holding_time() -> None:
     # CPU time far beyond the holding time cannot be (a stale tick): never below 2 %.
     assert stretch_tol(2.5, 0.001, 0.002, 1.0) == pytest.approx(0.02 * 2.5 + 1e-9)
     assert stretch_tol(2.5, 0.010, 0.0, 1.0) == pytest.approx(0.02 * 2.5 + 1e-9)  # no tick yet
+
+
+def _accrual_case(rng: np.random.Generator, pairs: bool) -> dict[str, Any]:
+    R, L_, NC, NH, S, E, C = 9, 2, 4, 7, 3, 5, 2
+    pr = np.array([0, 2, 2, 5, 8], dtype=np.int64) if pairs else np.empty(0, dtype=np.int64)
+    loc = np.array([0, 0, 1, 1, 0], dtype=np.int64) if pairs else np.empty(0, dtype=np.int64)
+    P = pr.size
+    return {
+        "rp": {k: rng.random(R) for k in ("busy", "qlen", "busy_area", "occ_area", "cpu_area")}
+        | {
+            "cnt": rng.random((R, L_, NC)),
+            "lat_sum": rng.random((R, L_)),
+            "lat_hist": rng.random((R, L_, NH)),
+        },
+        "src": {k: rng.random(R) for k in ("busy", "queue", "occ", "cpu")},
+        "pairs": (pr, loc, rng.random((P, NC)), rng.random(P), rng.random((P, NH))),
+        "sv": [rng.random(S) for _ in range(5)] + [rng.random(C), rng.random(E)],  # counters after warm-up
+        "sv_inc": [rng.random(S) for _ in range(4)] + [rng.random(E)],  # sv_n, sv_err, sv_srv, sv_wsum, calls
+        "all": [rng.random(C), rng.random(C), rng.random(E)],
+        "att": rng.random(E),
+        "lam": rng.random(C) * 100,
+    }
+
+
+@pytest.mark.parametrize("pairs", [True, False])
+@pytest.mark.parametrize("warm", [True, False])
+def test_accrual_adds_what_add_scaled_and_add_pairs_add(pairs: bool, warm: bool) -> None:
+    # A tick's counters bound once (Accrual) against the calls FlowPlane._account made before.
+    from devopsim.engine.flow._tally import Accrual
+
+    a = _accrual_case(np.random.default_rng(4), pairs)
+    b = copy.deepcopy(a)
+    dt, wd = 7.25, 3.5
+    # The reference: the old sequence of calls.
+    rp, src = a["rp"], a["src"]
+    rp["busy"][:] = src["busy"]
+    rp["qlen"][:] = src["queue"]
+    add_scaled((rp["busy_area"], rp["occ_area"], rp["cpu_area"]), (src["busy"], src["occ"], src["cpu"]), dt)
+    if pairs:
+        add_pairs(rp["cnt"], rp["lat_sum"], rp["lat_hist"], *a["pairs"], dt)
+    sv_n, sv_err, sv_srv, sv_wsum, calls = a["sv_inc"]
+    if warm:
+        add_scaled(tuple(a["sv"]), (sv_n, sv_err, sv_srv, sv_wsum, sv_srv, a["lam"], calls), wd)
+    add_scaled(tuple(a["all"]), (a["lam"], a["lam"], a["att"]), dt)
+    # The bound one.
+    rp, src = b["rp"], b["src"]
+    acc = Accrual(
+        rp["busy"], rp["qlen"], src["busy"], src["queue"],
+        rp["busy_area"], rp["occ_area"], rp["cpu_area"], src["occ"], src["cpu"],
+        rp["cnt"], rp["lat_sum"], rp["lat_hist"], *b["pairs"],
+        *b["sv"], *b["sv_inc"], *b["all"], b["att"],
+    )  # fmt: skip
+    acc.add(dt, warm, wd, b["lam"])
+    for k in a["rp"]:
+        np.testing.assert_array_equal(b["rp"][k], a["rp"][k], err_msg=k)
+    for x, y in zip(b["sv"] + b["all"], a["sv"] + a["all"], strict=True):
+        np.testing.assert_array_equal(x, y)
+    if not warm:
+        np.testing.assert_array_equal(b["sv"][0], _accrual_case(np.random.default_rng(4), pairs)["sv"][0])
+
+
+def test_accrual_refuses_arrays_that_disagree() -> None:
+    from devopsim.engine.flow._tally import Accrual
+
+    a = _accrual_case(np.random.default_rng(5), True)
+    rp, src = a["rp"], a["src"]
+
+    def make(pairs: tuple[np.ndarray, ...], att: np.ndarray) -> Any:
+        return Accrual(
+            rp["busy"], rp["qlen"], src["busy"], src["queue"],
+            rp["busy_area"], rp["occ_area"], rp["cpu_area"], src["occ"], src["cpu"],
+            rp["cnt"], rp["lat_sum"], rp["lat_hist"], *pairs, *a["sv"], *a["sv_inc"], *a["all"], att,
+        )  # fmt: skip
+
+    pr, loc, codes, lsum, hist = a["pairs"]
+    with pytest.raises(IndexError, match="outside the counters"):
+        make((pr + 9, loc, codes, lsum, hist), a["att"])
+    with pytest.raises(ValueError, match="one row of increments per pair"):
+        make((pr, loc, codes[:-1], lsum, hist), a["att"])
+    with pytest.raises(ValueError, match="per endpoint"):
+        make(a["pairs"], a["att"][:-1])
+    with pytest.raises(ValueError, match="one rate per class"):
+        make(a["pairs"], a["att"]).add(1.0, True, 1.0, a["lam"][:-1])

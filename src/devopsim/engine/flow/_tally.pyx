@@ -51,6 +51,106 @@ def add_pairs(double[:, :, ::1] cnt, double[:, ::1] lat_sum, double[:, :, ::1] l
             lat_hist[r, e, j] += hist[p, j] * f
 
 
+cdef inline void _axpy(double[::1] d, double[::1] s, double f) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(d.shape[0]):
+        d[j] += s[j] * f
+
+
+cdef class Accrual:
+    """What a tick adds to the counters per second of it, bound to those counters once
+    (``FlowPlane._account`` replays a tick for every piece of a quiet stretch): ``add`` does
+    what ``add_scaled`` / ``add_pairs`` did, in the same order, without taking every array
+    again. Its arguments, in order: the replicas' ``busy``, ``qlen`` (set to the tick's busy
+    workers and queue), ``busy_area``, ``occ_area``, ``cpu_area`` and what one second adds to
+    them; the per-pair counters and increments (``add_pairs``'; ``pr`` empty: none); the
+    counters counted after warm-up (``sv_n``, ``sv_err``, ``sv_wn``, ``sv_wsum``, frames started,
+    class requests, logical calls) and their increments but the class rates; the counters of
+    all traffic (class arrivals, class requests, attempts) and the attempts' increments."""
+
+    cdef double[::1] busy, qlen, busy_src, queue_src
+    cdef double[::1] busy_area, occ_area, cpu_area, occ_src, cpu_src
+    cdef double[:, :, ::1] cnt, lat_hist
+    cdef double[:, ::1] lat_sum, codes, hist
+    cdef long[::1] pr, loc
+    cdef double[::1] lsum
+    cdef double[::1] sv_n, sv_err, sv_wn, sv_wsum, started, w_cls, w_calls
+    cdef double[::1] i_sv_n, i_sv_err, i_sv_srv, i_sv_wsum, i_calls
+    cdef double[::1] cls_arr, w_cls_all, w_att, i_att
+
+    def __init__(self, double[::1] busy, double[::1] qlen, double[::1] busy_src, double[::1] queue_src,
+                 double[::1] busy_area, double[::1] occ_area, double[::1] cpu_area,
+                 double[::1] occ_src, double[::1] cpu_src,
+                 double[:, :, ::1] cnt, double[:, ::1] lat_sum, double[:, :, ::1] lat_hist,
+                 long[::1] pr, long[::1] loc, double[:, ::1] codes, double[::1] lsum, double[:, ::1] hist,
+                 double[::1] sv_n, double[::1] sv_err, double[::1] sv_wn, double[::1] sv_wsum,
+                 double[::1] started, double[::1] w_cls, double[::1] w_calls,
+                 double[::1] i_sv_n, double[::1] i_sv_err, double[::1] i_sv_srv, double[::1] i_sv_wsum,
+                 double[::1] i_calls,
+                 double[::1] cls_arr, double[::1] w_cls_all, double[::1] w_att, double[::1] i_att):
+        cdef Py_ssize_t p, npairs = pr.shape[0], R = busy.shape[0]
+        if not (qlen.shape[0] == busy_src.shape[0] == queue_src.shape[0] == busy_area.shape[0]
+                == occ_area.shape[0] == cpu_area.shape[0] == occ_src.shape[0] == cpu_src.shape[0] == R):
+            raise ValueError("Accrual: one value per replica in every replica array")
+        if codes.shape[0] != npairs or lsum.shape[0] != npairs or hist.shape[0] != npairs or loc.shape[0] != npairs:
+            raise ValueError("add_pairs: one row of increments per pair")
+        if codes.shape[1] != cnt.shape[2] or hist.shape[1] != lat_hist.shape[2]:
+            raise ValueError("add_pairs: increments and counters differ in width")
+        for p in range(npairs):
+            if pr[p] < 0 or pr[p] >= cnt.shape[0] or loc[p] < 0 or loc[p] >= cnt.shape[1]:
+                raise IndexError(f"add_pairs: pair ({pr[p]}, {loc[p]}) outside the counters")
+        if not (sv_n.shape[0] == sv_err.shape[0] == sv_wn.shape[0] == sv_wsum.shape[0] == started.shape[0]
+                == i_sv_n.shape[0] == i_sv_err.shape[0] == i_sv_srv.shape[0] == i_sv_wsum.shape[0]):
+            raise ValueError("Accrual: one value per service in every service array")
+        if not (w_calls.shape[0] == i_calls.shape[0] == w_att.shape[0] == i_att.shape[0]):
+            raise ValueError("Accrual: one value per endpoint in every endpoint array")
+        if not (w_cls.shape[0] == cls_arr.shape[0] == w_cls_all.shape[0]):
+            raise ValueError("Accrual: one value per class in every class array")
+        self.busy, self.qlen, self.busy_src, self.queue_src = busy, qlen, busy_src, queue_src
+        self.busy_area, self.occ_area, self.cpu_area = busy_area, occ_area, cpu_area
+        self.occ_src, self.cpu_src = occ_src, cpu_src
+        self.cnt, self.lat_sum, self.lat_hist = cnt, lat_sum, lat_hist
+        self.pr, self.loc, self.codes, self.lsum, self.hist = pr, loc, codes, lsum, hist
+        self.sv_n, self.sv_err, self.sv_wn, self.sv_wsum = sv_n, sv_err, sv_wn, sv_wsum
+        self.started, self.w_cls, self.w_calls = started, w_cls, w_calls
+        self.i_sv_n, self.i_sv_err, self.i_sv_srv, self.i_sv_wsum = i_sv_n, i_sv_err, i_sv_srv, i_sv_wsum
+        self.i_calls = i_calls
+        self.cls_arr, self.w_cls_all, self.w_att, self.i_att = cls_arr, w_cls_all, w_att, i_att
+
+    def add(self, double dt, bint warm, double wd, double[::1] lam_cls):
+        """``dt`` seconds at the tick's rates, ``wd`` of them after warm-up (when ``warm``),
+        ``lam_cls`` the classes' rates over them."""
+        cdef Py_ssize_t p, j, r, e, nc = self.cnt.shape[2], nh = self.lat_hist.shape[2]
+        if lam_cls.shape[0] != self.w_cls.shape[0]:
+            raise ValueError("Accrual.add: one rate per class")
+        with nogil:
+            for j in range(self.busy.shape[0]):
+                self.busy[j] = self.busy_src[j]
+                self.qlen[j] = self.queue_src[j]
+            _axpy(self.busy_area, self.busy_src, dt)
+            _axpy(self.occ_area, self.occ_src, dt)
+            _axpy(self.cpu_area, self.cpu_src, dt)
+            for p in range(self.pr.shape[0]):
+                r = self.pr[p]
+                e = self.loc[p]
+                for j in range(nc):
+                    self.cnt[r, e, j] += self.codes[p, j] * dt
+                self.lat_sum[r, e] += self.lsum[p] * dt
+                for j in range(nh):
+                    self.lat_hist[r, e, j] += self.hist[p, j] * dt
+            if warm:
+                _axpy(self.sv_n, self.i_sv_n, wd)
+                _axpy(self.sv_err, self.i_sv_err, wd)
+                _axpy(self.sv_wn, self.i_sv_srv, wd)
+                _axpy(self.sv_wsum, self.i_sv_wsum, wd)
+                _axpy(self.started, self.i_sv_srv, wd)
+                _axpy(self.w_cls, lam_cls, wd)
+                _axpy(self.w_calls, self.i_calls, wd)
+            _axpy(self.cls_arr, lam_cls, dt)
+            _axpy(self.w_cls_all, lam_cls, dt)
+            _axpy(self.w_att, self.i_att, dt)
+
+
 def add_rows(double[:, ::1] dst, double[::1] v, double[:, :] src):
     """``dst[i] += v[i] * src[i]`` row by row, skipping rows whose ``v[i]`` is 0 (a window's
     volumes times the per-unit histograms: most rows of a histogram are far from any value)."""

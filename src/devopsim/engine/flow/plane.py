@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from devopsim.engine.flow._queue import queue_step, replica_post, replica_prep
-from devopsim.engine.flow._tally import add_pairs, add_scaled
+from devopsim.engine.flow._tally import Accrual
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer
 from devopsim.engine.flow.queueing import lq_table
@@ -43,6 +43,7 @@ from devopsim.model.program import LB_RANDOM, LB_WEIGHTED, Program
 from devopsim.traffic.generator import TrafficGenerator
 
 _EMPTY = np.empty(0)  # no last tick (the kernels take an empty array)
+_NO_PAIRS = np.empty(0, dtype=np.int64)
 _Opt = np.ndarray | None
 
 __all__ = ["FlowPlane"]
@@ -143,9 +144,9 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         self._dt = tick
         self._prev_state: np.ndarray | None = None
         self._last: dict[str, np.ndarray] = {}
-        self._inc_cache: (
-            tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, tuple[Any, ...]] | None
-        ) = None
+        self._inc_cache: tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Accrual] | None = (
+            None
+        )
         self._split_cache: tuple[int, np.ndarray, np.ndarray] | None = None
         self._last_lam: np.ndarray | None = None
         self._topology = 0  # changes whenever replicas come, go or change readiness
@@ -542,43 +543,27 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         if cached is not None and cached[0] is r and cached[2] is rp.busy_area:
             inc, acc = cached[1], cached[3]
         else:
-            # What one second at these rates adds, and to which counters (a tick is replayed
-            # often: the argument tuples are built once).
+            # What one second at these rates adds, bound to the counters it adds to (a tick is
+            # replayed for every piece of a quiet stretch).
             inc = self._increments(r)
             st = self._stats
-            acc = (
-                (rp.busy_area, rp.occ_area, rp.cpu_area),
-                (r["busy"], inc["occ"], inc["cpu"]),
-                (
-                    rp.cnt,
-                    rp.lat_sum,
-                    rp.lat_hist,
-                    inc["pr"],
-                    inc["loc"],
-                    inc["codes"],
-                    inc["lsum"],
-                    inc["hist"],
-                )
-                if inc["pr"].size
-                else None,
-                (st.sv_n, st.sv_err, st.sv_wn, st.sv_wsum, self._w_started_w, self._w_cls, self._w_calls),
-                (inc["sv_n"], inc["sv_err"], inc["sv_srv"], inc["sv_wsum"], inc["sv_srv"]),
-                r["calls"],
-                (st.cls_arr, self._w_cls_all, self._w_att),
-                r["attempts"],
-            )
+            pairs = inc["pr"].size > 0
+            acc = Accrual(
+                rp.busy, rp.qlen, r["busy"], r["queue"],
+                rp.busy_area, rp.occ_area, rp.cpu_area, inc["occ"], inc["cpu"],
+                rp.cnt, rp.lat_sum, rp.lat_hist,
+                inc["pr"] if pairs else _NO_PAIRS, inc["loc"] if pairs else _NO_PAIRS,
+                inc["codes"] if pairs else np.empty((0, rp.cnt.shape[2])),
+                inc["lsum"] if pairs else _EMPTY,
+                inc["hist"] if pairs else np.empty((0, rp.lat_hist.shape[2])),
+                st.sv_n, st.sv_err, st.sv_wn, st.sv_wsum, self._w_started_w, self._w_cls, self._w_calls,
+                inc["sv_n"], inc["sv_err"], inc["sv_srv"], inc["sv_wsum"], r["calls"],
+                st.cls_arr, self._w_cls_all, self._w_att, r["attempts"],
+            )  # fmt: skip
             self._inc_cache = (r, inc, rp.busy_area, acc)
-        rp.busy[:] = r["busy"]
-        rp.qlen[:] = r["queue"]
-        add_scaled(acc[0], acc[1], dt)
-        if acc[2] is not None:
-            add_pairs(*acc[2], dt)
-        if warm > 0:
-            wd = warm * dt
-            add_scaled(acc[3], (*acc[4], lam_cls, acc[5]), wd)
-            if t0 + dt > self.warmup:
-                self._arrived_w += float(lam_cls.sum()) * wd
-        add_scaled(acc[6], (lam_cls, lam_cls, acc[7]), dt)
+        acc.add(dt, warm > 0, warm * dt, lam_cls)
+        if warm > 0 and t0 + dt > self.warmup:
+            self._arrived_w += float(lam_cls.sum()) * (warm * dt)
         part = self._win_parts.get(id(r))
         self._win_parts[id(r)] = (r, inc, dt + (part[2] if part is not None else 0.0))
 
