@@ -549,3 +549,74 @@ def test_accrual_refuses_arrays_that_disagree() -> None:
         make(a["pairs"], a["att"][:-1])
     with pytest.raises(ValueError, match="one rate per class"):
         make(a["pairs"], a["att"]).add(1.0, True, 1.0, a["lam"][:-1])
+
+
+@pytest.mark.parametrize(("example", "duration"), [("checkout.yaml", "3h"), ("canary.yaml", "2h")])
+def test_compiled_increments_are_the_numpy_ones_at_every_tick(
+    monkeypatch: pytest.MonkeyPatch, example: str, duration: str
+) -> None:
+    # What a tick adds per second, compiled (_queue.increments) and in NumPy, at every tick of
+    # two runs: one with autoscaling and a bad rollout, one with a canary whose versions
+    # differ in injected errors (the per-pair failure shares).
+    from devopsim import simulate
+    from devopsim.engine.flow import plane as flow_plane
+    from tests.helpers import EXAMPLES
+
+    real = flow_plane.FlowPlane._increments
+    seen = {"ticks": 0, "mixed": 0}
+
+    def both(self: Any, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        got = real(self, r)
+        want = self._increments_numpy(r)
+        assert got.keys() == want.keys()
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        seen["ticks"] += 1
+        seen["mixed"] += bool(self._err_mixed[1])
+        return got
+
+    monkeypatch.setattr(flow_plane.FlowPlane, "_increments", both)
+    simulate(str(EXAMPLES / example), overrides=[f"duration={duration}"])
+    assert seen["ticks"] > 30
+    if example == "canary.yaml":
+        assert seen["mixed"] > 0
+
+
+def test_compiled_increments_refuse_pairs_outside_the_replicas() -> None:
+    from devopsim.engine.flow._queue import increments
+
+    R, E, S, P, NB = 4, 3, 2, 2, 5
+    z = np.zeros
+    args = [z(R) for _ in range(7)] + [
+        z(E),
+        np.arange(R, dtype=np.int64),
+        np.array([0, 0, 1, 1], dtype=np.int64),
+    ]
+    pr, pe = np.array([0, 9], dtype=np.int64), np.array([0, 1], dtype=np.int64)
+    rest = [
+        np.empty(0),
+        z(E),
+        np.zeros(E, dtype=np.int64),
+        np.array([0, 0, 1], dtype=np.int64),
+        z(E),
+        z((E, NB)),
+        z(R),
+        z((7, R)),
+    ]
+    outs = [
+        z(R),
+        z(R),
+        np.zeros(P, dtype=np.int64),
+        z((P, 4)),
+        z(P),
+        z((P, NB)),
+        z(S),
+        z(S),
+        z(S),
+        z(S),
+        z((7, R)),
+    ]
+    with pytest.raises(IndexError, match="pair outside"):
+        increments(*args, pr, pe, *rest, *outs)
+    with pytest.raises(ValueError, match="one row per"):
+        increments(*args, pr[:1], pe, *rest, *outs)

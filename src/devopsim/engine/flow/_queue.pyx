@@ -20,6 +20,8 @@ the overflow in overload); a timeout drops queued requests whose caller has gone
 they reach the head (the backlog cannot hold more than ``λT``).
 """
 
+import numpy as np
+
 from libc.math cimport exp, log10, pow, fabs, INFINITY
 
 
@@ -565,3 +567,85 @@ def call_target(long[::1] idx, double[::1] made_u, double p, double[::1] cs_dur,
                 if d < first_fail[j]:
                     first_fail[j] = d
                 fail[j] = 1
+
+
+def increments(double[::1] served, double[::1] rejected, double[::1] dropped, double[::1] busy,
+               double[::1] queue, double[::1] cpu_frame, double[::1] mwait, double[::1] mix,
+               long[::1] live, long[::1] svc, long[::1] pr, long[::1] pe, double[::1] fail,
+               double[::1] started_fail, long[::1] ep_local, long[::1] ep_svc, double[::1] srv_mean,
+               double[:, ::1] srv_buckets, double[::1] lam, double[:, ::1] win,
+               double[::1] occ, double[::1] cpu, long[::1] loc, double[:, ::1] codes, double[::1] lsum,
+               double[:, ::1] hist, double[::1] sv_n, double[::1] sv_err, double[::1] sv_srv,
+               double[::1] sv_wsum, double[:, ::1] winw):
+    """What one second at a tick's rates adds to the counters (``FlowPlane._increments_numpy``,
+    the tests' reference, in the same arithmetic and order): per replica its occupancy and CPU;
+    per (replica, endpoint) pair ``p`` its endpoint slot, responses by code (200 and 500 by
+    ``fail[p]``, or by the endpoint's failure share where ``fail`` is empty), latency sum and
+    histogram; per service (sums over the live replicas in order, as ``np.bincount`` adds) its
+    requests, errors, frames started and queue-wait sum; per replica the window's seven values
+    times its arrivals. The outputs are written whole (the service sums from 0.0)."""
+    cdef Py_ssize_t R = served.shape[0], P = pr.shape[0], S = sv_n.shape[0], E = mix.shape[0]
+    cdef Py_ssize_t nb = srv_buckets.shape[1], nw = win.shape[0]
+    cdef Py_ssize_t i, p, j, r, e, s
+    cdef double fr, f, x
+    cdef bint own_fail = fail.shape[0] == P
+    if not (rejected.shape[0] == dropped.shape[0] == busy.shape[0] == queue.shape[0] == cpu_frame.shape[0]
+            == mwait.shape[0] == svc.shape[0] == lam.shape[0] == occ.shape[0] == cpu.shape[0] == R):
+        raise ValueError("increments: one value per replica in every replica array")
+    if win.shape[1] != R or winw.shape[0] != nw or winw.shape[1] != R:
+        raise ValueError("increments: the window's values per replica")
+    if (pe.shape[0] != P or loc.shape[0] != P or codes.shape[0] != P or lsum.shape[0] != P
+            or hist.shape[0] != P or hist.shape[1] != nb or codes.shape[1] != 4
+            or not (own_fail or fail.shape[0] == 0)):
+        raise ValueError("increments: one row per (replica, endpoint) pair")
+    if (started_fail.shape[0] != E or ep_local.shape[0] != E or ep_svc.shape[0] != E
+            or srv_mean.shape[0] != E or srv_buckets.shape[0] != E):
+        raise ValueError("increments: one value per endpoint in every endpoint array")
+    if not (sv_err.shape[0] == sv_srv.shape[0] == sv_wsum.shape[0] == S):
+        raise ValueError("increments: one value per service in every service array")
+    for i in range(live.shape[0]):
+        if live[i] < 0 or live[i] >= R or svc[live[i]] < 0 or svc[live[i]] >= S:
+            raise IndexError("increments: a live replica outside the replicas or services")
+    for p in range(P):
+        if pr[p] < 0 or pr[p] >= R or pe[p] < 0 or pe[p] >= E:
+            raise IndexError("increments: a pair outside the replicas or endpoints")
+    for e in range(E):
+        if ep_svc[e] < 0 or ep_svc[e] >= S:
+            raise IndexError("increments: an endpoint outside the services")
+    cdef double[::1] fail_frames = np.zeros(S)
+    cdef double[::1] err_part = np.zeros(S)
+    with nogil:
+        for r in range(R):
+            occ[r] = busy[r] + queue[r]
+            cpu[r] = served[r] * cpu_frame[r]
+        for p in range(P):
+            r = pr[p]
+            e = pe[p]
+            fr = served[r] * mix[e]
+            f = fail[p] if own_fail else started_fail[e]
+            codes[p, 0] = fr * (1.0 - f)
+            codes[p, 1] = fr * f
+            codes[p, 2] = rejected[r] * mix[e]
+            codes[p, 3] = dropped[r] * mix[e]
+            loc[p] = ep_local[e]
+            lsum[p] = fr * srv_mean[e]
+            for j in range(nb):
+                hist[p, j] = fr * srv_buckets[e, j]
+        for s in range(S):
+            sv_n[s] = 0.0
+            sv_srv[s] = 0.0
+            sv_wsum[s] = 0.0
+        for i in range(live.shape[0]):
+            r = live[i]
+            s = svc[r]
+            sv_srv[s] += served[r]
+            sv_n[s] += served[r] + rejected[r] + dropped[r]
+            err_part[s] += rejected[r] + dropped[r]
+            sv_wsum[s] += served[r] * mwait[r]
+        for e in range(E):
+            fail_frames[ep_svc[e]] += mix[e] * started_fail[e]
+        for s in range(S):
+            sv_err[s] = err_part[s] + sv_srv[s] * fail_frames[s]
+        for j in range(nw):
+            for r in range(R):
+                winw[j, r] = lam[r] * win[j, r]

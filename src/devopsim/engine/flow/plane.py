@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from devopsim.engine.flow._queue import queue_step, replica_post, replica_prep
+from devopsim.engine.flow._queue import increments, queue_step, replica_post, replica_prep
 from devopsim.engine.flow._tally import Accrual
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer
@@ -94,6 +94,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         self._lmax = program.max_local
         self.ep_svc = a["ep_svc"]
         self.ep_local = a["ep_local"]
+        self._ep_local64 = np.ascontiguousarray(self.ep_local, dtype=np.int64)
         self.conc = a["svc_conc"]
         self.cores = a["svc_cores"]
         self.qcap = a["svc_qcap"]
@@ -567,8 +568,76 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         part = self._win_parts.get(id(r))
         self._win_parts[id(r)] = (r, inc, dt + (part[2] if part is not None else 0.0))
 
+    # The compiled increments (``_queue.increments``); the NumPy reference can be switched in.
+    compiled_increments = True
+
     def _increments(self, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """What one second at the rates ``r`` adds to the counters (a tick is replayed often)."""
+        live = r["live"]
+        if not self.compiled_increments or not live.size:
+            return self._increments_numpy(r)
+        pr, pe = self._pairs(live)
+        served, mix = r["served"], r["mix"]
+        fail = self._mixed_fail(served[pr] * mix[pe], pr, pe) if self._versions_differ() else _EMPTY
+        R, P, S = served.size, pr.size, self.S
+        occ, cpu = np.empty((2, R))
+        loc = np.empty(P, dtype=np.int64)
+        codes = np.empty((P, L.N_CODES))
+        lsum = np.empty(P)
+        hist = np.empty((P, self.srv_buckets.shape[1]))
+        sv_n, sv_err, sv_srv, sv_wsum = np.empty((4, S))
+        win = r["win"]
+        winw = np.empty_like(win)
+        increments(
+            served, r["rejected"], r["dropped"], r["busy"], r["queue"], r["cpu_frame"], r["mwait"], mix,
+            live, r["svc"], pr, pe, fail, self.started_fail, self._ep_local64, self._ep_svc64, self.srv_mean,
+            self.srv_buckets, r["lam"], win,
+            occ, cpu, loc, codes, lsum, hist, sv_n, sv_err, sv_srv, sv_wsum, winw,
+        )  # fmt: skip
+        return {
+            "occ": occ,
+            "cpu": cpu,
+            "pr": pr,
+            "loc": loc,
+            "codes": codes,
+            "lsum": lsum,
+            "hist": hist,
+            "sv_n": sv_n,
+            "sv_err": sv_err,
+            "sv_srv": sv_srv,
+            "sv_wsum": sv_wsum,
+            "win": winw,
+        }
+
+    def _versions_differ(self) -> bool:
+        """Whether a service's live replicas run versions that differ in injected errors (a
+        canary), rechecked only when the replicas or their versions change."""
+        if self._err_mixed[0] != self._replica_set:
+            rp = self.replicas
+            on = np.flatnonzero(rp.alive == 1)
+            rates: dict[int, float] = {}
+            mixed = False  # a service with two error rates
+            for sv, er in zip(rp.svc[on].tolist(), self.ver_err[rp.ver[on]].tolist(), strict=True):
+                if rates.setdefault(sv, er) != er:
+                    mixed = True
+                    break
+            self._err_mixed = (self._replica_set, mixed)
+        return self._err_mixed[1]
+
+    def _mixed_fail(self, fr: np.ndarray, pr: np.ndarray, pe: np.ndarray) -> np.ndarray:
+        """Per pair, the chance a started attempt fails where versions differ in injected
+        errors: each replica answers 500 at its own version's rate on top of the endpoint's
+        other failures, the same total (``fr``: the pairs' served frames)."""
+        fail = self.started_fail[pe]
+        e_r = self.ver_err[self.replicas.ver[pr]]
+        n_e = np.maximum(np.bincount(pe, weights=fr, minlength=self.E), 1e-300)
+        e_bar = np.bincount(pe, weights=fr * e_r, minlength=self.E) / n_e
+        other = np.clip(1.0 - (1.0 - fail) / np.maximum(1.0 - e_bar[pe], 1e-12), 0.0, 1.0)
+        mixed: np.ndarray = 1.0 - (1.0 - e_r) * (1.0 - other)
+        return mixed
+
+    def _increments_numpy(self, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """NumPy reference of :meth:`_increments`."""
         live, svc, mix = r["live"], r["svc"], r["mix"]
         served, rejected, dropped = r["served"], r["rejected"], r["dropped"]
         inc: dict[str, np.ndarray] = {
@@ -579,25 +648,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             # Every (replica, endpoint of its service) pair at once.
             pr, pe = self._pairs(live)
             fr = served[pr] * mix[pe]
-            fail = self.started_fail[pe]
-            rp = self.replicas
-            if self._err_mixed[0] != self._replica_set:  # recheck only when replicas or versions change
-                on = np.flatnonzero(rp.alive == 1)
-                rates: dict[int, float] = {}
-                mixed = False  # a service with two error rates
-                for sv, er in zip(rp.svc[on].tolist(), self.ver_err[rp.ver[on]].tolist(), strict=True):
-                    if rates.setdefault(sv, er) != er:
-                        mixed = True
-                        break
-                self._err_mixed = (self._replica_set, mixed)
-            if self._err_mixed[1]:
-                # Versions differ in injected errors (a canary): each replica answers 500 at its
-                # own version's rate on top of the endpoint's other failures, same total.
-                e_r = self.ver_err[rp.ver[pr]]
-                n_e = np.maximum(np.bincount(pe, weights=fr, minlength=self.E), 1e-300)
-                e_bar = np.bincount(pe, weights=fr * e_r, minlength=self.E) / n_e
-                other = np.clip(1.0 - (1.0 - fail) / np.maximum(1.0 - e_bar[pe], 1e-12), 0.0, 1.0)
-                fail = 1.0 - (1.0 - e_r) * (1.0 - other)
+            fail = self._mixed_fail(fr, pr, pe) if self._versions_differ() else self.started_fail[pe]
             codes = np.empty((pr.size, L.N_CODES))
             codes[:, L.CODE_200] = fr * (1.0 - fail)
             codes[:, L.CODE_500] = fr * fail
