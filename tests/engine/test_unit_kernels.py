@@ -143,6 +143,7 @@ def test_class_units_are_the_call_stats_loop(Q: int) -> None:
         for _ in range(C)
     ]
     outcomes[1][:] = -1  # every request ok
+    outcomes[3][:] = 0  # none ok: an empty histogram
     durs[2][::3] = np.inf  # timeouts without a duration are not ok; infinite sums stay
     thr = RNG.uniform(0.01, 0.2, (C, Q))
     if Q:
@@ -164,10 +165,37 @@ def test_class_units_are_the_call_stats_loop(Q: int) -> None:
     )
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    # The same, with each histogram row's span of buckets (stale spans overwritten).
+    span = np.full((C, 2), 99, dtype=np.int64)
+    class_units(
+        durs, outcomes, thr, *(got[n] for n in ("ok", "err", "lsum", "hist", "asum", "pb", "slo")), span
+    )
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    _check_spans(got["hist"], span)
+    assert span[3, 0] == span[3, 1]  # no ok request
     with pytest.raises(ValueError):
         class_units(
             durs, outcomes[:-1], thr, *(got[n] for n in ("ok", "err", "lsum", "hist", "asum", "pb", "slo"))
         )
+    with pytest.raises(ValueError):
+        class_units(
+            durs,
+            outcomes,
+            thr,
+            *(got[n] for n in ("ok", "err", "lsum", "hist", "asum", "pb", "slo")),
+            span[:-1],
+        )
+
+
+def _check_spans(hist: np.ndarray, span: np.ndarray) -> None:
+    """Each row's span is its nonzero buckets' (empty rows: an empty span)."""
+    for row, (lo, hi) in zip(hist, span, strict=True):
+        nz = np.flatnonzero(row)
+        if nz.size:
+            assert (lo, hi) == (nz[0], nz[-1] + 1)
+        else:
+            assert lo == hi
 
 
 def test_combine_units_is_the_service_loop() -> None:
@@ -279,7 +307,10 @@ def test_unit_stats_and_learning_are_the_reference_in_a_run(monkeypatch: pytest.
         got = real_us(plane, calls, journeys)
         assert got.keys() == want.keys()
         for k in want:
-            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+            if k != "cls_span":  # (the reference's spans are every bucket)
+                np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        _check_spans(got["cls_hist"], got["cls_span"])
+        np.testing.assert_array_equal(want["cls_span"], [[0, L.LH_N]] * len(want["cls_span"]))
         n["us"] += 1
         return got
 
@@ -316,40 +347,65 @@ def _plane(C: int, E: int, S: int, Q: int) -> Any:
 
 
 def _units(C: int, E: int, S: int, Q: int) -> dict[str, np.ndarray]:
-    return {k: RNG.uniform(0.0, 1.0, v.shape) for k, v in tally._new_units(C, E, S, Q).items()}
+    """Random per-unit statistics; each class's histogram 0 outside a span of buckets (one
+    row all 0, one of a single bucket, one with zeros inside), or every bucket."""
+    u = {
+        k: RNG.uniform(0.0, 1.0, v.shape) for k, v in tally._new_units(C, E, S, Q).items() if k != "cls_span"
+    }
+    span = np.tile(np.array([0, L.LH_N], dtype=np.int64), (C, 1))
+    for c in range(C):
+        kind = RNG.integers(0, 5)
+        lo, hi = sorted(RNG.integers(0, L.LH_N + 1, 2))
+        lo, hi = (0, 0) if kind == 0 else (lo, lo + 1) if kind == 1 and lo < L.LH_N else (lo, hi)
+        if kind < 4:
+            u["cls_hist"][c, :lo] = 0.0
+            u["cls_hist"][c, hi:] = -0.0 if kind == 2 else 0.0
+            u["cls_hist"][c, lo:hi:3] = 0.0
+            span[c] = (lo, hi)
+    u["cls_span"] = span
+    return u
 
 
 @pytest.mark.parametrize("Q", [0, 2])
 def test_window_counting_is_the_reference(Q: int) -> None:
     """``apply_unit_stats`` (bound ``ClassCounters``, pending volumes added in the kernel) and
     ``flush_pending`` (``flush_units``) against the NumPy / ``apply_classes`` reference over
-    windows whose per-unit statistics change now and then, with zero volumes among them."""
+    windows whose per-unit statistics change now and then (histogram spans too, in place),
+    with zero volumes among them, a window of no length and an infinite volume at the end."""
     C, E, S = 3, 6, 4
     planes = [_plane(C, E, S, Q), _plane(C, E, S, Q)]
     us = [_units(C, E, S, Q) for _ in range(3)]
     for w in range(12):
         u = us[(w // 4) % len(us)]
+        if w == 2:  # the bound statistics rewritten in place, their spans with them
+            fresh = _units(C, E, S, Q)
+            u["cls_hist"][...] = fresh["cls_hist"]
+            u["cls_span"][...] = fresh["cls_span"]
         vol = {
             "_w_cls_all": RNG.uniform(0, 100, C),
             "_w_cls": RNG.uniform(0, 100, C) * (RNG.random(C) < 0.7),
             "_w_calls": RNG.uniform(0, 100, E) * (RNG.random(E) < 0.7),
             "_w_started_w": RNG.uniform(0, 100, S) * (RNG.random(S) < 0.7),
         }
+        if w == 11:
+            vol["_w_cls"][1] = np.inf
+        t_end = planes[0]._win_start if w == 5 else 15.0 * (w + 1)
         for plane, apply in zip(
             planes, (tally.apply_unit_stats, tally._apply_unit_stats_reference), strict=True
         ):
             for k, v in vol.items():
                 setattr(plane, k, v.copy())
-            apply(plane, u, 15.0 * (w + 1))
-            plane._win_start = 15.0 * (w + 1)
+            apply(plane, u, t_end)
+            plane._win_start = t_end
+        assert planes[0]._little_area == planes[1]._little_area
+        assert planes[0]._in_system == planes[1]._in_system
         if w == 6:  # a reader brings the endpoint and service counters up to date
             tally.flush_pending(planes[0])
             tally.flush_pending(planes[1], reference=True)
     tally.flush_pending(planes[0])
     tally.flush_pending(planes[1], reference=True)
     got, want = planes
-    assert got._little_area == want._little_area
-    assert got._in_system == want._in_system
+    assert got._little_area == want._little_area == np.inf  # (the infinite volume)
     for name in want._stats._fields:
         np.testing.assert_array_equal(getattr(got._stats, name), getattr(want._stats, name), err_msg=name)
     np.testing.assert_array_equal(got._pending.ve, 0.0)

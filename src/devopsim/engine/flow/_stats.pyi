@@ -44,4 +44,5 @@ def class_units(
     cls_asum: np.ndarray,
     cls_pb: np.ndarray,
     slo: np.ndarray,
+    span: np.ndarray | None = None,
 ) -> None: ...

@@ -164,6 +164,16 @@ cdef class _Counts:
         if do_pb and _PB_FLAG[b]:
             self.pb[_pb(d, b)] += 1
 
+    cdef void span(self, long* lo, long* hi) noexcept nogil:
+        """The log buckets ``[lo, hi)`` outside which no value was counted (after ``flush``)."""
+        cdef Py_ssize_t b = 0, e = _LHN
+        while b < e and self.lh[b] == 0:
+            b += 1
+        while e > b and self.lh[e - 1] == 0:
+            e -= 1
+        lo[0] = b
+        hi[0] = e
+
     cdef void clear(self) noexcept nogil:
         memset(self.lh, 0, _LHN * sizeof(int))
         memset(self.pb, 0, sizeof(self.pb))
@@ -271,11 +281,13 @@ cdef Py_ssize_t _ERR_BRK = _PY_ERR_BREAKER
 
 def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] cls_ok, double[:, ::1] cls_err,
                 double[::1] cls_lsum, double[:, ::1] cls_hist, double[::1] cls_asum, double[:, ::1] cls_pb,
-                double[:, ::1] slo):
+                double[:, ::1] slo, long[:, ::1] span=None):
     """Each class's statistics per request from its journey's samples (``durs[c]``,
     ``outcomes[c]``), written (not added) into row ``c`` of each output: what
     ``tally.unit_stats``' former loop of ``call_stats`` gave (its reference), without the
-    variance. ``thr[c]``: the SLO thresholds that apply to class ``c`` (NaN: another class's)."""
+    variance. ``thr[c]``: the SLO thresholds that apply to class ``c`` (NaN: another class's).
+    ``span[c]`` (when given): the buckets ``[lo, hi)`` outside which row ``c`` of ``cls_hist``
+    is 0 (``_tally.ClassCounters`` adds only those)."""
     cdef Py_ssize_t c, j, k, C = len(durs), nq = thr.shape[1]
     cdef const double[::1] dur
     cdef const long[::1] outcome
@@ -289,6 +301,9 @@ def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] 
     if (cls_err.shape[1] != _N_ERR or cls_hist.shape[1] != _LHN or cls_pb.shape[1] != _NPB + 1
             or slo.shape[1] != nq or nq > 8):
         raise ValueError("class_units: the rows have the layout's widths (8 thresholds at most)")
+    cdef bint has_span = span is not None
+    if has_span and (span.shape[0] != C or span.shape[1] != 2):
+        raise ValueError("class_units: one bucket span per class")
     for c in range(C):
         dur = durs[c]
         outcome = outcomes[c]
@@ -301,6 +316,8 @@ def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] 
             memset(&cls_hist[c, 0], 0, _LHN * sizeof(double))
             memset(&cls_pb[c, 0], 0, (_NPB + 1) * sizeof(double))
             cnt.flush(cls_hist[c], w, cls_pb[c], w)
+            if has_span:
+                cnt.span(&span[c, 0], &span[c, 1])
             cnt.clear()
             cls_ok[c] = <double>r.n_ok / <double>k
             for j in range(_N_ERR):

@@ -6,7 +6,8 @@ Each replaces NumPy expressions kept in the tests as their reference
 (``tests/engine/test_replica_kernels.py``).
 """
 
-from libc.math cimport fabs, INFINITY
+from libc.math cimport fabs, isfinite, INFINITY
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
@@ -175,10 +176,32 @@ def apply_classes(double[:, ::1] cls_tot, double[:, ::1] cls_pb, double[::1] cls
     """A window's class volumes times the per-unit statistics, into the run's class counters
     (the flow plane's ``tally.apply_unit_stats``): ``v_all`` counts every request of the
     window, ``v`` those after warm-up. Returns ``(v · asum, v_all · asum)``: the window's
-    time in system after warm-up and in all. (``ClassCounters`` binds the arrays once.)"""
+    time in system after warm-up and in all. (``ClassCounters`` binds the arrays once; here
+    every histogram bucket is added, whatever ``u_hist`` holds.)"""
     cdef ClassCounters cc = ClassCounters(cls_tot, cls_pb, cls_psum, cls_n, cls_ok, cls_err, cls_asum, cls_lsum,
                                           cls_hist, slo_good, u_ok, u_err, u_pb, u_lsum, u_asum, u_hist, u_slo)
     return cc.apply(v_all, v)
+
+
+cdef int _f64(object x, Py_buffer* v, Py_ssize_t n, bint writable) except -1:
+    """``x``'s data as a C-contiguous 1-D float64 buffer of ``n`` values (any length when
+    ``n < 0``) into ``v``, to be released with ``PyBuffer_Release``: a typed memoryview's
+    checks at a fraction of its cost (a window's few small arrays)."""
+    PyObject_GetBuffer(x, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0))
+    if (v.ndim != 1 or v.itemsize != 8 or v.format == NULL or v.format[0] != c'd' or v.format[1] != 0
+            or (n >= 0 and v.shape[0] != n)):
+        PyBuffer_Release(v)
+        raise ValueError(f"expected a contiguous float64 array of {n} values" if n >= 0
+                         else "expected a contiguous float64 array")
+    return 0
+
+
+cdef inline void _add_scaled_row(double* dst, const double* src, double w, Py_ssize_t lo,
+                                 Py_ssize_t hi) noexcept nogil:
+    """``dst[j] += w * src[j]`` for ``lo <= j < hi`` (contiguous rows: the loop vectorises)."""
+    cdef Py_ssize_t j
+    for j in range(lo, hi):
+        dst[j] += w * src[j]
 
 
 cdef class ClassCounters:
@@ -190,6 +213,8 @@ cdef class ClassCounters:
     cdef double[::1] cls_psum, cls_n, cls_ok, cls_asum, cls_lsum, slo_good
     cdef double[:] u_ok, u_lsum, u_asum
     cdef double[:, :] u_err, u_pb, u_hist, u_slo
+    cdef const long[:, ::1] span
+    cdef bint whole, rows  # every bucket (no span); u_hist's rows contiguous
     cdef Py_ssize_t C
     cdef public object u  # what the caller bound (its per-unit statistics)
     cdef public object st  # and its counters
@@ -198,7 +223,10 @@ cdef class ClassCounters:
                  double[::1] cls_ok, double[:, ::1] cls_err, double[::1] cls_asum, double[::1] cls_lsum,
                  double[:, ::1] cls_hist, double[::1] slo_good,
                  double[:] u_ok, double[:, :] u_err, double[:, :] u_pb, double[:] u_lsum, double[:] u_asum,
-                 double[:, :] u_hist, double[:, :] u_slo):
+                 double[:, :] u_hist, double[:, :] u_slo, object span=None):
+        """``span``: per class, the buckets ``[lo, hi)`` outside which its ``u_hist`` row is 0
+        (read at every window: whoever rewrites the row rewrites its span, as
+        ``_stats.class_units`` does); None: every bucket."""
         cdef Py_ssize_t C = cls_tot.shape[0]
         cdef Py_ssize_t ne = cls_err.shape[1], nb = cls_pb.shape[1], nh = cls_hist.shape[1]
         cdef Py_ssize_t nq = slo_good.shape[0]
@@ -216,12 +244,62 @@ cdef class ClassCounters:
         self.cls_hist, self.slo_good = cls_hist, slo_good
         self.u_ok, self.u_err, self.u_pb, self.u_lsum, self.u_asum = u_ok, u_err, u_pb, u_lsum, u_asum
         self.u_hist, self.u_slo = u_hist, u_slo
+        self.whole = span is None
+        if not self.whole:
+            self.span = span
+            if self.span.shape[0] != C or self.span.shape[1] != 2:
+                raise ValueError("apply_classes: one bucket span per class")
+        self.rows = u_hist.strides[1] == sizeof(double) and cls_hist.shape[1] > 0
 
     def apply(self, double[::1] v_all, double[::1] v):
         """``apply_classes`` on the bound arrays; returns ``(v · asum, v_all · asum)``."""
         if v_all.shape[0] != self.C or v.shape[0] != self.C:
             raise ValueError("apply_classes: counters and per-unit statistics disagree in shape")
-        return self._apply(v_all, v)
+        return self._apply(&v_all[0] if self.C else NULL, &v[0] if self.C else NULL)
+
+    def window(self, object plane, double t_end):
+        """A window of the flow plane counted (``tally.apply_unit_stats``): ``add`` with its
+        volumes (``plane._w_cls_all``, ``_w_cls``, ``_w_calls``, ``_w_started_w``) and pending
+        volumes (``plane._pending.ve``, ``.vs``); then, as the Python did,
+        ``plane._little_area += little`` and
+        ``plane._in_system = insys / max(t_end - plane._win_start, 1e-12)``."""
+        cdef Py_buffer b[6]
+        cdef int k = 0, i
+        cdef Py_ssize_t j
+        cdef double little, insys, d
+        cdef double* ve
+        cdef double* vs
+        cdef const double* calls
+        cdef const double* started
+        pending = plane._pending
+        try:
+            _f64(plane._w_cls_all, &b[0], self.C, False)
+            k = 1
+            _f64(plane._w_cls, &b[1], self.C, False)
+            k = 2
+            _f64(pending.ve, &b[2], -1, True)
+            k = 3
+            _f64(plane._w_calls, &b[3], b[2].shape[0], False)
+            k = 4
+            _f64(pending.vs, &b[4], -1, True)
+            k = 5
+            _f64(plane._w_started_w, &b[5], b[4].shape[0], False)
+            k = 6
+            ve = <double*>b[2].buf
+            calls = <const double*>b[3].buf
+            vs = <double*>b[4].buf
+            started = <const double*>b[5].buf
+            for j in range(b[2].shape[0]):
+                ve[j] += calls[j]
+            for j in range(b[4].shape[0]):
+                vs[j] += started[j]
+            little, insys = self._apply(<const double*>b[0].buf, <const double*>b[1].buf)
+        finally:
+            for i in range(k):
+                PyBuffer_Release(&b[i])
+        plane._little_area = plane._little_area + little
+        d = t_end - <double>plane._win_start
+        plane._in_system = insys / (1e-12 if 1e-12 > d else d)
 
     def add(self, double[::1] v_all, double[::1] v, double[::1] ve, double[::1] calls, double[::1] vs,
             double[::1] started):
@@ -235,10 +313,10 @@ cdef class ClassCounters:
             ve[i] += calls[i]
         for i in range(vs.shape[0]):
             vs[i] += started[i]
-        return self._apply(v_all, v)
+        return self._apply(&v_all[0] if self.C else NULL, &v[0] if self.C else NULL)
 
-    cdef tuple _apply(self, double[::1] v_all, double[::1] v):
-        cdef Py_ssize_t c, j, C = self.C
+    cdef tuple _apply(self, const double* v_all, const double* v):
+        cdef Py_ssize_t c, j, lo, hi, C = self.C
         cdef Py_ssize_t ne = self.cls_err.shape[1], nb = self.cls_pb.shape[1], nh = self.cls_hist.shape[1]
         cdef Py_ssize_t nq = self.slo_good.shape[0]
         cdef double a, w, little = 0.0, insys = 0.0
@@ -264,8 +342,18 @@ cdef class ClassCounters:
                 cls_asum[c] += w * u_asum[c]
                 cls_lsum[c] += w * u_lsum[c]
                 if w != 0.0:
-                    for j in range(nh):
-                        cls_hist[c, j] += w * u_hist[c, j]
+                    lo = 0
+                    hi = nh
+                    # Outside its span a row is 0 (+-0.0): adding w * 0.0 (w finite) leaves
+                    # the counter as it is (never -0.0: it starts at +0.0).
+                    if not self.whole and isfinite(w):
+                        lo = self.span[c, 0] if self.span[c, 0] > 0 else 0
+                        hi = self.span[c, 1] if self.span[c, 1] < nh else nh
+                    if self.rows:
+                        _add_scaled_row(&cls_hist[c, 0], &u_hist[c, 0], w, lo, hi)
+                    else:
+                        for j in range(lo, hi):
+                            cls_hist[c, j] += w * u_hist[c, j]
                 for j in range(nq):
                     slo_good[j] += w * u_slo[c, j]
                 little += w * u_asum[c]

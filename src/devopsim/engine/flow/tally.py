@@ -74,6 +74,7 @@ def unit_stats(
         u["cls_asum"],
         u["cls_pb"],
         u["slo"],
+        u["cls_span"],
     )
     combine_units(
         tab.grp_off,
@@ -107,6 +108,9 @@ def _new_units(C: int, E: int, S: int, Q: int) -> dict[str, np.ndarray]:
         "cls_asum": np.zeros(C),
         "cls_pb": np.zeros((C, L.N_PB)),
         "slo": np.zeros((C, Q)),
+        # Per class, the buckets [lo, hi) outside which its cls_hist row is 0 (all of them
+        # unless class_units narrowed it).
+        "cls_span": np.tile(np.array([0, L.LH_N], dtype=np.int64), (C, 1)),
         "ep_ok": np.zeros(E),
         "ep_err": np.zeros((E, L.N_ERR)),
         "ep_lsum": np.zeros(E),
@@ -453,8 +457,18 @@ def flush_pending(plane: FlowPlane, reference: bool = False) -> None:
 
 def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -> None:
     """Count the window's traffic with the current per-unit statistics (the class counters
-    and the pending volumes in one compiled call, ``_tally.ClassCounters.add``, whose arrays
-    are bound once per composition)."""
+    and the pending volumes in one compiled call, ``_tally.ClassCounters.window``, whose
+    arrays are bound once per composition)."""
+    p = plane._pending
+    cc = p.counters
+    if p.u is not u or cc is None or cc.u is not u or cc.st is not plane._stats:
+        cc = _bind_counters(plane, u)
+    cc.window(plane, t_end)
+
+
+def _bind_counters(plane: FlowPlane, u: dict[str, np.ndarray]) -> ClassCounters:
+    """The pending volumes flushed when ``u`` is new to them, and the class counters bound to
+    ``u`` (``apply_unit_stats``' slow path, once per composition)."""
     st = plane._stats
     p = plane._pending
     if p.u is not u:
@@ -465,12 +479,10 @@ def apply_unit_stats(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -
         cc = p.counters = ClassCounters(
             st.cls_tot, st.cls_pb, st.cls_psum, st.cls_n, st.cls_ok, st.cls_err, st.cls_asum, st.cls_lsum,
             st.cls_hist, st.slo_good, u["cls_ok"], u["cls_err"], u["cls_pb"], u["cls_lsum"], u["cls_asum"],
-            u["cls_hist"], u["slo"],
+            u["cls_hist"], u["slo"], u.get("cls_span"),
         )  # fmt: skip
         cc.u, cc.st = u, st
-    little, insys = cc.add(plane._w_cls_all, plane._w_cls, p.ve, plane._w_calls, p.vs, plane._w_started_w)
-    plane._little_area += little
-    plane._in_system = insys / max(t_end - plane._win_start, 1e-12)
+    return cc
 
 
 def _apply_unit_stats_reference(plane: FlowPlane, u: dict[str, np.ndarray], t_end: float) -> None:
