@@ -165,3 +165,37 @@ def test_a_row_older_than_the_newest_marks_the_table_unsorted_after_a_sort() -> 
     st.append(25.0, ids, np.array([25.0]))
     assert st.samples(int(ids[0]))[0].tolist() == [10.0, 20.0, 25.0, 30.0]
     assert [tb.t[: tb.n].tolist() for tb, _, _ in st.raw_window(0.0, 100.0)] == [[10.0, 20.0, 25.0, 30.0]]
+
+
+def test_writers_taking_turns_with_their_own_arrays_store_what_fresh_copies_would() -> None:
+    # Each writer (scraper, loops) appends with the same arrays while its series stay the
+    # same, in turn with the others; the store finds their tables from the arrays. The rows
+    # (across block boundaries, a sort, a compaction in the middle, static columns) must be
+    # those of appending fresh copies every time, which always looks the layout up.
+    from devopsim.observe.store import Limits
+
+    def run(fresh: bool) -> MetricStore:
+        st = MetricStore(Limits(raw_bytes=None, resolutions=(300.0,)))
+        a = np.array([st.series("a", {"i": str(i)}) for i in range(3)])
+        b = np.array([st.series("b", {"i": str(i)}) for i in range(5)])
+        s_ids = np.array([st.series("s", {"i": str(i)}) for i in range(2)])
+        statics = [(s_ids, np.array([7.0, 8.0])), (s_ids, np.array([9.0, 8.0]))]  # two layouts
+        for k in range(40):
+            t = 15.0 * k
+            st.append(t, a.copy() if fresh else a, np.full(3, float(k)))
+            static = statics[k % 5 == 0]
+            sv = (static[0].copy(), static[1].copy()) if fresh else static
+            st.append(t, b.copy() if fresh else b, np.arange(5.0) + k, sv)
+            if k % 7 == 3:  # a late row of a: the table sorts when read
+                st.append(t - 5.0, a.copy() if fresh else a, np.full(3, -1.0))
+                st.samples(int(a[0]))
+            if k == 25:
+                st._downsample_raw(150.0)
+        return st
+
+    got, want = run(False), run(True)
+    for x, y in zip(got.columns(), want.columns(), strict=True):
+        assert x.tolist() == y.tolist()
+    assert [t.tolist() for _, t, _ in got.tables()] == [t.tolist() for _, t, _ in want.tables()]
+    assert [v.tolist() for _, _, v in got.tables()] == [v.tolist() for _, _, v in want.tables()]
+    assert got.raw_bytes == want.raw_bytes and got.n_samples == want.n_samples

@@ -106,11 +106,14 @@ class _Table:
 
     __slots__ = (
         "blocks",
+        "cap",
+        "cur",
         "fill",
         "ids",
         "last_t",
         "max_rows",
         "n",
+        "ncols",
         "nvar",
         "seq",
         "sorted",
@@ -118,19 +121,26 @@ class _Table:
         "starts",
         "svals",
         "t",
+        "tcap",
     )
 
     def __init__(self, ids: np.ndarray, nvar: int, svals: np.ndarray) -> None:
         self.ids = ids  # int32, read-only: the varying columns, then the static ones
+        self.ncols = int(ids.size)
         self.nvar = nvar
         self.svals = svals
         self.src: tuple[Any, ...] | None = None  # the caller's arrays last appended with (fast path)
         self.t = np.empty(4)
         self.seq = np.empty(4, dtype=np.int64)  # global append order of each row (a sort key)
+        self.tcap = 4  # rows ``t`` and ``seq`` hold
         self.n = 0
         self.blocks: list[np.ndarray] = []
         self.starts: list[int] = []  # first row of each block
         self.fill = 0
+        # The last block and its rows (None and 0 when there is none): where the next row goes
+        # while ``fill < cap``.
+        self.cur: np.ndarray | None = None
+        self.cap = 0
         self.max_rows = int(np.clip((1 << 19) // max(nvar, 1), 1, 256))
         self.sorted = True
         self.last_t = -float("inf")  # the time of the last row appended (rows sorted while rising)
@@ -139,29 +149,38 @@ class _Table:
         """Add one row; returns the bytes this added to :attr:`nbytes`."""
         grown = 0
         n = self.n
-        if n == self.t.size:
+        if n == self.tcap:
             before = self.t.nbytes
             self.t = np.resize(self.t, 2 * n)
             self.seq = np.resize(self.seq, 2 * n)
+            self.tcap = 2 * n
             grown += 2 * (self.t.nbytes - before)
         if t < self.last_t:
             self.sorted = False
         self.last_t = t
         self.t[n] = t
         self.seq[n] = seq
-        blocks = self.blocks
         fill = self.fill
-        if not blocks or fill == blocks[-1].shape[0]:
-            rows = min(self.max_rows, max(1, 2 * blocks[-1].shape[0])) if blocks else 1
-            blk = np.empty((rows, self.nvar))
-            grown += blk.nbytes
-            blocks.append(blk)
+        cur = self.cur
+        if cur is None or fill == self.cap:
+            rows = min(self.max_rows, max(1, 2 * self.cap)) if cur is not None else 1
+            cur = self.cur = np.empty((rows, self.nvar))
+            self.cap = rows
+            grown += cur.nbytes
+            self.blocks.append(cur)
             self.starts.append(n)
             fill = 0
-        blocks[-1][fill] = values
+        cur[fill] = values
         self.fill = fill + 1
         self.n = n + 1
         return grown
+
+    def _blocks_changed(self) -> None:
+        """``blocks`` was replaced: the last block is where rows go next."""
+        blocks = self.blocks
+        self.cur = blocks[-1] if blocks else None
+        self.cap = blocks[-1].shape[0] if blocks else 0
+        self.tcap = self.t.size
 
     def _var(self) -> np.ndarray:
         if not self.blocks:
@@ -169,6 +188,7 @@ class _Table:
         if len(self.blocks) > 1:
             merged = np.concatenate([*self.blocks[:-1], self.blocks[-1][: self.fill]])
             self.blocks, self.fill, self.starts = [merged], merged.shape[0], [0]
+            self._blocks_changed()
         return self.blocks[0][: self.fill]
 
     def values(self) -> np.ndarray:
@@ -224,6 +244,7 @@ class _Table:
         self.t[: self.n] = self.t[: self.n][order]
         self.seq[: self.n] = self.seq[: self.n][order]
         self.blocks, self.fill, self.sorted, self.starts = [vals], vals.shape[0], True, [0]
+        self._blocks_changed()
         self.last_t = float(self.t[self.n - 1]) if self.n else -float("inf")
 
     def drop_rows(self, k: int) -> None:
@@ -232,6 +253,7 @@ class _Table:
         if k >= self.n:
             self.blocks, self.starts, self.fill, self.n = [], [], 0, 0
             self.t, self.seq = np.empty(4), np.empty(4, dtype=np.int64)
+            self._blocks_changed()
             self.last_t = -float("inf")
             return
         # Whole blocks before row k are freed; the block holding row k is kept as a view.
@@ -245,6 +267,7 @@ class _Table:
         self.t = self.t[k : self.n].copy()
         self.seq = self.seq[k : self.n].copy()
         self.n -= k
+        self._blocks_changed()
         self.last_t = float(self.t[self.n - 1])
 
     @property
@@ -360,8 +383,10 @@ class MetricStore:
         self._tables: list[_Table] = []
         self._by_layout: dict[tuple[int, int], list[_Table]] = {}
         self._by_src: dict[tuple[int, ...], _Table] = {}
-        # The arrays of the last append and their table (the scraper appends with the same ones).
-        self._last: tuple[np.ndarray, Any, _Table] | None = None
+        # The tables of recent appends, by the id of their ids array: (ids, static, table). Each
+        # writer (scraper, loops) appends with the same arrays while its series stay the same.
+        self._recent: dict[int, tuple[np.ndarray, Any, _Table]] = {}
+        self._compacts = bool(limits is not None and limits.resolutions)  # may downsample
         self._stale_t: list[float] = []
         self._stale_ids: list[np.ndarray] = []
         self._levels = [_Level(r) for r in (limits.resolutions if limits else ())]
@@ -506,11 +531,14 @@ class MetricStore:
     # -- samples -------------------------------------------------------------------------------
 
     def _table(self, ids: np.ndarray, static: tuple[np.ndarray, np.ndarray] | None) -> _Table:
-        last = self._last
-        if last is not None and last[0] is ids and last[1] is static:
-            return last[2]
+        recent = self._recent
+        hit = recent.get(id(ids))
+        if hit is not None and hit[0] is ids and hit[1] is static:
+            return hit[2]
         tb = self._find_table(ids, static)
-        self._last = (ids, static, tb)
+        if len(recent) >= 64:
+            recent.clear()
+        recent[id(ids)] = (ids, static, tb)  # (holds ids: its id is not reused meanwhile)
         return tb
 
     def _find_table(self, ids: np.ndarray, static: tuple[np.ndarray, np.ndarray] | None) -> _Table:
@@ -567,10 +595,14 @@ class MetricStore:
         :meth:`reserve`) places the row in append order where the reservation was made, after
         the rows written there before it.
         """
-        if ids.size == 0 and (static is None or static[0].size == 0):
-            return
+        hit = self._recent.get(id(ids))
+        if hit is None or hit[0] is not ids or hit[1] is not static:
+            if ids.size == 0 and (static is None or static[0].size == 0):
+                return
+            hit = None
         if self._owed is not None and t <= self._owed_until and self._may_share(ids, static):
             self.settle()
+            hit = None  # (the rows it wrote may have downsampled the tables: look again)
         seq = self._seq
         if slot is None:
             key = (seq + 1) << _SLOT
@@ -581,14 +613,15 @@ class MetricStore:
                 raise ValueError(f"slot {slot} was not reserved or is full")
             self._slot = (slot, used)
             key = (slot << _SLOT) + used
-        tb = self._table(ids, static)
+        tb = hit[2] if hit is not None else self._table(ids, static)
         self._raw_bytes += tb.append(float(t), key, values)
         self._seq = seq = seq + 1
-        self._n += tb.ids.size
+        self._n += tb.ncols
         self.version += 1
         self._sorted = None
-        lim = self.limits
-        if lim is not None and self._levels:
+        if self._compacts:
+            lim = self.limits
+            assert lim is not None
             over = lim.raw_bytes is not None and self._raw_bytes > lim.raw_bytes
             if over or (lim.raw_retention is not None and seq % 64 == 0):
                 self._compact(float(t))
@@ -863,7 +896,7 @@ class MetricStore:
                 if tb.src is not None:
                     self._by_src.pop(tuple(id(a) for a in tb.src), None)
         self._tables = kept
-        self._last = None
+        self._recent.clear()
         self.version += 1
 
     # -- construction --------------------------------------------------------------------------
