@@ -80,9 +80,10 @@ class _Store:
     name: str
     kind: str
     services: list[str]
-    totals: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (svc, ep) -> [ok, err]
-    last: dict[tuple[str, str], float] = field(default_factory=dict)
+    # (svc, ep) -> [its requests' counter at the last tick, its requests since the start]
+    totals: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
+    errors_now: dict[tuple[str, str], float] = field(default_factory=dict)  # (svc, ep) -> errors so far
     pods: _Pods | None = None  # its services' live pods, at one platform generation
     lab: _Labels = ()  # its exporters' labels: ``datastore``
     lab_app: _Labels = ()  # ... and ``datname``
@@ -98,6 +99,7 @@ class _Store:
     redis_series: tuple[tuple[str, _Labels], ...] = ()
 
     def __post_init__(self) -> None:
+        self.facts["errors_now"] = self.errors_now
         self.lab = lab = (("datastore", self.name),)
         self.lab_app = app = (("datastore", self.name), ("datname", "app"))
         for metric, labels in (
@@ -144,6 +146,18 @@ class _Pods:
     # gathered together so that the 503s per pod come with the requests per endpoint
     gather: np.ndarray | None = None
     ready: tuple[int, int] = (-1, 0)  # (platform generation, the store's ready pods then)
+    # Per endpoint of ``keys``: (key, its ``totals`` entry, its rows' bounds in the gather)
+    spans: list[tuple[tuple[str, str], list[float], int, int]] = field(default_factory=list)
+
+
+@dataclass
+class _Gathered:
+    """One gather of the plane's counters for the first stores of a tick (see ``_tick``)."""
+
+    generation: int
+    locals_: int  # local endpoints per replica in ``cnt`` when ``index`` was made
+    index: np.ndarray  # rows of ``cnt`` seen as (replica x local endpoint, codes), end to end
+    stores: list[tuple[_Pods, int, int]]  # per store, in order: its pods and its rows lo:hi
 
 
 class StatefulLoop(ConsumerGroups):
@@ -162,6 +176,7 @@ class StatefulLoop(ConsumerGroups):
         self._keys: list[tuple[str, _Labels]] = []  # the last tick's series, by (metric, labels)
         # Per (service, ready only): the live pods, their names and slots at one platform generation.
         self._live: dict[tuple[str, bool], tuple[int, list[Any], list[str], np.ndarray]] = {}
+        self._gathered: _Gathered | None = None
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -251,60 +266,102 @@ class StatefulLoop(ConsumerGroups):
             # (a pod's 503s add its local endpoints' in order: what np.add.reduce does with 1 or 2)
             every = np.array([s * n_local + k for s in slots for k in range(n_local)], dtype=np.int64)
             st.pods.gather = np.concatenate((ep_flat, every))
+        # (each endpoint's totals entry is made when its pods are first counted, as before)
+        totals = st.totals
+        st.pods.spans = [
+            (key, totals.setdefault(key, [0.0, 0.0]), bounds[k], bounds[k + 1]) for k, key in enumerate(keys)
+        ]
         return st.pods
 
     def _delta(self, sim: Simulation, st: _Store) -> dict[tuple[str, str], float]:
         """Requests per endpoint since the last tick (counter resets folded in).
 
-        One gather of the plane's counters per store; the sums run in Python, in the
-        same order (pods in order, codes in order, from 0.0) as numpy sums such short rows.
+        One gather of the plane's counters per store (see ``_count``).
         """
         pods = st.pods
         if pods is None or pods.generation != sim.platform.generation:
             pods = self._pods(sim, st)
-        d: dict[tuple[str, str], float] = {}
         if not pods.keys:
-            return d
+            return {}
         cnt = sim.plane.replicas.cnt
-        b = pods.bounds
-        st.refused_rows = None
         if cnt.shape[1] == pods.locals_:  # (endpoint x pod, codes)
             if pods.gather is not None:
                 rows = cnt.reshape(-1, cnt.shape[2]).take(pods.gather, 0).tolist()
-                st.refused_rows = rows[b[-1] :]
             else:
                 rows = cnt.reshape(-1, cnt.shape[2]).take(pods.ep_flat, 0).tolist()
-        else:
-            rows = cnt[pods.ep_slots, pods.ep_local].tolist()
-        totals, last = st.totals, st.last
-        errors_now = st.facts.setdefault("errors_now", {})
-        four = cnt.shape[2] == 4  # (200 and three error codes: their sum written out)
-        for k, key in enumerate(pods.keys):
+            return self._count(st, pods, rows, cnt.shape[2] == 4)
+        st.refused_rows = None
+        rows = cnt[pods.ep_slots, pods.ep_local].tolist()
+        return self._count(st, pods, rows, cnt.shape[2] == 4, gathered=False)
+
+    @staticmethod
+    def _count(
+        st: _Store, pods: _Pods, rows: list[list[float]], four: bool, gathered: bool = True
+    ) -> dict[tuple[str, str], float]:
+        """Requests per endpoint since the last tick from the gathered rows of ``pods``
+        (``_Pods.gather`` or ``ep_flat``; only the endpoints' rows where not ``gathered``).
+
+        The sums run in Python, in the same order (pods in order, codes in order, from 0.0) as
+        numpy sums such short rows.
+        """
+        if gathered:
+            st.refused_rows = rows[pods.bounds[-1] :] if pods.gather is not None else None
+        d: dict[tuple[str, str], float] = {}
+        errors_now = st.errors_now
+        for key, tot, lo, hi in pods.spans:
             ok = err = 0.0
             if four:
                 # ((0.0 + x1) + x2) + x3 is (x1 + x2) + x3 but for the sign of a zero, which
                 # adding it to err (from 0.0) drops
-                for row in rows[b[k] : b[k + 1]]:
+                for row in rows[lo:hi]:
                     ok += row[0]
                     err += row[1] + row[2] + row[3]
             else:
-                for row in rows[b[k] : b[k + 1]]:
+                for row in rows[lo:hi]:
                     ok += row[0]
                     e = 0.0
                     for x in row[1:]:
                         e += x
                     err += e
-            tot = totals.get(key)
-            if tot is None:
-                tot = totals[key] = [0.0, 0.0]
             now = ok + err
-            prev = last.get(key, 0.0)
+            prev = tot[0]
             inc = now - prev if now >= prev else now
-            last[key] = now
+            tot[0] = now
             d[key] = inc
             tot[1] = tot[1] + inc
             errors_now[key] = err
         return d
+
+    def _gather(self, sim: Simulation) -> _Gathered:
+        """The first stores' pods and their rows in one index: every PostgreSQL store up to and
+        including the first other store (a PostgreSQL store's tick does not change the plane's
+        counters, so the next store's rows read before it are the rows read after it)."""
+        gen = sim.platform.generation
+        g = self._gathered
+        if g is not None and g.generation == gen:
+            return g
+        datastores = sim.scenario.datastores
+        parts: list[np.ndarray] = []
+        stores: list[tuple[_Pods, int, int]] = []
+        at = 0
+        locals_ = -1
+        for name, st in self.stores.items():
+            pods = self._pods(sim, st)
+            if pods.keys:
+                if locals_ not in (-1, pods.locals_):
+                    break
+                locals_ = pods.locals_
+                idx = pods.gather if pods.gather is not None else pods.ep_flat
+                parts.append(idx)
+                stores.append((pods, at, at + idx.size))
+                at += idx.size
+            else:
+                stores.append((pods, at, at))
+            if not isinstance(datastores[name], Postgres):
+                break
+        index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        self._gathered = g = _Gathered(gen, locals_, index, stores)
+        return g
 
     # --- the tick ------------------------------------------------------------------------------
 
@@ -313,9 +370,24 @@ class StatefulLoop(ConsumerGroups):
         self.t_prev = t
         datastores = sim.scenario.datastores
         put = _Put()
-        for name, st in self.stores.items():
+        # The first stores' rows of the plane's counters in one gather (see _gather).
+        g = self._gather(sim) if self.stores else None
+        first: list[tuple[_Pods, int, int]] = []
+        rows: list[list[float]] = []
+        four = False
+        if g is not None:
+            cnt = sim.plane.replicas.cnt
+            if cnt.shape[1] == g.locals_:
+                rows = cnt.reshape(-1, cnt.shape[2]).take(g.index, 0).tolist()
+                four = cnt.shape[2] == 4
+                first = g.stores
+        for i, (name, st) in enumerate(self.stores.items()):
             ds = datastores[name]
-            delta = self._delta(sim, st)
+            if i < len(first):
+                pods, lo, hi = first[i]
+                delta = self._count(st, pods, rows[lo:hi], four) if pods.keys else {}
+            else:
+                delta = self._delta(sim, st)
             if isinstance(ds, Postgres):
                 self._postgres(sim, st, ds, delta, dt, t, put)
             elif isinstance(ds, Redis):
@@ -414,7 +486,9 @@ class StatefulLoop(ConsumerGroups):
         until the connections fill up too.
         """
         rp = sim.plane.replicas
-        pods = self._pods(sim, st)
+        pods = st.pods
+        if pods is None or pods.generation != sim.platform.generation:
+            pods = self._pods(sim, st)
         facts = st.facts
         refused = in_use = peak = 0.0
         # The last tick's 503s per pod: (its pods' names, their counts).
