@@ -3,8 +3,9 @@
 the definition both implement: the held samples are the stable sort, by (series rank, time,
 table position), of the old samples followed by each table's rows (columns in rank order,
 rows in time order). Ties (same series and time in the held samples and a new table, or in
-two new tables), several tables per call, unsorted columns (left to the reference) and
-strided value arrays are covered.
+two new tables), several tables per call, unsorted columns (left to the reference),
+strided value arrays, the trim of the held samples on the way (``cut``) and the series'
+first places the kernel writes for the block (``off``) are covered.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ def _live(rank: np.ndarray, t: np.ndarray, v: np.ndarray, pos: np.ndarray) -> _L
     return lv
 
 
-def _definition(lv: _Live, chunks: list[Chunk]) -> list[tuple[int, int, int, float]]:
-    """(rank, t, position, value) in the order Python's stable sort gives."""
+def _definition(lv: _Live, chunks: list[Chunk], cut: int | None = None) -> list[tuple[int, int, int, float]]:
+    """(rank, t, position, value) in the order Python's stable sort gives (the held samples
+    before ``cut`` dropped)."""
     items = list(zip(lv.rank.tolist(), lv.t.tolist(), lv.tpos.tolist(), lv.v.tolist(), strict=True))
+    if cut is not None:
+        items = [x for x in items if x[1] >= cut]
     for rk, t_ms, pieces, cols, pos in chunks:
         whole = np.concatenate([*pieces, np.empty((0, pieces[0].shape[1] if pieces else 0))])
         sub = whole[:, cols] if t_ms.size else np.empty((0, cols.size))
@@ -75,12 +79,20 @@ def test_compiled_merge_equals_reference_and_definition(seed: int) -> None:
     rng = np.random.default_rng(seed)
     for _ in range(25):
         old, chunks = _random_case(rng)
+        cut = int(rng.choice([-1, 0, 5_000, 60_000, 120_000, 250_000])) if rng.random() < 0.5 else None
         fast, ref = _live(*old), _live(*old)
-        want = _definition(ref, chunks)
-        fast._ingest(chunks)
+        want = _definition(ref, chunks, cut)
+        nser = 8 + int(rng.integers(0, 3))
+        fast._ingest(chunks, cut, nser)
+        if cut is not None:  # the reference: the trim, then the merge
+            ref._keep(ref.t >= cut)
         ref._ingest_numpy(chunks)
         assert _state(ref) == want
         assert _state(fast) == want
+        assert fast.key is not None
+        if fast.off is not None:  # each series' first place, as the block's searchsorted finds it
+            firsts = np.arange(nser + 1, dtype=np.int64) << _SHIFT
+            assert fast.off.tolist() == np.searchsorted(fast.key, firsts).tolist()
 
 
 def test_kernel_declines_keys_out_of_order() -> None:
@@ -89,33 +101,52 @@ def test_kernel_declines_keys_out_of_order() -> None:
     out = (
         np.empty(4, np.int64),
         np.empty(4, np.int64),
-        np.empty(4, np.int64),
         np.empty(4),
         np.empty(4, np.int64),
+        np.empty(6, np.int64),
     )
     sub = np.array([[9.0, 1.0, 2.0], [9.0, 3.0, 4.0]])
     cols = np.array([1, 2], np.int64)
     for rk, r in (([3, 1], rel), ([1, 1], rel), ([1, 3], rel[::-1].copy())):
-        assert not merge_chunks(
-            e, np.zeros(0), e, [(np.array(rk, np.int64), r, [sub], cols, 0)], 0, *out, np.empty(8)
+        assert (
+            merge_chunks(
+                e, np.zeros(0), e, [(np.array(rk, np.int64), r, [sub], cols, 0)], 0, 0, 5, *out, np.empty(8)
+            )
+            == -1
         )
     pieces = [sub[:1], sub[1:]]
-    assert merge_chunks(
-        e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, pieces, cols, 7)], 10, *out, np.empty(8)
+    got = merge_chunks(
+        e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, pieces, cols, 7)], 10, 0, 5, *out, np.empty(8)
     )
-    key, rank, t, v, pos = out
-    assert rank.tolist() == [1, 1, 3, 3] and t.tolist() == [15, 16, 15, 16]
+    key, t, v, pos, off = out
+    assert got == 4 and t.tolist() == [15, 16, 15, 16] and off.tolist() == [0, 0, 2, 2, 4, 4]
     assert v.tolist() == [1.0, 3.0, 2.0, 4.0] and pos.tolist() == [7] * 4
     assert key.tolist() == [(1 << 40) | 5, (1 << 40) | 6, (3 << 40) | 5, (3 << 40) | 6]
+    # held samples before the cut go, the new ones stay
+    got = merge_chunks(key, v, pos, [], 10, 6, 5, *(np.empty(4, np.int64), np.empty(4, np.int64)),
+                       np.empty(4), np.empty(4, np.int64), off, np.empty(0))  # fmt: skip
+    assert got == 2 and off.tolist() == [0, 0, 1, 1, 2, 2]
     three = np.array([1, 3, 4], np.int64)
     with pytest.raises(ValueError):  # columns and ranks disagree
-        merge_chunks(e, np.zeros(0), e, [(three, rel, [sub], cols, 0)], 0, *out, np.empty(8))
+        merge_chunks(e, np.zeros(0), e, [(three, rel, [sub], cols, 0)], 0, 0, 5, *out, np.empty(8))
     with pytest.raises(ValueError):  # a column outside the pieces
         merge_chunks(
-            e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, [sub], cols + 1, 0)], 0, *out, np.empty(8)
+            e,
+            np.zeros(0),
+            e,
+            [(np.array([1, 3], np.int64), rel, [sub], cols + 1, 0)],
+            0,
+            0,
+            5,
+            *out,
+            np.empty(8),
         )
     with pytest.raises(ValueError):  # no room for the output
-        merge_chunks(e, np.zeros(0), e, [(three, rel, [sub], np.arange(3), 0)], 0, *out, np.empty(8))
+        merge_chunks(e, np.zeros(0), e, [(three, rel, [sub], np.arange(3), 0)], 0, 0, 5, *out, np.empty(8))
+    with pytest.raises(ValueError):  # a rank outside the series
+        merge_chunks(
+            e, np.zeros(0), e, [(np.array([1, 3], np.int64), rel, [sub], cols, 0)], 0, 0, 3, *out, np.empty(8)
+        )
 
 
 def test_output_arrays_are_reused_only_when_nothing_refers_to_them() -> None:

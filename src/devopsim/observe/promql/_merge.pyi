@@ -8,10 +8,12 @@ def merge_chunks(
     opos: np.ndarray,
     chunks: list[tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray, int]],
     base: int,
+    lo_rel: int,
+    nser: int,
     key: np.ndarray,
-    rank: np.ndarray,
     t: np.ndarray,
     v: np.ndarray,
     p: np.ndarray,
+    off: np.ndarray,
     scratch: np.ndarray,
-) -> bool: ...
+) -> int: ...

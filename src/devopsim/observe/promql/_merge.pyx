@@ -4,11 +4,16 @@
 A rules batch reads up to ~10^5 new samples per selector. The NumPy path
 (``_Live._merge``, kept as the reference) first lays them out as flat arrays (ranks
 repeated, times tiled, values transposed), then inserts them with a searchsorted, a
-mask and six scatters: ~40-60 ns a sample. Here the table's rows are read in place
-(column by column, the rank order) and merged with the held samples, every table at
-once, in a single linear pass (per series, the held run and each table's column holding
-it), comparing (key, table position) as the reference's stable ``lexsort`` does, so the
-order, ties included, is the reference's. Only copies: the bits are the reference's.
+mask and six scatters. Here the table's rows are read in place (row by row, each wide
+row once, into a scratch column per series) and merged with the held samples, every
+table at once, in a single linear pass (per series, the held run and each table's
+column holding it), comparing (key, table position) as the reference's stable
+``lexsort`` does, so the order, ties included, is the reference's. Runs are copied in
+bulk: while one run's head is below every other run's head, it is copied without
+looking at the others (the usual case: a series' held samples, then one table's newer
+rows). The held samples older than a cut are dropped on the way (the live block's trim)
+and each series' first place is written (the block's offsets). Only copies: the bits
+are the reference's.
 """
 
 from libc.stdint cimport int64_t
@@ -36,29 +41,33 @@ def merge_chunks(
     const int64_t[::1] opos,
     list chunks,
     int64_t base,
+    int64_t lo_rel,
+    Py_ssize_t nser,
     int64_t[::1] key,
-    int64_t[::1] rank,
     int64_t[::1] t,
     double[::1] v,
     int64_t[::1] p,
+    int64_t[::1] off,
     double[::1] scratch,
 ):
     """Merge tables' new rows into the samples ``okey``/``ov``/``opos`` sorted by (key,
-    position). ``chunks`` holds per table ``(rk, rel, pieces, cols, pos)``: the table's rows
+    position), dropping the held samples whose relative time ``okey & span`` is below
+    ``lo_rel``. ``chunks`` holds per table ``(rk, rel, pieces, cols, pos)``: the table's rows
     are those of the 2-D arrays ``pieces`` one after the other (the store's blocks, read in
     place), row ``r`` at relative time ``rel[r]``; column ``cols[c]`` of them is the series of
-    rank ``rk[c]``; ``pos`` is the table's position (one table per position). The merged key, rank, time
-    ``(key & span) + base``, value and position go into the first ``len(okey) +
-    sum(len(rel) * len(rk))`` places of ``key``, ``rank``, ``t``, ``v`` and ``p`` (which must not
-    overlap the inputs); the order is the stable sort of the held samples followed by the
-    tables' by (key, position). ``scratch`` (at least ``sum(len(rel) * len(rk))`` places)
-    takes each table's values column by column first: gathered row by row, the table's wide
-    rows are read once each, not once per column. Returns False, writing nothing, when some table's keys are
-    not in order (``rk`` not strictly rising or ``rel`` falling), which the caller leaves to
-    the reference path."""
+    rank ``rk[c]``; ``pos`` is the table's position (one table per position). The merged key,
+    time ``(key & span) + base``, value and position go into the first places of ``key``,
+    ``t``, ``v`` and ``p`` (which must not overlap the inputs; room for every held and new
+    sample); the order is the stable sort of the held samples followed by the tables' by
+    (key, position). Every rank is below ``nser``; ``off[r]`` (``nser + 1`` places) becomes
+    the place of rank ``r``'s first sample (``searchsorted(key, r << 40)``). ``scratch`` (a
+    place per new sample) takes each table's values column by column first: gathered row by
+    row, the table's wide rows are read once each, not once per column. Returns the number
+    of samples written, or -1, writing nothing, when some table's keys are not in order
+    (``rk`` not strictly rising or ``rel`` falling), which the caller leaves to the reference
+    path."""
     cdef Py_ssize_t no = okey.shape[0], nch = len(chunks), total = no
-    cdef Py_ssize_t j, a, c, r, i = 0, o = 0, i_end, nact, best
-    cdef int64_t k, hi, cur, bk, bp, big = (<int64_t>1) << 62
+    cdef Py_ssize_t j, c, r
     cdef const int64_t[::1] rk_m
     cdef const int64_t[::1] rel_m
     cdef const int64_t[::1] cols_m
@@ -69,18 +78,24 @@ def merge_chunks(
     cdef Py_ssize_t* act
     if ov.shape[0] != no or opos.shape[0] != no:
         raise ValueError("shape mismatch")
+    if off.shape[0] < nser + 1:
+        raise ValueError("offsets too small")
+    if no and (okey[no - 1] >> _SHIFT) >= nser:
+        raise ValueError("a held rank outside the series")
     for j in range(nch):
         rk_m, rel_m, pieces, cols_m, _ = chunks[j]
         if cols_m.shape[0] != rk_m.shape[0] or sum([len(pc) for pc in pieces]) != rel_m.shape[0]:
             raise ValueError("shape mismatch")
         for c in range(1, rk_m.shape[0]):
             if rk_m[c] <= rk_m[c - 1]:
-                return False
+                return -1
         for r in range(1, rel_m.shape[0]):
             if rel_m[r] < rel_m[r - 1]:
-                return False
+                return -1
+        if rel_m.shape[0] and rk_m.shape[0] and (rk_m[0] < 0 or rk_m[rk_m.shape[0] - 1] >= nser):
+            raise ValueError("a rank outside the series")
         total += rel_m.shape[0] * rk_m.shape[0]
-    if key.shape[0] < total or rank.shape[0] < total or t.shape[0] < total or v.shape[0] < total or p.shape[0] < total:
+    if key.shape[0] < total or t.shape[0] < total or v.shape[0] < total or p.shape[0] < total:
         raise ValueError("output too small")
     if scratch.shape[0] < total - no:
         raise ValueError("scratch too small")
@@ -127,7 +142,7 @@ def merge_chunks(
                 x.coloff[c] = cols_m[c] * s1
             x.cm = &scratch[used]
             used += x.nrow * x.ncol
-        _merge_all(okey, ov, opos, ch, nch, act, base, key, rank, t, v, p, total)
+        return _merge_all(okey, ov, opos, ch, nch, act, base, lo_rel, nser, key, t, v, p, off)
     finally:
         if ch != NULL:
             for j in range(nch):
@@ -135,10 +150,19 @@ def merge_chunks(
                 free(ch[j].coloff)
         free(ch)
         free(act)
-    return True
 
 
-cdef void _merge_all(
+cdef inline bint _before(int64_t k1, int64_t p1, int s1, int64_t k2, int64_t p2, int s2) noexcept nogil:
+    """Whether (key, position, source) ``1`` sorts before ``2`` (source: 0 held, 1 a table; no two
+    heads are equal: two tables differ in position)."""
+    if k1 != k2:
+        return k1 < k2
+    if p1 != p2:
+        return p1 < p2
+    return s1 < s2
+
+
+cdef Py_ssize_t _merge_all(
     const int64_t[::1] okey,
     const double[::1] ov,
     const int64_t[::1] opos,
@@ -146,19 +170,23 @@ cdef void _merge_all(
     Py_ssize_t nch,
     Py_ssize_t* act,
     int64_t base,
+    int64_t lo_rel,
+    Py_ssize_t nser,
     int64_t[::1] key,
-    int64_t[::1] rank,
     int64_t[::1] t,
     double[::1] v,
     int64_t[::1] p,
-    Py_ssize_t total,
+    int64_t[::1] off,
 ) noexcept nogil:
     cdef Py_ssize_t no = okey.shape[0]
-    cdef Py_ssize_t j, a, r, i = 0, o = 0, i_end, nact, best
-    cdef int64_t k, hi, cur, bk = 0, bp = 0, big = (<int64_t>1) << 62
+    cdef Py_ssize_t j, a, r, i = 0, o = 0, i_end, nact, best, nxt = 0
+    cdef int64_t k, hi, cur, bk = 0, bp = 0, k2, p2, big = (<int64_t>1) << 62
+    cdef int s2, has2
     cdef _Chunk* x
     cdef const char* src
     cdef double* dst
+    cdef const double* cm
+    cdef const int64_t* rel
     cdef Py_ssize_t c, nr
     for j in range(nch):  # gather: row by row, written column by column
         x = &ch[j]
@@ -177,36 +205,24 @@ cdef void _merge_all(
                 cur = ch[j].rk[ch[j].c]
         if cur == big:
             break
+        while nxt <= cur:
+            off[nxt] = o
+            nxt += 1
         hi = cur << _SHIFT
         i_end = i
         while i_end < no and (okey[i_end] >> _SHIFT) == cur:
             i_end += 1
+        while i < i_end and (okey[i] & _SPAN) < lo_rel:  # trimmed: the run's oldest
+            i += 1
         nact = 0
         for j in range(nch):
             if ch[j].c < ch[j].ncol and ch[j].rk[ch[j].c] == cur:
                 ch[j].r = 0
                 act[nact] = j
                 nact += 1
-        if nact == 1:  # the usual case: the held run and one table's column, two-way
-            x = &ch[act[0]]
-            r = 0
-            while r < x.nrow:
-                k = hi | x.rel[r]
-                while i < i_end and (okey[i] < k or (okey[i] == k and opos[i] <= x.pos)):
-                    key[o] = okey[i]
-                    v[o] = ov[i]
-                    p[o] = opos[i]
-                    i += 1
-                    o += 1
-                key[o] = k
-                v[o] = x.cm[x.c * x.nrow + r]
-                p[o] = x.pos
-                r += 1
-                o += 1
-            x.c += 1
-            nact = 0  # the held run's rest is copied below
-        while True:  # this series' runs merged by (key, position); ties: held, then lower
-            best = -2
+        while True:  # this series' runs merged by (key, position, source), in bulk
+            best = -2  # the run with the lowest head (-1: held), and the second lowest head
+            has2 = 0
             if i < i_end:
                 best = -1
                 bk = okey[i]
@@ -215,25 +231,55 @@ cdef void _merge_all(
                 x = &ch[act[a]]
                 if x.r < x.nrow:
                     k = hi | x.rel[x.r]
-                    if best == -2 or k < bk or (k == bk and x.pos < bp):
+                    if best == -2:
                         best = a
                         bk = k
                         bp = x.pos
+                    elif _before(k, x.pos, 1, bk, bp, 0 if best == -1 else 1):
+                        k2 = bk
+                        p2 = bp
+                        s2 = 0 if best == -1 else 1
+                        has2 = 1
+                        best = a
+                        bk = k
+                        bp = x.pos
+                    elif not has2 or _before(k, x.pos, 1, k2, p2, s2):
+                        k2 = k
+                        p2 = x.pos
+                        s2 = 1
+                        has2 = 1
             if best == -2:
                 break
-            key[o] = bk
-            p[o] = bp
-            if best == -1:
-                v[o] = ov[i]
-                i += 1
+            if best == -1:  # held samples while below the second head
+                while i < i_end:
+                    k = okey[i]
+                    if has2 and not _before(k, opos[i], 0, k2, p2, s2):
+                        break
+                    key[o] = k
+                    t[o] = (k & _SPAN) + base
+                    v[o] = ov[i]
+                    p[o] = opos[i]
+                    i += 1
+                    o += 1
             else:
                 x = &ch[act[best]]
-                v[o] = x.cm[x.c * x.nrow + x.r]
-                x.r += 1
-            o += 1
+                rel = x.rel
+                cm = x.cm + x.c * x.nrow
+                r = x.r
+                while r < x.nrow:
+                    k = hi | rel[r]
+                    if has2 and not _before(k, x.pos, 1, k2, p2, s2):
+                        break
+                    key[o] = k
+                    t[o] = rel[r] + base
+                    v[o] = cm[r]
+                    p[o] = x.pos
+                    r += 1
+                    o += 1
+                x.r = r
         for a in range(nact):
             ch[act[a]].c += 1
-    for o in range(total):
-        k = key[o]
-        rank[o] = k >> _SHIFT
-        t[o] = (k & _SPAN) + base
+    while nxt <= nser:
+        off[nxt] = o
+        nxt += 1
+    return o

@@ -149,22 +149,38 @@ class _Live:
         self.last = np.zeros(0, np.int64)
         self.nstale = 0
         self.cut = -(1 << 62)
-        self.rank = np.empty(0, np.int64)
+        self._rank = np.empty(0, np.int64)  # the ranks while there is no key (else key >> 40)
         self.t = np.empty(0, np.int64)
         self.v = np.empty(0)
         self.tpos = np.empty(0, np.int64)
         self.s_rank = np.empty(0, np.int64)
         self.s_t = np.empty(0, np.int64)
         self.key: np.ndarray | None = None  # rank << 40 | (t - _KEY_BASE), when every t fits
+        self.off: np.ndarray | None = None  # each rank's first sample in key (the merge's), or None
         self.blk: Block | None = None
         self.fresh = True
         self.pool: list[tuple[np.ndarray, ...]] = []  # output arrays of the last merges (_buffers)
         self.scratch = np.empty(0)  # the merge's gathered values (merge_chunks)
 
+    @property
+    def rank(self) -> np.ndarray:
+        """Each held sample's series rank (read off the keys when they are kept)."""
+        if self.key is not None:
+            out: np.ndarray = self.key >> _SHIFT
+            return out
+        return self._rank
+
+    @rank.setter
+    def rank(self, value: np.ndarray) -> None:
+        self._rank = value
+
     def _keep(self, keep: np.ndarray) -> None:
-        self.rank, self.t, self.v, self.tpos = self.rank[keep], self.t[keep], self.v[keep], self.tpos[keep]
+        self.t, self.v, self.tpos = self.t[keep], self.v[keep], self.tpos[keep]
         if self.key is not None:
             self.key = self.key[keep]
+        else:
+            self._rank = self._rank[keep]
+        self.off = None
 
     def _merge(self, rank: np.ndarray, t_ms: np.ndarray, v: np.ndarray, pos: np.ndarray) -> None:
         """Merge new samples into the sorted ones: by insertion when their (rank, time) keys are
@@ -191,21 +207,23 @@ class _Live:
                 out_p = np.empty(total, dtype=np.int64)
                 out_p[at], out_p[old] = npos, self.tpos
                 self.key, self.v, self.tpos = out_k, out_v, out_p
-                self.rank = out_k >> _SHIFT
                 self.t = (out_k & _SPAN) + _KEY_BASE
+                self.off = None
                 return
         rank = np.concatenate((self.rank, rank))
         t_ms = np.concatenate((self.t, t_ms))
         v = np.concatenate((self.v, v))
         pos = np.concatenate((self.tpos, pos))
         order = np.lexsort((pos, t_ms, rank))
+        self.key, self.off = None, None
         self.rank, self.t, self.v, self.tpos = rank[order], t_ms[order], v[order], pos[order]
         rel = self.t - _KEY_BASE
         fits = not rel.size or (int(rel.min()) >= 1 and int(rel.max()) < _SPAN)
-        self.key = (self.rank << _SHIFT) | rel if fits else None
+        self.key = (self._rank << _SHIFT) | rel if fits else None
 
-    def _read(self, st: MetricStore, m: _Match, lo: int) -> bool | None:
-        """Read the rows appended since the last call; False if none, None to start over."""
+    def _read(self, st: MetricStore, m: _Match, lo: int) -> list[Chunk] | None:
+        """The rows appended since the last call (per table read, see :meth:`_ingest`); None to
+        start over."""
         tables = st._tables
         for k in range(self.ntab, len(tables)):
             tb = tables[k]
@@ -224,7 +242,7 @@ class _Live:
         ns = np.fromiter([tb.n for tb in self.tbs], dtype=np.int64, count=len(self.tbs))
         changed = np.flatnonzero(ns != self.seen).tolist()
         if not changed:
-            return False
+            return []
         chunks: list[Chunk] = []
         cut_s = (lo if self.fresh else self.cut) / 1000.0
         for j in changed:
@@ -243,19 +261,23 @@ class _Live:
             cols = self.cols[j]
             pieces, at = row_pieces(tb, a, n, cols)
             chunks.append((m.rank[tb.ids[cols]], t_ms, pieces, at, self.pos[j]))
-        if chunks:
-            self._ingest(chunks)
-        return True
+        return chunks
 
-    def _ingest(self, chunks: list[Chunk]) -> None:
+    def _ingest(self, chunks: list[Chunk], cut: int | None = None, nser: int | None = None) -> None:
         """Add new rows: per table the ranks of its columns, the row times (ms), the values
         (the rows of 2-D pieces, one after the other, and the columns to read of them) and
-        the table's position.
+        the table's position. With ``cut`` (ms), the held samples before it are dropped
+        first (the trim of :meth:`update`; not the new ones).
 
-        Through the compiled merge (:func:`merge_chunks`) when every key fits (the usual
-        case), else through the NumPy reference (:meth:`_ingest_numpy`): same order, ties
-        included."""
+        Through the compiled merge (:func:`merge_chunks`, which drops them on the way and
+        writes each series' first place for the block, ``nser`` series) when every key
+        fits (the usual case), else through the NumPy reference (:meth:`_ingest_numpy`):
+        same order, ties included."""
         self.blk = None  # rebuilt after (its arrays are then free for the merge to reuse)
+        if nser is None:
+            nser = int(self.key[-1] >> _SHIFT) + 1 if self.key is not None and self.key.size else 0
+            for rk, _, _, _, _ in chunks:
+                nser = max(nser, int(rk.max()) + 1 if rk.size else 0)
         if self.key is not None:
             parts: list[Chunk] = []
             total = self.key.size
@@ -273,26 +295,26 @@ class _Live:
                 out = self._buffers(total)
                 if self.scratch.size < total - self.key.size:  # only the merge uses it
                     self.scratch = np.empty(2 * (total - self.key.size))
-                o_key, o_rank, o_t, o_v, o_pos = out
-                if merge_chunks(
-                    self.key,
-                    self.v,
-                    self.tpos,
-                    parts,
-                    _KEY_BASE,
-                    o_key,
-                    o_rank,
-                    o_t,
-                    o_v,
-                    o_pos,
+                o_key, o_t, o_v, o_pos = out
+                off = np.empty(nser + 1, np.int64)
+                lo_rel = 0 if cut is None else max(cut - _KEY_BASE, 0)
+                got = merge_chunks(
+                    self.key, self.v, self.tpos, parts, _KEY_BASE, lo_rel, nser, o_key, o_t, o_v, o_pos, off,
                     self.scratch,
-                ):
-                    self.key, self.rank, self.t, self.v, self.tpos = (b[:total] for b in out)
+                )  # fmt: skip
+                if got >= 0:
+                    self.key, self.t, self.v, self.tpos = (b[:got] for b in out)
+                    self.off = off
                     return
-        self._ingest_numpy(chunks)
+        if cut is not None:
+            keep = self.t >= cut
+            if not keep.all():
+                self._keep(keep)
+        if chunks:
+            self._ingest_numpy(chunks)
 
     def _buffers(self, total: int) -> tuple[np.ndarray, ...]:
-        """Key, rank, time, value and position arrays of at least ``total`` places for a merge
+        """Key, time, value and position arrays of at least ``total`` places for a merge
         to write, reused when nothing else refers to them. A fresh large array costs a page
         fault per 4 KiB on first write, more than the merge itself; the three last sets are kept
         (the held samples', the last block's, one more), and one is reused only if no view of it
@@ -302,8 +324,8 @@ class _Live:
             if bufs[0].size >= total and max(_refcounts(bufs)) <= _UNSHARED:
                 return bufs
         cap = total + total // 2 + 64
-        key, rank, t, pos = (np.empty(cap, np.int64) for _ in range(4))
-        fresh = (key, rank, t, np.empty(cap), pos)
+        key, t, pos = (np.empty(cap, np.int64) for _ in range(3))
+        fresh = (key, t, np.empty(cap), pos)
         self.pool = [fresh, *self.pool[:2]]
         return fresh
 
@@ -324,29 +346,30 @@ class _Live:
         """Follow a match that gained series: the held samples' ranks move to the new label
         order (old series keep their relative order, so the samples stay sorted)."""
         remap = m.rank[self.sids]
-        self.rank = remap[self.rank]
-        self.s_rank = remap[self.s_rank]
         if self.key is not None:
-            self.key = (self.rank << _SHIFT) | (self.t - _KEY_BASE)
+            self.key = (remap[self.key >> _SHIFT] << _SHIFT) | (self.t - _KEY_BASE)
+        else:
+            self._rank = remap[self._rank]
+        self.s_rank = remap[self.s_rank]
         self.lids, self.sids = m.lids, m.sids
         self.blk = None
+        self.off = None
 
     def update(self, st: MetricStore, m: _Match, lo: int) -> Block | None:
         """The block for a call reaching back to ``lo``; None when it must be built afresh."""
         trim = not self.fresh and lo - self.cut >= max(self.reach // 2, 1)
         if self.fresh:
             self.cut = lo
-        if trim:  # before reading the new rows, so they are not merged with samples dropped now
+        if trim:  # the held samples before lo go (not the new rows': see _ingest)
             self.cut = lo
-            keep = self.t >= lo
-            if not keep.all():
-                self._keep(keep)
             keep = self.s_t >= lo
             if not keep.all():
                 self.s_rank, self.s_t = self.s_rank[keep], self.s_t[keep]
         got = self._read(st, m, lo)
         if got is None:
             return None
+        if got or trim:
+            self._ingest(got, lo if trim else None, int(m.lids.size))
         self.fresh = False
         new_stale = len(st._stale_t) > self.nstale
         if not got and not new_stale and not trim and self.blk is not None:
@@ -372,8 +395,10 @@ class _Live:
         s_rel = self.s_t - _KEY_BASE
         if self.key is None or (s_rel.size and (int(s_rel.min()) < 1 or int(s_rel.max()) >= _SPAN)):
             return _make_block(m.lids, self.rank, self.t, self.v, self.s_rank, self.s_t)
-        firsts = np.arange(n + 1, dtype=np.int64) << _SHIFT
-        blk = Block(m.lids, self.t, self.v, np.searchsorted(self.key, firsts), self.key, _KEY_BASE)
+        off = self.off
+        if off is None or off.size != n + 1:
+            off = self.off = np.searchsorted(self.key, np.arange(n + 1, dtype=np.int64) << _SHIFT)
+        blk = Block(m.lids, self.t, self.v, off, self.key, _KEY_BASE)
         if self.s_rank.size:
             blk.st = self.s_t
             blk.skeys = (self.s_rank << _SHIFT) | s_rel
@@ -408,8 +433,8 @@ class Selection:
         self.dotall = dotall
         self._matches: dict[tuple[Matcher, ...], _Match] = {}
         self._blocks: dict[tuple[tuple[Matcher, ...], str], tuple[int, int, int, int, Block]] = {}
-        self._set_cache: dict[int, dict[str, str]] = {}
-        self._base_cache: dict[int, dict[str, str]] = {}
+        # base label set -> its labels as strings, and its non-empty pairs sorted
+        self._base_cache: dict[int, tuple[dict[str, str], list[tuple[str, str]]]] = {}
         self._tested: dict[Matcher, dict[str, bool]] = {}  # regex matcher -> value -> answer
         self._full: dict[tuple[int, int], tuple[tuple[tuple[str, str], ...], int]] = {}  # sorted labels, id
         self._live: dict[tuple[tuple[Matcher, ...], int], _Live] = {}
@@ -466,23 +491,28 @@ class Selection:
             wanted = np.zeros(len(names), dtype=bool)
             wanted[np.fromiter(m.mids, dtype=np.int64, count=len(m.mids))] = True
             cand = np.flatnonzero(wanted[smetric]) + m.checked
-            lsets, cache, tests = st.series_label_set, self._set_cache, [self._test(x) for x in other]
+            lsets, sets, tests = st.series_label_set, st._lsets, [self._test(x) for x in other]
+            bases, smet, fulls = self._base_cache, st.series_metric, self._full
             for sid in cand.tolist():
                 lset_id = lsets[sid]
-                lab = cache.get(lset_id)
-                if lab is None:
-                    lab = cache[lset_id] = self._label_dict(lset_id)
+                bid, extra = sets[lset_id]
+                base = bases.get(bid)
+                if base is None:
+                    base = self._base(bid)
+                # each matcher's label: the extra pairs' (the last of a name), else the base's
                 for name, test in tests:
-                    if not test(lab.get(name, "")):
+                    value = base[0].get(name, "")
+                    for k, v in extra:
+                        if k == name:
+                            value = str(v)
+                    if not test(value):
                         break
                 else:
-                    mid = st.series_metric[sid]
-                    hit = self._full.get((lset_id, mid))
+                    mid = smet[sid]
+                    hit = fulls.get((lset_id, mid))
                     if hit is None:
-                        full = tuple(
-                            sorted([*((k, v) for k, v in lab.items() if v != ""), (NAME, names[mid])])
-                        )
-                        hit = self._full[(lset_id, mid)] = (full, self.labels.intern(full))
+                        full = self._full_labels(base, extra, names[mid])
+                        hit = fulls[(lset_id, mid)] = (full, self.labels.intern(full))
                     found.append((hit[0], sid, hit[1]))
         m.checked = n
         if found:  # into the label order: appended when after every known one, else inserted
@@ -492,8 +522,9 @@ class Selection:
                 m.sid_list.extend(f[1] for f in found)
                 m.lid_list.extend(f[2] for f in found)
             else:
-                for f in found:
-                    at = bisect.bisect_right(m.found, f)
+                at = 0
+                for f in found:  # rising: each goes after the one before
+                    at = bisect.bisect_right(m.found, f, at)
                     m.found.insert(at, f)
                     m.sid_list.insert(at, f[1])
                     m.lid_list.insert(at, f[2])
@@ -508,18 +539,28 @@ class Selection:
             m.rank = np.concatenate((m.rank, np.full(n - m.rank.size, -1, dtype=np.int64)))
         return m
 
-    def _label_dict(self, lset_id: int) -> dict[str, str]:
-        """Label set ``lset_id`` as strings (``MetricStore.labels_of``: its base's labels, then
-        its extra pairs), the base's converted once for every label set built on it."""
-        st = self.store
-        bid, extra = st._lsets[lset_id]
-        base = self._base_cache.get(bid)
-        if base is None:
-            base = self._base_cache[bid] = {k: str(v) for k, v in st._bases[bid].items()}
-        lab = dict(base)
+    def _base(self, bid: int) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """The store's base label set ``bid`` as strings, and its non-empty pairs sorted."""
+        base = {k: str(v) for k, v in self.store._bases[bid].items()}
+        out = self._base_cache[bid] = (base, sorted((k, v) for k, v in base.items() if v != ""))
+        return out
+
+    @staticmethod
+    def _full_labels(
+        base: tuple[dict[str, str], list[tuple[str, str]]], extra: tuple[tuple[str, str], ...], name: str
+    ) -> tuple[tuple[str, str], ...]:
+        """The sorted non-empty labels of a series (``MetricStore.labels_of``: the base's
+        labels, then its extra pairs, the last of a name kept) and ``__name__``."""
+        if not extra:
+            return tuple(sorted([*base[1], (NAME, name)]))
+        ext = [(k, str(v)) for k, v in extra]
+        keys = base[0]
+        if not any(k in keys for k, _ in ext) and (len(ext) == 1 or len({k for k, _ in ext}) == len(ext)):
+            return tuple(sorted([*base[1], *[p for p in ext if p[1] != ""], (NAME, name)]))
+        lab = dict(keys)
         for k, v in extra:
             lab[k] = str(v)
-        return lab
+        return tuple(sorted([*((k, v) for k, v in lab.items() if v != ""), (NAME, name)]))
 
     def block(
         self,
