@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from devopsim.api import _load
+from devopsim.engine.flow.plane import FlowPlane
 from devopsim.engine.runner import Simulation
 from devopsim.observe import scrape as S
 from devopsim.scenario.loader import load_scenario
@@ -123,6 +124,61 @@ def test_compiled_scrape_writes_what_the_numpy_path_writes(
     (s1, j1), (s2, j2) = a.stale_markers(), b.stale_markers()
     assert s1.size  # pods went
     assert np.array_equal(_bits(s1), _bits(s2)) and np.array_equal(j1, j2)
+    assert ref.log.events == got.log.events
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("nodes", [False, True], ids=["implicit-node", "three-nodes"])
+def test_light_layout_change_writes_what_a_whole_rebuild_writes(
+    nodes: bool, kernel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layout change that keeps the pods (a pod turning ready, a container restarted in
+    place, a leaking version's pods, nodes failing) reads only the pods' state again; the
+    store and events are those of building every layout whole (``Scraper.light = False``),
+    counter children hidden again included."""
+    loaded = _scenario(nodes)
+    rebuilds = {"light": 0, "whole": 0}
+    full = S.Scraper._rebuild
+
+    def counted(self: S.Scraper, pods: Any, light: bool = False) -> None:
+        before = self._layout_sig
+        full(self, pods, light)
+        if light and before is not None and before == self._layout_sig:
+            rebuilds["light"] += 1
+        else:
+            rebuilds["whole"] += 1
+        rp = self.plane.replicas
+        zero.append(max((pod.slot for pod in pods), key=lambda k: float(rp.cnt[k].sum())) if pods else -1)
+
+    def sync(self: Any, t: float) -> None:
+        # the busiest container's counters back at 0 at each layout change (as a restart in
+        # place leaves them): its children must be hidden again, as a whole rebuild hides them
+        sync_integrals(self, t)
+        if zero and zero[-1] >= 0:
+            for arr in (self.replicas.cnt, self.replicas.lat_hist, self.replicas.lat_sum):
+                arr[zero[-1]] = 0
+        zero.clear()
+
+    zero: list[int] = []
+    sync_integrals = FlowPlane.sync_integrals
+    monkeypatch.setattr(FlowPlane, "sync_integrals", sync)
+    monkeypatch.setattr(S.Scraper, "_rebuild", counted)
+    monkeypatch.setattr(S.Scraper, "light", False)
+    ref = _run(loaded, kernel, monkeypatch)
+    assert rebuilds["light"] == 0
+    monkeypatch.setattr(S.Scraper, "light", True)
+    got = _run(loaded, kernel, monkeypatch)
+    assert rebuilds["light"] >= 3  # pods turning ready, the restart in place
+    a, b = ref.store, got.store
+    assert list(a.series_metric) == list(b.series_metric) and a.label_sets == b.label_sets
+    (t1, i1, v1), (t2, i2, v2) = a.columns(), b.columns()
+    assert np.array_equal(_bits(t1), _bits(t2)) and np.array_equal(i1, i2)
+    assert np.array_equal(_bits(v1), _bits(v2))
+    (s1, j1), (s2, j2) = a.stale_markers(), b.stale_markers()
+    assert np.array_equal(_bits(s1), _bits(s2)) and np.array_equal(j1, j2)
+    assert [(x.tobytes(), y.tobytes(), z.tobytes()) for x, y, z in a.tables()] == [
+        (x.tobytes(), y.tobytes(), z.tobytes()) for x, y, z in b.tables()
+    ]
     assert ref.log.events == got.log.events
 
 

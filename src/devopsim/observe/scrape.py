@@ -120,6 +120,10 @@ class Scraper(NodeSeries):
     #: The plan reads float arrays (the flow plane's); the request plane's integer counters
     #: take the NumPy path.
     kernel: ClassVar[bool] = True
+    #: A layout change that keeps the pods (names, slots, labels) and nodes reads only the
+    #: pods' state again (:meth:`_rebuild`); False: every layout is built whole (the
+    #: reference the tests compare).
+    light: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -194,6 +198,10 @@ class Scraper(NodeSeries):
         self._ids = np.empty(0, dtype=np.int64)
         self._static: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0))
         self._prev_pods: set[str] = set()
+        self._pslots = np.empty(0, dtype=np.int64)  # the layout's pods' slots
+        self._pbase = np.empty(0)  # and base memory
+        self._pod_order: list[int] = []  # the layout's order of the pods the platform lists
+        self._layout_sig: tuple[list[Any], list[str]] | None = None  # its pods' keys, its nodes' names
         self._pod_series: dict[str, np.ndarray] = {}
         self._plan = ScrapePlan()
         rp = plane.replicas
@@ -291,11 +299,42 @@ class Scraper(NodeSeries):
         self._groups[svc] = (keys, parts)
         return parts
 
-    def _rebuild(self, pods: list[Pod]) -> None:
+    def _rebuild(self, pods: list[Pod], light: bool = False) -> None:
+        """The layout of ``pods``: their series ids and where each value is read, and the values
+        that only change with the pods. ``light``: the plane's shapes did not change, so if the
+        pods (names, slots, labels, in order) and the nodes are those of the last layout, only
+        the pods' state is read again (:meth:`_pods_state`): ids and gathers stay as they are.
+        Either way the counter children are hidden again until seen incremented."""
         svc_of = self._svc_index
         nodes = self._nodes(pods)
+        sig = (
+            [(pod.name, pod.slot, tuple(pod.labels().values())) for pod in pods],
+            [n.name for n in nodes],
+        )
+        same = light and sig == self._layout_sig
+        self._layout_sig = sig
         node_index = {n.name: i for i, n in enumerate(nodes)}
         self._nodes_now = nodes
+        if same:
+            self._pods_state([pods[k] for k in self._pod_order], node_index)
+            self._plan.set_pods(
+                self._pslots,
+                self._pbase,
+                self._pleak,
+                self._pstart,
+                self._leaky,
+                self._prev_vals.ravel(),
+                self._delta.ravel(),
+                float(MEMORY_PER_REQUEST),
+                float(REQUEST_BYTES),
+                float(RESPONSE_BYTES),
+            )
+            self._node_layout(nodes)
+            if self._fast:
+                self._plan_nodes()
+            self._static = (self._static[0], self._pstatic.T.ravel().copy())
+            self._layout_tail()
+            return
         rq_ids: list[np.ndarray] = []
         rq_s: list[np.ndarray] = []
         rq_l: list[np.ndarray] = []
@@ -306,10 +345,13 @@ class Scraper(NodeSeries):
         hs_s: list[np.ndarray] = []
         hs_l: list[np.ndarray] = []
         pod_ids: list[np.ndarray] = []
-        behaviour = getattr(self.platform, "behaviour_of", None)
         by_svc: dict[int, list[Pod]] = {}
-        for pod in pods:
-            by_svc.setdefault(svc_of[pod.service], []).append(pod)
+        at_svc: dict[int, list[int]] = {}  # where each is in ``pods``
+        for k, pod in enumerate(pods):
+            svc = svc_of[pod.service]
+            by_svc.setdefault(svc, []).append(pod)
+            at_svc.setdefault(svc, []).append(k)
+        self._pod_order = [k for ks in at_svc.values() for k in ks]  # the layout's order of ``pods``
         ordered: list[Pod] = []
         for svc, group in by_svc.items():
             pod_part, *counters = self._group(group, svc)
@@ -323,41 +365,15 @@ class Scraper(NodeSeries):
                     acc.append(part)
             ordered += group
         pods = ordered
-        slot_l: list[int] = []
-        static_l: list[float] = []  # per pod: restarts, fs usage, fs limit, ready, phases x5, info
-        node_l: list[int] = []
-        base_l: list[float] = []
-        leak_l: list[float] = []
-        start_l: list[float] = []
-        req_l: list[float] = []  # per pod: cpu and memory requests
-        fs_use, fs_lim = float(FS_USAGE_BYTES), float(FS_LIMIT_BYTES)
-        inf = math.inf
-        for pod in pods:
-            slot_l.append(pod.slot)
-            phase = str(getattr(pod, "k8s_phase", "Running"))
-            static_l += (float(pod.restarts), fs_use, fs_lim, 1.0 if pod.ready else 0.0)
-            static_l += [1.0 if p == phase else 0.0 for p in _PHASES]
-            static_l.append(1.0)
-            node_l.append(node_index.get(pod.node, -1))
-            base_l.append(self._base_mem[svc_of[pod.service]])
-            leak_l.append(float(behaviour(pod).memory_leak) if behaviour is not None else 0.0)
-            started = getattr(pod, "container_started", None)
-            # A container not started (or a start not known) has no uptime: inf makes
-            # max(t - start, 0) 0.
-            start_l.append(inf if started is None or not math.isfinite(started) else float(started))
-            req_l += (float(getattr(pod, "cpu_request", 0.0)), float(getattr(pod, "mem_request", 0.0)))
         cat = np.concatenate
         i64 = np.int64
         rp = self.plane.replicas
         self._rq = _flat(rp.cnt.shape, cat(rq_s), cat(rq_l), cat(rq_c)) if rq_ids else None
         self._hs = _flat(rp.lat_sum.shape[:2], cat(hs_s), cat(hs_l)) if hs_sum else None
-        self._pslots = np.array(slot_l, dtype=i64)
-        self._pstatic = np.array(static_l, dtype=np.float64).reshape(-1, 4 + len(_PHASES) + 1)
-        self._pnode = np.array(node_l, dtype=i64)
-        self._pbase = np.array(base_l, dtype=np.float64)
-        self._pleak = np.array(leak_l, dtype=np.float64)
-        self._pstart = np.array(start_l, dtype=np.float64)
-        self._leaky = bool(np.any(self._pleak != 0.0))
+        self._pslots = np.array([pod.slot for pod in pods], dtype=i64)
+        self._pnode = np.array([node_index.get(pod.node, -1) for pod in pods], dtype=i64)
+        self._pbase = np.array([self._base_mem[svc_of[pod.service]] for pod in pods], dtype=np.float64)
+        self._pods_state(pods, node_index)
         self._ones = np.ones(int(np.prod(rp.cnt.shape[1:])))
         self._ans_rows = np.empty((self._pslots.size, self._ones.size))
         self._answered = np.zeros(self._pslots.size)  # responses per pod (see _values)
@@ -390,7 +406,6 @@ class Scraper(NodeSeries):
             float(REQUEST_BYTES),
             float(RESPONSE_BYTES),
         )
-        self._pod_req = np.array(req_l, dtype=np.float64).reshape(-1, 2)
         node_ids = [self._node_ids(n) for n in nodes]
         self._node_layout(nodes)
         if self._fast:
@@ -401,8 +416,6 @@ class Scraper(NodeSeries):
         self._rq_ids = cat(rq_ids) if rq_ids else np.empty(0, i64)
         self._hb_ids = cat(hb_ids).reshape(-1, len(_LE)) if hb_ids else np.empty((0, len(_LE)), i64)
         self._hs_ids = (cat(hs_sum), cat(hs_cnt)) if hs_sum else (np.empty(0, i64), np.empty(0, i64))
-        self._rq_vis = np.zeros(self._rq_ids.size, dtype=bool)
-        self._hs_vis = np.zeros(self._hs_ids[0].size, dtype=bool)
         # Pod series: what changes every scrape, and what only changes with the pods (static).
         self._var_ids = cat(
             [
@@ -420,10 +433,45 @@ class Scraper(NodeSeries):
         self._all_ids = cat(
             [self._rq_ids, self._hb_ids.ravel(), *self._hs_ids, self._var_ids, self._static[0]]
         )
+        self._layout_tail()
+
+    def _pods_state(self, pods: list[Pod], node_index: dict[str, int]) -> None:
+        """What the layout reads of its pods that may change while they stay (phase, ready,
+        restarts, memory leak, container start, requests)."""
+        static_l: list[float] = []  # per pod: restarts, fs usage, fs limit, ready, phases x5, info
+        leak_l: list[float] = []
+        start_l: list[float] = []
+        req_l: list[float] = []  # per pod: cpu and memory requests
+        fs_use, fs_lim = float(FS_USAGE_BYTES), float(FS_LIMIT_BYTES)
+        inf = math.inf
+        behaviour = getattr(self.platform, "behaviour_of", None)
+        for pod in pods:
+            phase = str(getattr(pod, "k8s_phase", "Running"))
+            static_l += (float(pod.restarts), fs_use, fs_lim, 1.0 if pod.ready else 0.0)
+            static_l += [1.0 if p == phase else 0.0 for p in _PHASES]
+            static_l.append(1.0)
+            leak_l.append(float(behaviour(pod).memory_leak) if behaviour is not None else 0.0)
+            started = getattr(pod, "container_started", None)
+            # A container not started (or a start not known) has no uptime: inf makes
+            # max(t - start, 0) 0.
+            start_l.append(inf if started is None or not math.isfinite(started) else float(started))
+            req_l += (float(getattr(pod, "cpu_request", 0.0)), float(getattr(pod, "mem_request", 0.0)))
+        self._pstatic = np.array(static_l, dtype=np.float64).reshape(-1, 4 + len(_PHASES) + 1)
+        self._pleak = np.array(leak_l, dtype=np.float64)
+        self._pstart = np.array(start_l, dtype=np.float64)
+        self._leaky = bool(np.any(self._pleak != 0.0))
+        self._pod_req = np.array(req_l, dtype=np.float64).reshape(-1, 2)
+
+    def _layout_tail(self) -> None:
+        """The workloads' series and the counter children's visibility, for a new layout."""
         # Per workload: desired (read at each scrape), live and ready pods (fixed between pod changes).
         self._workloads = list(self.platform.workloads.values())
         self._dep = [float(x) for w in self._workloads for x in (w.desired, len(w.live()), w.ready_count())]
         self._plan.set_workloads(self._workloads, np.array(self._dep, dtype=np.float64))
+        # Counter children (request codes, histogram children) appear once first incremented:
+        # hidden again until a scrape sees them above 0 (a restarted container's start at 0).
+        self._rq_vis = np.zeros(self._rq_ids.size, dtype=bool)
+        self._hs_vis = np.zeros(self._hs_ids[0].size, dtype=bool)
         self._refresh_visible()
 
     def _refresh_visible(self) -> None:
@@ -585,7 +633,7 @@ class Scraper(NodeSeries):
         shape = (rp.cnt.shape, rp.lat_hist.shape)
         if gen != self._gen or shape != self._shape:
             before = np.concatenate((self._ids, self._static[0]))
-            self._rebuild(self.platform.pods())
+            self._rebuild(self.platform.pods(), light=self.light and shape == self._shape)
             self._gen, self._shape = gen, shape
             mark = np.zeros(len(self.store.series_metric), dtype=bool)
             mark[self._all_ids] = True
