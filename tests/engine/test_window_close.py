@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from devopsim.engine.flow._tally import pairwise_sum, window_close
+from devopsim.engine.flow._tally import pairwise_sum, window_close, window_signature
 
 from devopsim import simulate
 from devopsim.engine.flow import windows
@@ -103,14 +103,58 @@ def test_window_close_is_the_reference(R: int) -> None:
 @pytest.mark.parametrize("example", ["unit", "checkout", "canary"])
 def test_every_window_of_a_run_closes_as_the_reference(monkeypatch: pytest.MonkeyPatch, example: str) -> None:
     """Each window of a run (steady, moved, composed; replicas the autoscaler adds, a canary's
-    versions) closes to the reference's numbers, and the run with the reference gives the
-    same summary."""
+    versions) closes to the reference's numbers, each composing window's signature, moved
+    entries, dirty sets and processor-sharing shape are the reference's, and the run with the
+    reference gives the same summary."""
     run: Any = (
         (lambda: simulate(SCENARIO))
         if example == "unit"
         else (lambda: simulate(str(EXAMPLES / f"{example}.yaml"), overrides=["duration=3h"]))
     )
-    n = {"judged": 0, "moved": 0}
+    n = {"judged": 0, "moved": 0, "sig": 0, "dirty": 0, "ps": 0}
+    FW = windows.FlowWindows
+    plane: list[Any] = []
+    real_close, real_dirty, real_ps = FW._close_window, FW._dirty, FW._ps_shape
+
+    def close(self: Any, t_end: float) -> None:
+        plane[:] = [self]
+        real_close(self, t_end)
+
+    def signature(
+        out: np.ndarray, wsum: float, breaker: Any, prev: Any, hold: Any, cpu: Any, sig: Any, moved: Any
+    ) -> bool:
+        judged = window_signature(out, wsum, breaker, prev, hold, cpu, sig, moved)
+        want_sig, want_judged, want_moved = FW._signature_reference(plane[0], out, wsum, prev)
+        np.testing.assert_array_equal(sig, want_sig)
+        assert judged == want_judged
+        if judged:
+            np.testing.assert_array_equal(moved, want_moved)
+        n["sig"] += 1
+        return judged
+
+    def dirty(self: Any, moved: np.ndarray, R: int) -> Any:
+        got = real_dirty(self, moved, R)
+        for g, w in zip(got, FW._dirty_reference(self, moved.view(bool), R), strict=True):
+            np.testing.assert_array_equal(g, w, strict=True)
+        n["dirty"] += 1
+        return got
+
+    def ps(self: Any, stretch: np.ndarray, lat: Any = None) -> Any:
+        got = real_ps(self, stretch, lat)
+        self.fused_close = False
+        want = real_ps(self, stretch)
+        del self.fused_close
+        for g, w in zip(got, want, strict=True):
+            assert (g is None) == (w is None)
+            if w is not None:
+                np.testing.assert_array_equal(g, w, strict=True)
+        n["ps"] += got[0] is not None
+        return got
+
+    monkeypatch.setattr(FW, "_close_window", close)
+    monkeypatch.setattr(FW, "_dirty", dirty)
+    monkeypatch.setattr(FW, "_ps_shape", ps)
+    monkeypatch.setattr(windows, "window_signature", signature)
 
     def both(*args: Any) -> tuple[bool, float]:
         out = args[5]
@@ -125,6 +169,100 @@ def test_every_window_of_a_run_closes_as_the_reference(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(windows, "window_close", both)
     got = run().summary
-    assert n["judged"] >= 10 and 0 < n["moved"] < n["judged"], n
-    monkeypatch.setattr(windows.FlowWindows, "fused_close", False)
+    assert n["judged"] >= 10 and 0 < n["moved"] < n["judged"] and n["sig"] == n["moved"] and n["dirty"] > 0, n
+    assert n["ps"] > 0 or example != "checkout", n
+    monkeypatch.undo()
+    monkeypatch.setattr(FW, "fused_close", False)
     assert run().summary == got
+
+
+def _plane(R: int, E: int, S: int, hold: Any, cpu_frame: Any) -> Any:
+    """What ``_signature_reference``, ``_dirty_reference`` and ``_ps_shape`` read of a plane."""
+    from types import SimpleNamespace
+
+    last = {k: v for k, v in (("hold", hold), ("cpu_frame", cpu_frame)) if v is not None}
+    svc = RNG.integers(-1, S, R).astype(np.int64)
+    ep_svc = RNG.integers(0, S, E).astype(np.int64)
+    m = 2 * E
+    graph = SimpleNamespace(
+        edge_src=RNG.integers(0, E, m).astype(np.int64), edge_dst=RNG.integers(0, E, m).astype(np.int64)
+    )
+    return SimpleNamespace(
+        _last=last,
+        breaker_open=(RNG.random(E) < 0.3).astype(np.float64),
+        E=E,
+        S=S,
+        ep_svc=ep_svc,
+        graph=graph,
+        replicas=SimpleNamespace(
+            svc=svc, alive=(RNG.random(R) < 0.8).astype(np.int64), ver=np.zeros(R, np.int64)
+        ),
+        cores=RNG.choice([0.25, 0.5, 1.0, 2.0], S),
+        conc=RNG.integers(1, 20, S).astype(np.int64),
+        ver_lat=np.array([1.0]),
+        fused_close=False,
+    )
+
+
+@pytest.mark.parametrize("R", [1, 9, 40])
+def test_signature_dirty_sets_and_ps_shape_are_the_reference(R: int) -> None:
+    """``window_signature`` (the signature and which entries moved), ``dirty_sets`` (what is
+    composed again: callers above, cycles among the calls too) and ``ps_shape`` against
+    ``FlowWindows``' NumPy, bit for bit."""
+    E, S = 6, 4
+    FW = windows.FlowWindows
+    seen = {"moved": False, "still": False, "kept": False, "on": False}
+    for trial in range(30):
+        hold = RNG.uniform(0.001, 0.01, R) if trial % 4 else None
+        cpu_frame = RNG.uniform(0.0, 0.002, R) if trial % 5 else np.zeros(R + 1)
+        plane = _plane(R, E, S, hold, cpu_frame)
+        out = RNG.uniform(0.0, 1.0, (12, R))
+        out[4] = RNG.uniform(0.5, 3.0, R)  # stretches
+        out[11] = RNG.uniform(0.8, 1.2, R)  # latency factors
+        if trial == 7:
+            out[0, 0] = np.nan
+        wsum = float(out[8].sum()) if trial != 3 else 0.0
+        sig_ref, judged_ref, _ = FW._signature_reference(plane, out, wsum, None)
+        assert not judged_ref
+        sparse = sig_ref.copy()
+        sparse[RNG.integers(0, sparse.size, 2)] *= 1.5  # a few entries moved: a few services dirty
+        dense = sig_ref * RNG.choice([0.9, 0.99, 1.0, 1.01, 1.2], sig_ref.size)
+        for prev in (None, np.zeros(3), sparse, dense):
+            want_sig, want_judged, want_moved = FW._signature_reference(plane, out, wsum, prev)
+            sig, moved = np.full(sig_ref.size, 7.0), np.full(sig_ref.size, 7, dtype=np.uint8)
+            judged = window_signature(
+                out,
+                wsum,
+                plane.breaker_open,
+                prev,
+                plane._last.get("hold"),
+                plane._last.get("cpu_frame"),
+                sig,
+                moved,
+            )
+            np.testing.assert_array_equal(sig, want_sig)
+            assert judged == want_judged
+            if judged:
+                np.testing.assert_array_equal(moved, want_moved)
+                want = FW._dirty_reference(plane, want_moved.view(bool), R)
+                plane.fused_close = True
+                got = FW._dirty(plane, moved, R)
+                plane.fused_close = False
+                for g, w in zip(got, want, strict=True):
+                    assert g.dtype == w.dtype == bool
+                    np.testing.assert_array_equal(g, w)
+                seen["moved"] |= bool(moved.any())
+                seen["still"] |= not moved.all()
+                seen["kept"] |= bool(got[2].any()) and not got[2].all()
+        plane._last["cpu_frame"] = RNG.uniform(0.0, 0.002, R)
+        plane._last["cpu_frame"][1::5] = 0.0
+        stretch = out[4] * RNG.choice([0.5, 1.0, 4.0, 100.0], R)
+        want_ps = FW._ps_shape(plane, stretch)
+        plane.fused_close = True
+        got_ps = FW._ps_shape(plane, stretch, out[11] * 0 + 1.0)
+        assert (got_ps[0] is None) == (want_ps[0] is None)
+        for g, w in zip(got_ps, want_ps, strict=True):
+            if w is not None:
+                np.testing.assert_array_equal(g, w)
+        seen["on"] |= got_ps[0] is not None and bool((got_ps[0] > 0).any())
+    assert all(seen.values()), seen

@@ -685,6 +685,177 @@ def window_close(dict parts, const double[::1] ver_lat, const double[::1] ver_er
         free(buf)
 
 
+cdef inline double _np_max(double a, double b) noexcept nogil:
+    """``np.maximum(a, b)``: NaN when either is."""
+    if a != a or b != b:
+        return a + b
+    return a if a >= b else b
+
+
+def window_signature(const double[:, ::1] out, double wsum, const double[::1] breaker_open, object prev,
+                     object hold, object cpu_frame, double[::1] sig, unsigned char[::1] moved):
+    """A composing window's signature, and which of its entries moved from ``prev``
+    (``windows.FlowWindows._close_window``; the NumPy it replaces is the reference,
+    ``FlowWindows.fused_close = False``): ``sig`` = mean waits, P(wait), stretches, rejected
+    and dropped shares, weights over ``max(wsum, 1e-300)``, breakers, error rates (``out``:
+    ``window_close``'s rows); when ``prev`` has that layout, ``moved[i]`` is
+    ``|sig - prev| > np.maximum(tol, 0.02 |prev|)`` with the tolerances ``0.05 hold + 1e-6``,
+    0.02, ``stretch_tolerance``, 0.005, 0.005, 0.02, 1e-9 (breakers), 1e-9 (error rates);
+    ``hold`` and ``cpu_frame`` missing or of another length are ones and zeros. Returns
+    whether ``moved`` was judged."""
+    cdef Py_ssize_t R = out.shape[1], ne = breaker_open.shape[0], n = 7 * out.shape[1] + breaker_open.shape[0]
+    cdef Py_ssize_t i, blk
+    cdef double w = 1e-300 if 1e-300 > wsum else wsum, h, c, tol, p  # (Python's max(wsum, 1e-300))
+    cdef const double[::1] prev_v
+    cdef const double[::1] hold_v
+    cdef const double[::1] cpu_v
+    cdef bint has_hold = False, has_cpu = False
+    if out.shape[0] != 12 or sig.shape[0] != n:
+        raise ValueError("window_signature: window_close's twelve rows, 7 R + E entries")
+    for i in range(R):
+        sig[i] = out[9, i]
+        sig[R + i] = out[0, i]
+        sig[2 * R + i] = out[4, i]
+        sig[3 * R + i] = out[5, i]
+        sig[4 * R + i] = out[7, i]
+        sig[5 * R + i] = out[8, i] / w
+        sig[6 * R + ne + i] = out[10, i]
+    for i in range(ne):
+        sig[6 * R + i] = breaker_open[i]
+    if prev is None:
+        return False
+    prev_v = prev
+    if prev_v.shape[0] != n:
+        return False
+    if moved.shape[0] != n:
+        raise ValueError("window_signature: one flag per entry")
+    if hold is not None:
+        hold_v = hold
+        has_hold = hold_v.shape[0] == R
+    if cpu_frame is not None:
+        cpu_v = cpu_frame
+        has_cpu = cpu_v.shape[0] == R
+    for i in range(n):
+        p = prev_v[i]
+        if i < 6 * R:
+            blk = i // R
+        elif i < 6 * R + ne:
+            blk = 6
+        else:
+            blk = 7
+        if blk == 0 or blk == 2:
+            h = hold_v[i % R] if has_hold else 1.0
+            if blk == 0:
+                tol = 0.05 * h + 1e-6
+            else:
+                c = cpu_v[i % R] if has_cpu else 0.0
+                tol = _stretch_tol(sig[i], h, c, out[11, i % R])
+        elif blk == 1 or blk == 5:
+            tol = 0.02
+        elif blk == 3 or blk == 4:
+            tol = 0.005
+        else:
+            tol = 1e-9
+        moved[i] = fabs(sig[i] - p) > _np_max(tol, 0.02 * fabs(p))
+    return True
+
+
+def dirty_sets(const unsigned char[::1] moved, const long[::1] svc, const long[::1] ep_svc,
+               const long[::1] edge_src, const long[::1] edge_dst, unsigned char[::1] svc_dirty,
+               unsigned char[::1] ep_dirty, unsigned char[::1] keep):
+    """From the signature entries that moved (``window_signature``): the services and
+    endpoints to compose again and the entries that keep their old reference
+    (``windows.FlowWindows._dirty``, whose NumPy is the reference): a service one of whose
+    replicas moved (``svc`` of each, < 0: none; any of the six per-replica blocks or the
+    error rate), an endpoint of such a service or whose breaker moved, and every caller above
+    one (``edge_src`` calls ``edge_dst``), then every service of those endpoints; ``keep``:
+    the entries of replicas of clean services (of service ``max(svc, 0)``) and of clean
+    endpoints."""
+    cdef Py_ssize_t R = svc.shape[0], E = ep_svc.shape[0], S = svc_dirty.shape[0], m = edge_src.shape[0]
+    cdef Py_ssize_t r, e, k, b
+    cdef bint grew
+    if (moved.shape[0] != 7 * R + E or ep_dirty.shape[0] != E or keep.shape[0] != 7 * R + E
+            or edge_dst.shape[0] != m):
+        raise ValueError("dirty_sets: the signature has 7 R + E entries, one flag per endpoint")
+    for r in range(R):
+        if svc[r] >= S or S == 0:
+            raise IndexError("dirty_sets: a replica's service out of range")
+    for e in range(E):
+        if ep_svc[e] < -S or ep_svc[e] >= S:
+            raise IndexError("dirty_sets: an endpoint's service out of range")
+    for k in range(m):
+        if edge_src[k] < 0 or edge_src[k] >= E or edge_dst[k] < 0 or edge_dst[k] >= E:
+            raise IndexError("dirty_sets: an edge's endpoint out of range")
+    with nogil:
+        for k in range(S):
+            svc_dirty[k] = 0
+        for r in range(R):
+            if svc[r] < 0:
+                continue
+            for b in range(6):
+                if moved[b * R + r]:
+                    svc_dirty[svc[r]] = 1
+            if moved[6 * R + E + r]:
+                svc_dirty[svc[r]] = 1
+        for e in range(E):
+            ep_dirty[e] = svc_dirty[ep_svc[e] + (S if ep_svc[e] < 0 else 0)] or moved[6 * R + e]
+        # Callers of what is composed again are composed again too (to the fixed point: the
+        # same set, whatever the order the edges are walked in).
+        grew = True
+        while grew:
+            grew = False
+            for k in range(m):
+                if ep_dirty[edge_dst[k]] and not ep_dirty[edge_src[k]]:
+                    ep_dirty[edge_src[k]] = 1
+                    grew = True
+        for e in range(E):
+            if ep_dirty[e]:
+                svc_dirty[ep_svc[e] + (S if ep_svc[e] < 0 else 0)] = 1
+        for r in range(R):
+            k = svc[r] if svc[r] > 0 else 0
+            b = not svc_dirty[k]
+            for e in range(6):
+                keep[e * R + r] = b
+            keep[6 * R + E + r] = b
+        for e in range(E):
+            keep[6 * R + e] = not ep_dirty[e]
+
+
+def ps_shape(const double[::1] stretch, const double[::1] lat, const long[::1] svc, const long[::1] alive,
+             const double[::1] cores_s, const long[::1] conc_s, const double[::1] cpu_frame, double[::1] rho,
+             double[::1] mu, double[::1] scale):
+    """``windows.FlowWindows._ps_shape``'s arrays (its NumPy is the reference): per replica of
+    service ``max(svc, 0)``, on when its workers share at most one core (``cores < conc``,
+    ``cores <= 1``), it is alive, the stretch over ``lat`` times its cores is above 1 and
+    below a saturated CPU's, and a frame has CPU work: ``rho = 1 - 1/k1``, ``mu = cores /
+    cpu_frame``, ``scale = lat / cores``; 0 where off. Returns whether any replica shares a
+    core (the NumPy's ``ps.any()``)."""
+    cdef Py_ssize_t R = stretch.shape[0], S = cores_s.shape[0], r, k
+    cdef double cores, conc, slow, k1, cap
+    cdef bint any_ps = False, ps, on
+    if (lat.shape[0] != R or svc.shape[0] != R or alive.shape[0] != R or cpu_frame.shape[0] != R
+            or rho.shape[0] != R or mu.shape[0] != R or scale.shape[0] != R or conc_s.shape[0] != S):
+        raise ValueError("ps_shape: one value per replica, one per service")
+    for r in range(R):
+        if svc[r] >= S or (S == 0 and R > 0):
+            raise IndexError("ps_shape: a replica's service out of range")
+    with nogil:
+        for r in range(R):
+            k = svc[r] if svc[r] > 0 else 0
+            cores = cores_s[k]
+            conc = <double>conc_s[k]
+            ps = cores < conc and cores <= 1.0 and alive[r] == 1
+            any_ps = any_ps or ps
+            slow = stretch[r] / lat[r]
+            k1 = slow * cores
+            cap = (conc if conc >= 1.0 or conc != conc else 1.0) / cores
+            on = ps and k1 > 1.0 + 1e-9 and slow < cap * (1.0 - 1e-9) and cpu_frame[r] > 0.0
+            rho[r] = 1.0 - 1.0 / k1 if on else 0.0
+            mu[r] = cores / cpu_frame[r] if on else 0.0
+            scale[r] = lat[r] / cores if on else 0.0
+    return any_ps
+
+
 cdef inline void _add_row(double* dst, const double* src, double w, bint first, Py_ssize_t m) noexcept nogil:
     """``dst += w * src`` (``dst`` taken as 0.0 when ``first``: the same sums as adding to zeros)."""
     cdef Py_ssize_t j

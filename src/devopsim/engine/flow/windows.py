@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from devopsim.engine.flow._tally import window_close, window_moved, window_state
+from devopsim.engine.flow._tally import (
+    dirty_sets,
+    ps_shape,
+    window_close,
+    window_moved,
+    window_signature,
+    window_state,
+)
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer, HopState
 from devopsim.engine.flow.replicas import _Replicas
@@ -164,7 +171,6 @@ class FlowWindows:
             self._win_parts, self.ver_lat, self.ver_err, rp.ver, rp.ready.view(np.uint8), out, prev,
             self.breaker_open, last.get("hold"), last.get("cpu_frame"), self._since_full < 240,
         )  # fmt: skip
-        pw, _mw, theta, bw, stretch, rej, slack, drop, weight, mean_wait, err_r, lat = out
         # Compose again only when the queues have changed since the last composition (or
         # now and then: not judged without a signature of this layout, or after 240 windows);
         # steady stretches reuse it, which is most of a day.
@@ -172,28 +178,16 @@ class FlowWindows:
         # the holding time, chances and shares in absolute terms (``_tally.window_moved``; the
         # signature and its tolerances are built only to compose).
         if stale:
-            hold = self._last.get("hold", _NONE)
-            if hold.size != R:
-                hold = np.ones(R)
-            cpu_frame = self._last.get("cpu_frame", _NONE)
-            if cpu_frame.size != R:
-                cpu_frame = np.zeros(R)
-            sig = np.concatenate(
-                (mean_wait, pw, stretch, rej, drop, weight / max(wsum, 1e-300), self.breaker_open, err_r)
-            )
-            tol = np.concatenate(
-                (
-                    0.05 * hold + 1e-6,
-                    np.full(R, 0.02),
-                    stretch_tolerance(stretch, hold, cpu_frame, lat),
-                    np.full(R, 0.005),
-                    np.full(R, 0.005),
-                    np.full(R, 0.02),
-                    np.full(self.E, 1e-9),
-                    np.full(R, 1e-9),
+            pw, _mw, theta, bw, stretch, rej, slack, drop, weight, _mean_wait, err_r, lat = out
+            if self.fused_close:
+                sig = np.empty(7 * R + self.E)
+                moved = np.empty(sig.size, dtype=np.uint8)
+                judged = window_signature(
+                    out, wsum, self.breaker_open, prev, last.get("hold"), last.get("cpu_frame"), sig, moved
                 )
-            )
-            ps_rho, ps_mu, ps_scale = self._ps_shape(stretch)
+            else:
+                sig, judged, moved = self._signature_reference(out, wsum, prev)
+            ps_rho, ps_mu, ps_scale = self._ps_shape(stretch, lat)
             hop = HopState(
                 weight=weight,
                 pwait=pw,
@@ -219,8 +213,7 @@ class FlowWindows:
                 self._sig = sig
                 self._since_full = 0
             else:
-                assert prev is not None
-                moved = np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))
+                assert prev is not None and judged
                 svc_dirty, ep_dirty, keep = self._dirty(moved, R)
                 calls = self.composer.compose(hop, ready, only=ep_dirty, prev=self._calls)
                 self._learn(calls, t_end, services=np.nonzero(svc_dirty)[0])
@@ -240,7 +233,40 @@ class FlowWindows:
         apply_unit_stats(self._plane, self._u, t_end)
         self._reset_window()
 
-    def _ps_shape(self, stretch: np.ndarray) -> tuple[_Opt, _Opt, _Opt]:
+    def _signature_reference(
+        self, out: np.ndarray, wsum: float, prev: np.ndarray | None
+    ) -> tuple[np.ndarray, bool, np.ndarray]:
+        """``_tally.window_signature`` as NumPy (the tests' reference): the signature, whether
+        it was judged against ``prev``, and which entries moved past their tolerances."""
+        R = out.shape[1]
+        pw, _mw, _theta, _bw, stretch, rej, _slack, drop, weight, mean_wait, err_r, lat = out
+        sig = np.concatenate(
+            (mean_wait, pw, stretch, rej, drop, weight / max(wsum, 1e-300), self.breaker_open, err_r)
+        )
+        if prev is None or prev.size != sig.size:
+            return sig, False, np.zeros(sig.size, dtype=np.uint8)
+        hold = self._last.get("hold", _NONE)
+        if hold.size != R:
+            hold = np.ones(R)
+        cpu_frame = self._last.get("cpu_frame", _NONE)
+        if cpu_frame.size != R:
+            cpu_frame = np.zeros(R)
+        tol = np.concatenate(
+            (
+                0.05 * hold + 1e-6,
+                np.full(R, 0.02),
+                stretch_tolerance(stretch, hold, cpu_frame, lat),
+                np.full(R, 0.005),
+                np.full(R, 0.005),
+                np.full(R, 0.02),
+                np.full(self.E, 1e-9),
+                np.full(R, 1e-9),
+            )
+        )
+        moved = np.abs(sig - prev) > np.maximum(tol, 0.02 * np.abs(prev))
+        return sig, True, moved.view(np.uint8)
+
+    def _ps_shape(self, stretch: np.ndarray, lat: np.ndarray | None = None) -> tuple[_Opt, _Opt, _Opt]:
         """Per replica, what spreads a CPU step's time around its mean under processor sharing
         (``latency.ps_sojourn``): replicas whose workers share at most one core and whose CPU is
         not saturated (saturated, every job shares it with all the others alike).
@@ -254,6 +280,14 @@ class FlowWindows:
         cpu_frame = self._last.get("cpu_frame")
         if cpu_frame is None or cpu_frame.size != R:
             return None, None, None
+        if self.fused_close:
+            rho, mu, scale = np.empty(R), np.empty(R), np.empty(R)
+            lat_r = self.ver_lat[rp.ver] if lat is None else lat
+            if not ps_shape(
+                stretch, lat_r, rp.svc, rp.alive, self.cores, self.conc, cpu_frame, rho, mu, scale
+            ):
+                return None, None, None
+            return rho, mu, scale
         svc = np.maximum(rp.svc, 0)
         cores = self.cores[svc]
         conc = self.conc[svc].astype(np.float64)
@@ -272,9 +306,22 @@ class FlowWindows:
         return rho, mu, scale
 
     def _dirty(self, moved: np.ndarray, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """From the signature entries that moved: the services and endpoints to compose again
-        (an endpoint whose replicas or breaker moved, and every caller above it), and the
-        signature entries that keep their old reference."""
+        """From the signature entries that moved (a flag per entry): the services and endpoints
+        to compose again (an endpoint whose replicas or breaker moved, and every caller above
+        it), and the signature entries that keep their old reference. In one compiled call
+        (``_tally.dirty_sets``) unless ``fused_close`` is off (``_dirty_reference``)."""
+        if not self.fused_close:
+            return self._dirty_reference(moved.view(bool), R)
+        g = self.graph
+        svc_dirty = np.empty(self.S, dtype=np.uint8)
+        ep_dirty = np.empty(self.E, dtype=np.uint8)
+        keep = np.empty(moved.size, dtype=np.uint8)
+        dirty_sets(moved.view(np.uint8), self.replicas.svc, self.ep_svc, g.edge_src, g.edge_dst, svc_dirty,
+                   ep_dirty, keep)  # fmt: skip
+        return svc_dirty.view(bool), ep_dirty.view(bool), keep.view(bool)
+
+    def _dirty_reference(self, moved: np.ndarray, R: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``_dirty`` in NumPy (the reference)."""
         E = self.E
         per_rep = np.concatenate((moved[: 6 * R].reshape(6, R), moved[6 * R + E :].reshape(1, R))).any(axis=0)
         rp = self.replicas
