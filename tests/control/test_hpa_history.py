@@ -8,8 +8,6 @@ counts; older ones are overwritten), the oldest slot first.
 
 from __future__ import annotations
 
-from typing import Any
-
 from devopsim.control.hpa import HPAController, Policy, Rules
 
 
@@ -36,57 +34,3 @@ def test_behavior_windows_read_the_history_by_their_own_cutoffs() -> None:
     # now 1015, proposal 1: up (955, 1015]: 6, 8, 1 -> 1; down (895, 1015]: 7, 2, 6, 8, 1 -> 8;
     # 5 clamped to [1, 8] stays 5: the scale-down waits for the window.
     assert c._normalize_behavior(1015.0, 5, 1) == (5, "ScaleDownStabilized", "DesiredWithinRange")
-
-
-def _scan_legacy(c: HPAController, now: float, current: int, proposal: int) -> tuple[int, str, str]:
-    c._history = lambda now: None  # type: ignore[method-assign]  # the scan of the whole history
-    try:
-        return c._normalize_legacy(now, current, proposal)
-    finally:
-        del c._history
-
-
-def _scan_behavior(c: HPAController, now: float, current: int, proposal: int) -> tuple[int, str, str]:
-    c._history = lambda now: None  # type: ignore[method-assign]
-    try:
-        return c._normalize_behavior(now, current, proposal)
-    finally:
-        del c._history
-
-
-def test_the_windows_kept_up_between_syncs_give_what_the_scan_gives(monkeypatch: Any) -> None:
-    # The stabilization windows are kept up from sync to sync instead of scanning the
-    # history; the reference is the scan. Irregular sync gaps (equal times, half periods,
-    # gaps longer than every window, so several entries go old at once), windows of
-    # different lengths and of none, a history given at construction, time going back (the
-    # scan again) and the history replaced.
-    import random
-
-    monkeypatch.setattr(HPAController, "scan_below", 0)  # (short histories kept up too)
-    up_down = [None, (0.0, 300.0), (60.0, 120.0), (120.0, 60.0), (45.0, 45.0), (30.0, 0.0)]
-    for seed in range(60):
-        rng = random.Random(seed)
-        for windows in up_down:
-            behavior = None
-            if windows is not None:
-                behavior = (
-                    Rules(windows[0], "Max", (Policy("Pods", 4, 15),)),
-                    Rules(windows[1], "Max", (Policy("Percent", 100, 15),)),
-                )
-            start = [(float(15 * k), rng.randint(1, 9)) for k in range(rng.choice([0, 12]))]
-            fast = HPAController(1, 50, behavior, recommendations=list(start))
-            ref = HPAController(1, 50, behavior, recommendations=list(start))
-            normalize = fast._normalize_legacy if behavior is None else fast._normalize_behavior
-            scan = _scan_legacy if behavior is None else _scan_behavior
-            now = 200.0
-            for k in range(120):
-                now += rng.choice([0.0, 15.0, 15.0, 15.0, 7.5, 60.0, 15.0 if rng.random() < 0.95 else 700.0])
-                if k == 90:
-                    now -= 100.0  # back in time: the scan
-                if k == 100:
-                    fast.recommendations = list(fast.recommendations[:5])
-                    ref.recommendations = list(ref.recommendations[:5])
-                current, proposal = rng.randint(1, 50), rng.randint(0, 60)
-                assert normalize(now, current, proposal) == scan(ref, now, current, proposal)
-                assert fast.recommendations == ref.recommendations, (seed, windows, k)
-            assert fast._hist is not None  # the windows were kept up

@@ -14,10 +14,9 @@ histories live in memory, as in the real controller.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Literal
 
 from devopsim.control.hpa_metrics import (
     CPU_INITIALIZATION_PERIOD,
@@ -143,44 +142,6 @@ class Decision:
         return self.desired != self.current
 
 
-class _History:
-    """The recommendation history's windows kept up as syncs go by (non-decreasing times).
-
-    ``old``: the entries older than every window (any of them may be overwritten; the
-    controller overwrites the one with the highest index); ``live``: the others, by time
-    (a new entry is the newest); ``top`` and ``low``: the candidates for the highest entry
-    of the scale-down window and the lowest of the scale-up window (the legacy path has one
-    window: ``top``), each by time with decreasing (increasing) values, so that the first one
-    left once the window's older entries are dropped is the window's extreme.
-    """
-
-    __slots__ = ("key", "live", "low", "n", "now", "old", "recs", "top")
-
-    def __init__(self, recs: list[tuple[float, int]], key: tuple[object, float], now: float) -> None:
-        self.recs = recs
-        self.key = key
-        self.now = now
-        self.n = len(recs)
-        self.old: list[int] = []
-        self.live: deque[int] = deque()
-        self.top: deque[int] = deque()
-        self.low: deque[int] = deque()
-        for i in sorted(range(len(recs)), key=lambda i: recs[i][0]):
-            self.live.append(i)
-            self.push(i)
-
-    def push(self, i: int) -> None:
-        """Entry ``i`` is the newest: a candidate for both windows."""
-        recs, top, low = self.recs, self.top, self.low
-        rec = recs[i][1]
-        while top and recs[top[-1]][1] <= rec:
-            top.pop()
-        top.append(i)
-        while low and recs[low[-1]][1] >= rec:
-            low.pop()
-        low.append(i)
-
-
 @dataclass
 class _Event:
     change: int
@@ -219,9 +180,6 @@ class HPAController:
     _decisions: dict[tuple[int, int, int, str, str, str], Decision] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    # The recommendation history's windows, kept up between syncs (see _history).
-    _hist: _History | None = field(default=None, init=False, repr=False, compare=False)
-    scan_below: ClassVar[int] = 8  # a history this short is scanned (no windows kept up)
 
     @classmethod
     def from_spec(cls, spec: HPASpec) -> HPAController:
@@ -316,62 +274,19 @@ class HPAController:
 
     # --- legacy path -------------------------------------------------------------------
 
-    def _history(self, now: float) -> _History | None:
-        """The history's windows, if they can be kept up from the last sync: the same list
-        (not changed meanwhile), the same windows, a time not before the last."""
-        recs = self.recommendations
-        h = self._hist
-        key = (self.behavior, self.downscale_window)
-        if h is not None and h.recs is recs and h.n == len(recs) and now >= h.now and h.key == key:
-            return h
-        if len(recs) < self.scan_below or any(t > now for t, _ in recs):
-            # (a short history is scanned: what the windows save is not worth it; entries
-            # after now would not be the oldest of the windows they are in)
-            self._hist = None
-            return None
-        self._hist = h = _History(recs, key, now)
-        return h
-
-    def _record(self, h: _History | None, now: float, proposal: int, old: int) -> None:
-        """Store the sync's recommendation: over entry ``old``, or appended when it is -1."""
-        recs = self.recommendations
-        if old >= 0:
-            recs[old] = (now, proposal)
-        else:
-            old = len(recs)
-            recs.append((now, proposal))
-        if h is not None:
-            h.now = now
-            h.n = len(recs)
-            h.live.append(old)
-            h.push(old)
-
     def _normalize_legacy(self, now: float, current: int, proposal: int) -> tuple[int, str, str]:
         stabilized = proposal
         cutoff = now - self.downscale_window
-        h = self._history(now)
-        if h is None:
-            old = -1
-            for i, (t, rec) in enumerate(self.recommendations):
-                if t < cutoff:
-                    old = i
-                elif rec > stabilized:
-                    stabilized = rec
+        old = -1
+        for i, (t, rec) in enumerate(self.recommendations):
+            if t < cutoff:
+                old = i
+            elif rec > stabilized:
+                stabilized = rec
+        if old >= 0:
+            self.recommendations[old] = (now, proposal)
         else:
-            # The scan above, from the windows: entries before cutoff become old, the highest
-            # of the rest is the first candidate left; the highest old index is overwritten.
-            recs, live, top, dead = self.recommendations, h.live, h.top, h.old
-            while live and recs[live[0]][0] < cutoff:
-                dead.append(live.popleft())
-            while top and recs[top[0]][0] < cutoff:
-                top.popleft()
-            if top and recs[top[0]][1] > stabilized:
-                stabilized = recs[top[0]][1]
-            old = -1
-            if dead:
-                old = max(dead)
-                dead.remove(old)
-        self._record(h, now, proposal, old)
+            self.recommendations.append((now, proposal))
         able = "ScaleDownStabilized" if stabilized != proposal else "ReadyForNewScale"
         up_limit = int(max(_SCALE_UP_LIMIT_FACTOR * current, _SCALE_UP_LIMIT_MINIMUM))
         if self.max_replicas > up_limit:
@@ -392,40 +307,23 @@ class HPAController:
         up_cut, down_cut = now - up.window, now - down.window
         old_cut = up_cut if up_cut < down_cut else down_cut  # older than both windows
         up_rec = down_rec = proposal
-        h = self._history(now)
-        if h is None:
-            old = -1
-            for i, (t, rec) in enumerate(self.recommendations):
-                if t > up_cut and rec < up_rec:
-                    up_rec = rec
-                if t > down_cut and rec > down_rec:
-                    down_rec = rec
-                if t < old_cut:
-                    old = i
-        else:
-            # The scan above, from the windows (see _normalize_legacy): the scale-up window
-            # keeps entries after up_cut, the scale-down window after down_cut.
-            recs, live, top, low, dead = self.recommendations, h.live, h.top, h.low, h.old
-            while live and recs[live[0]][0] < old_cut:
-                dead.append(live.popleft())
-            while low and recs[low[0]][0] <= up_cut:
-                low.popleft()
-            while top and recs[top[0]][0] <= down_cut:
-                top.popleft()
-            if low and recs[low[0]][1] < up_rec:
-                up_rec = recs[low[0]][1]
-            if top and recs[top[0]][1] > down_rec:
-                down_rec = recs[top[0]][1]
-            old = -1
-            if dead:
-                old = max(dead)
-                dead.remove(old)
+        old = -1
+        for i, (t, rec) in enumerate(self.recommendations):
+            if t > up_cut and rec < up_rec:
+                up_rec = rec
+            if t > down_cut and rec > down_rec:
+                down_rec = rec
+            if t < old_cut:
+                old = i
         stabilized = current
         if stabilized < up_rec:
             stabilized = up_rec
         if stabilized > down_rec:
             stabilized = down_rec
-        self._record(h, now, proposal, old)
+        if old >= 0:
+            self.recommendations[old] = (now, proposal)
+        else:
+            self.recommendations.append((now, proposal))
         if stabilized < proposal:
             able = "ScaleUpStabilized"
         elif stabilized > proposal:
