@@ -16,7 +16,7 @@ import pytest
 
 from devopsim.api import _load
 from devopsim.engine.runner import Simulation
-from devopsim.engine.totals import ServiceTotals, service_total, service_totals
+from devopsim.engine.totals import ServiceTotals, service_total, service_totals, services_cpu
 
 SCENARIO: dict[str, Any] = {
     "duration": "40m",
@@ -77,6 +77,9 @@ def test_service_total_is_service_totals_entry(plane: str) -> None:
         for s in range(n):
             one = sim.plane.service_total(s, t)
             assert _same(one, every[s]), (t, s, one, every[s])
+        # Several services' CPU in one call, as the stateful loop reads a database's.
+        for group in ([0], [1], [0, 1], [1, 0], list(range(n))):
+            assert sim.plane.service_cpu(group, t) == sum([every[s].cpu for s in group]), (t, group)
         retired = sim.plane.retired if plane == "request" else sim.plane._totals
         retired_seen[0] |= any(r.cpu > 0 for r in retired)
         checked.append(t)
@@ -105,3 +108,6 @@ def test_service_total_adds_in_slot_order() -> None:
             if svc[i] == s and alive[i] == 1:
                 acc += float(cpu[i])
         assert one.cpu == retired[s].cpu + acc
+    for group in ([0, 3], [4, 1, 2], list(range(n)), []):
+        want = sum([service_total(retired, s, svc, alive, cpu, busy, occ).cpu for s in group])
+        assert services_cpu(retired, group, svc, alive, cpu) == want

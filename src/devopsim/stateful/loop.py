@@ -526,7 +526,7 @@ class StatefulLoop(ConsumerGroups):
         # service_totals would)
         plane, now = sim.plane, self.t_prev
         if pods.services:
-            used = sum([plane.service_total(i, now).cpu for i in pods.services])
+            used = plane.service_cpu(pods.services, now)  # (sum of service_total(i, now).cpu)
         else:
             plane.sync_integrals(now)
             used = 0

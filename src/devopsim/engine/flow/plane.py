@@ -721,6 +721,7 @@ for _name in (
     "sync_integrals",
     "service_totals",
     "service_total",
+    "service_cpu",
     "set_impairment",
     "set_call_probability",
     "set_class_delay",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devopsim.engine.request import layout as L
-from devopsim.engine.totals import ServiceTotals, retire, service_total, service_totals
+from devopsim.engine.totals import ServiceTotals, retire, service_total, service_totals, services_cpu
 from devopsim.model.program import LB_WEIGHTED
 
 if TYPE_CHECKING:
@@ -198,6 +198,11 @@ class FlowReplicas:
         """Each service's integrals so far (core-seconds, worker-seconds, request-seconds)."""
         rp = self.replicas
         return service_totals(self._totals, rp.svc, rp.alive, rp.cpu_area, rp.busy_area, rp.occ_area)
+
+    def service_cpu(self, services: list[int], now: float) -> float:
+        """The CPU integrals of ``services`` together (``totals.services_cpu``)."""
+        rp = self.replicas
+        return services_cpu(self._totals, services, rp.svc, rp.alive, rp.cpu_area)
 
     def service_total(self, service: int, now: float) -> ServiceTotals:
         """``service_totals(now)[service]``, without the other services' integrals."""

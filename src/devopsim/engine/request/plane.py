@@ -15,7 +15,7 @@ from devopsim.engine.impairment import check_impairment
 from devopsim.engine.request import layout as L
 from devopsim.engine.request._kernel import kill_replica, run_window
 from devopsim.engine.streams import Streams
-from devopsim.engine.totals import ServiceTotals, retire, service_total, service_totals
+from devopsim.engine.totals import ServiceTotals, retire, service_total, service_totals, services_cpu
 from devopsim.errors import SimulationError
 from devopsim.model.program import LB_WEIGHTED, OP_CALL, Program
 
@@ -600,6 +600,12 @@ class RequestPlane:
         self._flush_areas(now)
         rp = self.replicas
         return service_totals(self.retired, rp.svc, rp.alive, rp.cpu_area, rp.busy_area, rp.occ_area)
+
+    def service_cpu(self, services: list[int], now: float) -> float:
+        """The CPU integrals of ``services`` together, up to ``now`` (``totals.services_cpu``)."""
+        self._flush_areas(now)
+        rp = self.replicas
+        return services_cpu(self.retired, services, rp.svc, rp.alive, rp.cpu_area)
 
     def service_total(self, service: int, now: float) -> ServiceTotals:
         """``service_totals(now)[service]``, without the other services' integrals."""
