@@ -140,10 +140,10 @@ def test_light_layout_change_writes_what_a_whole_rebuild_writes(
     rebuilds = {"light": 0, "whole": 0}
     full = S.Scraper._rebuild
 
-    def counted(self: S.Scraper, pods: Any, light: bool = False) -> None:
+    def counted(self: S.Scraper, pods: Any) -> None:
         before = self._layout_sig
-        full(self, pods, light)
-        if light and before is not None and before == self._layout_sig:
+        full(self, pods)
+        if self._light_ok and before is not None and before == self._layout_sig:
             rebuilds["light"] += 1
         else:
             rebuilds["whole"] += 1

@@ -200,6 +200,7 @@ class Scraper(NodeSeries):
         self._prev_pods: set[str] = set()
         self._pslots = np.empty(0, dtype=np.int64)  # the layout's pods' slots
         self._pbase = np.empty(0)  # and base memory
+        self._light_ok = False  # the next rebuild may keep the ids (see _rebuild)
         self._pod_order: list[int] = []  # the layout's order of the pods the platform lists
         self._layout_sig: tuple[list[Any], list[str]] | None = None  # its pods' keys, its nodes' names
         self._pod_series: dict[str, np.ndarray] = {}
@@ -299,19 +300,20 @@ class Scraper(NodeSeries):
         self._groups[svc] = (keys, parts)
         return parts
 
-    def _rebuild(self, pods: list[Pod], light: bool = False) -> None:
+    def _rebuild(self, pods: list[Pod]) -> None:
         """The layout of ``pods``: their series ids and where each value is read, and the values
-        that only change with the pods. ``light``: the plane's shapes did not change, so if the
-        pods (names, slots, labels, in order) and the nodes are those of the last layout, only
-        the pods' state is read again (:meth:`_pods_state`): ids and gathers stay as they are.
-        Either way the counter children are hidden again until seen incremented."""
+        that only change with the pods. With ``_light_ok`` (:attr:`light`, and the plane's
+        shapes did not change), if the pods (names, slots, labels, in order) and the nodes are
+        those of the last layout, only the pods' state is read again (:meth:`_pods_state`): ids
+        and gathers stay as they are. Either way the counter children are hidden again until
+        seen incremented."""
         svc_of = self._svc_index
         nodes = self._nodes(pods)
         sig = (
             [(pod.name, pod.slot, tuple(pod.labels().values())) for pod in pods],
             [n.name for n in nodes],
         )
-        same = light and sig == self._layout_sig
+        same = self._light_ok and sig == self._layout_sig
         self._layout_sig = sig
         node_index = {n.name: i for i, n in enumerate(nodes)}
         self._nodes_now = nodes
@@ -633,7 +635,8 @@ class Scraper(NodeSeries):
         shape = (rp.cnt.shape, rp.lat_hist.shape)
         if gen != self._gen or shape != self._shape:
             before = np.concatenate((self._ids, self._static[0]))
-            self._rebuild(self.platform.pods(), light=self.light and shape == self._shape)
+            self._light_ok = self.light and shape == self._shape
+            self._rebuild(self.platform.pods())
             self._gen, self._shape = gen, shape
             mark = np.zeros(len(self.store.series_metric), dtype=bool)
             mark[self._all_ids] = True
