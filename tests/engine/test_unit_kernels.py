@@ -188,14 +188,17 @@ def test_class_units_are_the_call_stats_loop(Q: int) -> None:
         )
 
 
-def _check_spans(hist: np.ndarray, span: np.ndarray) -> None:
-    """Each row's span is its nonzero buckets' (empty rows: an empty span)."""
+def _check_spans(hist: np.ndarray, span: np.ndarray, tight: bool = True) -> None:
+    """Each row's span is its buckets' that are not +0.0 (empty rows: an empty span); not
+    ``tight``: the row is +0.0 outside its span."""
     for row, (lo, hi) in zip(hist, span, strict=True):
-        nz = np.flatnonzero(row)
-        if nz.size:
+        nz = np.flatnonzero((row != 0.0) | np.signbit(row))
+        if tight and nz.size:
             assert (lo, hi) == (nz[0], nz[-1] + 1)
-        else:
+        elif tight:
             assert lo == hi
+        outside = np.concatenate((row[:lo], row[hi:]))
+        assert not outside.any() and not np.signbit(outside).any()
 
 
 def test_combine_units_is_the_service_loop() -> None:
@@ -307,10 +310,12 @@ def test_unit_stats_and_learning_are_the_reference_in_a_run(monkeypatch: pytest.
         got = real_us(plane, calls, journeys)
         assert got.keys() == want.keys()
         for k in want:
-            if k != "cls_span":  # (the reference's spans are every bucket)
+            if not k.endswith("span"):  # (the reference's spans are every bucket)
                 np.testing.assert_array_equal(got[k], want[k], err_msg=k)
         _check_spans(got["cls_hist"], got["cls_span"])
-        np.testing.assert_array_equal(want["cls_span"], [[0, L.LH_N]] * len(want["cls_span"]))
+        for h, sp in (("ep_hist", "ep_span"), ("sv_hist", "sv_span"), ("sv_whist", "sv_wspan")):
+            _check_spans(got[h], got[sp], tight=False)
+            np.testing.assert_array_equal(want[sp], [[0, L.LH_N]] * len(want[sp]))
         n["us"] += 1
         return got
 
@@ -350,19 +355,28 @@ def _units(C: int, E: int, S: int, Q: int) -> dict[str, np.ndarray]:
     """Random per-unit statistics; each class's histogram 0 outside a span of buckets (one
     row all 0, one of a single bucket, one with zeros inside), or every bucket."""
     u = {
-        k: RNG.uniform(0.0, 1.0, v.shape) for k, v in tally._new_units(C, E, S, Q).items() if k != "cls_span"
+        k: RNG.uniform(0.0, 1.0, v.shape)
+        for k, v in tally._new_units(C, E, S, Q).items()
+        if not k.endswith("span")
     }
-    span = np.tile(np.array([0, L.LH_N], dtype=np.int64), (C, 1))
-    for c in range(C):
-        kind = RNG.integers(0, 5)
-        lo, hi = sorted(RNG.integers(0, L.LH_N + 1, 2))
-        lo, hi = (0, 0) if kind == 0 else (lo, lo + 1) if kind == 1 and lo < L.LH_N else (lo, hi)
-        if kind < 4:
-            u["cls_hist"][c, :lo] = 0.0
-            u["cls_hist"][c, hi:] = -0.0 if kind == 2 else 0.0
-            u["cls_hist"][c, lo:hi:3] = 0.0
-            span[c] = (lo, hi)
-    u["cls_span"] = span
+    for h, sp in (
+        ("cls_hist", "cls_span"),
+        ("ep_hist", "ep_span"),
+        ("sv_hist", "sv_span"),
+        ("sv_whist", "sv_wspan"),
+    ):
+        rows = u[h]
+        span = np.tile(np.array([0, L.LH_N], dtype=np.int64), (rows.shape[0], 1))
+        for c in range(rows.shape[0]):
+            kind = RNG.integers(0, 5)
+            lo, hi = sorted(RNG.integers(0, L.LH_N + 1, 2))
+            lo, hi = (0, 0) if kind == 0 else (lo, lo + 1) if kind == 1 and lo < L.LH_N else (lo, hi)
+            if kind < 4:
+                rows[c, :lo] = 0.0
+                rows[c, hi:] = -0.0 if kind == 2 else 0.0
+                rows[c, lo:hi:3] = 0.0
+                span[c] = (lo, hi)
+        u[sp] = span
     return u
 
 
@@ -379,8 +393,17 @@ def test_window_counting_is_the_reference(Q: int) -> None:
         u = us[(w // 4) % len(us)]
         if w == 2:  # the bound statistics rewritten in place, their spans with them
             fresh = _units(C, E, S, Q)
-            u["cls_hist"][...] = fresh["cls_hist"]
-            u["cls_span"][...] = fresh["cls_span"]
+            for k in (
+                "cls_hist",
+                "cls_span",
+                "ep_hist",
+                "ep_span",
+                "sv_hist",
+                "sv_span",
+                "sv_whist",
+                "sv_wspan",
+            ):
+                u[k][...] = fresh[k]
         vol = {
             "_w_cls_all": RNG.uniform(0, 100, C),
             "_w_cls": RNG.uniform(0, 100, C) * (RNG.random(C) < 0.7),
@@ -410,3 +433,127 @@ def test_window_counting_is_the_reference(Q: int) -> None:
         np.testing.assert_array_equal(getattr(got._stats, name), getattr(want._stats, name), err_msg=name)
     np.testing.assert_array_equal(got._pending.ve, 0.0)
     np.testing.assert_array_equal(got._pending.vs, 0.0)
+
+
+def test_set_row_is_a_copy() -> None:
+    """A row set from another (or cleared) equals it, only its span touched; -0.0 copied."""
+    from devopsim.engine.flow._tally import set_row
+
+    m = L.LH_N
+    row, span = np.zeros(m), np.zeros(2, dtype=np.int64)
+    for trial in range(40):
+        src = RNG.uniform(0.0, 1.0, m)
+        lo, hi = sorted(RNG.integers(0, m + 1, 2))
+        src[:lo] = 0.0
+        src[hi:] = 0.0
+        src[lo:hi:4] = 0.0
+        if trial % 7 == 3 and hi > lo:
+            src[hi - 1] = -0.0
+        if trial % 5 == 0:
+            src = np.empty(0)
+        set_row(row, span, src)
+        want = np.zeros(m) if src.size == 0 else src
+        np.testing.assert_array_equal(row, want)
+        np.testing.assert_array_equal(np.signbit(row), np.signbit(want))
+        _check_spans(row[None], span[None])
+
+
+def test_combine_units_with_spans_is_without() -> None:
+    """Histogram rows 0 outside spans (one all 0, -0.0 inside one), reused outputs whose rows
+    and spans are stale, a weight that is not finite: the same rows as without spans."""
+    from devopsim.engine.flow._tally import set_row
+
+    E, S, m = 7, 5, L.LH_N
+    off = np.array([0, 1, 3, 3, 6, 7])
+    grp = np.arange(E)
+    sc = RNG.uniform(0, 1, (E, 5))
+    err = RNG.uniform(0, 0.1, (E, L.N_ERR))
+    has = np.ones((E, 2), dtype=np.uint8)
+    has[2] = (0, 1)
+    has[4] = (1, 0)
+    names = ("ep_ok", "ep_err", "ep_lsum", "ep_hist", "sv_ok", "sv_lsum", "sv_hist", "sv_wsum", "sv_whist")
+    shapes = ((E,), (E, L.N_ERR), (E,), (E, m), (S,), (S,), (S, m), (S,), (S, m))
+    spanned = {n: np.full(sh, 3.0) for n, sh in zip(names, shapes, strict=True)}
+    spans = (np.zeros((3, E, 2), dtype=np.int64), *(np.tile([0, m], (n, 1)) for n in (E, S, S)))
+    hist = np.zeros((3, E, m))
+    stamp = np.zeros(E, dtype=np.int64)
+    seen_a, seen_b = np.full(E, -1, dtype=np.int64), np.full(E, -1, dtype=np.int64)
+    for trial in range(12):
+        for i in range(3):
+            for e in range(E):
+                if trial and RNG.random() < 0.5:
+                    continue  # the row kept from the last composition
+                x = RNG.uniform(0, 1e-3, m)
+                lo, hi = sorted(RNG.integers(0, m + 1, 2))
+                x[:lo] = 0.0
+                x[hi:] = 0.0
+                if RNG.random() < 0.15:
+                    x[:] = 0.0
+                if RNG.random() < 0.1 and hi > lo:
+                    x[lo] = -0.0
+                set_row(hist[i, e], spans[0][i, e], x)
+                stamp[e] += 1
+        w_att = RNG.uniform(0, 100, E) * (RNG.random(E) < 0.8)
+        if trial == 9:
+            w_att[3] = np.inf
+        whole = {n: np.full(sh, 5.0) for n, sh in zip(names, shapes, strict=True)}
+        combine_units(off, grp, w_att, sc, err, hist, has, stamp, seen_a, *whole.values())
+        combine_units(off, grp, w_att, sc, err, hist, has, stamp, seen_b, *spanned.values(), spans)
+        for n in names:
+            if n == "ep_hist":  # (whole copied only the rows whose stamp changed: compare those)
+                continue
+            np.testing.assert_array_equal(spanned[n], whole[n], err_msg=n)
+            np.testing.assert_array_equal(np.signbit(spanned[n]), np.signbit(whole[n]), err_msg=n)
+        np.testing.assert_array_equal(spanned["ep_hist"], hist[0])
+        for n, sp in (("ep_hist", spans[1]), ("sv_hist", spans[2]), ("sv_whist", spans[3])):
+            _check_spans(spanned[n], sp, tight=False)
+
+
+def _call_samples(k: int) -> Any:
+    """Samples of a call as a composition gives them: ok and failed calls, attempts started
+    or not, waits mostly 0 (or none at all, or no ok answer)."""
+    from devopsim.engine.flow.latency import CallSamples
+
+    outcome = RNG.choice([-1, -1, -1, -1, 0, 2], k)
+    n_att = int(k * RNG.uniform(0.5, 1.5))
+    server = RNG.lognormal(-5.0, 1.0, n_att)
+    wait = np.where(RNG.random(n_att) < 0.9, 0.0, RNG.exponential(0.01, n_att))
+    kind = RNG.integers(0, 4)
+    if kind == 1:
+        outcome[:] = 3  # no ok call
+    return CallSamples(
+        duration=RNG.lognormal(-4.0, 1.0, k),
+        outcome=outcome,
+        server=server,
+        server_ok=RNG.random(n_att) < (0.0 if kind == 2 else 0.9),
+        wait=wait if kind != 3 else np.full(n_att, np.nan),
+        service=server,
+        attempts=1.0,
+        retry_fail=0.0,
+        started_fail=0.1,
+    )
+
+
+def test_unit_rows_are_the_table_assignments() -> None:
+    """``UnitTable.set`` (``_tally.UnitRows``, the rows' spans from ``endpoint_stats``) against
+    ``set_reference`` (NumPy assignments, spans found): the same table after each of many
+    rows set in turn; the spans endpoint_stats gives are its histograms'."""
+    from types import SimpleNamespace
+
+    E = 5
+    plane = SimpleNamespace(
+        C=1, E=E, S=2, ep_svc=np.array([0, 0, 1, 1, 1]), _slo_cls=np.array([0]), _slo_thr=[0.3]
+    )
+    got, want = tally.UnitTable(plane), tally.UnitTable(plane)
+    for _ in range(40):
+        e = int(RNG.integers(0, E))
+        cs = _call_samples(int(RNG.integers(1, 3000)))
+        got.set(e, cs)
+        want.set_reference(e, cs)
+        eu = tally.sample_stats(cs).unit
+        for row, sp in zip((eu.hist, eu.sv_hist, eu.sv_whist), eu.spans, strict=True):
+            if row is not None:
+                _check_spans(row[None], sp[None])
+        for name in ("sc", "err", "hist", "has", "stamp", "span"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+        assert got.cs == want.cs

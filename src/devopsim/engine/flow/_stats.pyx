@@ -331,13 +331,16 @@ def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] 
 
 def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[::1] server,
                    const unsigned char[::1] server_ok, const double[::1] wait, double[::1] err,
-                   double[::1] hist, double[::1] sv_hist, double[::1] sv_pb, double[::1] whist):
+                   double[::1] hist, double[::1] sv_hist, double[::1] sv_pb, double[::1] whist,
+                   long[:, ::1] spans=None):
     """What an endpoint's samples give, in one pass over the calls and one over the started
     attempts: ``err[o]`` counts each error ``o >= 0``; the ok calls' log histogram per call
     (``hist``), the ok answers' log histogram per started attempt (``sv_hist``) and their
     Prometheus buckets as shares (``sv_pb``), the waits' log histogram as shares
     (``whist``); all added to. Returns (ok calls, their duration summed, mean and variance
-    of all durations, ok answers, their server time summed, finite waits, their sum)."""
+    of all durations, ok answers, their server time summed, finite waits, their sum).
+    ``spans`` (optional, 3 x 2): the buckets ``[lo, hi)`` outside which nothing was added
+    to ``hist``, ``sv_hist``, ``whist`` (empty: ``lo == hi``)."""
     cdef Py_ssize_t i, n = dur.shape[0], ns = server.shape[0], ne = err.shape[0]
     cdef long o
     cdef long n_ok = 0, n_sok = 0, n_w = 0
@@ -392,6 +395,12 @@ def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[
             c_w.flush(whist, 1.0 / n_w, _EMPTY, 0.0)
         for i in range(ne):
             err[i] += n_err[i]
+    if spans is not None:
+        if spans.shape[0] != 3 or spans.shape[1] != 2:
+            raise ValueError("endpoint_stats: a span per histogram")
+        c_ok.span(&spans[0, 0], &spans[0, 1])
+        c_sv.span(&spans[1, 0], &spans[1, 1])
+        c_w.span(&spans[2, 0], &spans[2, 1])
     return (<double>n_ok, ok_sum, mean, ss / n if n else 0.0, <double>n_sok, s_sum, <double>n_w, w_sum)
 
 

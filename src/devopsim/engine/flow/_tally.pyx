@@ -6,7 +6,7 @@ Each replaces NumPy expressions kept in the tests as their reference
 (``tests/engine/test_replica_kernels.py``).
 """
 
-from libc.math cimport fabs, isfinite, INFINITY
+from libc.math cimport fabs, isfinite, signbit, INFINITY
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
@@ -361,19 +361,146 @@ cdef class ClassCounters:
         return little, insys
 
 
+cdef inline (Py_ssize_t, Py_ssize_t) _clip(long lo, long hi, Py_ssize_t m) noexcept nogil:
+    """A span ``[lo, hi)`` within ``[0, m)`` (an empty one stays empty)."""
+    cdef Py_ssize_t a = lo if lo > 0 else 0, b = hi if hi < m else m
+    return (a, b if b > a else a)
+
+
+cdef inline bint _pos0(double x) noexcept nogil:
+    """``x`` is +0.0 (not -0.0: a row's span leaves out only what a zeroed row holds)."""
+    return x == 0.0 and not signbit(x)
+
+
+cdef inline void _span_of(const double* x, Py_ssize_t m, long* lo, long* hi) noexcept nogil:
+    """The buckets ``[lo, hi)`` outside which ``x`` is +0.0 (empty: ``lo == hi == 0``)."""
+    cdef Py_ssize_t a = 0, b = m
+    while a < b and _pos0(x[a]):
+        a += 1
+    while b > a and _pos0(x[b - 1]):
+        b -= 1
+    if a == b:
+        a = b = 0
+    lo[0] = a
+    hi[0] = b
+
+
+cdef void _set_row(double* dst, long* span, const double* src, Py_ssize_t m, const long* known) noexcept nogil:
+    """``dst[:m] = src`` (NULL: zeros) for a row that is +0.0 outside ``span`` (then ``src``'s,
+    ``known`` when given: the buckets outside which ``src`` is +0.0): only the old span
+    cleared, only the new one copied."""
+    cdef Py_ssize_t lo, hi, j, a, b
+    cdef long nlo = 0, nhi = 0
+    lo, hi = _clip(span[0], span[1], m)
+    if src != NULL and known != NULL:
+        a, b = _clip(known[0], known[1], m)
+        nlo, nhi = a, b
+    elif src != NULL:
+        _span_of(src, m, &nlo, &nhi)
+    for j in range(lo, hi):
+        if j < nlo or j >= nhi:
+            dst[j] = 0.0
+    for j in range(nlo, nhi):
+        dst[j] = src[j]
+    span[0] = nlo
+    span[1] = nhi
+
+
+def set_row(double[::1] dst, long[::1] span, const double[::1] src):
+    """``dst[:] = src`` (``src`` empty: zeros) for a histogram row that is +0.0 outside its
+    ``span`` (updated to ``src``'s buckets that are not +0.0): only the old span is cleared,
+    only the new one copied (``UnitRows``, ``tally.UnitTable``'s rows)."""
+    if span.shape[0] != 2 or (src.shape[0] != dst.shape[0] and src.shape[0] != 0):
+        raise ValueError("set_row: a span of two, a source as long as the row (or empty)")
+    with nogil:
+        _set_row(&dst[0] if dst.shape[0] else NULL, &span[0], &src[0] if src.shape[0] else NULL, dst.shape[0],
+                 NULL)
+
+
+cdef class UnitRows:
+    """``tally.UnitTable``'s arrays bound once: ``set`` writes one endpoint's row (its
+    statistics, error shares, three histograms with their spans, whether it has answers and
+    waits) and bumps its stamp, as the table's NumPy assignments did."""
+
+    cdef double[:, ::1] sc, err
+    cdef double[:, :, ::1] hist
+    cdef unsigned char[:, ::1] has
+    cdef long[::1] stamp
+    cdef long[:, :, ::1] span
+
+    def __init__(self, double[:, ::1] sc, double[:, ::1] err, double[:, :, ::1] hist, unsigned char[:, ::1] has,
+                 long[::1] stamp, long[:, :, ::1] span):
+        cdef Py_ssize_t E = sc.shape[0]
+        if (sc.shape[1] != 5 or err.shape[0] != E or hist.shape[0] != 3 or hist.shape[1] != E
+                or has.shape[0] != E or has.shape[1] != 2 or stamp.shape[0] != E or span.shape[0] != 3
+                or span.shape[1] != E or span.shape[2] != 2):
+            raise ValueError("UnitRows: the table has another layout")
+        self.sc, self.err, self.hist, self.has, self.stamp, self.span = sc, err, hist, has, stamp, span
+
+    def set(self, Py_ssize_t e, double ok, double lsum, double sv_ok, double sv_lsum, double sv_wmean,
+            const double[::1] err, object hist, object sv_hist, object sv_whist, object spans=None):
+        """Row ``e``: ``sc[e] = (ok, lsum, sv_ok, sv_lsum, sv_wmean)``, ``err[e] = err``, the
+        histograms (None: zeros; ``spans``, 3 x 2, when given: the buckets outside which each
+        is +0.0, else found), ``has[e] = (sv_hist is not None, sv_whist is not None)``,
+        ``stamp[e] += 1``."""
+        cdef Py_ssize_t i, m = self.hist.shape[2]
+        cdef const double[::1] x
+        cdef const long[:, ::1] known
+        cdef bint has_known = spans is not None
+        if has_known:
+            known = spans
+            if known.shape[0] != 3 or known.shape[1] != 2:
+                raise ValueError("UnitRows.set: a span per histogram")
+        if e < 0 or e >= self.sc.shape[0]:
+            raise IndexError(f"UnitRows.set: endpoint {e} out of range")
+        if err.shape[0] != self.err.shape[1]:
+            raise ValueError("UnitRows.set: one share per error kind")
+        self.sc[e, 0] = ok
+        self.sc[e, 1] = lsum
+        self.sc[e, 2] = sv_ok
+        self.sc[e, 3] = sv_lsum
+        self.sc[e, 4] = sv_wmean
+        for i in range(err.shape[0]):
+            self.err[e, i] = err[i]
+        for i, h in enumerate((hist, sv_hist, sv_whist)):
+            if h is None:
+                _set_row(&self.hist[i, e, 0] if m else NULL, &self.span[i, e, 0], NULL, m, NULL)
+            else:
+                x = h
+                if x.shape[0] != m:
+                    raise ValueError("UnitRows.set: a histogram of another width")
+                _set_row(&self.hist[i, e, 0] if m else NULL, &self.span[i, e, 0], &x[0] if m else NULL, m,
+                         &known[i, 0] if has_known else NULL)
+        self.has[e, 0] = sv_hist is not None
+        self.has[e, 1] = sv_whist is not None
+        self.stamp[e] += 1
+
+
 def flush_units(double[::1] ep_n, double[::1] ep_ok, double[:, ::1] ep_err, double[::1] ep_lsum,
                 double[:, ::1] ep_hist, double[::1] sv_ok, double[::1] sv_lsum, double[:, ::1] sv_hist,
                 double[:, ::1] sv_whist, const double[::1] u_ep_ok, const double[:, ::1] u_ep_err,
                 const double[::1] u_ep_lsum, const double[:, ::1] u_ep_hist, const double[::1] u_sv_ok,
                 const double[::1] u_sv_lsum, const double[:, ::1] u_sv_hist, const double[:, ::1] u_sv_whist,
-                double[::1] ve, double[::1] vs):
+                double[::1] ve, double[::1] vs, object spans=None):
     """The pending endpoint volumes ``ve`` and service volumes ``vs`` times the per-unit
     statistics ``u_*``, into the run's counters (``tally.flush_pending``: ``ep_n += ve``,
     ``ep_ok += ve * u_ep_ok``, ... , a histogram row only where its volume is not 0, as
-    ``add_rows``); then ``ve`` and ``vs`` are zeroed."""
+    ``add_rows``); then ``ve`` and ``vs`` are zeroed. ``spans`` (optional): the buckets
+    ``[lo, hi)`` outside which the rows of ``u_ep_hist``, ``u_sv_hist`` and ``u_sv_whist``
+    are 0 (``(ep, sv, sv_w)``, each one pair per row): only those are added (adding ``f * 0``,
+    ``f`` finite, leaves a counter as it is)."""
     cdef Py_ssize_t E = ve.shape[0], S = vs.shape[0], ne = ep_err.shape[1], m = ep_hist.shape[1]
-    cdef Py_ssize_t e, s, j
+    cdef Py_ssize_t e, s, j, lo, hi, lo2, hi2
     cdef double f
+    cdef const long[:, ::1] sp_ep
+    cdef const long[:, ::1] sp_sv
+    cdef const long[:, ::1] sp_w
+    cdef bint has_spans = spans is not None
+    if has_spans:
+        sp_ep, sp_sv, sp_w = spans
+        if (sp_ep.shape[0] != E or sp_sv.shape[0] != S or sp_w.shape[0] != S or sp_ep.shape[1] != 2
+                or sp_sv.shape[1] != 2 or sp_w.shape[1] != 2):
+            raise ValueError("flush_units: one bucket span per endpoint and service row")
     if (ep_n.shape[0] != E or ep_ok.shape[0] != E or ep_err.shape[0] != E or ep_lsum.shape[0] != E
             or ep_hist.shape[0] != E or u_ep_ok.shape[0] != E or u_ep_err.shape[0] != E
             or u_ep_err.shape[1] != ne or u_ep_lsum.shape[0] != E or u_ep_hist.shape[0] != E
@@ -393,7 +520,10 @@ def flush_units(double[::1] ep_n, double[::1] ep_ok, double[:, ::1] ep_err, doub
                 ep_err[e, j] += f * u_ep_err[e, j]
             ep_lsum[e] += f * u_ep_lsum[e]
             if f != 0.0:
-                for j in range(m):
+                lo, hi = 0, m
+                if has_spans and isfinite(f):
+                    lo, hi = _clip(sp_ep[e, 0], sp_ep[e, 1], m)
+                for j in range(lo, hi):
                     ep_hist[e, j] += f * u_ep_hist[e, j]
             ve[e] = 0.0
         for s in range(S):
@@ -401,8 +531,13 @@ def flush_units(double[::1] ep_n, double[::1] ep_ok, double[:, ::1] ep_err, doub
             sv_ok[s] += f * u_sv_ok[s]
             sv_lsum[s] += f * u_sv_lsum[s]
             if f != 0.0:
-                for j in range(m):
+                lo, hi, lo2, hi2 = 0, m, 0, m
+                if has_spans and isfinite(f):
+                    lo, hi = _clip(sp_sv[s, 0], sp_sv[s, 1], m)
+                    lo2, hi2 = _clip(sp_w[s, 0], sp_w[s, 1], m)
+                for j in range(lo, hi):
                     sv_hist[s, j] += f * u_sv_hist[s, j]
+                for j in range(lo2, hi2):
                     sv_whist[s, j] += f * u_sv_whist[s, j]
             vs[s] = 0.0
 
@@ -872,7 +1007,7 @@ def combine_units(const long[::1] grp_off, const long[::1] grp_ep, const double[
                   const unsigned char[:, ::1] t_has, const long[::1] stamp, long[::1] seen,
                   double[::1] ep_ok, double[:, ::1] ep_err, double[::1] ep_lsum, double[:, ::1] ep_hist,
                   double[::1] sv_ok, double[::1] sv_lsum, double[:, ::1] sv_hist, double[::1] sv_wsum,
-                  double[:, ::1] sv_whist):
+                  double[:, ::1] sv_whist, object spans=None):
     """The per-unit statistics of endpoints and services from each endpoint's (``tally.UnitTable``:
     per endpoint ``t_sc`` = ok, lsum, sv_ok, sv_lsum, sv_wmean; ``t_err``; ``t_hist`` = its
     histogram, its answers' and its waits'; ``t_has`` whether it has answers, waits), written
@@ -880,11 +1015,24 @@ def combine_units(const long[::1] grp_off, const long[::1] grp_ep, const double[
     ``stamp[e]``: the output still holds it), each service's rows its endpoints' (``grp_ep``
     from ``grp_off[s]`` to ``grp_off[s + 1]``, in order) weighed by their share of the
     service's attempts ``w_att`` (all alike when it has none), summed in the same order as
-    ``tally.unit_stats``' reference loop."""
+    ``tally.unit_stats``' reference loop.
+
+    ``spans`` (optional): ``(t_span, ep_span, sv_span, sv_wspan)``, the buckets ``[lo, hi)``
+    outside which each histogram row is +0.0: the table's (3, E, 2, read) and the outputs'
+    (updated). Then only spans are copied, summed (over the union of the endpoints' spans:
+    the same sums there, +0.0 outside as the whole row's would be) and cleared (what the
+    output row held outside its new span); every bucket where a weight is not finite."""
     cdef Py_ssize_t E = t_sc.shape[0], S = grp_off.shape[0] - 1, m = t_hist.shape[2], ne = t_err.shape[1]
-    cdef Py_ssize_t s, i, e, j, k
+    cdef Py_ssize_t s, i, e, j, k, lo, hi
     cdef double total, w, a_ok, a_lsum, a_wsum
-    cdef bint first_sv, first_w
+    cdef bint first_sv, first_w, finite
+    cdef bint has_spans = spans is not None
+    cdef const long[:, :, ::1] t_span
+    cdef long[:, ::1] ep_span
+    cdef long[:, ::1] sv_span
+    cdef long[:, ::1] sv_wspan
+    cdef long u_lo[2]
+    cdef long u_hi[2]
     if (t_sc.shape[1] != 5 or t_hist.shape[0] != 3 or t_hist.shape[1] != E or t_err.shape[0] != E
             or t_has.shape[0] != E or t_has.shape[1] != 2 or stamp.shape[0] != E or seen.shape[0] != E
             or w_att.shape[0] != E):
@@ -903,6 +1051,12 @@ def combine_units(const long[::1] grp_off, const long[::1] grp_ep, const double[
     for i in range(grp_off[S]):
         if grp_ep[i] < 0 or grp_ep[i] >= E:
             raise ValueError("combine_units: a group holds an endpoint out of range")
+    if has_spans:
+        t_span, ep_span, sv_span, sv_wspan = spans
+        if (t_span.shape[0] != 3 or t_span.shape[1] != E or t_span.shape[2] != 2 or ep_span.shape[0] != E
+                or ep_span.shape[1] != 2 or sv_span.shape[0] != S or sv_span.shape[1] != 2
+                or sv_wspan.shape[0] != S or sv_wspan.shape[1] != 2):
+            raise ValueError("combine_units: one span per table row and output row")
     with nogil:
         for e in range(E):
             ep_ok[e] = t_sc[e, 0]
@@ -910,7 +1064,11 @@ def combine_units(const long[::1] grp_off, const long[::1] grp_ep, const double[
             for j in range(ne):
                 ep_err[e, j] = t_err[e, j]
             if seen[e] != stamp[e]:
-                memcpy(&ep_hist[e, 0], &t_hist[0, e, 0], m * sizeof(double))
+                if has_spans:
+                    _move_span(&ep_hist[e, 0], &ep_span[e, 0], &t_hist[0, e, 0], t_span[0, e, 0],
+                               t_span[0, e, 1], m)
+                else:
+                    memcpy(&ep_hist[e, 0], &t_hist[0, e, 0], m * sizeof(double))
                 seen[e] = stamp[e]
         for s in range(S):
             total = 0.0
@@ -922,22 +1080,76 @@ def combine_units(const long[::1] grp_off, const long[::1] grp_ep, const double[
             a_wsum = 0.0
             first_sv = True
             first_w = True
+            # The union of the spans of the rows summed (every bucket without spans or with a
+            # weight that is not finite).
+            finite = True
+            u_lo[0] = u_lo[1] = m
+            u_hi[0] = u_hi[1] = 0
+            for i in range(grp_off[s], grp_off[s + 1]):
+                e = grp_ep[i]
+                w = w_att[e] / total if total > 0 else 1.0 / k
+                finite = finite and isfinite(w)
+                for j in range(2):
+                    if t_has[e, j]:
+                        if has_spans:
+                            lo, hi = _clip(t_span[1 + j, e, 0], t_span[1 + j, e, 1], m)
+                        else:
+                            lo, hi = 0, m
+                        if lo < u_lo[j]:
+                            u_lo[j] = lo
+                        if hi > u_hi[j]:
+                            u_hi[j] = hi
+            for j in range(2):
+                if not finite or not has_spans:
+                    u_lo[j] = 0
+                    u_hi[j] = m
+                elif u_hi[j] <= u_lo[j]:
+                    u_lo[j] = u_hi[j] = 0
             for i in range(grp_off[s], grp_off[s + 1]):
                 e = grp_ep[i]
                 w = w_att[e] / total if total > 0 else 1.0 / k
                 if t_has[e, 0]:
                     a_ok += w * t_sc[e, 2]
                     a_lsum += w * t_sc[e, 3]
-                    _add_row(&sv_hist[s, 0], &t_hist[1, e, 0], w, first_sv, m)
+                    _add_row(&sv_hist[s, u_lo[0]], &t_hist[1, e, u_lo[0]], w, first_sv, u_hi[0] - u_lo[0])
                     first_sv = False
                 if t_has[e, 1]:
                     a_wsum += w * t_sc[e, 4]
-                    _add_row(&sv_whist[s, 0], &t_hist[2, e, 0], w, first_w, m)
+                    _add_row(&sv_whist[s, u_lo[1]], &t_hist[2, e, u_lo[1]], w, first_w, u_hi[1] - u_lo[1])
                     first_w = False
             sv_ok[s] = a_ok
             sv_lsum[s] = a_lsum
             sv_wsum[s] = a_wsum
             if first_sv:
-                memset(&sv_hist[s, 0], 0, m * sizeof(double))
+                u_lo[0] = u_hi[0] = 0
             if first_w:
-                memset(&sv_whist[s, 0], 0, m * sizeof(double))
+                u_lo[1] = u_hi[1] = 0
+            if has_spans:
+                _clear_outside(&sv_hist[s, 0], &sv_span[s, 0], u_lo[0], u_hi[0], m)
+                _clear_outside(&sv_whist[s, 0], &sv_wspan[s, 0], u_lo[1], u_hi[1], m)
+            else:
+                if first_sv:
+                    memset(&sv_hist[s, 0], 0, m * sizeof(double))
+                if first_w:
+                    memset(&sv_whist[s, 0], 0, m * sizeof(double))
+
+
+cdef inline void _clear_outside(double* row, long* span, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t m) noexcept nogil:
+    """Zero what ``row`` held (within ``span``) outside ``[lo, hi)``, and make that its span."""
+    cdef Py_ssize_t a, b, j
+    a, b = _clip(span[0], span[1], m)
+    for j in range(a, b):
+        if j < lo or j >= hi:
+            row[j] = 0.0
+    span[0] = lo
+    span[1] = hi
+
+
+cdef inline void _move_span(double* row, long* span, const double* src, long lo, long hi, Py_ssize_t m) noexcept nogil:
+    """``row[:] = src`` where ``src`` is +0.0 outside ``[lo, hi)`` and ``row`` outside ``span``:
+    the old span cleared where the new one does not reach, the new one copied."""
+    cdef Py_ssize_t a, b
+    a, b = _clip(lo, hi, m)
+    _clear_outside(row, span, a, b, m)
+    if b > a:
+        memcpy(&row[a], &src[a], (b - a) * sizeof(double))

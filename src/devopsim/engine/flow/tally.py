@@ -16,7 +16,15 @@ import numpy as np
 
 from devopsim.engine.flow._stats import call_stats, class_units, endpoint_stats, residual_ratio
 from devopsim.engine.flow._stats import service_resid as _service_resid
-from devopsim.engine.flow._tally import ClassCounters, add_rows, apply_classes, combine_units, flush_units
+from devopsim.engine.flow._tally import (
+    ClassCounters,
+    UnitRows,
+    add_rows,
+    apply_classes,
+    combine_units,
+    flush_units,
+    set_row,
+)
 from devopsim.engine.flow.latency import CallSamples
 from devopsim.engine.request import layout as L
 from devopsim.results.stats import lh_indices
@@ -95,6 +103,7 @@ def unit_stats(
         u["sv_hist"],
         u["sv_wsum"],
         u["sv_whist"],
+        (tab.span, u["ep_span"], u["sv_span"], u["sv_wspan"]),
     )
     return u
 
@@ -110,7 +119,7 @@ def _new_units(C: int, E: int, S: int, Q: int) -> dict[str, np.ndarray]:
         "slo": np.zeros((C, Q)),
         # Per class, the buckets [lo, hi) outside which its cls_hist row is 0 (all of them
         # unless class_units narrowed it).
-        "cls_span": np.tile(np.array([0, L.LH_N], dtype=np.int64), (C, 1)),
+        "cls_span": _whole(C),
         "ep_ok": np.zeros(E),
         "ep_err": np.zeros((E, L.N_ERR)),
         "ep_lsum": np.zeros(E),
@@ -120,7 +129,19 @@ def _new_units(C: int, E: int, S: int, Q: int) -> dict[str, np.ndarray]:
         "sv_hist": np.zeros((S, L.LH_N)),
         "sv_wsum": np.zeros(S),
         "sv_whist": np.zeros((S, L.LH_N)),
+        # Likewise for the endpoint and service histograms (combine_units narrows them).
+        "ep_span": _whole(E),
+        "sv_span": _whole(S),
+        "sv_wspan": _whole(S),
     }
+
+
+def _whole(n: int) -> np.ndarray:
+    """``n`` spans of every histogram bucket."""
+    return np.tile(np.array([0, L.LH_N], dtype=np.int64), (n, 1))
+
+
+_NO_ROW = np.empty(0)
 
 
 class UnitTable:
@@ -138,8 +159,10 @@ class UnitTable:
         self.sc = np.zeros((E, 5))  # ok, lsum, sv_ok, sv_lsum, sv_wmean
         self.err = np.zeros((E, L.N_ERR))
         self.hist = np.zeros((3, E, L.LH_N))  # ok calls, ok answers, waits
+        self.span = np.zeros((3, E, 2), dtype=np.int64)  # the buckets [lo, hi) outside which a row is 0
         self.has = np.zeros((E, 2), dtype=np.uint8)  # has answers, has waits
         self.stamp = np.zeros(E, dtype=np.int64)  # bumped when a row changes
+        self._rows = UnitRows(self.sc, self.err, self.hist, self.has, self.stamp, self.span)
         ep_svc = np.asarray(plane.ep_svc, dtype=np.int64)
         ok = (ep_svc >= 0) & (ep_svc < S)
         order = np.argsort(ep_svc[ok], kind="stable")
@@ -155,17 +178,33 @@ class UnitTable:
         self._bufs: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
 
     def set(self, e: int, cs: CallSamples) -> None:
-        """Row ``e`` from ``cs``'s statistics."""
+        """Row ``e`` from ``cs``'s statistics (one compiled call, ``_tally.UnitRows.set``;
+        ``set_reference``: the NumPy assignments it replaces)."""
+        eu = sample_stats(cs).unit
+        self.cs[e] = cs
+        self._rows.set(
+            e,
+            eu.ok,
+            eu.lsum,
+            eu.sv_ok,
+            eu.sv_lsum,
+            eu.sv_wmean,
+            eu.err,
+            eu.hist,
+            eu.sv_hist,
+            eu.sv_whist,
+            eu.spans,
+        )
+
+    def set_reference(self, e: int, cs: CallSamples) -> None:
+        """``set`` in NumPy (the tests' reference)."""
         eu = sample_stats(cs).unit
         self.cs[e] = cs
         self.sc[e] = (eu.ok, eu.lsum, eu.sv_ok, eu.sv_lsum, eu.sv_wmean)
         self.err[e] = eu.err
-        h = self.hist
+        h, span = self.hist, self.span
         for i, x in enumerate((eu.hist, eu.sv_hist, eu.sv_whist)):
-            if x is None:
-                h[i, e] = 0.0
-            else:
-                h[i, e] = x
+            set_row(h[i, e], span[i, e], _NO_ROW if x is None else x)
         self.has[e] = (eu.sv_hist is not None, eu.sv_whist is not None)
         self.stamp[e] += 1
 
@@ -256,6 +295,8 @@ class EndpointUnit:
     sv_hist: np.ndarray | None = None  # their histogram, per started frame
     sv_wmean: float = 0.0  # mean queue wait
     sv_whist: np.ndarray | None = None  # queue-wait histogram, per wait
+    # The buckets [lo, hi) outside which hist, sv_hist, sv_whist are 0 (3 x 2; None: unknown).
+    spans: np.ndarray | None = None
 
 
 def _fold_errors(counts: np.ndarray) -> np.ndarray:
@@ -293,6 +334,7 @@ def sample_stats(cs: CallSamples) -> SampleStats:
     err = np.zeros(L.N_ERR + 1)
     hist, sv_hist, whist = np.zeros((3, L.LH_N))
     pb = np.zeros(L.N_PB)
+    spans = np.zeros((3, 2), dtype=np.int64)
     n_ok, ok_sum, mean, var, n_sok, s_sum, n_w, w_sum = endpoint_stats(
         cs.duration,
         cs.outcome,
@@ -304,8 +346,11 @@ def sample_stats(cs: CallSamples) -> SampleStats:
         sv_hist,
         pb,
         whist,
+        spans,
     )
-    eu = EndpointUnit(ok=n_ok / k, err=_fold_errors(err) / k, lsum=ok_sum / k, hist=hist if n_ok else None)
+    eu = EndpointUnit(
+        ok=n_ok / k, err=_fold_errors(err) / k, lsum=ok_sum / k, hist=hist if n_ok else None, spans=spans
+    )
     if n_sok:
         eu.sv_ok = n_sok / n_started
         eu.sv_lsum = s_sum / n_started
@@ -424,6 +469,13 @@ class StatsView:
         return value
 
 
+def _spans(u: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The endpoint and service histogram rows' spans of ``u`` (None: every bucket)."""
+    if "ep_span" not in u:
+        return None
+    return u["ep_span"], u["sv_span"], u["sv_wspan"]
+
+
 def flush_pending(plane: FlowPlane, reference: bool = False) -> None:
     """Multiply the pending volumes into the run's statistics (one compiled call,
     ``_tally.flush_units``; ``reference``: the NumPy expressions it replaces)."""
@@ -437,7 +489,7 @@ def flush_pending(plane: FlowPlane, reference: bool = False) -> None:
         flush_units(
             st.ep_n, st.ep_ok, st.ep_err, st.ep_lsum, st.ep_hist, st.sv_ok, st.sv_lsum, st.sv_hist,
             st.sv_whist, u["ep_ok"], u["ep_err"], u["ep_lsum"], u["ep_hist"], u["sv_ok"], u["sv_lsum"],
-            u["sv_hist"], u["sv_whist"], ve, vs,
+            u["sv_hist"], u["sv_whist"], ve, vs, _spans(u),
         )  # fmt: skip
         p.u = None
         return

@@ -137,6 +137,9 @@ class FlowWindows:
     _win_parts: dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]]
     _sig: np.ndarray | None
     _unit_table: UnitTable  # see tally.unit_stats (made at the first composition)
+    _learn_cache: tuple[
+        tuple[np.ndarray, np.ndarray, np.ndarray], list[tuple[list[int], np.ndarray, int]], list[int]
+    ]  # see _learn_groups
 
     # The plane's (declared here only: FlowPlane and FlowRouting define them).
     replicas: _Replicas
@@ -342,6 +345,22 @@ class FlowWindows:
         keep = np.concatenate((np.tile(rep_clean, 6), ~ep_dirty, rep_clean))
         return svc_dirty, ep_dirty, keep
 
+    def _learn_groups(self) -> tuple[list[tuple[list[int], np.ndarray, int]], list[int]]:
+        """Per service its endpoints (ascending, as a list and as an index) and its workers, and
+        the endpoints with a circuit breaker: what ``_learn`` reads at every composition, made
+        again only when the arrays they come from are replaced."""
+        key = (self.ep_svc, self.conc, self.cb)
+        cached = getattr(self, "_learn_cache", None)
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return cached[1], cached[2]
+        groups = []
+        for s in range(self.S):
+            eps_idx = np.nonzero(self.ep_svc == s)[0]
+            groups.append((eps_idx.tolist(), eps_idx, int(self.conc[s])))
+        cb_eps = np.nonzero(self.cb)[0].tolist()
+        self._learn_cache = (key, groups, cb_eps)
+        return groups, cb_eps
+
     def _learn(self, calls: dict[int, CallSamples], t_end: float, services: np.ndarray | None = None) -> None:
         """What the next window's ticks assume: failure rates, retries, durations, breakers.
 
@@ -350,10 +369,11 @@ class FlowWindows:
         # The shape of each service's holding time (cheap for small platforms: every window;
         # for large ones, every 50th).
         if self._windows % (1 if self.S <= 50 else 50) == 0:
-            for s in range(self.S) if services is None else (int(x) for x in services):
-                eps = np.nonzero(self.ep_svc == s)[0]
-                parts = [calls[int(e)].service for e in eps]
-                resid = service_resid(parts, self._w_att[eps], int(self.conc[s]))
+            groups = self._learn_groups()[0]
+            w_att = self._w_att
+            for s in range(self.S) if services is None else services.tolist():
+                eps, eps_idx, conc = groups[s]
+                resid = service_resid([calls[e].service for e in eps], w_att[eps_idx], conc)
                 if resid is not None:
                     self.resid[s] = resid
         self._windows += 1
@@ -372,8 +392,7 @@ class FlowWindows:
                 self.srv_buckets[e] = ss.srv_buckets
         # Circuit breakers, judged on the window's attempts (resilience4j's thresholds).
         a = self.program.arrays
-        for e_cb in np.nonzero(self.cb)[0]:
-            e = int(e_cb)
+        for e in self._learn_groups()[1]:
             cs = calls[e]
             fail_rate = cs.retry_fail if cs.attempts > 0 else 0.0
             n = self._w_att[e]
