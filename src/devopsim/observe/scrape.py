@@ -376,8 +376,7 @@ class Scraper(NodeSeries):
         self._pnode = np.array([node_index.get(pod.node, -1) for pod in pods], dtype=i64)
         self._pbase = np.array([self._base_mem[svc_of[pod.service]] for pod in pods], dtype=np.float64)
         self._pods_state(pods, node_index)
-        self._ones = np.ones(int(np.prod(rp.cnt.shape[1:])))
-        self._ans_rows = np.empty((self._pslots.size, self._ones.size))
+        self._ans_rows = np.empty((self._pslots.size, int(np.prod(rp.cnt.shape[1:]))))
         self._answered = np.zeros(self._pslots.size)  # responses per pod (see _values)
         rl = int(np.prod(rp.cnt.shape[:2]))
         self._src_offsets = (rp.cnt.size, rp.cnt.size + rl, rp.lat_hist.shape[2])
@@ -543,9 +542,11 @@ class Scraper(NodeSeries):
         answered = self._answered
         if self._pslots.size:
             cnt2 = rp.cnt.reshape(rp.cnt.shape[0], -1)
-            # (BLAS, as _values_numpy; "clip": the slots are in range, and no buffered copy)
-            np.matmul(
-                cnt2.take(self._pslots, axis=0, out=self._ans_rows, mode="clip"), self._ones, out=answered
+            # (as _values_numpy: a plain reduction along each pod's row, no BLAS: OpenBLAS's
+            # threads for a pods x codes matrix-vector product spin on the other cores between
+            # scrapes; "clip": the slots are in range, and no buffered copy)
+            np.add.reduce(
+                cnt2.take(self._pslots, axis=0, out=self._ans_rows, mode="clip"), axis=1, out=answered
             )
         while plan.row(rp, answered, t, self._vals):
             # Counter children appear once first incremented (as a client library's do).
@@ -590,7 +591,7 @@ class Scraper(NodeSeries):
         busy = pv[4]
         if self._pslots.size:
             cnt2 = rp.cnt.reshape(rp.cnt.shape[0], -1)
-            answered = cnt2.take(self._pslots, axis=0) @ self._ones  # (BLAS: fast)
+            answered = np.add.reduce(cnt2.take(self._pslots, axis=0), axis=1)
         else:
             answered = busy
         rx = pv[2]
