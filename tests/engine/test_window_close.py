@@ -43,6 +43,10 @@ def _parts(R: int, k: int) -> dict[int, tuple[dict[str, np.ndarray], dict[str, n
         lam[RNG.random(n) < 0.2] = 0.0
         win = RNG.uniform(0.0, 1.0, (7, n)) * lam
         win[1, RNG.random(n) < 0.2] = 0.0  # no waiting
+        if i % 4 == 3:  # a strided view (every other column of a wider block)
+            wide = np.zeros((7, 2 * n))
+            wide[:, ::2] = win
+            win = wide[:, ::2]
         parts[1000 + i] = ({"lam": lam}, {"win": win}, float(RNG.choice([1.0, 2.0, 4.0, 0.37])))
     return parts
 
@@ -98,6 +102,12 @@ def test_window_close_is_the_reference(R: int) -> None:
     with pytest.raises(ValueError):
         window_close({}, ver_lat, ver_err, np.zeros(R + 1, np.int64), np.zeros(R + 1, np.uint8),
                      np.empty((12, R)), None, np.zeros(E), None, None, True)  # fmt: skip
+    with pytest.raises(ValueError):  # readiness as bool, not viewed as uint8
+        window_close({}, ver_lat, ver_err, np.zeros(R, np.int64), np.zeros(R, bool), np.empty((12, R)), None,
+                     np.zeros(E), None, None, True)  # fmt: skip
+    with pytest.raises(ValueError):  # a non-contiguous output
+        window_close({}, ver_lat, ver_err, np.zeros(R, np.int64), np.zeros(R, np.uint8),
+                     np.empty((12, 2 * R + 1))[:, ::2], None, np.zeros(E), None, None, True)  # fmt: skip
 
 
 @pytest.mark.parametrize("example", ["unit", "checkout", "canary"])

@@ -183,9 +183,11 @@ cdef class _Counts:
         """Add the counts, weighted, into ``hist`` and ``pb`` (either empty: skipped)."""
         cdef Py_ssize_t b, j
         cdef int c
+        cdef long lo, hi
         self.lh[0] += self.low
         self.low = 0
-        for b in range(_LHN):
+        self.span(&lo, &hi)  # (the buckets outside it hold no count: nothing to add there)
+        for b in range(lo, hi):
             c = self.lh[b]
             if c:
                 if hist.shape[0]:

@@ -7,7 +7,8 @@ Each replaces NumPy expressions kept in the tests as their reference
 """
 
 from libc.math cimport fabs, isfinite, signbit, INFINITY
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
@@ -181,6 +182,22 @@ def apply_classes(double[:, ::1] cls_tot, double[:, ::1] cls_pb, double[::1] cls
     cdef ClassCounters cc = ClassCounters(cls_tot, cls_pb, cls_psum, cls_n, cls_ok, cls_err, cls_asum, cls_lsum,
                                           cls_hist, slo_good, u_ok, u_err, u_pb, u_lsum, u_asum, u_hist, u_slo)
     return cc.apply(v_all, v)
+
+
+cdef int _buf(object x, Py_buffer* v, char fmt, int ndim, bint writable) except -1:
+    """``x``'s data as a buffer of ``ndim`` dimensions (C-contiguous; ``-ndim``: any strides)
+    of items of the struct format ``fmt`` (``'d'`` float64, ``'l'`` int64, ``'B'`` uint8: bool
+    arrays are viewed as uint8 by the caller) into ``v``, to be released with
+    ``PyBuffer_Release``."""
+    cdef int flags = PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
+    cdef Py_ssize_t size = 8 if fmt == c'd' or fmt == c'l' else 1
+    flags |= PyBUF_C_CONTIGUOUS if ndim > 0 else PyBUF_STRIDES
+    PyObject_GetBuffer(x, v, flags)
+    if (v.ndim != (ndim if ndim > 0 else -ndim) or v.itemsize != size or v.format == NULL
+            or not (v.format[0] == fmt or (fmt == c'l' and v.format[0] == c'q')) or v.format[1] != 0):
+        PyBuffer_Release(v)
+        raise ValueError(f"expected a {abs(ndim)}-d array of {chr(fmt)}")
+    return 0
 
 
 cdef int _f64(object x, Py_buffer* v, Py_ssize_t n, bint writable) except -1:
@@ -704,9 +721,8 @@ def pairwise_sum(const double[::1] a):
 CLOSE_ROWS = ("pw", "mw", "theta", "bw", "stretch", "rej", "slack", "drop", "weight", "mean_wait", "err_r", "lat")
 
 
-def window_close(dict parts, const double[::1] ver_lat, const double[::1] ver_err, const long[::1] ver,
-                 const unsigned char[::1] ready, double[:, ::1] out, object prev, const double[::1] breaker_open,
-                 object hold, object cpu_frame, bint judge):
+def window_close(dict parts, object ver_lat, object ver_err, object ver, object ready, object out, object prev,
+                 object breaker_open, object hold, object cpu_frame, bint judge):
     """A window's close in one call (``windows.FlowWindows._close_window``; its former NumPy
     and kernel calls are the reference, ``FlowWindows.fused_close = False``):
 
@@ -720,86 +736,130 @@ def window_close(dict parts, const double[::1] ver_lat, const double[::1] ver_er
       this layout, ``window_moved``'s judgement (``hold`` and ``cpu_frame``: the last tick's,
       ones and zeros when missing or of another length).
 
+    The arrays (float64; ``ver`` int64, ``ready`` uint8; ``out`` 12 x R, C-contiguous) are
+    read through the buffer protocol (``_buf``: a typed memoryview's checks, cheaper).
     Returns ``(moved, wsum)``; ``moved`` is True when it was not judged."""
-    cdef Py_ssize_t R = out.shape[1], ne = breaker_open.shape[0], nv = ver_lat.shape[0]
-    cdef Py_ssize_t i, k, n, v
+    cdef Py_buffer b[10]
+    cdef Py_buffer pb[2]
+    cdef int nb = 0, npb, j
+    cdef Py_ssize_t R, ne, nv, i, k, n, v, s0, s1
     cdef double d, l, t, wsum
-    cdef const double[::1] lam_p
-    cdef const double[:, :] win_p
-    cdef const double[::1] prev_v
-    cdef const double[::1] hold_v
-    cdef const double[::1] cpu_v
-    cdef double* buf
+    cdef double* buf = NULL
     cdef double* lam
     cdef double* win
     cdef const double* hp
     cdef const double* cp
+    cdef const double* lat_v
+    cdef const double* err_v
+    cdef const long* ver_v
+    cdef const unsigned char* ready_v
+    cdef double* o
+    cdef const double* bo
+    cdef const double* lam_p
+    cdef const char* win_p
     cdef bint moved = True
-    if out.shape[0] != 12 or ver.shape[0] != R or ready.shape[0] != R or ver_err.shape[0] != nv:
-        raise ValueError("window_close: twelve output rows, one version and readiness per replica")
-    for i in range(R):
-        if ver[i] < -nv or ver[i] >= nv:
-            raise IndexError(f"window_close: version {ver[i]} out of range")
-    buf = <double*>calloc(8 * R + 1, sizeof(double))
-    if buf == NULL:
-        raise MemoryError()
     try:
+        _buf(out, &b[0], c'd', 2, True)
+        nb = 1
+        if b[0].shape[0] != 12:
+            raise ValueError("window_close: twelve output rows")
+        R = b[0].shape[1]
+        o = <double*>b[0].buf
+        _buf(ver_lat, &b[1], c'd', 1, False)
+        nb = 2
+        nv = b[1].shape[0]
+        lat_v = <const double*>b[1].buf
+        _buf(ver_err, &b[2], c'd', 1, False)
+        nb = 3
+        err_v = <const double*>b[2].buf
+        _buf(ver, &b[3], c'l', 1, False)
+        nb = 4
+        ver_v = <const long*>b[3].buf
+        _buf(ready, &b[4], c'B', 1, False)
+        nb = 5
+        ready_v = <const unsigned char*>b[4].buf
+        _buf(breaker_open, &b[5], c'd', 1, False)
+        nb = 6
+        ne = b[5].shape[0]
+        bo = <const double*>b[5].buf
+        if b[2].shape[0] != nv or b[3].shape[0] != R or b[4].shape[0] != R:
+            raise ValueError("window_close: one version and readiness per replica, an error rate per version")
+        for i in range(R):
+            if ver_v[i] < -nv or ver_v[i] >= nv:
+                raise IndexError(f"window_close: version {ver_v[i]} out of range")
+        buf = <double*>calloc(8 * R + 1, sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
         lam = buf
         win = buf + R
         for part in parts.values():
-            lam_p = part[0]["lam"]
-            win_p = part[1]["win"]
-            d = part[2]
-            n = lam_p.shape[0] if lam_p.shape[0] < R else R
-            if win_p.shape[0] != 7 or win_p.shape[1] < n:
-                raise ValueError("window_close: seven sums per replica in every part")
-            for i in range(n):
-                lam[i] += lam_p[i] * d
-            for k in range(7):
+            npb = 0
+            try:
+                _buf(part[0]["lam"], &pb[0], c'd', 1, False)
+                npb = 1
+                _buf(part[1]["win"], &pb[1], c'd', -2, False)
+                npb = 2
+                d = part[2]
+                n = pb[0].shape[0] if pb[0].shape[0] < R else R
+                if pb[1].shape[0] != 7 or pb[1].shape[1] < n:
+                    raise ValueError("window_close: seven sums per replica in every part")
+                lam_p = <const double*>pb[0].buf
+                win_p = <const char*>pb[1].buf
+                s0 = pb[1].strides[0]
+                s1 = pb[1].strides[1]
                 for i in range(n):
-                    win[k * R + i] += win_p[k, i] * d
+                    lam[i] += lam_p[i] * d
+                for k in range(7):
+                    for i in range(n):
+                        win[k * R + i] += (<const double*>(win_p + k * s0 + i * s1))[0] * d
+            finally:
+                for j in range(npb):
+                    PyBuffer_Release(&pb[j])
         with nogil:
             for i in range(R):
-                v = ver[i]
+                v = ver_v[i]
                 if v < 0:
                     v += nv
-                out[10, i] = ver_err[v]
-                out[11, i] = ver_lat[v]
+                o[10 * R + i] = err_v[v]
+                o[11 * R + i] = lat_v[v]
                 l = lam[i]
                 if l > 0.0:
-                    out[0, i] = win[i] / l
-                    out[1, i] = win[R + i] / l
-                    out[3, i] = win[2 * R + i] / l
-                    out[4, i] = win[5 * R + i] / l
-                    out[5, i] = win[6 * R + i] / l
-                    out[6, i] = win[3 * R + i] / l
-                    out[7, i] = win[4 * R + i] / l
+                    o[i] = win[i] / l
+                    o[R + i] = win[R + i] / l
+                    o[3 * R + i] = win[2 * R + i] / l
+                    o[4 * R + i] = win[5 * R + i] / l
+                    o[5 * R + i] = win[6 * R + i] / l
+                    o[6 * R + i] = win[3 * R + i] / l
+                    o[7 * R + i] = win[4 * R + i] / l
                 else:
-                    out[0, i] = 0.0
-                    out[1, i] = 0.0
-                    out[3, i] = 0.0
-                    out[4, i] = out[11, i]
-                    out[5, i] = 0.0
-                    out[6, i] = 0.0
-                    out[7, i] = 0.0
-                t = out[0, i] / out[1, i] if out[1, i] > 0.0 else INFINITY
-                out[2, i] = t
-                out[8, i] = (l if l > 1e-12 else 1e-12) if ready[i] else 0.0
-                out[9, i] = (out[0, i] / (t if t > 1e-300 else 1e-300) if t > 0.0 and t < INFINITY else 0.0) + out[3, i]
-            wsum = 0.0 + _pairwise_sum(&out[8, 0] if R else NULL, R)
+                    o[i] = 0.0
+                    o[R + i] = 0.0
+                    o[3 * R + i] = 0.0
+                    o[4 * R + i] = o[11 * R + i]
+                    o[5 * R + i] = 0.0
+                    o[6 * R + i] = 0.0
+                    o[7 * R + i] = 0.0
+                t = o[i] / o[R + i] if o[R + i] > 0.0 else INFINITY
+                o[2 * R + i] = t
+                o[8 * R + i] = (l if l > 1e-12 else 1e-12) if ready_v[i] else 0.0
+                o[9 * R + i] = (o[i] / (t if t > 1e-300 else 1e-300) if t > 0.0 and t < INFINITY else 0.0) + o[3 * R + i]
+            wsum = 0.0 + _pairwise_sum(&o[8 * R], R)
         if judge and prev is not None:
-            prev_v = prev
-            if prev_v.shape[0] == 7 * R + ne:
+            _buf(prev, &b[6], c'd', 1, False)
+            nb = 7
+            if b[6].shape[0] == 7 * R + ne:
                 hp = NULL
                 cp = NULL
                 if hold is not None:
-                    hold_v = hold
-                    if hold_v.shape[0] == R:
-                        hp = &hold_v[0] if R else NULL
+                    _buf(hold, &b[nb], c'd', 1, False)
+                    nb += 1
+                    if b[nb - 1].shape[0] == R:
+                        hp = <const double*>b[nb - 1].buf
                 if cpu_frame is not None:
-                    cpu_v = cpu_frame
-                    if cpu_v.shape[0] == R:
-                        cp = &cpu_v[0] if R else NULL
+                    _buf(cpu_frame, &b[nb], c'd', 1, False)
+                    nb += 1
+                    if b[nb - 1].shape[0] == R:
+                        cp = <const double*>b[nb - 1].buf
                 # Missing: ones and zeros (lam's place, no longer needed, holds them).
                 if hp == NULL:
                     for i in range(R):
@@ -810,14 +870,14 @@ def window_close(dict parts, const double[::1] ver_lat, const double[::1] ver_er
                         win[i] = 0.0
                     cp = win
                 with nogil:
-                    moved = _any_moved(R, ne, &prev_v[0] if prev_v.shape[0] else NULL, &out[9, 0] if R else NULL, &out[0, 0] if R else NULL,
-                                       &out[4, 0] if R else NULL, &out[5, 0] if R else NULL,
-                                       &out[7, 0] if R else NULL, &out[8, 0] if R else NULL,
-                                       wsum if wsum > 1e-300 else 1e-300, &breaker_open[0] if ne else NULL,
-                                       &out[10, 0] if R else NULL, hp, cp, &out[11, 0] if R else NULL)
+                    moved = _any_moved(R, ne, <const double*>b[6].buf, &o[9 * R], &o[0], &o[4 * R], &o[5 * R],
+                                       &o[7 * R], &o[8 * R], wsum if wsum > 1e-300 else 1e-300, bo, &o[10 * R],
+                                       hp, cp, &o[11 * R])
         return moved, wsum
     finally:
         free(buf)
+        for j in range(nb):
+            PyBuffer_Release(&b[j])
 
 
 cdef inline double _np_max(double a, double b) noexcept nogil:

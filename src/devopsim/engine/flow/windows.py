@@ -155,18 +155,18 @@ class FlowWindows:
     fused_close = True
 
     def _close_window(self, t_end: float) -> None:
-        rp = self.replicas
-        R = rp.svc.shape[0]
-        parts = list(self._win_parts.values())
-        src = parts[0][0] if len(parts) == 1 else None
+        rp = self.replicas  # (simulates a deferred quiet stretch first, should one be pending)
+        win_parts = self._win_parts
+        src = next(iter(win_parts.values()))[0] if len(win_parts) == 1 else None
         if src is not None and src is self._judged_src and self._since_full < 240:
             # Steady: the window replayed the very tick an earlier window was judged on, so
             # its queue state is that window's: the composition stays valid.
             self._since_compose += 1
             self._since_full += 1
-            apply_unit_stats(self._plane, self._u, t_end)
+            apply_unit_stats(self, self._u, t_end)  # type: ignore[arg-type]  # (self is the plane)
             self._reset_window()
             return
+        R = rp.svc.shape[0]
         prev: np.ndarray | None = getattr(self, "_sig", None)
         out = np.empty((12, R))
         last = self._last
