@@ -557,3 +557,40 @@ def test_unit_rows_are_the_table_assignments() -> None:
         for name in ("sc", "err", "hist", "has", "stamp", "span"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
         assert got.cs == want.cs
+
+
+@pytest.mark.parametrize("Q", [0, 2])
+def test_class_units_from_the_entry_endpoint_are_the_pass(Q: int) -> None:
+    """A class whose journey is its entry endpoint's samples: its row from the endpoint's
+    statistics (``known``) equals the pass over the samples, to the bit (histogram, its span,
+    Prometheus buckets, SLO shares; a class with no ok request; stale rows overwritten)."""
+    C = 3
+    calls = [_call_samples(int(RNG.integers(1, 4000))) for _ in range(C)]
+    calls[2].outcome[:] = 1  # none ok
+    durs = [cs.duration for cs in calls]
+    outs = [cs.outcome for cs in calls]
+    thr = RNG.uniform(0.005, 0.05, (C, Q))
+    if Q:
+        thr[0, 1] = np.nan
+    names = ("ok", "err", "lsum", "hist", "asum", "pb", "slo")
+    shapes = ((C,), (C, L.N_ERR), (C,), (C, L.LH_N), (C,), (C, L.N_PB), (C, Q))
+    want = {n: np.full(sh, 7.0) for n, sh in zip(names, shapes, strict=True)}
+    got = {n: np.full(sh, 7.0) for n, sh in zip(names, shapes, strict=True)}
+    want_span, got_span = np.zeros((C, 2), dtype=np.int64), np.tile([0, L.LH_N], (C, 1))
+    got["hist"][:] = 0.0  # (a row outside its span is +0.0, as the buffers keep it)
+    got["hist"][1, 5] = 3.0
+    got_span[1] = (5, 6)
+    class_units(durs, outs, thr, *want.values(), want_span)
+    known = []
+    for cs in calls:
+        cs.stats = None
+        ss = tally.sample_stats(cs)
+        eu = ss.unit
+        known.append((eu.ok, eu.lsum, ss.call_mean, eu.err, eu.hist, eu.spans, ss.call_pb))
+    known[1] = None  # one class by the pass
+    class_units(durs, outs, thr, *got.values(), got_span, known)
+    for n in names:
+        np.testing.assert_array_equal(got[n], want[n], err_msg=n)
+    _check_spans(got["hist"], got_span)
+    with pytest.raises(ValueError):
+        class_units(durs, outs, thr, *got.values(), None, known)

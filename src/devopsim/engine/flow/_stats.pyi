@@ -30,6 +30,7 @@ def endpoint_stats(
     sv_pb: np.ndarray,
     whist: np.ndarray,
     spans: np.ndarray | None = None,
+    call_pb: np.ndarray | None = None,
 ) -> tuple[float, float, float, float, float, float, float, float]: ...
 def residual_ratio(x: np.ndarray, c: int) -> float: ...
 def service_resid(parts: list[np.ndarray], share: np.ndarray, c: int) -> float | None: ...
@@ -46,4 +47,6 @@ def class_units(
     cls_pb: np.ndarray,
     slo: np.ndarray,
     span: np.ndarray | None = None,
+    known: list[tuple[float, float, float, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray] | None]
+    | None = None,
 ) -> None: ...

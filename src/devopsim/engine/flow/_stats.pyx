@@ -283,13 +283,20 @@ cdef Py_ssize_t _ERR_BRK = _PY_ERR_BREAKER
 
 def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] cls_ok, double[:, ::1] cls_err,
                 double[::1] cls_lsum, double[:, ::1] cls_hist, double[::1] cls_asum, double[:, ::1] cls_pb,
-                double[:, ::1] slo, long[:, ::1] span=None):
+                double[:, ::1] slo, long[:, ::1] span=None, list known=None):
     """Each class's statistics per request from its journey's samples (``durs[c]``,
     ``outcomes[c]``), written (not added) into row ``c`` of each output: what
     ``tally.unit_stats``' former loop of ``call_stats`` gave (its reference), without the
     variance. ``thr[c]``: the SLO thresholds that apply to class ``c`` (NaN: another class's).
     ``span[c]`` (when given): the buckets ``[lo, hi)`` outside which row ``c`` of ``cls_hist``
-    is 0 (``_tally.ClassCounters`` adds only those)."""
+    is 0 (``_tally.ClassCounters`` adds only those).
+
+    ``known[c]`` (when given and not None): the class's journey is its entry endpoint's
+    samples, whose statistics (``tally.sample_stats``) give the row: ``(ok, lsum, mean, err,
+    hist, spans, call_pb)`` (``err`` the folded error shares, ``hist`` None when no call was
+    ok, ``spans[0]`` its span, ``call_pb`` filed as this pass files): those numbers are the
+    ones the pass would give (the same counts, sums and weights), so only the SLO shares are
+    counted. ``span`` is required then."""
     cdef Py_ssize_t c, j, k, C = len(durs), nq = thr.shape[1]
     cdef const double[::1] dur
     cdef const long[::1] outcome
@@ -306,7 +313,14 @@ def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] 
     cdef bint has_span = span is not None
     if has_span and (span.shape[0] != C or span.shape[1] != 2):
         raise ValueError("class_units: one bucket span per class")
+    cdef bint has_known = known is not None
+    if has_known and (len(known) != C or not has_span):
+        raise ValueError("class_units: one entry (or None) per class, and the spans")
     for c in range(C):
+        if has_known and known[c] is not None:
+            _class_known(c, known[c], durs[c], outcomes[c], thr, cls_ok, cls_err, cls_lsum, cls_hist, cls_asum,
+                         cls_pb, slo, span)
+            continue
         dur = durs[c]
         outcome = outcomes[c]
         k = dur.shape[0]
@@ -331,10 +345,62 @@ def class_units(list durs, list outcomes, const double[:, ::1] thr, double[::1] 
                 slo[c, j] = <double>r.n_good[j] / <double>k
 
 
+cdef int _class_known(Py_ssize_t c, tuple k, const double[::1] dur, const long[::1] outcome,
+                      const double[:, ::1] thr, double[::1] cls_ok, double[:, ::1] cls_err, double[::1] cls_lsum,
+                      double[:, ::1] cls_hist, double[::1] cls_asum, double[:, ::1] cls_pb, double[:, ::1] slo,
+                      long[:, ::1] span) except -1:
+    """``class_units``' row ``c`` from its entry endpoint's statistics ``k`` (see there)."""
+    cdef const double[::1] err = k[3]
+    cdef const long[:, ::1] spans = k[5]
+    cdef const double[::1] call_pb = k[6]
+    cdef const double[::1] hist
+    cdef Py_ssize_t i, j, n = dur.shape[0], nq = thr.shape[1], lo, hi, a, b
+    cdef long good[8]
+    cdef bint has_hist = k[4] is not None
+    if (err.shape[0] != _N_ERR or spans.shape[0] != 3 or spans.shape[1] != 2 or call_pb.shape[0] != _NPB + 1
+            or outcome.shape[0] != n or n == 0):
+        raise ValueError("class_units: an entry's statistics of another layout")
+    if has_hist:
+        hist = k[4]
+        if hist.shape[0] != _LHN:
+            raise ValueError("class_units: an entry's histogram of another width")
+    cls_ok[c] = k[0]
+    cls_lsum[c] = k[1]
+    cls_asum[c] = k[2]
+    for j in range(_N_ERR):
+        cls_err[c, j] = err[j]
+    for j in range(_NPB + 1):
+        cls_pb[c, j] = call_pb[j]
+    # The histogram row: its old span cleared where the new one does not reach, the new one
+    # copied (+0.0 outside it, as the pass leaves it).
+    lo = spans[0, 0] if has_hist else 0
+    hi = spans[0, 1] if has_hist else 0
+    lo = 0 if lo < 0 else (_LHN if lo > _LHN else lo)
+    hi = lo if hi < lo else (_LHN if hi > _LHN else hi)
+    a = span[c, 0] if span[c, 0] > 0 else 0
+    b = span[c, 1] if span[c, 1] < _LHN else _LHN
+    memset(good, 0, sizeof(good))
+    with nogil:
+        for j in range(a, b):
+            if j < lo or j >= hi:
+                cls_hist[c, j] = 0.0
+        for j in range(lo, hi):
+            cls_hist[c, j] = hist[j]
+        span[c, 0] = lo
+        span[c, 1] = hi
+        for i in range(n):
+            if outcome[i] == _OK:
+                for j in range(nq):
+                    good[j] += dur[i] <= thr[c, j]
+        for j in range(nq):
+            slo[c, j] = <double>good[j] / <double>n
+    return 0
+
+
 def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[::1] server,
                    const unsigned char[::1] server_ok, const double[::1] wait, double[::1] err,
                    double[::1] hist, double[::1] sv_hist, double[::1] sv_pb, double[::1] whist,
-                   long[:, ::1] spans=None):
+                   long[:, ::1] spans=None, double[::1] call_pb=None):
     """What an endpoint's samples give, in one pass over the calls and one over the started
     attempts: ``err[o]`` counts each error ``o >= 0``; the ok calls' log histogram per call
     (``hist``), the ok answers' log histogram per started attempt (``sv_hist``) and their
@@ -342,7 +408,12 @@ def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[
     (``whist``); all added to. Returns (ok calls, their duration summed, mean and variance
     of all durations, ok answers, their server time summed, finite waits, their sum).
     ``spans`` (optional, 3 x 2): the buckets ``[lo, hi)`` outside which nothing was added
-    to ``hist``, ``sv_hist``, ``whist`` (empty: ``lo == hi``)."""
+    to ``hist``, ``sv_hist``, ``whist`` (empty: ``lo == hi``). ``call_pb`` (optional): the ok
+    calls' Prometheus buckets per call, as ``call_stats`` files a class's requests (a class
+    whose journey is this endpoint's samples takes its statistics from here)."""
+    cdef bint do_cpb = call_pb is not None
+    if do_cpb and call_pb.shape[0] != _NPB + 1:
+        raise ValueError("endpoint_stats: one Prometheus bucket per bound and +Inf")
     cdef Py_ssize_t i, n = dur.shape[0], ns = server.shape[0], ne = err.shape[0]
     cdef long o
     cdef long n_ok = 0, n_sok = 0, n_w = 0
@@ -369,7 +440,7 @@ def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[
                 continue
             n_ok += 1
             ok_sum += d
-            c_ok.add(d, False)
+            c_ok.add(d, do_cpb)
         # The attempts' pass also sums the calls' squared deviations (independent chains of
         # additions side by side; each in the order of its samples).
         if n:
@@ -390,7 +461,7 @@ def endpoint_stats(const double[::1] dur, const long[::1] outcome, const double[
                     s_sum += d
                     c_sv.add(d, True)
         if n:
-            c_ok.flush(hist, 1.0 / n, _EMPTY, 0.0)
+            c_ok.flush(hist, 1.0 / n, call_pb if do_cpb else _EMPTY, 1.0 / n)
         if n_sok:
             c_sv.flush(sv_hist, 1.0 / ns, sv_pb, 1.0 / n_sok)
         if n_w:

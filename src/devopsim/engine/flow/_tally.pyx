@@ -423,15 +423,19 @@ cdef void _set_row(double* dst, long* span, const double* src, Py_ssize_t m, con
     span[1] = nhi
 
 
-def set_row(double[::1] dst, long[::1] span, const double[::1] src):
+def set_row(double[::1] dst, long[::1] span, const double[::1] src, const long[::1] known=None):
     """``dst[:] = src`` (``src`` empty: zeros) for a histogram row that is +0.0 outside its
-    ``span`` (updated to ``src``'s buckets that are not +0.0): only the old span is cleared,
-    only the new one copied (``UnitRows``, ``tally.UnitTable``'s rows)."""
+    ``span`` (updated to ``src``'s buckets that are not +0.0, or to ``known``, a span outside
+    which ``src`` is +0.0): only the old span is cleared, only the new one copied
+    (``UnitRows``, ``tally.UnitTable``'s rows, a class's row from its entry endpoint's)."""
     if span.shape[0] != 2 or (src.shape[0] != dst.shape[0] and src.shape[0] != 0):
         raise ValueError("set_row: a span of two, a source as long as the row (or empty)")
+    if known is not None and known.shape[0] != 2:
+        raise ValueError("set_row: a known span of two")
+    cdef const long* kp = &known[0] if known is not None else NULL
     with nogil:
         _set_row(&dst[0] if dst.shape[0] else NULL, &span[0], &src[0] if src.shape[0] else NULL, dst.shape[0],
-                 NULL)
+                 kp)
 
 
 cdef class UnitRows:

@@ -71,6 +71,17 @@ def unit_stats(
         if tab.cs[e] is not cs:  # samples composed again: their statistics too
             tab.set(e, cs)
     u, seen = tab.buffer(getattr(plane, "_u", None), plane._pending.u)
+    # A class whose journey is its one entry endpoint's samples (no front-door delay or loss)
+    # has that endpoint's statistics: class_units takes them (only its SLO shares counted).
+    known: list[tuple[float, float, float, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray] | None] = []
+    for stages, (d, o) in zip(plane.entries, journeys, strict=True):
+        entry = calls.get(int(stages[0])) if len(stages) == 1 else None
+        ss = entry.stats if entry is not None and entry.duration is d and entry.outcome is o else None
+        eu = ss.unit if ss is not None else None
+        if ss is None or eu is None or ss.call_pb is None or eu.spans is None:
+            known.append(None)
+        else:
+            known.append((eu.ok, eu.lsum, ss.call_mean, eu.err, eu.hist, eu.spans, ss.call_pb))
     class_units(
         [np.ascontiguousarray(d, dtype=np.float64) for d, _ in journeys],
         [np.ascontiguousarray(o, dtype=np.int64) for _, o in journeys],
@@ -83,6 +94,7 @@ def unit_stats(
         u["cls_pb"],
         u["slo"],
         u["cls_span"],
+        known,
     )
     combine_units(
         tab.grp_off,
@@ -318,6 +330,7 @@ class SampleStats:
     call_var: float  # its variance
     srv_mean: float  # mean server response of the attempts answered ok (0: none)
     srv_buckets: np.ndarray | None  # their Prometheus buckets, as shares (None: none)
+    call_pb: np.ndarray | None = None  # the ok calls' Prometheus buckets per call
 
 
 def sample_stats(cs: CallSamples) -> SampleStats:
@@ -335,6 +348,7 @@ def sample_stats(cs: CallSamples) -> SampleStats:
     hist, sv_hist, whist = np.zeros((3, L.LH_N))
     pb = np.zeros(L.N_PB)
     spans = np.zeros((3, 2), dtype=np.int64)
+    call_pb = np.zeros(L.N_PB)
     n_ok, ok_sum, mean, var, n_sok, s_sum, n_w, w_sum = endpoint_stats(
         cs.duration,
         cs.outcome,
@@ -347,6 +361,7 @@ def sample_stats(cs: CallSamples) -> SampleStats:
         pb,
         whist,
         spans,
+        call_pb,
     )
     eu = EndpointUnit(
         ok=n_ok / k, err=_fold_errors(err) / k, lsum=ok_sum / k, hist=hist if n_ok else None, spans=spans
@@ -365,6 +380,7 @@ def sample_stats(cs: CallSamples) -> SampleStats:
         call_var=var,
         srv_mean=s_sum / n_sok if n_sok else 0.0,
         srv_buckets=pb if n_sok else None,
+        call_pb=call_pb,
     )
     return cs.stats
 
