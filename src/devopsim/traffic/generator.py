@@ -100,37 +100,23 @@ class TrafficGenerator:
         """An upper bound on how far the total rate moves from its value at ``t0`` within
         ``[t0, t1]``, or None where none is known (a class on its own pattern, a stream
         changed by a fault, a pattern without a bound, a jump or kink inside)."""
-        pattern = self.pattern
-        if (
-            pattern is None
-            or not pattern.continuous()
-            or not all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
-            or pattern.breakpoints(t0 - self._at, t1 - self._at).size
-        ):
+        pattern = self._shared_continuous()
+        if pattern is None or pattern.breakpoints(t0 - self._at, t1 - self._at).size:
             return None
         return pattern.drift(t0 - self._at, t1 - t0, self._clock_at)
 
     def smooth(self, t0: float, t1: float) -> bool:
         """Whether every class's rate over ``[t0, t1)`` is its share of one continuous pattern
         with no jump or kink inside (no class on its own pattern, no stream changed by a fault)."""
-        pattern = self.pattern
-        return (
-            pattern is not None
-            and pattern.continuous()
-            and all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
-            and not pattern.breakpoints(t0 - self._at, t1 - self._at).size
-        )
+        pattern = self._shared_continuous()
+        return pattern is not None and not pattern.breakpoints(t0 - self._at, t1 - self._at).size
 
     def steady_until(self, t0: float, band: float) -> float:
         """The run time until which the total rate provably moves by at most ``band`` from
         ``t0`` on, between any two times (``t0`` itself where nothing is known: see
         :meth:`RatePattern.steady_for`)."""
-        pattern = self.pattern
-        if (
-            pattern is None
-            or not pattern.continuous()
-            or not all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
-        ):
+        pattern = self._shared_continuous()
+        if pattern is None:
             return t0
         a = t0 - self._at
         span = pattern.steady_for(a, band, self._clock_at)
@@ -144,6 +130,14 @@ class TrafficGenerator:
     def total_rate(self, t: float) -> float | None:
         """The total rate at run time ``t`` where every class is its share of one continuous
         pattern (what :meth:`steady_until` bounds), else None."""
+        pattern = self._shared_continuous()
+        if pattern is None:
+            return None
+        return float(pattern.rate(np.array([t - self._at]), self._clock_at)[0])
+
+    def _shared_continuous(self) -> RatePattern | None:
+        """The total pattern where it is continuous and every class is still its share of it
+        (no class on its own pattern, no stream changed by a fault), else None."""
         pattern = self.pattern
         if (
             pattern is None
@@ -151,7 +145,7 @@ class TrafficGenerator:
             or not all(st.pattern is p for st, p in zip(self._streams, self._installed, strict=True))
         ):
             return None
-        return float(pattern.rate(np.array([t - self._at]), self._clock_at)[0])
+        return pattern
 
     def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         """Arrival times in ``[t0, t1)`` and their class indices, ordered by time (ties by class)."""
