@@ -319,18 +319,7 @@ class Scraper(NodeSeries):
         self._nodes_now = nodes
         if same:
             self._pods_state([pods[k] for k in self._pod_order], node_index)
-            self._plan.set_pods(
-                self._pslots,
-                self._pbase,
-                self._pleak,
-                self._pstart,
-                self._leaky,
-                self._prev_vals.ravel(),
-                self._delta.ravel(),
-                float(MEMORY_PER_REQUEST),
-                float(REQUEST_BYTES),
-                float(RESPONSE_BYTES),
-            )
+            self._plan_pods()
             self._node_layout(nodes)
             if self._fast:
                 self._plan_nodes()
@@ -395,18 +384,7 @@ class Scraper(NodeSeries):
             prev[:, kept] = old_prev[:, src[kept]]
         self._prev_vals = prev
         self._delta = np.zeros_like(prev)
-        self._plan.set_pods(
-            self._pslots,
-            self._pbase,
-            self._pleak,
-            self._pstart,
-            self._leaky,
-            prev.ravel(),
-            self._delta.ravel(),
-            float(MEMORY_PER_REQUEST),
-            float(REQUEST_BYTES),
-            float(RESPONSE_BYTES),
-        )
+        self._plan_pods()
         node_ids = [self._node_ids(n) for n in nodes]
         self._node_layout(nodes)
         if self._fast:
@@ -462,6 +440,21 @@ class Scraper(NodeSeries):
         self._pstart = np.array(start_l, dtype=np.float64)
         self._leaky = bool(np.any(self._pleak != 0.0))
         self._pod_req = np.array(req_l, dtype=np.float64).reshape(-1, 2)
+
+    def _plan_pods(self) -> None:
+        """Give the compiled plan the pods' layout (slots, static values, previous values)."""
+        self._plan.set_pods(
+            self._pslots,
+            self._pbase,
+            self._pleak,
+            self._pstart,
+            self._leaky,
+            self._prev_vals.ravel(),
+            self._delta.ravel(),
+            float(MEMORY_PER_REQUEST),
+            float(REQUEST_BYTES),
+            float(RESPONSE_BYTES),
+        )
 
     def _layout_tail(self) -> None:
         """The workloads' series and the counter children's visibility, for a new layout."""
