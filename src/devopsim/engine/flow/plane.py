@@ -22,8 +22,8 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from devopsim.engine.flow._queue import increments, queue_step, replica_post, replica_prep
-from devopsim.engine.flow._tally import Accrual
+from devopsim.engine.flow._queue import queue_step, replica_post, replica_prep
+from devopsim.engine.flow.accounting import FlowAccounting
 from devopsim.engine.flow.graph import CallGraph
 from devopsim.engine.flow.latency import CallSamples, Composer
 from devopsim.engine.flow.queueing import lq_table
@@ -43,13 +43,12 @@ from devopsim.model.program import LB_RANDOM, LB_WEIGHTED, Program
 from devopsim.traffic.generator import TrafficGenerator
 
 _EMPTY = np.empty(0)  # no last tick (the kernels take an empty array)
-_NO_PAIRS = np.empty(0, dtype=np.int64)
 _Opt = np.ndarray | None
 
 __all__ = ["FlowPlane"]
 
 
-class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
+class FlowPlane(FlowAccounting, FlowWindows, FlowReplicas, FlowRouting):
     """Queueing theory per replica, vectorised over replicas (``plane: flow``).
 
     Args:
@@ -145,9 +144,7 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
         self._dt = tick
         self._prev_state: np.ndarray | None = None
         self._last: dict[str, np.ndarray] = {}
-        self._inc_cache: tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, Accrual] | None = (
-            None
-        )
+        self._inc_cache = None  # (see accounting.FlowAccounting._account)
         self._split_cache: tuple[int, np.ndarray, np.ndarray] | None = None
         self._last_lam: np.ndarray | None = None
         self._topology = 0  # changes whenever replicas come, go or change readiness
@@ -535,161 +532,6 @@ class FlowPlane(FlowWindows, FlowReplicas, FlowRouting):
             ca2[idx] = np.where((lb != LB_RANDOM) & (lb != LB_WEIGHTED), 1.0 / n, 1.0)
         self._split_cache = (self._replica_set, share, ca2)
         return share, ca2
-
-    def _account(self, t0: float, dt: float, lam_cls: np.ndarray, r: dict[str, np.ndarray]) -> None:
-        """Count ``dt`` seconds at the rates ``r`` of a tick (just computed, or replayed)."""
-        rp = self._rp  # (brought up to the present: called while simulating)
-        warm = max(0.0, min(1.0, (t0 + dt - self.warmup) / dt))  # share of the tick after warm-up
-        cached = self._inc_cache
-        if cached is not None and cached[0] is r and cached[2] is rp.busy_area:
-            inc, acc = cached[1], cached[3]
-        else:
-            # What one second at these rates adds, bound to the counters it adds to (a tick is
-            # replayed for every piece of a quiet stretch).
-            inc = self._increments(r)
-            st = self._stats
-            pairs = inc["pr"].size > 0
-            acc = Accrual(
-                rp.busy, rp.qlen, r["busy"], r["queue"],
-                rp.busy_area, rp.occ_area, rp.cpu_area, inc["occ"], inc["cpu"],
-                rp.cnt, rp.lat_sum, rp.lat_hist,
-                inc["pr"] if pairs else _NO_PAIRS, inc["loc"] if pairs else _NO_PAIRS,
-                inc["codes"] if pairs else np.empty((0, rp.cnt.shape[2])),
-                inc["lsum"] if pairs else _EMPTY,
-                inc["hist"] if pairs else np.empty((0, rp.lat_hist.shape[2])),
-                st.sv_n, st.sv_err, st.sv_wn, st.sv_wsum, self._w_started_w, self._w_cls, self._w_calls,
-                inc["sv_n"], inc["sv_err"], inc["sv_srv"], inc["sv_wsum"], r["calls"],
-                st.cls_arr, self._w_cls_all, self._w_att, r["attempts"],
-            )  # fmt: skip
-            self._inc_cache = (r, inc, rp.busy_area, acc)
-        acc.add(dt, warm > 0, warm * dt, lam_cls)
-        if warm > 0 and t0 + dt > self.warmup:
-            self._arrived_w += float(lam_cls.sum()) * (warm * dt)
-        part = self._win_parts.get(id(r))
-        self._win_parts[id(r)] = (r, inc, dt + (part[2] if part is not None else 0.0))
-
-    # The compiled increments (``_queue.increments``); the NumPy reference can be switched in.
-    compiled_increments = True
-
-    def _increments(self, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """What one second at the rates ``r`` adds to the counters (a tick is replayed often)."""
-        live = r["live"]
-        if not self.compiled_increments or not live.size:
-            return self._increments_numpy(r)
-        pr, pe = self._pairs(live)
-        served, mix = r["served"], r["mix"]
-        fail = self._mixed_fail(served[pr] * mix[pe], pr, pe) if self._versions_differ() else _EMPTY
-        R, P, S = served.size, pr.size, self.S
-        occ, cpu = np.empty((2, R))
-        loc = np.empty(P, dtype=np.int64)
-        codes = np.empty((P, L.N_CODES))
-        lsum = np.empty(P)
-        hist = np.empty((P, self.srv_buckets.shape[1]))
-        sv_n, sv_err, sv_srv, sv_wsum = np.empty((4, S))
-        win = r["win"]
-        winw = np.empty_like(win)
-        increments(
-            served, r["rejected"], r["dropped"], r["busy"], r["queue"], r["cpu_frame"], r["mwait"], mix,
-            live, r["svc"], pr, pe, fail, self.started_fail, self._ep_local64, self._ep_svc64, self.srv_mean,
-            self.srv_buckets, r["lam"], win,
-            occ, cpu, loc, codes, lsum, hist, sv_n, sv_err, sv_srv, sv_wsum, winw,
-        )  # fmt: skip
-        return {
-            "occ": occ,
-            "cpu": cpu,
-            "pr": pr,
-            "loc": loc,
-            "codes": codes,
-            "lsum": lsum,
-            "hist": hist,
-            "sv_n": sv_n,
-            "sv_err": sv_err,
-            "sv_srv": sv_srv,
-            "sv_wsum": sv_wsum,
-            "win": winw,
-        }
-
-    def _versions_differ(self) -> bool:
-        """Whether a service's live replicas run versions that differ in injected errors (a
-        canary), rechecked only when the replicas or their versions change."""
-        if self._err_mixed[0] != self._replica_set:
-            rp = self.replicas
-            on = np.flatnonzero(rp.alive == 1)
-            rates: dict[int, float] = {}
-            mixed = False  # a service with two error rates
-            for sv, er in zip(rp.svc[on].tolist(), self.ver_err[rp.ver[on]].tolist(), strict=True):
-                if rates.setdefault(sv, er) != er:
-                    mixed = True
-                    break
-            self._err_mixed = (self._replica_set, mixed)
-        return self._err_mixed[1]
-
-    def _mixed_fail(self, fr: np.ndarray, pr: np.ndarray, pe: np.ndarray) -> np.ndarray:
-        """Per pair, the chance a started attempt fails where versions differ in injected
-        errors: each replica answers 500 at its own version's rate on top of the endpoint's
-        other failures, the same total (``fr``: the pairs' served frames)."""
-        fail = self.started_fail[pe]
-        e_r = self.ver_err[self.replicas.ver[pr]]
-        n_e = np.maximum(np.bincount(pe, weights=fr, minlength=self.E), 1e-300)
-        e_bar = np.bincount(pe, weights=fr * e_r, minlength=self.E) / n_e
-        other = np.clip(1.0 - (1.0 - fail) / np.maximum(1.0 - e_bar[pe], 1e-12), 0.0, 1.0)
-        mixed: np.ndarray = 1.0 - (1.0 - e_r) * (1.0 - other)
-        return mixed
-
-    def _increments_numpy(self, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """NumPy reference of :meth:`_increments`."""
-        live, svc, mix = r["live"], r["svc"], r["mix"]
-        served, rejected, dropped = r["served"], r["rejected"], r["dropped"]
-        inc: dict[str, np.ndarray] = {
-            "occ": r["busy"] + r["queue"],
-            "cpu": served * r["cpu_frame"],
-        }
-        if live.size:
-            # Every (replica, endpoint of its service) pair at once.
-            pr, pe = self._pairs(live)
-            fr = served[pr] * mix[pe]
-            fail = self._mixed_fail(fr, pr, pe) if self._versions_differ() else self.started_fail[pe]
-            codes = np.empty((pr.size, L.N_CODES))
-            codes[:, L.CODE_200] = fr * (1.0 - fail)
-            codes[:, L.CODE_500] = fr * fail
-            codes[:, L.CODE_503] = rejected[pr] * mix[pe]
-            codes[:, L.CODE_504] = dropped[pr] * mix[pe]
-            inc.update(
-                pr=pr,
-                loc=np.ascontiguousarray(self.ep_local[pe], dtype=np.int64),
-                codes=codes,
-                lsum=fr * self.srv_mean[pe],
-                hist=fr[:, None] * self.srv_buckets[pe],
-            )
-            sl = svc[live]
-            srv_s = np.bincount(sl, weights=served[live], minlength=self.S)
-            ep_fail_frames = np.bincount(self.ep_svc, weights=mix * self.started_fail, minlength=self.S)
-            inc["sv_n"] = np.bincount(sl, weights=(served + rejected + dropped)[live], minlength=self.S)
-            inc["sv_err"] = (
-                np.bincount(sl, weights=(rejected + dropped)[live], minlength=self.S) + srv_s * ep_fail_frames
-            )
-            inc["sv_srv"] = srv_s
-            # Mean queue waits are exact (from the queue state), not sampled.
-            inc["sv_wsum"] = np.bincount(sl, weights=(served * r["mwait"])[live], minlength=self.S)
-        else:
-            inc["pr"] = np.empty(0, dtype=np.int64)
-            inc["sv_n"] = inc["sv_err"] = inc["sv_srv"] = inc["sv_wsum"] = np.zeros(self.S)
-        lam = r["lam"]
-        inc["win"] = lam * r["win"]  # (the rows pw_tail, mean_w, bwait, slack, drop_frac, k, rej_frac)
-        return inc
-
-    def _pairs(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(replica, endpoint) index pairs for the live replicas, cached while they do not change."""
-        key = live.tobytes() + self.replicas.svc[live].tobytes()
-        if key != getattr(self, "_pairs_key", None):
-            pr, pe = [], []
-            for r in live:
-                eps = np.nonzero(self.ep_svc == self.replicas.svc[r])[0]
-                pr.append(np.full(eps.size, r))
-                pe.append(eps)
-            self._pairs_val = (np.concatenate(pr), np.concatenate(pe))
-            self._pairs_key = key
-        return self._pairs_val
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
