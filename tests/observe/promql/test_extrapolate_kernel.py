@@ -13,9 +13,9 @@ import pytest
 
 from devopsim.observe.promql._extrapolate import extrapolate_steps
 from devopsim.observe.promql.ast import Call, parse
+from devopsim.observe.promql.blocks import Block, Window, _make_block
 from devopsim.observe.promql.labels import LabelTable
 from devopsim.observe.promql.rangefuncs import _extrapolated, _extrapolated_numpy
-from devopsim.observe.promql.select import Block, Window, _make_block
 from devopsim.observe.promql.steps import StepEvaluator, Steps
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from devopsim.observe.promql._merge import merge_chunks
+from devopsim.observe.promql.blocks import _KEY_BASE, _SHIFT, _Match
+from devopsim.observe.promql.live import _Live
 from devopsim.observe.promql.rows import Chunk, one_matrix, row_pieces
-from devopsim.observe.promql.select import _KEY_BASE, _SHIFT, _Live, _Match
 from devopsim.observe.store import _Table
 
 

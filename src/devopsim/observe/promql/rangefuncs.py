@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from devopsim.observe.promql._extrapolate import extrapolate
-from devopsim.observe.promql.select import Window
+from devopsim.observe.promql.blocks import Window
 
 __all__ = ["apply_range_function"]
 

@@ -1,4 +1,4 @@
-"""A table's new rows as the live-block merge reads them (see ``select._Live``): in place,
+"""A table's new rows as the live-block merge reads them (see ``live._Live``): in place,
 as the store keeps them, with the NumPy reference's one-matrix form beside."""
 
 from __future__ import annotations

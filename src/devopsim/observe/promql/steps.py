@@ -52,6 +52,7 @@ from devopsim.observe.promql.binary import (
     vector_scalar_op,
     vector_vector_op,
 )
+from devopsim.observe.promql.blocks import _SHIFT, _SPAN, Block, Window
 from devopsim.observe.promql.funcs import (
     _parse_le,
     absent_labels,
@@ -61,7 +62,7 @@ from devopsim.observe.promql.funcs import (
 )
 from devopsim.observe.promql.labels import NAME, LabelTable
 from devopsim.observe.promql.rangefuncs import apply_range_function
-from devopsim.observe.promql.select import _SHIFT, _SPAN, Block, Selection, Window
+from devopsim.observe.promql.select import Selection
 from devopsim.observe.promql.stepset import (
     Fallback,
     Steps,
